@@ -1,1 +1,37 @@
-//! placeholder
+//! shophost: a shop host whose payment gateways are plug-in modules.
+//!
+//! The host owns every side effect: storage, HTTP, time and randomness. Gateway modules (see
+//! `shophost-module-api`) only translate between the host's domain types and their wire formats. A
+//! gateway signal changes state in exactly one transaction ([`db::Store::record_inbound`]) that also
+//! journals the raw request and the response, and the response is sent only after that commit.
+
+use std::sync::Arc;
+
+pub mod bundled;
+pub mod checkout;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod dynamic;
+pub mod engine;
+pub mod http;
+pub mod inbound;
+pub mod jobs;
+pub mod members;
+pub mod metrics;
+pub mod registry;
+pub mod sandbox;
+pub mod serve;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn db::Store>,
+    /// The modules in use.
+    pub engine: Arc<engine::Engine>,
+    /// The validated config.
+    pub config: Arc<config::Config>,
+    /// Counters.
+    pub metrics: Arc<metrics::Metrics>,
+}

@@ -1,1 +1,183 @@
-fn main() {}
+//! The `shophost` command: run the shop, print or check a config, list payment modules.
+//!
+//! With no arguments it runs the shop: from `--config FILE`, `$SHOPHOST_CONFIG`, `./shophost.toml`, or,
+//! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use shophost::config::{Config, ConfigError, RawConfig, DEMO_CONFIG};
+use shophost::registry::Registry;
+
+const USAGE: &str = "usage:
+  shophost [serve] [--config FILE]   run the shop (default: ./shophost.toml, else the built-in demo)
+  shophost config example            print a commented example config
+  shophost config check FILE         check a config file and every module's settings
+  shophost modules [--config FILE]   list registered modules, which are in use, and their settlement types";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where the config comes from, and its raw contents.
+fn load(explicit: Option<PathBuf>) -> Result<(RawConfig, String), ConfigError> {
+    let path = explicit
+        .or_else(|| env("SHOPHOST_CONFIG").map(PathBuf::from))
+        .or_else(|| Some(PathBuf::from("shophost.toml")).filter(|p| p.exists()));
+    match path {
+        Some(path) => Ok((RawConfig::read(&path)?, path.display().to_string())),
+        None => {
+            let source = "<built-in demo config>".to_owned();
+            Ok((RawConfig::parse(DEMO_CONFIG, &source)?, source))
+        }
+    }
+}
+
+fn registry() -> Result<Registry, String> {
+    let loaded = shophost::dynamic::load_configured(&[]).map_err(|e| e.to_string())?;
+    shophost::bundled::registry(loaded).map_err(|e| e.to_string())
+}
+
+/// The registry including the config's dynamic modules.
+fn registry_for(raw: &RawConfig, source: &str) -> Result<Registry, String> {
+    let loaded = shophost::dynamic::load_configured(
+        &raw.modules
+            .dynamic
+            .iter()
+            .map(|d| d.path.clone())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| format!("{source}: modules.dynamic: {e}"))?;
+    shophost::bundled::registry(loaded).map_err(|e| e.to_string())
+}
+
+fn parse_config_flag(args: &[String]) -> Result<Option<PathBuf>, String> {
+    match args {
+        [] => Ok(None),
+        [flag, file] if flag == "--config" => Ok(Some(PathBuf::from(file))),
+        _ => Err(format!("unexpected arguments: {}\n{USAGE}", args.join(" "))),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOPHOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None => serve(None),
+        Some("serve") => parse_config_flag(&args[1..]).and_then(serve),
+        Some("config") => match args.get(1).map(String::as_str) {
+            Some("example") if args.len() == 2 => {
+                registry().map(|r| print!("{}", shophost::config::example(&r)))
+            }
+            Some("check") if args.len() == 3 => check(PathBuf::from(&args[2])),
+            _ => Err(USAGE.to_owned()),
+        },
+        Some("modules") => parse_config_flag(&args[1..]).and_then(modules),
+        Some("--config") => parse_config_flag(&args).and_then(serve),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build(explicit: Option<PathBuf>) -> Result<(Config, Registry), String> {
+    let (raw, source) = load(explicit).map_err(|e| e.to_string())?;
+    let registry = registry_for(&raw, &source)?;
+    let config = Config::from_raw(raw, &source, &registry, &env).map_err(|e| e.to_string())?;
+    Ok((config, registry))
+}
+
+fn serve(explicit: Option<PathBuf>) -> Result<(), String> {
+    let (config, registry) = build(explicit)?;
+    eprintln!("config: {}", config.source);
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime
+        .block_on(shophost::serve::run(config, registry))
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn check(path: PathBuf) -> Result<(), String> {
+    let (config, registry) = build(Some(path))?;
+    let mut problems = Vec::new();
+    for id in &config.in_use {
+        let module = &registry
+            .get(id)
+            .expect("checked by Config::from_raw")
+            .module;
+        let values = config.module_settings.get(id).cloned().unwrap_or_default();
+        let values = module.settings_schema().with_defaults(&values);
+        if let Err(errors) = module.validate(&values) {
+            for error in errors {
+                problems.push(format!(
+                    "{}: modules.settings.{id}.{}: {}",
+                    config.source, error.key, error.message
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "{}: OK (modules in use: {})",
+            config.source,
+            config.in_use.join(", ")
+        );
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
+    let (config, registry) = build(explicit)?;
+    println!(
+        "{:<12} {:<14} {:<8} {:<30} settlement types",
+        "id", "name", "in use", "origin"
+    );
+    for module in registry.modules() {
+        let in_use = config.in_use.contains(&module.id);
+        let types = if in_use {
+            let values = config
+                .module_settings
+                .get(&module.id)
+                .cloned()
+                .unwrap_or_default();
+            let values = module.module.settings_schema().with_defaults(&values);
+            match module.module.validate(&values) {
+                Ok(cfg) => module
+                    .module
+                    .settlement_types(&cfg)
+                    .iter()
+                    .map(|t| format!("{} ({})", t.id, t.label))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(errors) => format!("none: settings invalid ({} errors)", errors.len()),
+            }
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<12} {:<14} {:<8} {:<30} {}",
+            module.id,
+            module.display_name,
+            if in_use { "yes" } else { "no" },
+            module.origin.to_string(),
+            types
+        );
+    }
+    Ok(())
+}

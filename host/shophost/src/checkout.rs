@@ -1,0 +1,553 @@
+//! Checkout: turning a cart, a customer and a payment method into a stored attempt with a link key, and
+//! the attempt into the gateway redirect; and reading the shopper's browser when it comes back.
+//!
+//! The attempt (the 決済直前ログ) is stored before any redirect page is shown, with a link key drawn
+//! from the operating system's CSPRNG; the database's unique constraint is the final word on uniqueness.
+//! Building the redirect again for the same attempt gives the same link key: one key per attempt, not
+//! per page view.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use shophost_module_api::{
+    CardUpdateRequest, LineItem, LinkKeySpec, MemberRef, PaymentStart, PaymentStartError,
+    PaymentStartRequest, RedirectForm, ReturnKind, ReturnUrls, Signal, WireCharset,
+};
+
+use crate::db::{ApplyContext, DbError, Intent, NewAttempt, OrderFilter, Verdict};
+use crate::domain::{
+    local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine,
+    CustomerDetails, Order, PaymentStatus,
+};
+use crate::inbound::{decode, record_for, RawInbound};
+use crate::AppState;
+
+/// What a shopper (or a headless storefront) submits to start a checkout.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct CheckoutInput {
+    /// Cart lines.
+    pub lines: Vec<CartInputLine>,
+    /// Customer details.
+    pub customer: CustomerDetails,
+    /// Chosen payment method.
+    pub payment_method_id: i64,
+    /// 備考.
+    #[serde(default)]
+    pub note: String,
+    /// Checkout options (e.g. `div` for installments).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One cart line as submitted.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct CartInputLine {
+    /// Product.
+    pub product_id: i64,
+    /// Quantity.
+    pub quantity: i64,
+}
+
+/// Why a checkout cannot go on; messages are for the shopper, in Japanese.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Something the shopper entered is wrong.
+    #[error("{0}")]
+    Input(String),
+    /// No such attempt (or not one that can be paid).
+    #[error("お支払い手続きが見つかりません")]
+    NotFound,
+    /// Storage failed.
+    #[error("ただいま混み合っています。しばらくしてからもう一度お試しください")]
+    Unavailable(#[from] DbError),
+}
+
+/// How to go on after the confirm step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Send the shopper to the gateway with this form.
+    Redirect(RedirectForm),
+    /// A zero-total order: created at once, no gateway.
+    Completed(Order),
+}
+
+/// Draws a link key: `digits` decimal digits, never starting with 0, from the OS CSPRNG.
+pub fn new_link_key(spec: &LinkKeySpec) -> String {
+    let mut rng = OsRng;
+    let mut key = String::with_capacity(spec.digits);
+    while key.len() < spec.digits {
+        // Rejection sampling keeps every digit uniform.
+        let byte = (rng.next_u32() & 0xff) as u8;
+        if byte >= 250 {
+            continue;
+        }
+        let digit = byte % 10;
+        if key.is_empty() && digit == 0 {
+            continue;
+        }
+        key.push(char::from(b'0' + digit));
+    }
+    key
+}
+
+/// A card-update link key: the module's card-update prefix and random digits (Remise: `0000000` + 10).
+pub fn new_card_update_key(spec: &LinkKeySpec) -> String {
+    let prefix = spec.card_update_prefix.unwrap_or("");
+    let rest = LinkKeySpec {
+        digits: spec.digits.saturating_sub(prefix.len()).clamp(1, 10),
+        card_update_prefix: None,
+    };
+    format!("{prefix}{}", new_link_key(&rest))
+}
+
+fn validate_customer(customer: &CustomerDetails) -> Result<(), CheckoutError> {
+    let mut missing = Vec::new();
+    if customer.family_name.trim().is_empty() {
+        missing.push("お名前（姓）");
+    }
+    if customer.given_name.trim().is_empty() {
+        missing.push("お名前（名）");
+    }
+    if customer.email.trim().is_empty() {
+        missing.push("メールアドレス");
+    }
+    if !missing.is_empty() {
+        return Err(CheckoutError::Input(format!(
+            "{}を入力してください",
+            missing.join("、")
+        )));
+    }
+    let email = customer.email.trim();
+    let valid_email = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !email.chars().any(|c| c.is_whitespace() || c == ',')
+    });
+    if !valid_email {
+        return Err(CheckoutError::Input(
+            "メールアドレスが正しくありません".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates the input, prices the cart from the catalogue and stores the attempt with a fresh link key.
+pub async fn create_attempt(
+    state: &AppState,
+    input: &CheckoutInput,
+    member_id: Option<i64>,
+) -> Result<Attempt, CheckoutError> {
+    if input.lines.is_empty() {
+        return Err(CheckoutError::Input("カートに商品がありません".to_owned()));
+    }
+    validate_customer(&input.customer)?;
+    let method = state
+        .store
+        .payment_method(input.payment_method_id)
+        .await?
+        .filter(|m| m.active)
+        .ok_or_else(|| CheckoutError::Input("お支払方法を選んでください".to_owned()))?;
+    let provided = state
+        .engine
+        .provided(&method.settlement_type)
+        .ok_or_else(|| {
+            CheckoutError::Input("このお支払方法は現在ご利用いただけません".to_owned())
+        })?;
+    let mut lines = Vec::new();
+    for line in &input.lines {
+        if !(1..=99).contains(&line.quantity) {
+            return Err(CheckoutError::Input(
+                "数量は1から99までで指定してください".to_owned(),
+            ));
+        }
+        let product = state
+            .store
+            .product(line.product_id)
+            .await?
+            .ok_or_else(|| CheckoutError::Input("カートの商品が見つかりません".to_owned()))?;
+        lines.push(CartLine {
+            product_id: product.id,
+            name: product.name,
+            unit_price: product.price,
+            quantity: line.quantity,
+        });
+    }
+    let items_total: i64 = lines.iter().map(|l| l.unit_price * l.quantity).sum();
+    let shipping = state.config.shop.shipping;
+    let total = items_total + shipping;
+    // Prices are tax-inclusive at 10%; the tax shown is the included part, rounded down.
+    let tax = total * 10 / 110;
+    let mut options = BTreeMap::new();
+    for option in &provided.settlement_type.checkout_options {
+        let chosen = input.options.get(&option.key).cloned();
+        let value = match chosen {
+            Some(value) if option.choices.iter().any(|(v, _)| *v == value) => value,
+            Some(_) => {
+                return Err(CheckoutError::Input(format!(
+                    "{}の選択が正しくありません",
+                    option.label
+                )))
+            }
+            None => option
+                .choices
+                .first()
+                .map(|(v, _)| v.clone())
+                .unwrap_or_default(),
+        };
+        options.insert(option.key.clone(), value);
+    }
+    let snapshot = AttemptSnapshot {
+        lines,
+        customer: input.customer.clone(),
+        items_total,
+        shipping,
+        total,
+        tax,
+        note: input.note.clone(),
+        options,
+    };
+    let spec = provided.module.link_key_spec();
+    for _ in 0..5 {
+        let attempt = NewAttempt {
+            link_key: new_link_key(&spec),
+            kind: AttemptKind::Order,
+            module_id: provided.module.id().to_owned(),
+            settlement_type: method.settlement_type.clone(),
+            payment_method_id: Some(method.id),
+            payment_method_name: method.name.clone(),
+            member_id,
+            snapshot: snapshot.clone(),
+        };
+        match state.store.create_attempt(&attempt).await {
+            Err(DbError::Conflict("checkout_attempts_link_key_key")) => continue,
+            other => return Ok(other?),
+        }
+    }
+    Err(CheckoutError::Unavailable(DbError::Conflict(
+        "checkout_attempts_link_key_key",
+    )))
+}
+
+/// The URLs the gateway sends the browser back to for a settlement type.
+pub fn return_urls(state: &AppState, settlement_type: &str) -> ReturnUrls {
+    let base = &state.config.public_url;
+    ReturnUrls {
+        success: format!(
+            "{base}/return/{settlement_type}/{}",
+            ReturnKind::Success.as_str()
+        ),
+        failure: format!(
+            "{base}/return/{settlement_type}/{}",
+            ReturnKind::Failure.as_str()
+        ),
+        cancel: format!(
+            "{base}/return/{settlement_type}/{}",
+            ReturnKind::Cancel.as_str()
+        ),
+    }
+}
+
+/// Checks that every value of a form can be sent in its charset; the error names the shopper's field.
+pub fn check_representable(form: &RedirectForm) -> Result<(), CheckoutError> {
+    if form.charset != WireCharset::ShiftJis {
+        return Ok(());
+    }
+    for field in &form.fields {
+        let (_, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&field.value);
+        if unmappable {
+            let bad: String = field
+                .value
+                .chars()
+                .filter(|c| encoding_rs::SHIFT_JIS.encode(&c.to_string()).2)
+                .collect();
+            let label = field.label.clone().unwrap_or_else(|| field.name.clone());
+            return Err(CheckoutError::Input(format!(
+                "{label}に決済会社へ送れない文字（{bad}）が含まれています。別の文字に置き換えてください"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The confirm step: builds the gateway redirect for an open attempt, or completes a zero-total order.
+pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, CheckoutError> {
+    let attempt = state
+        .store
+        .attempt_by_link_key(link_key)
+        .await?
+        .ok_or(CheckoutError::NotFound)?;
+    if attempt.kind != AttemptKind::Order || attempt.state != AttemptState::Open {
+        return Err(CheckoutError::NotFound);
+    }
+    let provided = state
+        .engine
+        .provided(&attempt.settlement_type)
+        .ok_or_else(|| {
+            CheckoutError::Input("このお支払方法は現在ご利用いただけません".to_owned())
+        })?;
+    if attempt.total == 0 {
+        // Nothing to charge: skip the gateway (as Welcart does for a zero total).
+        let order = state
+            .store
+            .recover_attempt(
+                link_key,
+                PaymentStatus::Paid,
+                &provided.settlement_type.label,
+                "0円のため決済なし",
+            )
+            .await?;
+        return Ok(Confirmed::Completed(order));
+    }
+    let member = match attempt.member_id {
+        Some(member_id) => Some(MemberRef {
+            member_id,
+            card: state
+                .store
+                .member_card(member_id, provided.module.id())
+                .await?
+                .map(|card| shophost_module_api::CardOnFile {
+                    token: card.token,
+                    last4: card.last4,
+                    expiry: card.expiry,
+                }),
+        }),
+        None => None,
+    };
+    let snapshot = &attempt.snapshot;
+    let request = PaymentStartRequest {
+        settlement_type: attempt.settlement_type.clone(),
+        link_key: attempt.link_key.clone(),
+        total: attempt.total,
+        tax: Some(snapshot.tax),
+        items: snapshot
+            .lines
+            .iter()
+            .map(|l| LineItem {
+                name: l.name.clone(),
+                unit_price: l.unit_price,
+                quantity: l.quantity,
+            })
+            .collect(),
+        customer: snapshot.customer.to_module(),
+        member,
+        note: snapshot.note.clone(),
+        options: snapshot.options.clone(),
+        urls: return_urls(state, &attempt.settlement_type),
+        today: local_date(attempt.created_at),
+    };
+    let start = provided
+        .module
+        .start_payment(&provided.config, &request)
+        .await
+        .map_err(|error| match error {
+            PaymentStartError::Input(message) => CheckoutError::Input(message),
+            other => CheckoutError::Input(format!("お支払いを開始できません（{other}）")),
+        })?;
+    let PaymentStart::Redirect(form) = start;
+    check_representable(&form)?;
+    Ok(Confirmed::Redirect(form))
+}
+
+/// Starts a member's card change (PayQuick カード変更) for a module: stores a card-update attempt and
+/// returns the gateway form.
+pub async fn start_card_update(
+    state: &AppState,
+    member_id: i64,
+    module_id: &str,
+) -> Result<RedirectForm, CheckoutError> {
+    let module_state = state
+        .engine
+        .states()
+        .get(module_id)
+        .cloned()
+        .ok_or(CheckoutError::NotFound)?;
+    let config = module_state.config.clone().ok_or(CheckoutError::NotFound)?;
+    let module = module_state.registered.module.clone();
+    let member = state
+        .store
+        .member(member_id)
+        .await?
+        .ok_or(CheckoutError::NotFound)?;
+    let card = state.store.member_card(member_id, module_id).await?;
+    let settlement_type = module_state
+        .settlement_types
+        .iter()
+        .find(|t| t.kind == shophost_module_api::SettlementKind::Immediate)
+        .map(|t| t.id.clone())
+        .ok_or(CheckoutError::NotFound)?;
+    let spec = module.link_key_spec();
+    let snapshot = AttemptSnapshot {
+        lines: Vec::new(),
+        customer: member.details.clone(),
+        items_total: 0,
+        shipping: 0,
+        total: 0,
+        tax: 0,
+        note: String::new(),
+        options: BTreeMap::new(),
+    };
+    let mut attempt = None;
+    for _ in 0..5 {
+        let new = NewAttempt {
+            link_key: new_card_update_key(&spec),
+            kind: AttemptKind::CardUpdate,
+            module_id: module_id.to_owned(),
+            settlement_type: settlement_type.clone(),
+            payment_method_id: None,
+            payment_method_name: "カード情報の更新".to_owned(),
+            member_id: Some(member_id),
+            snapshot: snapshot.clone(),
+        };
+        match state.store.create_attempt(&new).await {
+            Err(DbError::Conflict("checkout_attempts_link_key_key")) => continue,
+            other => {
+                attempt = Some(other?);
+                break;
+            }
+        }
+    }
+    let attempt = attempt.ok_or(CheckoutError::NotFound)?;
+    let request = CardUpdateRequest {
+        link_key: attempt.link_key.clone(),
+        member: MemberRef {
+            member_id,
+            card: card.map(|c| shophost_module_api::CardOnFile {
+                token: c.token,
+                last4: c.last4,
+                expiry: c.expiry,
+            }),
+        },
+        email: member.email.clone(),
+        urls: ReturnUrls {
+            success: format!("{}/mypage/card/done", state.config.public_url),
+            failure: format!("{}/mypage/card/done", state.config.public_url),
+            cancel: format!("{}/mypage", state.config.public_url),
+        },
+    };
+    let PaymentStart::Redirect(form) = module
+        .start_card_update(&config, &request)
+        .await
+        .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
+    check_representable(&form)?;
+    Ok(form)
+}
+
+/// What the shopper should see after a browser return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnView {
+    /// The order is confirmed (or, for deferred payments, issued).
+    Completed(Order),
+    /// The gateway said success, but the notification has not landed yet.
+    Confirming(String),
+    /// The payment did not complete.
+    Failed(String),
+    /// The shopper cancelled at the gateway: back to the confirm step.
+    Cancelled(Option<String>),
+}
+
+/// Handles a browser return for `settlement_type`. A return never marks anything paid: it can only
+/// create the unpaid order of a deferred payment from the slip it carries, once, through the same
+/// checks and journal as a notification.
+pub async fn handle_return(
+    state: &AppState,
+    settlement_type: &str,
+    kind: ReturnKind,
+    raw: RawInbound,
+) -> Result<ReturnView, CheckoutError> {
+    let module_state = state
+        .engine
+        .owner_of(settlement_type)
+        .ok_or(CheckoutError::NotFound)?;
+    let Some(config) = module_state.config.clone() else {
+        return Ok(ReturnView::Failed(
+            "決済モジュールの設定に不備があるため、お支払いを確認できません".to_owned(),
+        ));
+    };
+    let module = module_state.registered.module.clone();
+    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
+    let read = module
+        .parse_return(&config, settlement_type, kind, &decoded.request)
+        .await;
+    let link_key = read.link_key.clone();
+    match kind {
+        ReturnKind::Cancel => return Ok(ReturnView::Cancelled(link_key)),
+        ReturnKind::Failure => {
+            return Ok(ReturnView::Failed(
+                read.message
+                    .unwrap_or_else(|| "お支払いが完了しませんでした".to_owned()),
+            ))
+        }
+        ReturnKind::Success => {}
+    }
+    let Some(link_key) = link_key else {
+        return Ok(ReturnView::Failed(
+            "決済結果を確認できませんでした".to_owned(),
+        ));
+    };
+    let Some(attempt) = state.store.attempt_by_link_key(&link_key).await? else {
+        // A forged or foreign return: show nothing, create nothing.
+        return Ok(ReturnView::Failed(
+            "お支払い手続きが見つかりません".to_owned(),
+        ));
+    };
+    if attempt.settlement_type != settlement_type {
+        return Ok(ReturnView::Failed(
+            "お支払い手続きが見つかりません".to_owned(),
+        ));
+    }
+    state.store.mark_returned(&link_key, now_millis()).await?;
+    if let Some(notification) = read.notification {
+        if matches!(notification.signal, Signal::PaymentIssued { .. })
+            && notification.link_key == link_key
+        {
+            let endpoint = format!("return:{settlement_type}:{}", kind.as_str());
+            let record = record_for(
+                Some(module.id()),
+                &endpoint,
+                &raw,
+                &decoded,
+                now_millis(),
+                None,
+            );
+            let context = ApplyContext {
+                module_id: module.id().to_owned(),
+                settlement_labels: module_state
+                    .settlement_types
+                    .iter()
+                    .map(|t| (t.id.clone(), t.label.clone()))
+                    .collect(),
+                channel: "browser_return",
+            };
+            let respond = |_: &Verdict| {
+                shophost_module_api::WireResponse::text(303, "text/plain", "browser return")
+            };
+            let recorded = state
+                .store
+                .record_inbound(&record, &Intent::Apply(notification), &context, &respond)
+                .await?;
+            if let Verdict::Refused { reason, .. } = &recorded.verdict {
+                tracing::warn!(link_key = %link_key, "browser return refused: {reason}");
+            }
+        }
+    }
+    view_for(state, &link_key).await
+}
+
+/// What the completion page shows for a link key now.
+pub async fn view_for(state: &AppState, link_key: &str) -> Result<ReturnView, CheckoutError> {
+    let filter = OrderFilter {
+        link_key: Some(link_key.to_owned()),
+        ..OrderFilter::default()
+    };
+    if let Some(order) = state.store.orders(&filter, 1).await?.into_iter().next() {
+        return Ok(ReturnView::Completed(order));
+    }
+    let attempt = state
+        .store
+        .attempt_by_link_key(link_key)
+        .await?
+        .ok_or(CheckoutError::NotFound)?;
+    Ok(ReturnView::Confirming(attempt.link_key))
+}

@@ -1,0 +1,593 @@
+//! Configuration: `shophost.toml`, read in two stages.
+//!
+//! Precedence: built-in defaults < `shophost.toml` < environment (`SHOPHOST_DATABASE_URL`,
+//! `SHOPHOST_ADMIN_TOKEN`, `SHOPHOST_LISTEN`, `SHOPHOST_PUBLIC_URL`).
+//!
+//! Stage one is [`RawConfig`], a serde struct that refuses unknown keys and wrong types. Stage two,
+//! [`Config::from_raw`], checks everything that needs the module registry (module ids, setting keys and
+//! their types) and builds the validated [`Config`]. Every error names the file, the key and the reason,
+//! and start-up stops on it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shophost_module_api::{FieldKind, IpRange, SettingsValues};
+
+use crate::registry::Registry;
+
+/// A configuration error, naming the file, the key and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigError {
+    /// The file (or `<built-in demo config>`).
+    pub file: String,
+    /// The dotted key path, e.g. `modules.settings.remise.SHOPCO`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The shop's public base URL, used in return URLs sent to gateways.
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Largest notification body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// `sqlite:PATH` or `postgres://…`.
+    #[serde(default = "default_database_url")]
+    pub url: String,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Token for the admin API.
+    pub token: Option<String>,
+}
+
+/// `[shop]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShop {
+    /// Shop name.
+    #[serde(default = "default_shop_name")]
+    pub name: String,
+    /// Seed demo products, payment methods and a demo member on start-up.
+    #[serde(default)]
+    pub demo_data: bool,
+    /// Shipping fee in yen added to every order.
+    #[serde(default)]
+    pub shipping: i64,
+    /// Minutes after a success return without a notification before the attempt is flagged 要確認.
+    #[serde(default = "default_unconfirmed_minutes")]
+    pub unconfirmed_return_minutes: i64,
+    /// Days after the payment deadline before an unpaid order is expired.
+    #[serde(default)]
+    pub expiry_grace_days: i64,
+    /// Seconds between runs of the scheduled jobs.
+    #[serde(default = "default_job_interval")]
+    pub job_interval_seconds: u64,
+}
+
+/// `[sandbox]`: the bundled Remise sandbox, for demos and connection tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    /// Start the sandbox with the shop.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where it listens.
+    #[serde(default = "default_sandbox_listen")]
+    pub listen: String,
+}
+
+/// A dynamic module entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDynamicModule {
+    /// Path of the shared library.
+    pub path: PathBuf,
+}
+
+/// `[modules]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModules {
+    /// Module ids in use, in order.
+    #[serde(default)]
+    pub in_use: Vec<String>,
+    /// Each module's settings.
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Table>,
+    /// Modules loaded from shared libraries.
+    #[serde(default)]
+    pub dynamic: Vec<RawDynamicModule>,
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`.
+    #[serde(default = "default_server")]
+    pub server: RawServer,
+    /// `[database]`.
+    #[serde(default = "default_database")]
+    pub database: RawDatabase,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: RawAdmin,
+    /// `[shop]`.
+    #[serde(default = "default_shop")]
+    pub shop: RawShop,
+    /// `[sandbox]`.
+    #[serde(default = "default_sandbox")]
+    pub sandbox: RawSandbox,
+    /// `[modules]`.
+    #[serde(default)]
+    pub modules: RawModules,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_database_url() -> String {
+    "sqlite:shophost-data/shophost.db".to_owned()
+}
+fn default_shop_name() -> String {
+    "shophost デモショップ".to_owned()
+}
+fn default_unconfirmed_minutes() -> i64 {
+    10
+}
+fn default_job_interval() -> u64 {
+    60
+}
+fn default_sandbox_listen() -> String {
+    "127.0.0.1:8081".to_owned()
+}
+fn default_server() -> RawServer {
+    RawServer {
+        listen: default_listen(),
+        public_url: None,
+        trusted_proxies: Vec::new(),
+        max_body_bytes: default_max_body(),
+    }
+}
+fn default_database() -> RawDatabase {
+    RawDatabase {
+        url: default_database_url(),
+    }
+}
+fn default_shop() -> RawShop {
+    RawShop {
+        name: default_shop_name(),
+        demo_data: false,
+        shipping: 0,
+        unconfirmed_return_minutes: default_unconfirmed_minutes(),
+        expiry_grace_days: 0,
+        job_interval_seconds: default_job_interval(),
+    }
+}
+fn default_sandbox() -> RawSandbox {
+    RawSandbox {
+        enabled: false,
+        listen: default_sandbox_listen(),
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from.
+    pub source: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<IpRange>,
+    /// Largest notification body.
+    pub max_body_bytes: usize,
+    /// Database URL.
+    pub database_url: String,
+    /// Admin token (None: the admin API is closed).
+    pub admin_token: Option<String>,
+    /// Shop settings.
+    pub shop: RawShop,
+    /// Sandbox listen address, when enabled.
+    pub sandbox: Option<SocketAddr>,
+    /// Modules in use, in order.
+    pub in_use: Vec<String>,
+    /// Settings from the file, per module, as strings.
+    pub module_settings: BTreeMap<String, SettingsValues>,
+    /// Dynamic module paths.
+    pub dynamic_modules: Vec<PathBuf>,
+}
+
+impl RawConfig {
+    /// Parses TOML text; errors name `file`.
+    pub fn parse(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|error| {
+            let key = error_key(text, &error);
+            ConfigError {
+                file: file.to_owned(),
+                key,
+                reason: error.message().trim().to_owned(),
+            }
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn read(path: &Path) -> Result<RawConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            file: file.clone(),
+            key: "(file)".to_owned(),
+            reason: format!("cannot read the file: {error}"),
+        })?;
+        RawConfig::parse(&text, &file)
+    }
+}
+
+/// The dotted key a TOML error is about, from its span (the line's key, or the table header above it).
+fn error_key(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return "(document)".to_owned();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map(|i| line_start + i)
+        .unwrap_or(text.len());
+    let line = text[line_start..line_end].trim();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let line_key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !line.starts_with('['));
+    let line_number = before.matches('\n').count() + 1;
+    match (table, line_key) {
+        (Some(table), Some(key)) => format!("{table}.{key} (line {line_number})"),
+        (None, Some(key)) => format!("{key} (line {line_number})"),
+        (Some(table), None) => format!("{table} (line {line_number})"),
+        (None, None) => format!("line {line_number}"),
+    }
+}
+
+impl Config {
+    /// Builds the validated config from the raw file, the module registry and the environment.
+    pub fn from_raw(
+        raw: RawConfig,
+        source: &str,
+        registry: &Registry,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let err = |key: &str, reason: String| ConfigError {
+            file: source.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let listen_text = env("SHOPHOST_LISTEN").unwrap_or(raw.server.listen.clone());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(
+                "server.listen",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let public_url = env("SHOPHOST_PUBLIC_URL")
+            .or(raw.server.public_url.clone())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(err(
+                "server.public_url",
+                format!("`{public_url}` must start with http:// or https://"),
+            ));
+        }
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let trusted_proxies = raw
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse::<IpRange>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| err("server.trusted_proxies", reason))?;
+        if raw.server.max_body_bytes < 1024 {
+            return Err(err(
+                "server.max_body_bytes",
+                "must be at least 1024".to_owned(),
+            ));
+        }
+        let database_url = env("SHOPHOST_DATABASE_URL").unwrap_or(raw.database.url.clone());
+        crate::db::Backend::for_url(&database_url).map_err(|reason| err("database.url", reason))?;
+        let admin_token = env("SHOPHOST_ADMIN_TOKEN")
+            .or(raw.admin.token.clone())
+            .filter(|t| !t.is_empty());
+        if let Some(token) = &admin_token {
+            if token.len() < 12 {
+                return Err(err(
+                    "admin.token",
+                    "must be at least 12 characters".to_owned(),
+                ));
+            }
+        }
+        if raw.shop.shipping < 0 {
+            return Err(err("shop.shipping", "must not be negative".to_owned()));
+        }
+        if raw.shop.unconfirmed_return_minutes < 1 {
+            return Err(err(
+                "shop.unconfirmed_return_minutes",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if raw.shop.expiry_grace_days < 0 {
+            return Err(err(
+                "shop.expiry_grace_days",
+                "must not be negative".to_owned(),
+            ));
+        }
+        let sandbox = if raw.sandbox.enabled {
+            Some(raw.sandbox.listen.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "sandbox.listen",
+                    format!(
+                        "`{}` is not an address like 127.0.0.1:8081",
+                        raw.sandbox.listen
+                    ),
+                )
+            })?)
+        } else {
+            None
+        };
+        let mut seen = Vec::new();
+        for (index, id) in raw.modules.in_use.iter().enumerate() {
+            if registry.get(id).is_none() {
+                return Err(err(
+                    &format!("modules.in_use[{index}]"),
+                    format!(
+                        "unknown module `{id}` (registered: {})",
+                        registry.ids().join(", ")
+                    ),
+                ));
+            }
+            if seen.contains(id) {
+                return Err(err(
+                    &format!("modules.in_use[{index}]"),
+                    format!("module `{id}` is listed twice"),
+                ));
+            }
+            seen.push(id.clone());
+        }
+        let mut module_settings = BTreeMap::new();
+        for (id, table) in &raw.modules.settings {
+            let key = format!("modules.settings.{id}");
+            let module = registry.get(id).ok_or_else(|| {
+                err(
+                    &key,
+                    format!(
+                        "unknown module `{id}` (registered: {})",
+                        registry.ids().join(", ")
+                    ),
+                )
+            })?;
+            let schema = module.module.settings_schema();
+            let mut values = SettingsValues::new();
+            for (name, value) in table {
+                let key = format!("{key}.{name}");
+                let field = schema.field(name).ok_or_else(|| {
+                    let known: Vec<&str> = schema.fields.iter().map(|f| f.key.as_str()).collect();
+                    err(
+                        &key,
+                        format!("unknown setting (known: {})", known.join(", ")),
+                    )
+                })?;
+                let text = setting_text(&field.kind, value).map_err(|reason| err(&key, reason))?;
+                values.insert(name.clone(), text);
+            }
+            module_settings.insert(id.clone(), values);
+        }
+        Ok(Config {
+            source: source.to_owned(),
+            listen,
+            public_url,
+            trusted_proxies,
+            max_body_bytes: raw.server.max_body_bytes,
+            database_url,
+            admin_token,
+            shop: raw.shop,
+            sandbox,
+            in_use: raw.modules.in_use,
+            module_settings,
+            dynamic_modules: raw.modules.dynamic.into_iter().map(|d| d.path).collect(),
+        })
+    }
+}
+
+/// A TOML value as the string a settings field holds, checking its type against the field's kind.
+pub fn setting_text(kind: &FieldKind, value: &toml::Value) -> Result<String, String> {
+    match (kind, value) {
+        (FieldKind::OnOff, toml::Value::Boolean(b)) => Ok(if *b { "on" } else { "off" }.to_owned()),
+        (FieldKind::OnOff, toml::Value::String(s)) if s == "on" || s == "off" => Ok(s.clone()),
+        (FieldKind::OnOff, other) => Err(format!(
+            "expected true/false (or \"on\"/\"off\"), found {}",
+            other.type_str()
+        )),
+        (FieldKind::Digits, toml::Value::Integer(i)) if *i >= 0 => Ok(i.to_string()),
+        (FieldKind::Digits, toml::Value::String(s)) => Ok(s.clone()),
+        (FieldKind::Digits, other) => Err(format!(
+            "expected a non-negative integer or a string of digits, found {}",
+            other.type_str()
+        )),
+        (_, toml::Value::String(s)) => Ok(s.clone()),
+        (FieldKind::Text, toml::Value::Array(items))
+        | (FieldKind::Url, toml::Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "expected a list of strings".to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|parts| parts.join(" ")),
+        (_, other) => Err(format!("expected a string, found {}", other.type_str())),
+    }
+}
+
+/// The configuration `cargo run` uses when no file is given: SQLite in `./shophost-data`, the bundled
+/// Remise sandbox on 127.0.0.1:8081, Remise in test mode pointed at it, demo products and methods.
+pub const DEMO_CONFIG: &str = r#"# shophost demo configuration: SQLite + the bundled Remise sandbox, no set-up.
+[server]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+
+[database]
+url = "sqlite:shophost-data/shophost.db"
+
+[admin]
+token = "demo-admin-token-change-me"
+
+[shop]
+name = "shophost デモショップ"
+demo_data = true
+job_interval_seconds = 30
+
+[sandbox]
+enabled = true
+listen = "127.0.0.1:8081"
+
+[modules]
+in_use = ["remise"]
+
+[modules.settings.remise]
+SHOPCO = "TESTSHOP"
+HOSTID = "12345678"
+card_activate = true
+card_jb = "CAPTURE"
+payquick = true
+howpay = "on"
+card_pc_ope = "test"
+send_url_pc_test = "http://127.0.0.1:8081/rpgw2/pc/card/paycard.aspx"
+conv_activate = true
+S_PAYDATE = 14
+conv_pc_ope = "test"
+send_url_cvs_pc_test = "http://127.0.0.1:8081/rpgw2/pc/cvs/paycvs.aspx"
+# The sandbox posts notifications from this machine.
+notify_sources_test = ["127.0.0.1/32", "::1/128"]
+"#;
+
+/// A commented example config, generated from every registered module's settings schema (the schema is
+/// the single source of the fields, their labels, defaults and help).
+pub fn example(registry: &Registry) -> String {
+    let mut out = String::from(
+        "# shophost.toml — example configuration.\n\
+         # Precedence: defaults < this file < environment (SHOPHOST_DATABASE_URL, SHOPHOST_ADMIN_TOKEN,\n\
+         # SHOPHOST_LISTEN, SHOPHOST_PUBLIC_URL).\n\n\
+         [server]\n\
+         listen = \"127.0.0.1:8080\"\n\
+         # The shop's public URL; return URLs sent to gateways are built from it.\n\
+         public_url = \"https://shop.example.jp\"\n\
+         # X-Forwarded-For is believed only from these proxies.\n\
+         trusted_proxies = []\n\
+         # Largest notification body accepted, in bytes.\n\
+         max_body_bytes = 65536\n\n\
+         [database]\n\
+         # sqlite:PATH (embedded, the default) or postgres://user@host/db (several host processes).\n\
+         url = \"sqlite:shophost-data/shophost.db\"\n\n\
+         [admin]\n\
+         # Bearer token for /admin/api (at least 12 characters).\n\
+         token = \"change-me-to-a-long-random-string\"\n\n\
+         [shop]\n\
+         name = \"My shop\"\n\
+         demo_data = false\n\
+         shipping = 0\n\
+         # Minutes after a success return without a notification before the attempt is flagged 要確認.\n\
+         unconfirmed_return_minutes = 10\n\
+         # Days after the payment deadline before an unpaid order expires.\n\
+         expiry_grace_days = 0\n\
+         job_interval_seconds = 60\n\n\
+         [sandbox]\n\
+         # Start the bundled Remise sandbox (for 接続テスト only).\n\
+         enabled = false\n\
+         listen = \"127.0.0.1:8081\"\n\n\
+         [modules]\n",
+    );
+    let ids: Vec<String> = registry
+        .ids()
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect();
+    out.push_str(&format!(
+        "# Modules in use, in order (registered: {}).\nin_use = [{}]\n",
+        ids.join(", "),
+        ids.join(", ")
+    ));
+    for module in registry.modules() {
+        out.push_str(&format!(
+            "\n# {} ({})\n[modules.settings.{}]\n",
+            module.display_name, module.id, module.id
+        ));
+        for field in module.module.settings_schema().fields {
+            out.push_str(&format!("# {}", field.label));
+            if !field.help.is_empty() {
+                out.push_str(&format!(": {}", field.help.replace('\n', " ")));
+            }
+            let kind = match &field.kind {
+                FieldKind::Text => "text".to_owned(),
+                FieldKind::Digits => match (field.min, field.max) {
+                    (Some(min), Some(max)) => format!("digits {min}–{max}"),
+                    _ => "digits".to_owned(),
+                },
+                FieldKind::Choice(options) => options
+                    .iter()
+                    .map(|o| format!("\"{}\" = {}", o.value, o.label))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                FieldKind::OnOff => "true / false".to_owned(),
+                FieldKind::Url => "URL".to_owned(),
+                FieldKind::Secret => "secret".to_owned(),
+            };
+            out.push_str(&format!(" [{kind}]\n"));
+            let value = match (&field.kind, &field.default) {
+                (FieldKind::OnOff, Some(d)) => (d == "on").to_string(),
+                (FieldKind::Digits, Some(d)) if !d.is_empty() => d.clone(),
+                (_, Some(d)) => format!("{d:?}"),
+                (FieldKind::OnOff, None) => "false".to_owned(),
+                (_, None) => "\"\"".to_owned(),
+            };
+            let line = format!("{} = {value}\n", field.key);
+            if field.default.is_some() {
+                out.push_str(&line);
+            } else {
+                out.push_str(&format!("# {line}"));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,393 @@
+//! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL from a single body of SQL.
+//!
+//! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`)
+//! and its connection setup; the queries themselves are written once, in `store_impl.rs`, and expanded for
+//! each backend by a macro so both run the same statements with their own concrete types. The backend is
+//! picked in one `match` on the URL scheme in [`connect`].
+//!
+//! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
+//! also writes the notification journal entry and the response; the caller sends that response only
+//! after this returns `Ok`.
+
+mod store_impl;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shophost_module_api::{Notification, Refusal, SettingsValues, WireResponse};
+
+use crate::domain::{
+    Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
+    Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, SettlementError,
+};
+
+pub use store_impl::{PgStore, SqliteStore};
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or failed; the detail is for logs only.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or reference rule was broken; names which.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Stored data could not be read back (a bug or a manual edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let message = db.message().to_owned();
+                let constraint = db.constraint().unwrap_or("").to_owned();
+                if constraint.contains("name") || message.contains("payment_methods.name") {
+                    DbError::Conflict("payment_methods_name_key")
+                } else if constraint.contains("link_key") || message.contains("link_key") {
+                    DbError::Conflict("checkout_attempts_link_key_key")
+                } else if message.contains("members.email") || constraint.contains("email") {
+                    DbError::Conflict("members_email_key")
+                } else {
+                    DbError::Conflict("unique")
+                }
+            }
+            _ => DbError::Unavailable(error.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(error: serde_json::Error) -> Self {
+        DbError::Corrupt(error.to_string())
+    }
+}
+
+/// Settings as stored for one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSettings {
+    /// The values.
+    pub values: SettingsValues,
+    /// `file` (seeded from the config file) or `admin` (set through the admin API).
+    pub source: String,
+    /// Whether they passed validation when saved.
+    pub valid: bool,
+    /// When saved.
+    pub updated_at: i64,
+}
+
+/// A payment method as entered by the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPaymentMethod {
+    /// Unique name.
+    pub name: String,
+    /// Sanitised explanation.
+    pub explanation: String,
+    /// Settlement type slug.
+    pub settlement_type: String,
+    /// 使用 / 停止.
+    pub active: bool,
+    /// Display order.
+    pub sort: i64,
+}
+
+/// A checkout attempt about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt {
+    /// The link key.
+    pub link_key: String,
+    /// What for.
+    pub kind: AttemptKind,
+    /// Module.
+    pub module_id: String,
+    /// Settlement type.
+    pub settlement_type: String,
+    /// Method id.
+    pub payment_method_id: Option<i64>,
+    /// Method name.
+    pub payment_method_name: String,
+    /// Member.
+    pub member_id: Option<i64>,
+    /// Snapshot.
+    pub snapshot: AttemptSnapshot,
+}
+
+/// Filters for listing orders (all optional, combined with AND).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Exact link key.
+    pub link_key: Option<String>,
+    /// Exact order number.
+    pub order_number: Option<String>,
+    /// Payment status.
+    pub status: Option<PaymentStatus>,
+    /// Member.
+    pub member_id: Option<i64>,
+    /// Only orders flagged 要確認.
+    pub attention: bool,
+}
+
+/// A raw inbound request as the journal stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecord {
+    /// Module, when the endpoint belongs to one.
+    pub module_id: Option<String>,
+    /// Endpoint name or `return:<settlement type>:<kind>`.
+    pub endpoint: String,
+    /// HTTP method.
+    pub method: String,
+    /// Query string.
+    pub query: String,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Charset used to decode.
+    pub charset: String,
+    /// Source address.
+    pub source: String,
+    /// Headers that matter.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// Decoded fields (for the error log).
+    pub fields: Vec<(String, String)>,
+    /// Received.
+    pub received_at: i64,
+    /// The journal entry this replays.
+    pub replay_of: Option<i64>,
+}
+
+/// What the host decided to do with an inbound request before touching storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Refuse it: journal it, write the error log, change nothing else.
+    Refuse {
+        /// The kind.
+        refusal: Refusal,
+        /// Why, in words.
+        reason: String,
+        /// The link key, when readable.
+        link_key: Option<String>,
+    },
+    /// Apply this signal (the store checks it against the attempt first).
+    Apply(Notification),
+}
+
+/// Facts about the module the store needs while applying a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyContext {
+    /// The module the request came to.
+    pub module_id: String,
+    /// Labels of settlement types, for the order's snapshot.
+    pub settlement_labels: BTreeMap<String, String>,
+    /// `notification` or `browser_return`: where the signal came from.
+    pub channel: &'static str,
+}
+
+/// What happened to an inbound request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Applied (state changed or an event recorded).
+    Accepted,
+    /// A copy of an event already applied: nothing changed.
+    Duplicate,
+    /// Refused: nothing changed.
+    Refused {
+        /// The kind.
+        refusal: Refusal,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// Journal word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Refused { .. } => "rejected",
+        }
+    }
+}
+
+/// The result of [`Store::record_inbound`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The journal entry's id.
+    pub journal_id: i64,
+    /// The order the signal concerned, if any.
+    pub order_number: Option<String>,
+    /// The response that was stored with the journal entry (send exactly this).
+    pub response: WireResponse,
+}
+
+/// Builds the response for a verdict; given to [`Store::record_inbound`] so the response is journaled in
+/// the same transaction as the change.
+pub type Responder<'a> = &'a (dyn Fn(&Verdict) -> WireResponse + Send + Sync);
+
+/// Everything the host stores.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), DbError>;
+
+    /// A module's stored settings.
+    async fn module_settings(&self, module_id: &str) -> Result<Option<StoredSettings>, DbError>;
+    /// Stores a module's settings.
+    async fn save_module_settings(
+        &self,
+        module_id: &str,
+        values: &SettingsValues,
+        source: &str,
+        valid: bool,
+    ) -> Result<(), DbError>;
+
+    /// All payment methods in display order.
+    async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError>;
+    /// One payment method.
+    async fn payment_method(&self, id: i64) -> Result<Option<PaymentMethod>, DbError>;
+    /// Adds a method; `Conflict` on a duplicate name.
+    async fn create_payment_method(
+        &self,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError>;
+    /// Replaces a method's fields; `Conflict` on a duplicate name, `NotFound`.
+    async fn update_payment_method(
+        &self,
+        id: i64,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError>;
+    /// Deletes a method; `Conflict("orders")` when any order or attempt refers to it.
+    async fn delete_payment_method(&self, id: i64) -> Result<(), DbError>;
+    /// Stops every active method whose settlement type is in `types`; returns the names stopped.
+    async fn stop_methods_of_types(&self, types: &[String]) -> Result<Vec<String>, DbError>;
+    /// Stops every active method whose settlement type is not in `provided`; returns the names stopped.
+    async fn stop_methods_not_provided(&self, provided: &[String]) -> Result<Vec<String>, DbError>;
+
+    /// All products.
+    async fn products(&self) -> Result<Vec<Product>, DbError>;
+    /// One product.
+    async fn product(&self, id: i64) -> Result<Option<Product>, DbError>;
+    /// Adds a product unless its SKU exists.
+    async fn ensure_product(
+        &self,
+        sku: &str,
+        name: &str,
+        price: i64,
+        description: &str,
+    ) -> Result<(), DbError>;
+
+    /// Adds a member; `Conflict` on a duplicate e-mail.
+    async fn create_member(
+        &self,
+        email: &str,
+        password_hash: &str,
+        details: &CustomerDetails,
+    ) -> Result<Member, DbError>;
+    /// A member and their password hash, by e-mail.
+    async fn member_by_email(&self, email: &str) -> Result<Option<(Member, String)>, DbError>;
+    /// A member by id.
+    async fn member(&self, id: i64) -> Result<Option<Member>, DbError>;
+    /// The card a module keeps for a member.
+    async fn member_card(
+        &self,
+        member_id: i64,
+        module_id: &str,
+    ) -> Result<Option<MemberCard>, DbError>;
+    /// Forgets the card a module keeps for a member (PayQuick 解除); true if there was one.
+    async fn delete_member_card(&self, member_id: i64, module_id: &str) -> Result<bool, DbError>;
+
+    /// Stores a checkout attempt; `Conflict("checkout_attempts_link_key_key")` if the key exists.
+    async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError>;
+    /// An attempt by link key.
+    async fn attempt_by_link_key(&self, link_key: &str) -> Result<Option<Attempt>, DbError>;
+    /// Attempts, newest first (the 決済直前ログ); only those without an order when `open_only`.
+    async fn attempts(&self, open_only: bool, limit: i64) -> Result<Vec<Attempt>, DbError>;
+    /// Notes that the success browser return arrived (first time only).
+    async fn mark_returned(&self, link_key: &str, at: i64) -> Result<(), DbError>;
+    /// Flags open order attempts whose success return is older than `returned_before` as 要確認.
+    async fn flag_unconfirmed_returns(
+        &self,
+        returned_before: i64,
+        reason: &str,
+    ) -> Result<Vec<String>, DbError>;
+    /// Creates the order for an open attempt by the operator's decision (受注データ再作成).
+    async fn recover_attempt(
+        &self,
+        link_key: &str,
+        status: PaymentStatus,
+        settlement_label: &str,
+        reason: &str,
+    ) -> Result<Order, DbError>;
+
+    /// Orders matching the filter, newest first.
+    async fn orders(&self, filter: &OrderFilter, limit: i64) -> Result<Vec<Order>, DbError>;
+    /// An order's status history, oldest first.
+    async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError>;
+    /// How many payment events exist for a link key (for tests and the admin view).
+    async fn payment_event_count(&self, link_key: &str) -> Result<i64, DbError>;
+    /// Marks unpaid deferred orders whose deadline is before `cutoff` (`YYYYMMDD`) as expired.
+    async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError>;
+
+    /// Journals an inbound request and applies it, in one transaction. Returns the response to send.
+    async fn record_inbound(
+        &self,
+        record: &InboundRecord,
+        intent: &Intent,
+        context: &ApplyContext,
+        respond: Responder<'_>,
+    ) -> Result<Recorded, DbError>;
+    /// Journal entries, newest first, optionally for one link key.
+    async fn journal(
+        &self,
+        link_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, DbError>;
+    /// One journal entry.
+    async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, DbError>;
+    /// The 決済エラーログ, newest first.
+    async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError>;
+    /// Deletes one 決済エラーログ entry; true if it existed.
+    async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError>;
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:…`
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`
+    Postgres,
+}
+
+impl Backend {
+    /// The backend for a URL, or an error naming the scheme.
+    pub fn for_url(url: &str) -> Result<Backend, String> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            other => Err(format!(
+                "unknown database URL scheme `{other}:` (use `sqlite:PATH` or `postgres://…`)"
+            )),
+        }
+    }
+}
+
+/// Connects to the database at `url`, runs its migrations, and returns the store.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
+    match Backend::for_url(url).map_err(DbError::Unavailable)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Backend::Postgres => Ok(Arc::new(PgStore::connect(url).await?)),
+    }
+}

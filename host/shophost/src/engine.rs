@@ -1,0 +1,388 @@
+//! The modules in use at run time: each one's current settings, validated config, settlement types and
+//! notification endpoints, and the rules that tie them to payment methods.
+//!
+//! Settings errors withdraw a module's settlement types, and every payment method whose type is no
+//! longer provided is stopped (停止), never deleted. A successful update does not restart stopped
+//! methods: the operator sets them to 使用 again, as Welcart asks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use shophost_module_api::{
+    FieldError, ModuleConfig, NotificationEndpoint, PaymentModule, SettingsValues, SettlementKind,
+    SettlementType,
+};
+
+use crate::config::Config;
+use crate::db::{DbError, Store};
+use crate::registry::{RegisteredModule, Registry};
+
+/// One in-use module's current state.
+#[derive(Clone)]
+pub struct ModuleState {
+    /// The registered module.
+    pub registered: RegisteredModule,
+    /// Its settings as stored.
+    pub values: SettingsValues,
+    /// Its config, when the settings are valid.
+    pub config: Option<ModuleConfig>,
+    /// The settings errors, when not.
+    pub errors: Vec<FieldError>,
+    /// Settlement types provided now.
+    pub settlement_types: Vec<SettlementType>,
+    /// Notification endpoints now.
+    pub endpoints: Vec<NotificationEndpoint>,
+}
+
+/// A settlement type and the module providing it.
+#[derive(Clone)]
+pub struct ProvidedType {
+    /// The module.
+    pub module: Arc<dyn PaymentModule>,
+    /// Its config.
+    pub config: ModuleConfig,
+    /// The type.
+    pub settlement_type: SettlementType,
+}
+
+/// A notification endpoint and its module.
+#[derive(Clone)]
+pub struct EndpointTarget {
+    /// The module.
+    pub module: Arc<dyn PaymentModule>,
+    /// Its config.
+    pub config: ModuleConfig,
+    /// The endpoint.
+    pub endpoint: NotificationEndpoint,
+    /// Labels of the module's settlement types.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a settings update did, for the admin API.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SettingsReport {
+    /// Whether the settings were valid.
+    pub ok: bool,
+    /// Every field error.
+    pub errors: Vec<FieldReport>,
+    /// Settlement types provided after the update.
+    pub settlement_types: Vec<String>,
+    /// Methods stopped by this update.
+    pub stopped_methods: Vec<String>,
+    /// Methods of this module's types that are stopped and wait for the operator.
+    pub methods_waiting_for_use: Vec<String>,
+    /// Messages for the operator, in Japanese.
+    pub messages: Vec<String>,
+}
+
+/// One field error.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldReport {
+    /// Key.
+    pub key: String,
+    /// Message.
+    pub message: String,
+}
+
+/// The in-use modules.
+pub struct Engine {
+    registry: Registry,
+    in_use: Vec<String>,
+    states: RwLock<Arc<BTreeMap<String, ModuleState>>>,
+}
+
+/// The state for a module given its settings.
+fn state_for(registered: &RegisteredModule, values: SettingsValues) -> ModuleState {
+    let module = &registered.module;
+    let with_defaults = module.settings_schema().with_defaults(&values);
+    match module.validate(&with_defaults) {
+        Ok(config) => ModuleState {
+            settlement_types: module.settlement_types(&config),
+            endpoints: module.notification_endpoints(&config),
+            registered: registered.clone(),
+            values,
+            config: Some(config),
+            errors: Vec::new(),
+        },
+        Err(errors) => ModuleState {
+            registered: registered.clone(),
+            values,
+            config: None,
+            errors,
+            settlement_types: Vec::new(),
+            endpoints: Vec::new(),
+        },
+    }
+}
+
+impl Engine {
+    /// Loads the in-use modules' settings: from the database when the operator set them through the
+    /// admin API, otherwise from the config file (which is then stored). Stops methods whose types are
+    /// not provided, and refuses to start when a method in use belongs to a module taken out of use.
+    pub async fn start(
+        registry: Registry,
+        config: &Config,
+        store: &dyn Store,
+    ) -> Result<Engine, StartError> {
+        let mut states = BTreeMap::new();
+        for id in &config.in_use {
+            let registered = registry
+                .get(id)
+                .ok_or_else(|| StartError::UnknownModule(id.clone()))?;
+            let file_values = config.module_settings.get(id).cloned().unwrap_or_default();
+            let stored = store.module_settings(id).await?;
+            let from_admin = stored.as_ref().is_some_and(|s| s.source == "admin");
+            let values = match stored {
+                Some(stored) if from_admin => {
+                    if config.module_settings.contains_key(id) && stored.values != file_values {
+                        tracing::warn!(
+                            module = %id,
+                            "settings come from the admin API (saved earlier); the config file's settings for this module are ignored"
+                        );
+                    }
+                    stored.values
+                }
+                _ => file_values,
+            };
+            let state = state_for(registered, values);
+            let source = if from_admin { "admin" } else { "file" };
+            store
+                .save_module_settings(id, &state.values, source, state.errors.is_empty())
+                .await?;
+            if !state.errors.is_empty() {
+                for error in &state.errors {
+                    tracing::warn!(module = %id, key = %error.key, "invalid setting: {}", error.message);
+                }
+            }
+            states.insert(id.clone(), state);
+        }
+        let engine = Engine {
+            registry,
+            in_use: config.in_use.clone(),
+            states: RwLock::new(Arc::new(states)),
+        };
+        // A method of a module taken out of use must have been stopped first.
+        let provided_by_in_use = engine.provided_type_ids();
+        for method in store.payment_methods().await? {
+            if method.active && !provided_by_in_use.contains(&method.settlement_type) {
+                let owner = engine.registry.modules().iter().find(|m| {
+                    !engine.in_use.contains(&m.id)
+                        && method
+                            .settlement_type
+                            .starts_with(&format!("acting_{}_", m.id))
+                });
+                if let Some(owner) = owner {
+                    return Err(StartError::MethodInUse {
+                        module: owner.id.clone(),
+                        method: method.name.clone(),
+                    });
+                }
+            }
+        }
+        let stopped = store.stop_methods_not_provided(&provided_by_in_use).await?;
+        for name in stopped {
+            tracing::warn!(method = %name, "支払方法の{name}を「停止」しました（決済種別が提供されていません）");
+        }
+        Ok(engine)
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Module ids in use, in order.
+    pub fn in_use(&self) -> &[String] {
+        &self.in_use
+    }
+
+    /// A snapshot of the in-use modules' states.
+    pub fn states(&self) -> Arc<BTreeMap<String, ModuleState>> {
+        self.states
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Ids of all settlement types provided now.
+    pub fn provided_type_ids(&self) -> Vec<String> {
+        self.states()
+            .values()
+            .flat_map(|s| s.settlement_types.iter().map(|t| t.id.clone()))
+            .collect()
+    }
+
+    /// The provider of a settlement type, when provided now.
+    pub fn provided(&self, settlement_type: &str) -> Option<ProvidedType> {
+        let states = self.states();
+        states.values().find_map(|state| {
+            let found = state
+                .settlement_types
+                .iter()
+                .find(|t| t.id == settlement_type)?;
+            Some(ProvidedType {
+                module: state.registered.module.clone(),
+                config: state.config.clone()?,
+                settlement_type: found.clone(),
+            })
+        })
+    }
+
+    /// The module that owns a settlement type by its `acting_<module>_` prefix, even when not provided
+    /// now (for browser returns that arrive after a settings change).
+    pub fn owner_of(&self, settlement_type: &str) -> Option<ModuleState> {
+        self.states()
+            .values()
+            .find(|s| settlement_type.starts_with(&format!("acting_{}_", s.registered.id)))
+            .cloned()
+    }
+
+    /// The target of a notification endpoint name.
+    pub fn endpoint(&self, name: &str) -> Option<EndpointTarget> {
+        let states = self.states();
+        states.values().find_map(|state| {
+            let endpoint = state.endpoints.iter().find(|e| e.name == name)?;
+            Some(EndpointTarget {
+                module: state.registered.module.clone(),
+                config: state.config.clone()?,
+                endpoint: endpoint.clone(),
+                labels: state
+                    .settlement_types
+                    .iter()
+                    .map(|t| (t.id.clone(), t.label.clone()))
+                    .collect(),
+            })
+        })
+    }
+
+    /// All settlement-type labels of in-use modules.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.states()
+            .values()
+            .flat_map(|s| {
+                s.settlement_types
+                    .iter()
+                    .map(|t| (t.id.clone(), t.label.clone()))
+            })
+            .collect()
+    }
+
+    /// The kind of a provided settlement type.
+    pub fn kind_of(&self, settlement_type: &str) -> Option<SettlementKind> {
+        self.provided(settlement_type)
+            .map(|p| p.settlement_type.kind)
+    }
+
+    /// Replaces a module's settings as a whole (the admin API's update).
+    pub async fn update_settings(
+        &self,
+        module_id: &str,
+        values: SettingsValues,
+        store: &dyn Store,
+    ) -> Result<SettingsReport, UpdateError> {
+        let registered = match self.states().get(module_id) {
+            Some(state) => state.registered.clone(),
+            None if self.registry.get(module_id).is_some() => {
+                return Err(UpdateError::NotInUse(module_id.to_owned()))
+            }
+            None => return Err(UpdateError::UnknownModule(module_id.to_owned())),
+        };
+        let state = state_for(&registered, values);
+        store
+            .save_module_settings(module_id, &state.values, "admin", state.errors.is_empty())
+            .await?;
+        let own_types: Vec<String> = state
+            .settlement_types
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
+        let errors: Vec<FieldReport> = state
+            .errors
+            .iter()
+            .map(|e| FieldReport {
+                key: e.key.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        {
+            let mut guard = self.states.write().unwrap_or_else(|e| e.into_inner());
+            let mut next = (**guard).clone();
+            next.insert(module_id.to_owned(), state);
+            *guard = Arc::new(next);
+        }
+        let stopped = store
+            .stop_methods_not_provided(&self.provided_type_ids())
+            .await?;
+        let prefix = format!("acting_{module_id}_");
+        let waiting: Vec<String> = store
+            .payment_methods()
+            .await?
+            .into_iter()
+            .filter(|m| {
+                !m.active
+                    && m.settlement_type.starts_with(&prefix)
+                    && own_types.contains(&m.settlement_type)
+            })
+            .map(|m| m.name)
+            .collect();
+        let mut messages = Vec::new();
+        if errors.is_empty() {
+            messages.push("オプションを更新しました。".to_owned());
+        } else {
+            messages.push("データに不備があります。".to_owned());
+        }
+        for name in &stopped {
+            messages.push(format!("支払方法の{name}を「停止」しました。"));
+        }
+        if !errors.is_empty() {
+            messages.push("設定を完了して、支払方法を「使用」に更新してください。".to_owned());
+        } else if !waiting.is_empty() {
+            messages.push(format!(
+                "利用する支払方法を「使用」に更新してください。（{}）",
+                waiting.join("、")
+            ));
+        }
+        Ok(SettingsReport {
+            ok: errors.is_empty(),
+            errors,
+            settlement_types: own_types,
+            stopped_methods: stopped,
+            methods_waiting_for_use: waiting,
+            messages,
+        })
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An in-use id is not registered.
+    #[error("module `{0}` is in use but not registered")]
+    UnknownModule(String),
+    /// A module was taken out of use while one of its methods is in use.
+    #[error("module `{module}` cannot be taken out of use: payment method `{method}` is in use (使用). Set it to 停止 first")]
+    MethodInUse {
+        /// The module.
+        module: String,
+        /// The method.
+        method: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Why a settings update failed outright.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No such module.
+    #[error("unknown module `{0}`")]
+    UnknownModule(String),
+    /// Registered but not in use.
+    #[error("module `{0}` is not in use")]
+    NotInUse(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}

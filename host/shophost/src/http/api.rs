@@ -1,0 +1,161 @@
+//! The JSON checkout API, so a headless storefront or a test can drive a purchase without HTML.
+//!
+//! `POST /api/checkout` stores the attempt (cart, customer, payment method) and returns its link key;
+//! `POST /api/checkout/{link_key}/confirm` returns the gateway redirect form (the same one every time);
+//! `GET /api/checkout/{link_key}` tells whether the order is confirmed.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::checkout::{self, CheckoutError, CheckoutInput, Confirmed, ReturnView};
+use crate::http::ApiError;
+use crate::AppState;
+
+/// The checkout API routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/products", get(products))
+        .route("/api/payment-methods", get(payment_methods))
+        .route("/api/checkout", post(create))
+        .route("/api/checkout/{link_key}", get(status))
+        .route("/api/checkout/{link_key}/confirm", post(confirm))
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(error: CheckoutError) -> Self {
+        match error {
+            CheckoutError::Input(message) => ApiError::BadRequest(message),
+            CheckoutError::NotFound => ApiError::NotFound,
+            CheckoutError::Unavailable(db) => ApiError::from(db),
+        }
+    }
+}
+
+async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "products": state.store.products().await? })))
+}
+
+/// The methods a shopper can choose now: in use (使用), settlement type provided, operator's order.
+pub async fn checkout_methods(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    let mut methods = Vec::new();
+    for method in state.store.payment_methods().await? {
+        if !method.active {
+            continue;
+        }
+        let Some(provided) = state.engine.provided(&method.settlement_type) else {
+            continue;
+        };
+        let options: Vec<Value> = provided
+            .settlement_type
+            .checkout_options
+            .iter()
+            .map(|o| json!({ "key": o.key, "label": o.label, "choices": o.choices }))
+            .collect();
+        methods.push(json!({
+            "id": method.id,
+            "name": method.name,
+            "explanation": method.explanation,
+            "settlement_type": method.settlement_type,
+            "settlement_label": provided.settlement_type.label,
+            "notice": provided.settlement_type.notice,
+            "options": options,
+        }));
+    }
+    Ok(methods)
+}
+
+async fn payment_methods(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "payment_methods": checkout_methods(&state).await? }),
+    ))
+}
+
+/// Member credentials, when a member checks out through the API.
+#[derive(Debug, Deserialize)]
+struct MemberLogin {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateBody {
+    #[serde(flatten)]
+    input: CheckoutInput,
+    member: Option<MemberLogin>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateBody>,
+) -> Result<Response, ApiError> {
+    let member_id = match &body.member {
+        Some(login) => Some(
+            crate::http::storefront::authenticate(&state, &login.email, &login.password)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::BadRequest("メールアドレスまたはパスワードが違います".to_owned())
+                })?
+                .id,
+        ),
+        None => None,
+    };
+    let attempt = checkout::create_attempt(&state, &body.input, member_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "link_key": attempt.link_key,
+            "total": attempt.total,
+            "settlement_type": attempt.settlement_type,
+            "payment_method": attempt.payment_method_name,
+        })),
+    )
+        .into_response())
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    Path(link_key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match checkout::confirm(&state, &link_key).await? {
+        Confirmed::Redirect(form) => {
+            let fields: Vec<[String; 2]> = form
+                .fields
+                .iter()
+                .map(|f| [f.name.clone(), f.value.clone()])
+                .collect();
+            Ok(Json(json!({
+                "kind": "redirect",
+                "link_key": link_key,
+                "pay_url": format!("/pay/{link_key}"),
+                "form": { "url": form.url, "method": form.method, "charset": form.charset.http_name(), "fields": fields },
+            })))
+        }
+        Confirmed::Completed(order) => Ok(Json(json!({
+            "kind": "completed",
+            "link_key": link_key,
+            "order_number": order.order_number,
+            "payment_status": order.payment_status,
+        }))),
+    }
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(link_key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match checkout::view_for(&state, &link_key).await? {
+        ReturnView::Completed(order) => Ok(Json(json!({
+            "state": "ordered",
+            "order_number": order.order_number,
+            "payment_status": order.payment_status,
+            "payment_status_label": order.payment_status.label(),
+            "slip": order.slip,
+        }))),
+        _ => Ok(Json(json!({ "state": "awaiting_notification" }))),
+    }
+}

@@ -1,0 +1,57 @@
+//! Scheduled jobs: flag success returns whose notification never came (要確認), and expire unpaid
+//! deferred payments past their deadline (期限切れ).
+//!
+//! Both are single guarded `UPDATE`s, so several host processes sharing one PostgreSQL database can run
+//! them at the same time and each order still changes once.
+
+use crate::domain::{local_date, now_millis};
+use crate::AppState;
+
+/// The operator notice for a success return without a notification.
+pub const UNCONFIRMED_NOTICE: &str = "決済完了の画面に戻りましたが、決済結果通知が届いていません。\
+ルミーズの加盟店バックヤードで取引を確認し、結果通知URL（/index.php?acting=remise_card）・\
+収納情報通知URL（/index.php?acting=remise_conv）の設定を確認してください";
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobReport {
+    /// Link keys flagged 要確認.
+    pub flagged: Vec<String>,
+    /// Order numbers expired.
+    pub expired: Vec<String>,
+}
+
+/// Runs the jobs once, as of `now` (Unix milliseconds).
+pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db::DbError> {
+    let minutes = state.config.shop.unconfirmed_return_minutes;
+    let flagged = state
+        .store
+        .flag_unconfirmed_returns(now - minutes * 60_000, UNCONFIRMED_NOTICE)
+        .await?;
+    for link_key in &flagged {
+        tracing::warn!(link_key = %link_key, "要確認: success return without a notification");
+    }
+    // An order expires once its deadline plus the grace period is over, in shop-local dates.
+    let cutoff = local_date(now)
+        .add_days(-state.config.shop.expiry_grace_days)
+        .yyyymmdd();
+    let expired = state
+        .store
+        .expire_unpaid(&cutoff, "支払期限切れ（自動キャンセル）")
+        .await?;
+    for number in &expired {
+        tracing::info!(order = %number, "期限切れ");
+    }
+    Ok(JobReport { flagged, expired })
+}
+
+/// Runs the jobs forever at the configured interval.
+pub async fn run_forever(state: AppState) {
+    let interval = std::time::Duration::from_secs(state.config.shop.job_interval_seconds.max(1));
+    loop {
+        if let Err(error) = run_once(&state, now_millis()).await {
+            tracing::error!(%error, "scheduled jobs failed; will retry");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,27 @@
+//! Starting the bundled Remise sandbox beside the shop, for demos and the manual's 接続テスト.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+use crate::AppState;
+
+/// Starts the sandbox on `addr`, posting notifications to this shop's Remise notification URLs.
+pub async fn start(state: &AppState, addr: SocketAddr) -> anyhow::Result<()> {
+    let base = state.config.public_url.clone();
+    let config = remise_sandbox::SandboxConfig {
+        card_notify_url: format!("{base}/index.php?acting=remise_card"),
+        conv_notify_url: format!("{base}/index.php?acting=remise_conv"),
+        ..remise_sandbox::SandboxConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot start the Remise sandbox on {addr}"))?;
+    let sandbox = remise_sandbox::Sandbox::new(config);
+    tokio::spawn(async move {
+        if let Err(error) = sandbox.serve(listener).await {
+            tracing::error!(%error, "Remise sandbox stopped");
+        }
+    });
+    Ok(())
+}

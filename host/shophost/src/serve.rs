@@ -1,0 +1,173 @@
+//! Start-up: open the database, load the modules in use, seed demo data, and run the HTTP server, the
+//! scheduled jobs and (for demos) the bundled Remise sandbox.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::db::{self, NewPaymentMethod, Store};
+use crate::domain::CustomerDetails;
+use crate::engine::Engine;
+use crate::registry::Registry;
+use crate::AppState;
+
+/// The demo products.
+const DEMO_PRODUCTS: &[(&str, &str, i64, &str)] = &[
+    (
+        "SKU001",
+        "有田焼 マグカップ",
+        3990,
+        "職人が一つずつ絵付けしたマグカップ。",
+    ),
+    (
+        "SKU002",
+        "今治タオル ハンカチ",
+        1100,
+        "やわらかく吸水性の高い今治タオル。",
+    ),
+    (
+        "SKU003",
+        "南部鉄器 急須",
+        12800,
+        "岩手の伝統工芸、南部鉄器の急須（0.5L）。",
+    ),
+    ("SKU004", "京都 宇治抹茶 30g", 1620, "石臼挽きの宇治抹茶。"),
+];
+
+/// Builds the application state: database (migrated), module engine, and demo data when configured.
+pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+        }
+    }
+    let store = db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            redact_url(&config.database_url)
+        )
+    })?;
+    if config.shop.demo_data {
+        seed_demo(store.as_ref()).await?;
+    }
+    let engine = Engine::start(registry, &config, store.as_ref()).await?;
+    if config.shop.demo_data {
+        seed_demo_methods(store.as_ref(), &engine).await?;
+    }
+    Ok(AppState {
+        store,
+        engine: Arc::new(engine),
+        config: Arc::new(config),
+        metrics: Arc::new(crate::metrics::Metrics::default()),
+    })
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
+    for (sku, name, price, description) in DEMO_PRODUCTS {
+        store.ensure_product(sku, name, *price, description).await?;
+    }
+    if store
+        .member_by_email("demo@example.invalid")
+        .await?
+        .is_none()
+    {
+        let details = CustomerDetails {
+            email: "demo@example.invalid".into(),
+            family_name: "会員".into(),
+            given_name: "花子".into(),
+            family_kana: "カイイン".into(),
+            given_kana: "ハナコ".into(),
+            postcode: "100-0001".into(),
+            prefecture: "東京都".into(),
+            address1: "千代田区千代田".into(),
+            address2: "1-1".into(),
+            address3: String::new(),
+            phone: "03-1234-5678".into(),
+        };
+        store
+            .create_member(
+                "demo@example.invalid",
+                &crate::members::hash_password("demo"),
+                &details,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn seed_demo_methods(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
+    if !store.payment_methods().await?.is_empty() {
+        return Ok(());
+    }
+    let demo = [
+        ("クレジットカード決済", "ルミーズ・カード決済サービス（VISA / Mastercard / JCB）", "acting_remise_card"),
+        ("コンビニ・電子マネー決済", "ルミーズ・マルチ決済サービス（セブン-イレブン、ローソン、ファミリーマート、ペイジー、WebMoney）", "acting_remise_conv"),
+    ];
+    for (sort, (name, explanation, settlement_type)) in demo.into_iter().enumerate() {
+        let active = engine.provided(settlement_type).is_some();
+        store
+            .create_payment_method(&NewPaymentMethod {
+                name: name.to_owned(),
+                explanation: explanation.to_owned(),
+                settlement_type: settlement_type.to_owned(),
+                active,
+                sort: sort as i64,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs the shop until interrupted.
+pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let sandbox = config.sandbox;
+    let state = build_state(config, registry).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(sandbox_addr) = sandbox {
+        crate::sandbox::start(&state, sandbox_addr).await?;
+    }
+    tokio::spawn(crate::jobs::run_forever(state.clone()));
+    let public = state.config.public_url.clone();
+    println!("shophost is running ({} database)", state.store.backend());
+    println!("  storefront:      {public}/");
+    println!("  admin API:       {public}/admin/api/modules (Authorization: Bearer <admin.token>)");
+    println!("  notifications:   {public}/index.php?acting=remise_card, {public}/index.php?acting=remise_conv");
+    if let Some(sandbox_addr) = sandbox {
+        println!(
+            "  Remise sandbox:  http://{sandbox_addr}/ (backyard: http://{sandbox_addr}/backyard)"
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    let app = crate::http::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("server failed")
+}
