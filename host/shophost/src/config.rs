@@ -263,12 +263,12 @@ fn error_key(text: &str, error: &toml::de::Error) -> String {
         .map(|i| line_start + i)
         .unwrap_or(text.len());
     let line = text[line_start..line_end].trim();
-    let table = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let header = |l: &str| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+    let table = if line.starts_with('[') {
+        Some(header(line))
+    } else {
+        text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(header)
+    };
     let line_key = line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_owned())
