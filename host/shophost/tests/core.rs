@@ -89,7 +89,7 @@ fn every_config_error_names_file_key_and_reason() {
         ("[modules.settings.remise]\ncard_activate = 1\n", "shophost.toml: modules.settings.remise.card_activate: expected true/false (or \"on\"/\"off\"), found integer"),
         ("[modules.settings.remise]\nS_PAYDATE = 1.5\n", "shophost.toml: modules.settings.remise.S_PAYDATE: expected a non-negative integer or a string of digits, found float"),
         ("[modules.settings.remise]\nSHOPCO = 12\n", "shophost.toml: modules.settings.remise.SHOPCO: expected a string, found integer"),
-        ("this is not toml", "shophost.toml: this is not toml (line 1): key with no value, expected `=`"),
+        ("this is not toml", "shophost.toml: line 1: expected `.`, `=`"),
     ];
     for (text, expected) in cases {
         assert_eq!(config_error(text), *expected, "config:\n{text}");
