@@ -66,6 +66,8 @@ pub enum CheckoutError {
 
 /// How to go on after the confirm step.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Built once per request and matched at once; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// Send the shopper to the gateway with this form.
     Redirect(RedirectForm),
@@ -436,6 +438,8 @@ pub async fn start_card_update(
 
 /// What the shopper should see after a browser return.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Built once per request and matched at once; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ReturnView {
     /// The order is confirmed (or, for deferred payments, issued).
     Completed(Order),

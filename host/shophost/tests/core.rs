@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use shophost::config::{Config, RawConfig};
 use shophost::db::NewPaymentMethod;
-use shophost::engine::StartError;
 use shophost::registry::{Registry, RegistryError};
 use shophost::AppState;
 use shophost_module_api::{ModuleDescriptor, SettingsValues, API_VERSION};
