@@ -1,0 +1,534 @@
+//! `shophost-bench`: how fast the host takes payments, measured over loopback against the real HTTP
+//! server, and how that compares with the database's own durable commit rate.
+//!
+//! The server runs in a child process (this same binary, re-executed with `--serve`), so its peak memory
+//! (VmHWM) is the server's alone. For each backend the bench creates checkout attempts through the JSON
+//! checkout API, times the payment-start step (confirm → redirect form), then sends one Remise card
+//! success notification per attempt (Shift_JIS bodies, as Remise sends them) at concurrency 1, 8 and 64,
+//! and the same for multi-payment receipts. It also measures the raw commit rate (one small insert per
+//! transaction, same durability settings) and prints the host's rate as a ratio of it.
+//!
+//! Usage: `cargo run --release -p shophost-bench -- [--backend sqlite|postgres|both] [-n N] [--json FILE]`
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+const CONCURRENCIES: [usize; 3] = [1, 8, 64];
+
+struct Options {
+    backends: Vec<String>,
+    n: usize,
+    json: String,
+    pg_url: String,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        backends: vec!["sqlite".into(), "postgres".into()],
+        n: 2000,
+        json: "bench-results.json".into(),
+        pg_url: std::env::var("SHOPHOST_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned();
+        match (args[i].as_str(), value) {
+            ("--backend", Some(v)) => {
+                options.backends = match v.as_str() {
+                    "both" => vec!["sqlite".into(), "postgres".into()],
+                    "sqlite" | "postgres" => vec![v],
+                    other => bail!("unknown backend {other}"),
+                }
+            }
+            ("-n", Some(v)) => options.n = v.parse().context("-n takes a number")?,
+            ("--json", Some(v)) => options.json = v,
+            ("--pg-url", Some(v)) => options.pg_url = v,
+            (other, _) => bail!("unknown argument {other}\nusage: shophost-bench [--backend sqlite|postgres|both] [-n N] [--json FILE] [--pg-url URL]"),
+        }
+        i += 2;
+    }
+    Ok(options)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve") {
+        return serve(&args[2]);
+    }
+    let options = options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options))
+}
+
+/// The child process: the real server, configured from a file.
+fn serve(config_path: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config_path)?;
+    let registry = shophost::bundled::registry(vec![]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        shophost::serve::config_from_toml(&text, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(shophost::serve::run(config, registry))
+}
+
+fn config_text(database_url: &str, port: u16) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+[database]
+url = "{database_url}"
+[admin]
+token = "bench-admin-token-123"
+[shop]
+demo_data = true
+job_interval_seconds = 3600
+[modules]
+in_use = ["remise"]
+[modules.settings.remise]
+SHOPCO = "TESTSHOP"
+HOSTID = "12345678"
+card_activate = true
+card_jb = "CAPTURE"
+payquick = false
+howpay = "off"
+card_pc_ope = "test"
+conv_activate = true
+S_PAYDATE = 14
+conv_pc_ope = "test"
+notify_sources_test = ["127.0.0.1/32"]
+"#
+    )
+}
+
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(dir: &std::path::Path, database_url: &str) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let config = dir.join("shophost.toml");
+    std::fs::write(&config, config_text(database_url, port))?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .arg(&config)
+        .current_dir(dir)
+        .env("SHOPHOST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start the server")?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await {
+            if response.status().is_success() {
+                return Ok(server);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server did not become healthy")
+}
+
+/// Latencies in microseconds → (p50 ms, p99 ms).
+fn percentiles(mut latencies: Vec<u64>) -> (f64, f64) {
+    latencies.sort_unstable();
+    let at =
+        |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
+    (at(0.50), at(0.99))
+}
+
+/// Runs `jobs` requests with `concurrency` workers; returns (per second, p50 ms, p99 ms, failures).
+async fn drive<F, Fut>(jobs: usize, concurrency: usize, job: F) -> (f64, f64, f64, usize)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (job, next, failures) = (job.clone(), next.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    break;
+                }
+                let t = Instant::now();
+                if !job(i).await {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::with_capacity(jobs);
+    for worker in workers {
+        latencies.extend(worker.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(latencies);
+    (
+        jobs as f64 / elapsed,
+        p50,
+        p99,
+        failures.load(Ordering::Relaxed),
+    )
+}
+
+fn sjis_form(fields: &[(&str, String)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            body.push(b'&');
+        }
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode(value);
+        body.extend(name.as_bytes());
+        body.push(b'=');
+        body.extend(
+            percent_encoding::percent_encode(&bytes, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .into_bytes(),
+        );
+    }
+    body
+}
+
+async fn create_attempts(
+    client: &reqwest::Client,
+    base: &str,
+    method_id: i64,
+    n: usize,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let keys = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let (client2, base2, keys2) = (client.clone(), base.to_owned(), keys.clone());
+    let (_, _, _, failures) = drive(n, 8, move |i| {
+        let (client, base, keys) = (client2.clone(), base2.clone(), keys2.clone());
+        async move {
+            let body = json!({
+                "lines": [{"product_id": 1 + (i % 4) as i64, "quantity": 1}],
+                "customer": {"email": "bench@example.invalid", "family_name": "山田", "given_name": "太郎",
+                    "family_kana": "ヤマダ", "given_kana": "タロウ", "postcode": "150-0001", "prefecture": "東京都",
+                    "address1": "渋谷区神宮前", "address2": "1-2-3", "address3": "", "phone": "03-1111-2222"},
+                "payment_method_id": method_id,
+            });
+            let Ok(response) = client.post(format!("{base}/api/checkout")).json(&body).send().await else { return false };
+            let Ok(value) = response.json::<Value>().await else { return false };
+            match (value["link_key"].as_str(), value["total"].as_i64()) {
+                (Some(key), Some(total)) => {
+                    keys.lock().unwrap().push((key.to_owned(), total));
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    if failures > 0 {
+        bail!("{failures} checkouts failed");
+    }
+    let keys = keys.lock().unwrap().clone();
+    Ok(keys)
+}
+
+async fn method_id(
+    client: &reqwest::Client,
+    base: &str,
+    settlement_type: &str,
+) -> anyhow::Result<i64> {
+    let methods: Value = client
+        .get(format!("{base}/api/payment-methods"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    methods["payment_methods"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["settlement_type"] == settlement_type))
+        .and_then(|m| m["id"].as_i64())
+        .context("no payment method for the settlement type")
+}
+
+async fn raw_commit_rate(database_url: &str, n: usize) -> anyhow::Result<f64> {
+    use sqlx::Connection;
+    let started;
+    if let Some(path) = database_url.strip_prefix("sqlite:") {
+        let raw = format!("sqlite:{path}.raw");
+        let options: sqlx::sqlite::SqliteConnectOptions = raw.parse()?;
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &options
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
+        )
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await?;
+        started = Instant::now();
+        for _ in 0..n {
+            let mut tx = conn.begin().await?;
+            sqlx::query("INSERT INTO raw_commit (v) VALUES ($1)")
+                .bind("x")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+    } else {
+        let mut conn = sqlx::PgConnection::connect(database_url).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS raw_commit (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await?;
+        started = Instant::now();
+        for _ in 0..n {
+            let mut tx = conn.begin().await?;
+            sqlx::query("INSERT INTO raw_commit (v) VALUES ($1)")
+                .bind("x")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = format!("shophost_bench_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("cannot reach PostgreSQL")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    Ok(format!("{base}/{name}"))
+}
+
+async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("shophost-bench-{}-{backend}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let database_url = match backend {
+        "sqlite" => format!("sqlite:{}", dir.join("bench.db").display()),
+        _ => fresh_pg_database(&options.pg_url).await?,
+    };
+    let server = start_server(&dir, &database_url).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let base = server.base.clone();
+    let card_method = method_id(&client, &base, "acting_remise_card").await?;
+    let conv_method = method_id(&client, &base, "acting_remise_conv").await?;
+    let n = options.n;
+    let mut rows = Vec::new();
+
+    // Payment start: checkout confirm → redirect form, over fresh attempts.
+    let attempts = Arc::new(create_attempts(&client, &base, card_method, n).await?);
+    let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+    let (rate, p50, p99, failures) = drive(n, 8, move |i| {
+        let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
+        async move {
+            let url = format!("{base}/api/checkout/{}/confirm", attempts[i].0);
+            matches!(client.post(url).send().await, Ok(r) if r.status().is_success())
+        }
+    })
+    .await;
+    rows.push(json!({"step": "payment start (confirm)", "concurrency": 8, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+
+    for concurrency in CONCURRENCIES {
+        let attempts = Arc::new(create_attempts(&client, &base, card_method, n).await?);
+        let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+        let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
+            let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
+            async move {
+                let (key, total) = &attempts[i];
+                let body = sjis_form(&[
+                    (
+                        "X-TRANID",
+                        format!("{:028}", i as u64 + 1 + concurrency as u64 * 1_000_000_000),
+                    ),
+                    ("X-S_TORIHIKI_NO", key.clone()),
+                    ("X-ERRCODE", "   ".into()),
+                    ("X-ERRINFO", "000000000".into()),
+                    ("X-ERRLEVEL", "0".into()),
+                    ("X-R_CODE", "0:0000".into()),
+                    ("X-AMOUNT", total.to_string()),
+                    ("X-TAX", "0".into()),
+                    ("X-TOTAL", total.to_string()),
+                    ("X-NAME", "ヤマダ タロウ".into()),
+                    ("REC_TYPE", "RET".into()),
+                ]);
+                let response = client
+                    .post(format!("{base}/index.php?acting=remise_card"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) => r
+                        .text()
+                        .await
+                        .map(|t| t == "<SDBKDATA>STATUS=800</SDBKDATA>")
+                        .unwrap_or(false),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+        rows.push(json!({"step": "card notification", "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+    }
+
+    for concurrency in CONCURRENCIES {
+        let attempts = Arc::new(create_attempts(&client, &base, conv_method, n).await?);
+        let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+        let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
+            let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
+            async move {
+                let (key, total) = &attempts[i];
+                let body = sjis_form(&[
+                    ("S_TORIHIKI_NO", key.clone()),
+                    ("REC_FLG", "1".into()),
+                    ("TOTAL", total.to_string()),
+                    ("REC_CVSNAME", "セブン－イレブン".into()),
+                ]);
+                let response = client
+                    .post(format!("{base}/index.php?acting=remise_conv"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) => r
+                        .text()
+                        .await
+                        .map(|t| t == "<SDBKDATA>STATUS=800</SDBKDATA>")
+                        .unwrap_or(false),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+        rows.push(json!({"step": "conv receipt", "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+    }
+
+    let peak_rss_mib = server.peak_rss_kib() as f64 / 1024.0;
+    drop(server);
+    let raw = raw_commit_rate(&database_url, n.min(5000)).await?;
+    Ok(
+        json!({ "backend": backend, "n": n, "raw_commits_per_second": raw, "peak_rss_mib": peak_rss_mib, "rows": rows }),
+    )
+}
+
+async fn run(options: Options) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for backend in &options.backends {
+        eprintln!("benchmarking {backend} with n = {} …", options.n);
+        results.push(
+            bench_backend(backend, &options)
+                .await
+                .with_context(|| format!("{backend} benchmark failed"))?,
+        );
+    }
+    println!(
+        "\n{:<9} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>6}",
+        "backend", "step", "conc", "per sec", "p50 ms", "p99 ms", "÷ raw", "fail"
+    );
+    for result in &results {
+        let raw = result["raw_commits_per_second"].as_f64().unwrap_or(1.0);
+        for row in result["rows"].as_array().into_iter().flatten() {
+            let rate = row["per_second"].as_f64().unwrap_or(0.0);
+            println!(
+                "{:<9} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>6}",
+                result["backend"].as_str().unwrap_or(""),
+                row["step"].as_str().unwrap_or(""),
+                row["concurrency"],
+                rate,
+                row["p50_ms"].as_f64().unwrap_or(0.0),
+                row["p99_ms"].as_f64().unwrap_or(0.0),
+                rate / raw,
+                row["failures"],
+            );
+        }
+        println!(
+            "{:<9} raw durable commits/s: {:.0}   server peak RSS: {:.1} MiB",
+            result["backend"].as_str().unwrap_or(""),
+            raw,
+            result["peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let document = json!({ "machine": machine(), "results": results });
+    std::fs::write(&options.json, serde_json::to_string_pretty(&document)?)?;
+    println!("figures written to {}", options.json);
+    Ok(())
+}
+
+fn machine() -> Value {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    json!({ "cpus": cpus, "cpu_model": model })
+}
