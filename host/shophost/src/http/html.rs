@@ -44,12 +44,21 @@ header a{color:#c33;text-decoration:none;margin-left:1rem}table{border-collapse:
 td,th{border:1px solid #ccc;padding:.4rem;text-align:left}th{background:#f6f6f6}\
 .error{background:#fee;border:1px solid #c33;padding:.6rem}.notice{background:#ffd;border:1px solid #cc3;padding:.6rem}\
 button,.button{background:#c33;color:#fff;border:0;padding:.6rem 1.2rem;font-size:1rem;cursor:pointer;text-decoration:none}\
-label{display:block;margin:.4rem 0}input[type=text],input[type=email],input[type=password]{width:18rem}";
+label{display:block;margin:.4rem 0}input[type=text],input[type=email],input[type=password],input[type=tel]{width:18rem}\
+input[type=number]{width:4rem}textarea{width:100%;box-sizing:border-box}fieldset{border:1px solid #ddd;margin:1rem 0}\
+.product{border-bottom:1px solid #eee;padding:.4rem 0}.price{font-weight:bold;color:#c33}\
+.method{border:1px solid #ddd;padding:.6rem;margin:.6rem 0}.method label{display:inline}\
+.method select{display:block;margin:.3rem 0}.explanation{color:#555;font-size:.9rem;margin:.3rem 0 .3rem 1.6rem}\
+.method-notice,.saved-card{color:#a50;font-size:.9rem;margin:.3rem 0 .3rem 1.6rem}\
+.steps{display:flex;gap:1rem;list-style:none;padding:0;color:#888}.steps strong{color:#c33}\
+.purchase{margin:1.5rem 0;text-align:center}#purchase_form{margin:1rem 0}nav form{display:inline}";
 
-/// A whole page around `body` (HTML), in UTF-8.
-pub fn page_html(title: &str, body: &str) -> String {
+/// A whole page around `body` (HTML) declaring `charset` in its `<meta>`. The charset goes in directly
+/// rather than through a placeholder replaced afterwards, so shop or shopper text that happens to contain
+/// the placeholder cannot change the declared charset.
+pub fn page_html(charset: &str, title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"{{charset}}\"><meta name=\"viewport\" content=\"width=device-width\">\
+        "<!DOCTYPE html><html lang=\"ja\"><head><meta charset=\"{charset}\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>{}</title><style>{STYLE}</style></head><body><header><h1><a href=\"/\">shophost</a></h1>\
          <nav><a href=\"/\">商品一覧</a><a href=\"/cart\">カート</a><a href=\"/mypage\">マイページ</a></nav></header>\
          <main>{body}</main></body></html>",
@@ -59,7 +68,7 @@ pub fn page_html(title: &str, body: &str) -> String {
 
 /// A UTF-8 page response.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = page_html(title, body).replace("{charset}", "UTF-8");
+    let html = page_html("UTF-8", title, body);
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
@@ -74,7 +83,7 @@ pub fn page_in(charset: WireCharset, title: &str, body: &str) -> Response {
     match charset {
         WireCharset::Utf8 => page(StatusCode::OK, title, body),
         WireCharset::ShiftJis => {
-            let html = page_html(title, body).replace("{charset}", "Shift_JIS");
+            let html = page_html("Shift_JIS", title, body);
             let mut bytes = Vec::with_capacity(html.len());
             for c in html.chars() {
                 let text = c.to_string();

@@ -1,0 +1,702 @@
+//! The storefront driven through the real router, in process, the way a browser would: one session
+//! cookie carried across requests, forms posted as `application/x-www-form-urlencoded`.
+//!
+//! Each test builds its own state on a fresh SQLite file from the demo config (sandbox off), so tests
+//! run in parallel without seeing each other's carts or orders.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use shophost::db::NewPaymentMethod;
+use shophost::AppState;
+use tower::ServiceExt;
+
+/// A temporary directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "shophost-storefront-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn shop(name: &str) -> (AppState, TempDir) {
+    let dir = TempDir::new(name);
+    let db = dir.0.join("t.db");
+    let text = shophost::config::DEMO_CONFIG
+        .replace(
+            "sqlite:shophost-data/shophost.db",
+            &format!("sqlite:{}", db.display()),
+        )
+        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false");
+    assert!(
+        text.contains("enabled = false"),
+        "the demo config changed shape"
+    );
+    let registry = shophost::bundled::registry(vec![]).expect("registry");
+    let config = shophost::serve::config_from_toml(&text, &registry).expect("config");
+    let state = shophost::serve::build_state(config, registry)
+        .await
+        .expect("state");
+    (state, dir)
+}
+
+/// One response, body read.
+struct Page {
+    status: StatusCode,
+    content_type: String,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl Page {
+    /// The body as text: UTF-8, or Shift_JIS when the response says so.
+    fn text(&self) -> String {
+        if self.content_type.to_ascii_lowercase().contains("shift_jis") {
+            let (text, _, errors) = encoding_rs::SHIFT_JIS.decode(&self.bytes);
+            assert!(!errors, "the page is not valid Shift_JIS");
+            text.into_owned()
+        } else {
+            String::from_utf8(self.bytes.clone()).expect("UTF-8 page")
+        }
+    }
+}
+
+/// A browser: the router plus the session cookie.
+struct Browser {
+    app: Router,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(state: &AppState) -> Browser {
+        Browser {
+            app: shophost::http::router(state.clone()),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, method: &str, uri: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = match form {
+            Some(fields) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                fields
+                    .iter()
+                    .map(|(name, value)| {
+                        format!(
+                            "{}={}",
+                            utf8_percent_encode(name, NON_ALPHANUMERIC),
+                            utf8_percent_encode(value, NON_ALPHANUMERIC)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            }
+            None => String::new(),
+        };
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).expect("request"))
+            .await
+            .expect("response");
+        let header_text = |name: header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let set_cookie = header_text(header::SET_COOKIE);
+        if let Some(set) = &set_cookie {
+            let pair = set.split(';').next().unwrap_or_default().to_owned();
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        let page = Page {
+            status: response.status(),
+            content_type: header_text(header::CONTENT_TYPE).unwrap_or_default(),
+            location: header_text(header::LOCATION),
+            set_cookie,
+            bytes: Vec::new(),
+        };
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body")
+            .to_vec();
+        Page { bytes, ..page }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        self.send("GET", uri, None).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", uri, Some(form)).await
+    }
+}
+
+fn assert_redirect(page: &Page, to: &str) {
+    assert!(
+        page.status.is_redirection(),
+        "expected a redirect to {to}, got {}: {}",
+        page.status,
+        String::from_utf8_lossy(&page.bytes)
+    );
+    assert_eq!(page.location.as_deref(), Some(to));
+}
+
+/// The value of a hidden field in a page.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+const CUSTOMER: &[(&str, &str)] = &[
+    ("family_name", "山田"),
+    ("given_name", "太郎"),
+    ("family_kana", "ヤマダ"),
+    ("given_kana", "タロウ"),
+    ("email", "taro@example.jp"),
+    ("postcode", "100-0001"),
+    ("prefecture", "東京都"),
+    ("address1", "千代田区千代田"),
+    ("address2", "1-1"),
+    ("address3", ""),
+    ("phone", "03-1234-5678"),
+];
+
+fn customer_with(changes: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    CUSTOMER
+        .iter()
+        .map(|(name, value)| {
+            let changed = changes.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+            (*name, changed.unwrap_or(value))
+        })
+        .collect()
+}
+
+async fn method_id(state: &AppState, settlement_type: &str) -> i64 {
+    state
+        .store
+        .payment_methods()
+        .await
+        .expect("methods")
+        .into_iter()
+        .find(|m| m.settlement_type == settlement_type)
+        .expect("demo method")
+        .id
+}
+
+async fn product_id(state: &AppState, name: &str) -> i64 {
+    state
+        .store
+        .products()
+        .await
+        .expect("products")
+        .into_iter()
+        .find(|p| p.name == name)
+        .expect("demo product")
+        .id
+}
+
+/// Adds a product and enters the customer's details.
+async fn fill_cart_and_customer(
+    browser: &mut Browser,
+    state: &AppState,
+    customer: &[(&str, &str)],
+) {
+    let mug = product_id(state, "有田焼 マグカップ").await.to_string();
+    let added = browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "2")])
+        .await;
+    assert_redirect(&added, "/cart");
+    let details = browser.post("/checkout/customer", customer).await;
+    assert_redirect(&details, "/checkout/delivery");
+}
+
+#[tokio::test]
+async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
+    let (state, _dir) = shop("card").await;
+    let mut browser = Browser::new(&state);
+
+    let index = browser.get("/").await;
+    assert_eq!(index.status, StatusCode::OK);
+    let index_html = index.text();
+    assert!(index_html.contains("有田焼 マグカップ"));
+    assert!(index_html.contains("3,990円"));
+    assert!(index_html.contains("カートに入れる"));
+    assert!(browser.cookie.is_none(), "looking does not start a session");
+
+    let mug = product_id(&state, "有田焼 マグカップ").await.to_string();
+    let added = browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "2")])
+        .await;
+    assert_redirect(&added, "/cart");
+    let cookie = added.set_cookie.expect("session cookie");
+    assert!(cookie.starts_with("shophost_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let cart = browser.get("/cart").await.text();
+    assert!(cart.contains("7,980円"), "{cart}");
+    assert!(cart.contains("次へ"));
+
+    // The delivery page needs the customer first.
+    assert_redirect(
+        &browser.get("/checkout/delivery").await,
+        "/checkout/customer",
+    );
+    let details = browser.post("/checkout/customer", CUSTOMER).await;
+    assert_redirect(&details, "/checkout/delivery");
+
+    let card = method_id(&state, "acting_remise_card").await;
+    let delivery = browser.get("/checkout/delivery").await.text();
+    assert!(delivery.contains("クレジットカード決済"));
+    assert!(delivery.contains("コンビニ・電子マネー決済"));
+    assert!(delivery.contains("お支払回数"));
+    assert!(delivery.contains(&format!("name=\"opt_{card}_div\"")));
+    assert!(delivery.contains("（お支払いの有効期限はご注文日から14日間となっております。）"));
+    assert!(delivery.contains("備考"));
+
+    let card_text = card.to_string();
+    let div_field = format!("opt_{card}_div");
+    let chosen = browser
+        .post(
+            "/checkout/delivery",
+            &[
+                ("payment_method", &card_text),
+                (&div_field, "1"),
+                ("note", "午前中に届けてください"),
+            ],
+        )
+        .await;
+    assert_redirect(&chosen, "/checkout/confirm");
+
+    let confirm = browser.get("/checkout/confirm").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert_eq!(confirm.content_type, "text/html; charset=Shift_JIS");
+    let html = confirm.text();
+    assert!(html.contains("<meta charset=\"Shift_JIS\">"));
+    assert!(html.contains("accept-charset=\"Shift_JIS\""), "{html}");
+    assert!(html.contains("action=\"http://127.0.0.1:8081/rpgw2/pc/card/paycard.aspx\""));
+    assert!(html.contains("上記内容で注文する"));
+    assert!(html.contains("山田 太郎"));
+    assert!(html.contains("2回払い"));
+    assert!(html.contains("午前中に届けてください"));
+    assert_eq!(hidden(&html, "METHOD").as_deref(), Some("61"));
+    assert_eq!(hidden(&html, "PTIMES").as_deref(), Some("2"));
+    assert_eq!(hidden(&html, "TOTAL").as_deref(), Some("7980"));
+    let link_key = hidden(&html, "S_TORIHIKI_NO").expect("S_TORIHIKI_NO");
+
+    // Showing the page again is the same attempt.
+    let again = browser.get("/checkout/confirm").await.text();
+    assert_eq!(hidden(&again, "S_TORIHIKI_NO"), Some(link_key.clone()));
+    // So is sending the same choices again.
+    browser
+        .post(
+            "/checkout/delivery",
+            &[
+                ("payment_method", &card_text),
+                (&div_field, "1"),
+                ("note", "午前中に届けてください"),
+            ],
+        )
+        .await;
+    let same = browser.get("/checkout/confirm").await.text();
+    assert_eq!(hidden(&same, "S_TORIHIKI_NO"), Some(link_key.clone()));
+
+    // Changing the cart makes a new attempt with the new total.
+    let towel = product_id(&state, "今治タオル ハンカチ").await.to_string();
+    browser
+        .post("/cart/add", &[("product_id", &towel), ("quantity", "1")])
+        .await;
+    let changed = browser.get("/checkout/confirm").await.text();
+    let new_key = hidden(&changed, "S_TORIHIKI_NO").expect("S_TORIHIKI_NO");
+    assert_ne!(new_key, link_key);
+    assert_eq!(hidden(&changed, "TOTAL").as_deref(), Some("9080"));
+
+    // The attempt is stored with what the page showed.
+    let attempt = state
+        .store
+        .attempt_by_link_key(&new_key)
+        .await
+        .expect("db")
+        .expect("attempt stored");
+    assert_eq!(attempt.total, 9080);
+    assert_eq!(
+        attempt.snapshot.options.get("div").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(attempt.snapshot.customer.family_name, "山田");
+}
+
+#[tokio::test]
+async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its_deadline() {
+    let (state, _dir) = shop("conv").await;
+    let card = method_id(&state, "acting_remise_card").await;
+    let conv = method_id(&state, "acting_remise_conv").await;
+    // The operator puts the multi-payment first and adds a stopped method.
+    let conv_method = state.store.payment_method(conv).await.unwrap().unwrap();
+    state
+        .store
+        .update_payment_method(
+            conv,
+            &NewPaymentMethod {
+                name: conv_method.name.clone(),
+                explanation: "<strong>コンビニ</strong>でお支払いいただけます".to_owned(),
+                settlement_type: conv_method.settlement_type.clone(),
+                active: true,
+                sort: -1,
+            },
+        )
+        .await
+        .unwrap();
+    state
+        .store
+        .create_payment_method(&NewPaymentMethod {
+            name: "停止中の支払方法".to_owned(),
+            explanation: "表示されない".to_owned(),
+            settlement_type: "acting_remise_card".to_owned(),
+            active: false,
+            sort: 5,
+        })
+        .await
+        .unwrap();
+
+    let mut browser = Browser::new(&state);
+    fill_cart_and_customer(&mut browser, &state, CUSTOMER).await;
+    let delivery = browser.get("/checkout/delivery").await.text();
+    assert!(!delivery.contains("停止中の支払方法"));
+    let conv_at = delivery
+        .find(&format!("id=\"method-{conv}\""))
+        .expect("conv");
+    let card_at = delivery
+        .find(&format!("id=\"method-{card}\""))
+        .expect("card");
+    assert!(conv_at < card_at, "operator order");
+    // The operator's explanation is sanitised HTML, shown as HTML.
+    assert!(delivery.contains("<strong>コンビニ</strong>でお支払いいただけます"));
+    // Only the card method has options.
+    assert!(!delivery.contains(&format!("opt_{conv}_")));
+
+    // Choosing nothing is refused with a message.
+    let nothing = browser.post("/checkout/delivery", &[("note", "")]).await;
+    assert_eq!(nothing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(nothing.text().contains("お支払方法を選んでください"));
+
+    let conv_text = conv.to_string();
+    let chosen = browser
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &conv_text), ("note", "")],
+        )
+        .await;
+    assert_redirect(&chosen, "/checkout/confirm");
+    let confirm = browser.get("/checkout/confirm").await;
+    assert_eq!(confirm.content_type, "text/html; charset=Shift_JIS");
+    let html = confirm.text();
+    assert!(html.contains("コンビニ・電子マネー決済"));
+    assert!(html.contains("（お支払いの有効期限はご注文日から14日間となっております。）"));
+    assert!(html.contains("action=\"http://127.0.0.1:8081/rpgw2/pc/cvs/paycvs.aspx\""));
+    assert!(hidden(&html, "S_TORIHIKI_NO").is_some());
+}
+
+#[tokio::test]
+async fn a_name_outside_shift_jis_gets_a_message_instead_of_a_form() {
+    let (state, _dir) = shop("sjis").await;
+    let mut browser = Browser::new(&state);
+    fill_cart_and_customer(
+        &mut browser,
+        &state,
+        &customer_with(&[("family_name", "𠮷田")]),
+    )
+    .await;
+    let conv = method_id(&state, "acting_remise_conv").await.to_string();
+    browser
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &conv), ("note", "")],
+        )
+        .await;
+    let confirm = browser.get("/checkout/confirm").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.content_type.contains("UTF-8"),
+        "{}",
+        confirm.content_type
+    );
+    let html = confirm.text();
+    assert!(html.contains("id=\"checkout-error\""), "{html}");
+    assert!(
+        html.contains("お名前（姓）に決済会社へ送れない文字（𠮷）が含まれています"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/checkout/customer\""));
+    assert!(
+        !html.contains("<form id=\"purchase_form\""),
+        "no form goes to the gateway"
+    );
+    assert!(!html.contains("S_TORIHIKI_NO"));
+
+    // Fixing the name gives the form.
+    let fixed = browser.post("/checkout/customer", CUSTOMER).await;
+    assert_redirect(&fixed, "/checkout/delivery");
+    let html = browser.get("/checkout/confirm").await.text();
+    assert!(html.contains("<form id=\"purchase_form\""));
+    assert!(html.contains("山田 太郎"));
+}
+
+#[tokio::test]
+async fn bad_customer_details_are_shown_again_with_messages() {
+    let (state, _dir) = shop("input").await;
+    let mut browser = Browser::new(&state);
+    // No cart: the customer step sends the shopper back to the cart.
+    assert_redirect(&browser.get("/checkout/customer").await, "/cart");
+    let mug = product_id(&state, "有田焼 マグカップ").await.to_string();
+    browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "1")])
+        .await;
+    let bad = customer_with(&[
+        ("family_name", ""),
+        ("postcode", "12"),
+        ("given_name", "<b>太郎</b>"),
+    ]);
+    let page = browser.post("/checkout/customer", &bad).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = page.text();
+    assert!(html.contains("お名前（姓）を入力してください"));
+    assert!(html.contains("郵便番号は7桁の数字で入力してください"));
+    // What was typed is kept, escaped.
+    assert!(html.contains("value=\"&lt;b&gt;太郎&lt;/b&gt;\""));
+    assert!(html.contains("value=\"taro@example.jp\""));
+    assert!(!html.contains("<b>太郎</b>"));
+
+    // Full-width digits are accepted for the postcode and phone.
+    let wide = customer_with(&[
+        ("postcode", "１００－０００１"),
+        ("phone", "０３１２３４５６７８"),
+    ]);
+    assert_redirect(
+        &browser.post("/checkout/customer", &wide).await,
+        "/checkout/delivery",
+    );
+
+    // Quantities: a nonsense quantity is refused, zero removes the line.
+    let qty = format!("qty_{mug}");
+    let refused = browser.post("/cart/update", &[(&qty, "abc")]).await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert!(refused
+        .text()
+        .contains("数量は0から99までの数字で入力してください"));
+    assert_redirect(&browser.post("/cart/update", &[(&qty, "0")]).await, "/cart");
+    assert!(browser
+        .get("/cart")
+        .await
+        .text()
+        .contains("カートに商品はありません"));
+}
+
+#[tokio::test]
+async fn a_zero_total_order_completes_at_once_and_empties_the_cart() {
+    let (state, _dir) = shop("free").await;
+    state
+        .store
+        .ensure_product("FREE01", "無料サンプル", 0, "お試し用")
+        .await
+        .unwrap();
+    let free = product_id(&state, "無料サンプル").await.to_string();
+    let mut browser = Browser::new(&state);
+    browser
+        .post("/cart/add", &[("product_id", &free), ("quantity", "1")])
+        .await;
+    assert_redirect(
+        &browser.post("/checkout/customer", CUSTOMER).await,
+        "/checkout/delivery",
+    );
+    let card = method_id(&state, "acting_remise_card").await.to_string();
+    let div = format!("opt_{card}_div");
+    browser
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &card), (&div, "0")],
+        )
+        .await;
+    let confirm = browser.get("/checkout/confirm").await;
+    let location = confirm
+        .location
+        .clone()
+        .expect("redirect to the completion page");
+    assert!(location.starts_with("/checkout/complete/"), "{location}");
+    let done = browser.get(&location).await.text();
+    assert!(done.contains("id=\"order-number\""), "{done}");
+    assert!(done.contains("id=\"payment-status\""));
+    assert!(browser
+        .get("/cart")
+        .await
+        .text()
+        .contains("カートに商品はありません"));
+}
+
+#[tokio::test]
+async fn members_log_in_see_mypage_and_log_out() {
+    let (state, _dir) = shop("member").await;
+    let mut browser = Browser::new(&state);
+    assert_redirect(&browser.get("/mypage").await, "/login?next=/mypage");
+
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("email", "demo@example.invalid"),
+                ("password", "nope"),
+                ("next", "/mypage"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let wrong_html = wrong.text();
+    assert!(wrong_html.contains("メールアドレスまたはパスワードが違います"));
+    assert!(wrong_html.contains("value=\"demo@example.invalid\""));
+
+    // A cart made before login survives it, under a new session id.
+    let mug = product_id(&state, "有田焼 マグカップ").await.to_string();
+    browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "1")])
+        .await;
+    let before = browser.cookie.clone().expect("session");
+    let login = browser
+        .post(
+            "/login",
+            &[
+                ("email", "demo@example.invalid"),
+                ("password", "demo"),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_redirect(&login, "/mypage");
+    assert_ne!(
+        browser.cookie.as_ref(),
+        Some(&before),
+        "the session id changes at login"
+    );
+
+    let mypage = browser.get("/mypage").await.text();
+    assert!(mypage.contains("会員 花子 様"), "{mypage}");
+    assert!(mypage.contains("ご注文はまだありません"));
+    assert!(mypage.contains("ログアウト"));
+
+    // The customer form is prefilled from the member's details.
+    let customer = browser.get("/checkout/customer").await.text();
+    assert!(customer.contains("value=\"会員\""), "{customer}");
+    assert!(customer.contains("value=\"demo@example.invalid\""));
+
+    // A member's card checkout asks Remise to keep the card (PayQuick).
+    assert_redirect(
+        &browser
+            .post(
+                "/checkout/customer",
+                &customer_with(&[("family_name", "会員"), ("given_name", "花子")]),
+            )
+            .await,
+        "/checkout/delivery",
+    );
+    let card = method_id(&state, "acting_remise_card").await.to_string();
+    let div = format!("opt_{card}_div");
+    browser
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &card), (&div, "0")],
+        )
+        .await;
+    let html = browser.get("/checkout/confirm").await.text();
+    assert_eq!(hidden(&html, "PAYQUICK").as_deref(), Some("1"));
+    let link_key = hidden(&html, "S_TORIHIKI_NO").unwrap();
+    let attempt = state
+        .store
+        .attempt_by_link_key(&link_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(attempt.member_id.is_some());
+
+    let logout = browser.post("/logout", &[]).await;
+    assert_redirect(&logout, "/");
+    assert!(browser.cookie.is_none());
+    assert_redirect(&browser.get("/mypage").await, "/login?next=/mypage");
+}
+
+#[tokio::test]
+async fn registering_makes_a_member_once_per_email() {
+    let (state, _dir) = shop("register").await;
+    let mut browser = Browser::new(&state);
+    let mut form = customer_with(&[("email", "new@example.jp")]);
+    form.push(("password", "secret123"));
+    form.push(("password_confirm", "secret123"));
+    form.push(("next", "/mypage"));
+    let registered = browser.post("/register", &form).await;
+    assert_redirect(&registered, "/mypage");
+    let mypage = browser.get("/mypage").await.text();
+    assert!(mypage.contains("山田 太郎 様"));
+    assert!(mypage.contains("new@example.jp"));
+
+    let mut other = Browser::new(&state);
+    let again = other.post("/register", &form).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again
+        .text()
+        .contains("このメールアドレスはすでに登録されています"));
+
+    let mut short = customer_with(&[("email", "short@example.jp")]);
+    short.push(("password", "abc"));
+    short.push(("password_confirm", "abc"));
+    let refused = other.post("/register", &short).await;
+    assert!(refused
+        .text()
+        .contains("パスワードは6文字以上で入力してください"));
+
+    // The new member can log in.
+    let mut third = Browser::new(&state);
+    let login = third
+        .post(
+            "/login",
+            &[
+                ("email", "new@example.jp"),
+                ("password", "secret123"),
+                ("next", "/mypage"),
+            ],
+        )
+        .await;
+    assert_redirect(&login, "/mypage");
+}
