@@ -12,7 +12,9 @@ use shophost_module_api::{
     Answer, InboundRequest, IpRange, NotificationTrust, Refusal, WireCharset, WireResponse,
 };
 
-use crate::db::{ApplyContext, InboundRecord, Intent, Verdict};
+use std::sync::Arc;
+
+use crate::db::{ApplyContext, InboundRecord, Intent, Responder, Verdict};
 use crate::domain::now_millis;
 use crate::AppState;
 
@@ -222,16 +224,16 @@ pub async fn handle_notification(
             settlement_labels: Default::default(),
             channel: "notification",
         };
-        let respond = |_: &Verdict| {
+        let respond: Responder = Arc::new(|_: &Verdict| {
             WireResponse::text(
                 404,
                 "text/plain; charset=UTF-8",
                 "unknown notification endpoint",
             )
-        };
+        });
         return match state
             .store
-            .record_inbound(&record, &intent, &context, &respond)
+            .record_inbound(&record, &intent, &context, respond.clone())
             .await
         {
             Ok(recorded) => Handled {
@@ -310,10 +312,13 @@ pub async fn handle_notification(
         settlement_labels: target.labels.clone(),
         channel: "notification",
     };
-    let respond = |verdict: &Verdict| module.respond(name, request, &answer_for(verdict));
+    let respond: Responder = {
+        let (module, name, request) = (module.clone(), name.to_owned(), request.clone());
+        Arc::new(move |verdict: &Verdict| module.respond(&name, &request, &answer_for(verdict)))
+    };
     match state
         .store
-        .record_inbound(&record, &intent, &context, &respond)
+        .record_inbound(&record, &intent, &context, respond)
         .await
     {
         Ok(recorded) => {

@@ -231,7 +231,7 @@ pub struct Recorded {
 
 /// Builds the response for a verdict; given to [`Store::record_inbound`] so the response is journaled in
 /// the same transaction as the change.
-pub type Responder<'a> = &'a (dyn Fn(&Verdict) -> WireResponse + Send + Sync);
+pub type Responder = Arc<dyn Fn(&Verdict) -> WireResponse + Send + Sync>;
 
 /// Everything the host stores.
 #[async_trait]
@@ -345,7 +345,7 @@ pub trait Store: Send + Sync {
         record: &InboundRecord,
         intent: &Intent,
         context: &ApplyContext,
-        respond: Responder<'_>,
+        respond: Responder,
     ) -> Result<Recorded, DbError>;
     /// Journal entries, newest first, optionally for one link key.
     async fn journal(

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
@@ -33,7 +34,20 @@ use crate::domain::{
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    writer: mpsc::Sender<WriteJob>,
 }
+
+/// One inbound request waiting for the SQLite group-commit writer.
+struct WriteJob {
+    record: InboundRecord,
+    intent: Intent,
+    context: ApplyContext,
+    respond: Responder,
+    reply: oneshot::Sender<Result<Recorded, DbError>>,
+}
+
+/// The most inbound requests one SQLite commit carries.
+const MAX_BATCH: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite:` URL and migrates it.
@@ -59,7 +73,81 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { write, read })
+        let (writer, jobs) = mpsc::channel(1024);
+        tokio::spawn(group_commit(write.clone(), jobs));
+        Ok(SqliteStore { write, read, writer })
+    }
+
+    /// Hands the request to the group-commit writer and waits for its commit.
+    async fn record(
+        &self,
+        record: &InboundRecord,
+        intent: &Intent,
+        context: &ApplyContext,
+        respond: Responder,
+    ) -> Result<Recorded, DbError> {
+        let stopped = || DbError::Unavailable("the SQLite writer has stopped".to_owned());
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            record: record.clone(),
+            intent: intent.clone(),
+            context: context.clone(),
+            respond,
+            reply,
+        };
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
+/// the previous commit was on disk goes into the next one. Each request runs in its own savepoint, so a
+/// failing one is rolled back alone; every request is answered only after the commit that holds it.
+async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(&pool, &batch).await;
+        for (job, result) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recorded, DbError>> {
+    let all_failed = |error: &sqlx::Error| -> Vec<Result<Recorded, DbError>> {
+        batch.iter().map(|_| Err(DbError::Unavailable(error.to_string()))).collect()
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(error) => return all_failed(&error),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let result = async {
+            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            match SqliteStore::record_in_tx(&mut savepoint, &job.record, &job.intent, &job.context, &job.respond).await {
+                Ok(recorded) => {
+                    savepoint.commit().await?;
+                    Ok(recorded)
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    Err(error)
+                }
+            }
+        }
+        .await;
+        results.push(result);
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(error) => all_failed(&error),
     }
 }
 
@@ -72,6 +160,21 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// One transaction per request: PostgreSQL commits from many connections at once, and row locks
+    /// order the requests about one attempt across host processes.
+    async fn record(
+        &self,
+        record: &InboundRecord,
+        intent: &Intent,
+        context: &ApplyContext,
+        respond: Responder,
+    ) -> Result<Recorded, DbError> {
+        let mut tx = self.write.begin().await?;
+        let recorded = Self::record_in_tx(&mut tx, record, intent, context, &respond).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
     /// Connects to a `postgres://` URL and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         let pool = PgPoolOptions::new()
@@ -633,17 +736,107 @@ macro_rules! store_impl {
                     }
                 }
                 if let Some(order_id) = order {
-                    sqlx::query("UPDATE payment_events SET order_id = $1 WHERE dedup_key = $2")
-                        .bind(order_id)
-                        .bind(&notification.dedup_key)
-                        .execute(&mut **tx)
-                        .await?;
                     if number.is_none() {
                         number = Some(Self::order_in_tx(tx, order_id).await?.order_number);
                     }
                 }
                 Ok(Applied { verdict: Verdict::Accepted, order_number: number, order_id: order, error_log })
             }
+
+            /// Journals and applies one inbound request inside `tx` (the caller commits).
+            async fn record_in_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                record: &InboundRecord,
+                intent: &Intent,
+                context: &ApplyContext,
+                respond: &Responder,
+            ) -> Result<Recorded, DbError> {
+                let at = record.received_at;
+                let (applied, link_key) = match intent {
+                    Intent::Refuse { refusal, reason, link_key } => {
+                        let mut applied = Applied::refused(*refusal, reason.clone());
+                        applied.error_log = Some((reason.clone(), link_key.clone()));
+                        (applied, link_key.clone())
+                    }
+                    Intent::Apply(notification) => {
+                        let mut applied = Self::apply(tx, notification, context, at).await?;
+                        if let Verdict::Refused { reason, .. } = &applied.verdict {
+                            applied.error_log = Some((reason.clone(), Some(notification.link_key.clone())));
+                        }
+                        (applied, Some(notification.link_key.clone()))
+                    }
+                };
+                let response = respond(&applied.verdict);
+                let reason = match &applied.verdict {
+                    Verdict::Refused { reason, .. } => reason.clone(),
+                    Verdict::Accepted => applied
+                        .order_number
+                        .as_ref()
+                        .map(|n| format!("order {n}"))
+                        .unwrap_or_default(),
+                    Verdict::Duplicate => "already applied".to_owned(),
+                };
+                let journal_id: i64 = sqlx::query(
+                    "INSERT INTO notification_journal (module_id, endpoint, method, query, content_type, \
+                     charset, source, headers_json, body, received_at, verdict, reason, link_key, \
+                     response_status, response_body, replay_of) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+                )
+                .bind(&record.module_id)
+                .bind(&record.endpoint)
+                .bind(&record.method)
+                .bind(&record.query)
+                .bind(&record.content_type)
+                .bind(&record.charset)
+                .bind(&record.source)
+                .bind(json(&record.headers))
+                .bind(&record.body)
+                .bind(at)
+                .bind(applied.verdict.as_str())
+                .bind(&reason)
+                .bind(&link_key)
+                .bind(i64::from(response.status))
+                .bind(&response.body)
+                .bind(record.replay_of)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("id")?;
+                if let Intent::Apply(notification) = intent {
+                    if applied.verdict == Verdict::Accepted {
+                        sqlx::query("UPDATE payment_events SET journal_id = $1, order_id = $2 WHERE dedup_key = $3")
+                            .bind(journal_id)
+                            .bind(applied.order_id)
+                            .bind(&notification.dedup_key)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                if let Some((result, key)) = &applied.error_log {
+                    // A replay of a refused request does not add a second error-log line.
+                    if record.replay_of.is_none() || applied.verdict == Verdict::Accepted {
+                        sqlx::query(
+                            "INSERT INTO settlement_errors (module_id, acting, link_key, result, fields_json, \
+                             journal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(record.module_id.as_deref().unwrap_or(""))
+                        .bind(&record.endpoint)
+                        .bind(key)
+                        .bind(result)
+                        .bind(json(&record.fields))
+                        .bind(journal_id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Ok(Recorded {
+                    verdict: applied.verdict,
+                    journal_id,
+                    order_number: applied.order_number,
+                    response,
+                })
+            }
+
         }
 
         #[async_trait]
@@ -1080,94 +1273,9 @@ macro_rules! store_impl {
                 record: &InboundRecord,
                 intent: &Intent,
                 context: &ApplyContext,
-                respond: Responder<'_>,
+                respond: Responder,
             ) -> Result<Recorded, DbError> {
-                let mut tx = self.write.begin().await?;
-                let at = record.received_at;
-                let (applied, link_key) = match intent {
-                    Intent::Refuse { refusal, reason, link_key } => {
-                        let mut applied = Applied::refused(*refusal, reason.clone());
-                        applied.error_log = Some((reason.clone(), link_key.clone()));
-                        (applied, link_key.clone())
-                    }
-                    Intent::Apply(notification) => {
-                        let mut applied = Self::apply(&mut tx, notification, context, at).await?;
-                        if let Verdict::Refused { reason, .. } = &applied.verdict {
-                            applied.error_log = Some((reason.clone(), Some(notification.link_key.clone())));
-                        }
-                        (applied, Some(notification.link_key.clone()))
-                    }
-                };
-                let response = respond(&applied.verdict);
-                let reason = match &applied.verdict {
-                    Verdict::Refused { reason, .. } => reason.clone(),
-                    Verdict::Accepted => applied
-                        .order_number
-                        .as_ref()
-                        .map(|n| format!("order {n}"))
-                        .unwrap_or_default(),
-                    Verdict::Duplicate => "already applied".to_owned(),
-                };
-                let journal_id: i64 = sqlx::query(
-                    "INSERT INTO notification_journal (module_id, endpoint, method, query, content_type, \
-                     charset, source, headers_json, body, received_at, verdict, reason, link_key, \
-                     response_status, response_body, replay_of) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-                )
-                .bind(&record.module_id)
-                .bind(&record.endpoint)
-                .bind(&record.method)
-                .bind(&record.query)
-                .bind(&record.content_type)
-                .bind(&record.charset)
-                .bind(&record.source)
-                .bind(json(&record.headers))
-                .bind(&record.body)
-                .bind(at)
-                .bind(applied.verdict.as_str())
-                .bind(&reason)
-                .bind(&link_key)
-                .bind(i64::from(response.status))
-                .bind(&response.body)
-                .bind(record.replay_of)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
-                if let Intent::Apply(notification) = intent {
-                    if applied.verdict == Verdict::Accepted {
-                        sqlx::query("UPDATE payment_events SET journal_id = $1 WHERE dedup_key = $2")
-                            .bind(journal_id)
-                            .bind(&notification.dedup_key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                if let Some((result, key)) = &applied.error_log {
-                    // A replay of a refused request does not add a second error-log line.
-                    if record.replay_of.is_none() || applied.verdict == Verdict::Accepted {
-                        sqlx::query(
-                            "INSERT INTO settlement_errors (module_id, acting, link_key, result, fields_json, \
-                             journal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(record.module_id.as_deref().unwrap_or(""))
-                        .bind(&record.endpoint)
-                        .bind(key)
-                        .bind(result)
-                        .bind(json(&record.fields))
-                        .bind(journal_id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                tx.commit().await?;
-                let _ = applied.order_id;
-                Ok(Recorded {
-                    verdict: applied.verdict,
-                    journal_id,
-                    order_number: applied.order_number,
-                    response,
-                })
+                self.record(record, intent, context, respond).await
             }
 
             async fn journal(&self, link_key: Option<&str>, limit: i64) -> Result<Vec<JournalEntry>, DbError> {
