@@ -58,7 +58,11 @@ fn cargo(args: &[&str]) -> anyhow::Result<()> {
         .current_dir(workspace())
         .status()
         .with_context(|| format!("cannot run {cargo}"))?;
-    ensure!(status.success(), "cargo {} failed: {status}", args.join(" "));
+    ensure!(
+        status.success(),
+        "cargo {} failed: {status}",
+        args.join(" ")
+    );
     Ok(())
 }
 
@@ -106,27 +110,42 @@ fn built() -> &'static Built {
 /// The `old-api-module` fixture: a library whose descriptor says module-API version 0.
 fn old_api_library() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target = profile_dir()
-            .parent()
-            .expect("<target>/<profile>")
-            .join("fixtures");
-        let manifest = workspace().join("tests/fixtures/old-api-module/Cargo.toml");
-        cargo(&[
-            "build",
-            "--quiet",
-            "--manifest-path",
-            manifest.to_str().expect("a UTF-8 path"),
-            "--target-dir",
-            target.to_str().expect("a UTF-8 path"),
-        ])
-        .expect("build the old-api-module fixture");
-        target.join("debug").join(format!(
-            "{}old_api_module{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        ))
-    })
+    BUILT.get_or_init(|| build_fixture("fixtures", None))
+}
+
+/// The same fixture claiming this host's module-API version, with another compiler's fingerprint.
+fn foreign_compiler_library() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_fixture("fixtures-current-version", Some(API_VERSION)))
+}
+
+fn build_fixture(target_name: &str, version: Option<u32>) -> PathBuf {
+    let target = profile_dir()
+        .parent()
+        .expect("<target>/<profile>")
+        .join(target_name);
+    let manifest = workspace().join("tests/fixtures/old-api-module/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target);
+    match version {
+        Some(version) => command.env("OLD_API_MODULE_VERSION", version.to_string()),
+        None => command.env_remove("OLD_API_MODULE_VERSION"),
+    };
+    let status = command.status().expect("run cargo");
+    assert!(
+        status.success(),
+        "building the old-api-module fixture failed: {status}"
+    );
+    target.join("debug").join(format!(
+        "{}old_api_module{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
 }
 
 /// A fresh directory under the target's temporary directory.
@@ -212,7 +231,12 @@ struct Running {
 }
 
 impl Running {
-    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.shop))
@@ -232,7 +256,11 @@ impl Running {
     async fn create_method(&self, name: &str, settlement_type: &str) -> anyhow::Result<i64> {
         let body = json!({ "name": name, "explanation": "", "settlement_type": settlement_type, "active": true });
         let (status, method) = self
-            .json(reqwest::Method::POST, "/admin/api/payment-methods", Some(body))
+            .json(
+                reqwest::Method::POST,
+                "/admin/api/payment-methods",
+                Some(body),
+            )
             .await?;
         ensure!(status == 201, "creating {name}: {status} {method}");
         method["id"].as_i64().context("a method id")
@@ -255,7 +283,10 @@ impl Running {
             .json(reqwest::Method::POST, "/api/checkout", Some(checkout))
             .await?;
         ensure!(status == 201, "checkout: {status} {created}");
-        let link_key = created["link_key"].as_str().context("a link key")?.to_owned();
+        let link_key = created["link_key"]
+            .as_str()
+            .context("a link key")?
+            .to_owned();
         ensure!(created["total"] == MUG_PRICE, "total: {created}");
         let path = format!("/api/checkout/{link_key}/confirm");
         let (status, confirmed) = self.json(reqwest::Method::POST, &path, None).await?;
@@ -263,12 +294,20 @@ impl Running {
         let form = &confirmed["form"];
         ensure!(form["charset"] == "UTF-8", "the Acme form is UTF-8: {form}");
         let url = form["url"].as_str().context("a form URL")?;
-        ensure!(url == format!("{}/pay", self.simulator), "the form posts to the simulator: {url}");
+        ensure!(
+            url == format!("{}/pay", self.simulator),
+            "the form posts to the simulator: {url}"
+        );
         let fields: Vec<(String, String)> = form["fields"]
             .as_array()
             .context("form fields")?
             .iter()
-            .map(|pair| (pair[0].as_str().unwrap_or("").to_owned(), pair[1].as_str().unwrap_or("").to_owned()))
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap_or("").to_owned(),
+                    pair[1].as_str().unwrap_or("").to_owned(),
+                )
+            })
             .collect();
         let page = self
             .http
@@ -284,7 +323,10 @@ impl Running {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let Some(payment_id) = payment_id else {
-            bail!("Acme's page refused the form: {status} {}", page.text().await?);
+            bail!(
+                "Acme's page refused the form: {status} {}",
+                page.text().await?
+            );
         };
         let decided = self
             .http
@@ -293,7 +335,11 @@ impl Running {
             .body(format!("outcome={outcome}"))
             .send()
             .await?;
-        ensure!(decided.status() == 303, "Acme's decision: {}", decided.status());
+        ensure!(
+            decided.status() == 303,
+            "Acme's decision: {}",
+            decided.status()
+        );
         let back = decided
             .headers()
             .get("location")
@@ -305,9 +351,16 @@ impl Running {
 
     /// The browser follows Acme's redirect back to the shop; returns where the shop sends it next.
     async fn come_back(&self, url: &str) -> anyhow::Result<String> {
-        ensure!(url.starts_with(&self.shop), "Acme returns to the shop: {url}");
+        ensure!(
+            url.starts_with(&self.shop),
+            "Acme returns to the shop: {url}"
+        );
         let response = self.http.get(url).send().await?;
-        ensure!(response.status() == 303, "the return: {}", response.status());
+        ensure!(
+            response.status() == 303,
+            "the return: {}",
+            response.status()
+        );
         Ok(response
             .headers()
             .get("location")
@@ -374,7 +427,10 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
         .json(reqwest::Method::GET, "/admin/api/modules", None)
         .await?;
     let listed = modules.to_string();
-    assert!(listed.contains(&built().acme.display().to_string()), "{listed}");
+    assert!(
+        listed.contains(&built().acme.display().to_string()),
+        "{listed}"
+    );
     assert!(listed.contains(CARD) && listed.contains(BANK), "{listed}");
     let card = running.create_method("アクメ カード", CARD).await?;
     let bank = running.create_method("アクメ 銀行振込", BANK).await?;
@@ -403,7 +459,11 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
     assert_eq!(order.transaction_id.as_deref(), Some(payment_id.as_str()));
     assert_eq!(order.total, MUG_PRICE);
     let (_, status) = running
-        .json(reqwest::Method::GET, &format!("/api/checkout/{link_key}"), None)
+        .json(
+            reqwest::Method::GET,
+            &format!("/api/checkout/{link_key}"),
+            None,
+        )
         .await?;
     assert_eq!(status["state"], "ordered", "{status}");
     assert_eq!(status["payment_status"], "captured", "{status}");
@@ -416,12 +476,18 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
         .http
         .post(format!("{}/notify/acme", running.shop))
         .header("content-type", "application/json")
-        .header("x-acme-signature", acme_simulator::sign("not-the-secret", forged.as_bytes()))
+        .header(
+            "x-acme-signature",
+            acme_simulator::sign("not-the-secret", forged.as_bytes()),
+        )
         .body(forged)
         .send()
         .await?;
     assert_eq!(response.status(), 400);
-    assert_eq!(running.order(&link_key).await?.payment_status, PaymentStatus::Captured);
+    assert_eq!(
+        running.order(&link_key).await?.payment_status,
+        PaymentStatus::Captured
+    );
 
     // Bank transfer: issued (the order exists, unpaid, with the slip), then received (paid).
     let (link_key, payment_id, back) = running.pay(bank, "approve").await?;
@@ -430,19 +496,32 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
     assert_eq!(order.payment_status, PaymentStatus::Unpaid);
     let slip = order.slip.as_ref().context("a slip")?;
     let slip_text = serde_json::to_string(slip)?;
-    assert!(slip_text.contains("アクメ銀行") && slip_text.contains("1234567"), "{slip_text}");
+    assert!(
+        slip_text.contains("アクメ銀行") && slip_text.contains("1234567"),
+        "{slip_text}"
+    );
     assert!(order.deadline.is_some(), "the transfer deadline is kept");
     let received = running
         .http
-        .post(format!("{}/admin/payments/{payment_id}/receive", running.simulator))
+        .post(format!(
+            "{}/admin/payments/{payment_id}/receive",
+            running.simulator
+        ))
         .send()
         .await?;
     assert_eq!(received.status(), 200);
     let received: Value = serde_json::from_str(&received.text().await?)?;
     assert_eq!(received["delivered"], true, "{received}");
-    assert_eq!(running.order(&link_key).await?.payment_status, PaymentStatus::Paid);
+    assert_eq!(
+        running.order(&link_key).await?.payment_status,
+        PaymentStatus::Paid
+    );
     let (_, status) = running
-        .json(reqwest::Method::GET, &format!("/api/checkout/{link_key}"), None)
+        .json(
+            reqwest::Method::GET,
+            &format!("/api/checkout/{link_key}"),
+            None,
+        )
         .await?;
     assert_eq!(status["payment_status"], "paid", "{status}");
 
@@ -454,7 +533,13 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
     let none = running
         .state
         .store
-        .orders(&OrderFilter { link_key: Some(link_key), ..OrderFilter::default() }, 10)
+        .orders(
+            &OrderFilter {
+                link_key: Some(link_key),
+                ..OrderFilter::default()
+            },
+            10,
+        )
         .await?;
     assert!(none.is_empty());
 
@@ -462,13 +547,19 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
     let out_of_use = shop_config(&dir, shop_port, simulator_port, "");
     let (config, registry) = start_up(&out_of_use).map_err(anyhow::Error::msg)?;
     let refused = shophost::serve::build_state(config, registry).await;
-    let error = format!("{:#}", refused.err().context("taking acme out of use is refused")?);
+    let error = format!(
+        "{:#}",
+        refused.err().context("taking acme out of use is refused")?
+    );
     assert!(
         error.contains("module `acme` cannot be taken out of use: payment method `アクメ カード` is in use (使用)"),
         "{error}"
     );
     // ...and accepted once they are stopped (停止).
-    for (id, name, settlement_type) in [(card, "アクメ カード", CARD), (bank, "アクメ 銀行振込", BANK)] {
+    for (id, name, settlement_type) in [
+        (card, "アクメ カード", CARD),
+        (bank, "アクメ 銀行振込", BANK),
+    ] {
         let stopped = NewPaymentMethod {
             name: name.to_owned(),
             explanation: String::new(),
@@ -476,7 +567,11 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
             active: false,
             sort: 0,
         };
-        running.state.store.update_payment_method(id, &stopped).await?;
+        running
+            .state
+            .store
+            .update_payment_method(id, &stopped)
+            .await?;
     }
     let (config, registry) = start_up(&out_of_use).map_err(anyhow::Error::msg)?;
     let state = shophost::serve::build_state(config, registry).await?;
@@ -495,13 +590,20 @@ fn shophost_modules_lists_the_loaded_library_with_its_path() {
         .output()
         .expect("run shophost modules");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let acme = stdout
         .lines()
         .find(|line| line.starts_with("acme "))
         .unwrap_or_else(|| panic!("no acme line in:\n{stdout}"));
     assert!(acme.contains(&built().acme.display().to_string()), "{acme}");
-    assert!(acme.contains("yes") && acme.contains(CARD) && acme.contains(BANK), "{acme}");
+    assert!(
+        acme.contains("yes") && acme.contains(CARD) && acme.contains(BANK),
+        "{acme}"
+    );
     let remise = stdout
         .lines()
         .find(|line| line.starts_with("remise "))
@@ -513,7 +615,10 @@ fn shophost_modules_lists_the_loaded_library_with_its_path() {
 fn a_library_for_another_module_api_version_is_refused_before_it_runs() {
     let old = old_api_library();
     let error = shophost::dynamic::load_configured(std::slice::from_ref(old)).unwrap_err();
-    assert!(matches!(error, DynamicError::ApiVersion { found: 0, .. }), "{error:?}");
+    assert!(
+        matches!(error, DynamicError::ApiVersion { found: 0, .. }),
+        "{error:?}"
+    );
     assert_eq!(
         error.to_string(),
         format!(
@@ -525,7 +630,11 @@ fn a_library_for_another_module_api_version_is_refused_before_it_runs() {
     // Through the real binary too: the config file, the key and the library in one line, exit 1.
     let dir = scratch("old-api");
     let file = dir.join("shophost.toml");
-    std::fs::write(&file, format!("[[modules.dynamic]]\npath = \"{}\"\n", old.display())).unwrap();
+    std::fs::write(
+        &file,
+        format!("[[modules.dynamic]]\npath = \"{}\"\n", old.display()),
+    )
+    .unwrap();
     let output = Command::new(&built().shophost)
         .args(["modules", "--config"])
         .arg(&file)
@@ -542,11 +651,30 @@ fn a_library_for_another_module_api_version_is_refused_before_it_runs() {
 }
 
 #[test]
+fn a_library_built_by_another_compiler_is_refused_before_it_runs() {
+    let foreign = foreign_compiler_library();
+    let error = shophost::dynamic::load_configured(std::slice::from_ref(foreign)).unwrap_err();
+    assert!(
+        matches!(error, DynamicError::Fingerprint { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: built with fingerprint rustc 1.70.0 (90c541806 2023-05-31); shophost-module-api 0.0.1 \
+             for module API version {API_VERSION}, this host's fingerprint is {ABI_FINGERPRINT}; \
+             rebuild the module with the host's compiler and shophost-module-api",
+            foreign.display()
+        )
+    );
+}
+
+#[test]
 fn missing_files_non_libraries_and_non_modules_are_refused() {
     let dir = scratch("refused");
     let missing = dir.join("libmissing.so");
     assert_eq!(
-        shophost::dynamic::load_configured(&[missing.clone()])
+        shophost::dynamic::load_configured(std::slice::from_ref(&missing))
             .unwrap_err()
             .to_string(),
         format!("{}: no such file", missing.display())
@@ -554,12 +682,16 @@ fn missing_files_non_libraries_and_non_modules_are_refused() {
 
     let text = dir.join("libtext.so");
     std::fs::write(&text, "not a library").unwrap();
-    let error = shophost::dynamic::load_configured(&[text.clone()]).unwrap_err();
-    assert!(matches!(error, DynamicError::NotALibrary { .. }), "{error:?}");
+    let error = shophost::dynamic::load_configured(std::slice::from_ref(&text)).unwrap_err();
     assert!(
-        error
-            .to_string()
-            .starts_with(&format!("{}: cannot be loaded as a shared library: ", text.display())),
+        matches!(error, DynamicError::NotALibrary { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().starts_with(&format!(
+            "{}: cannot be loaded as a shared library: ",
+            text.display()
+        )),
         "{error}"
     );
 
@@ -571,7 +703,7 @@ fn missing_files_non_libraries_and_non_modules_are_refused() {
         .find(|path| path.contains("/libc.so") || path.contains("/libc-"))
         .map(PathBuf::from)
         .expect("the C library is mapped");
-    let error = shophost::dynamic::load_configured(&[libc.clone()]).unwrap_err();
+    let error = shophost::dynamic::load_configured(std::slice::from_ref(&libc)).unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(

@@ -27,15 +27,40 @@
 //!
 //! # Required and defaulted methods
 //!
-//! Required: `id`, `display_name`, `settings_schema`, `validate`, `settlement_types`, `start_payment`,
-//! `notification_endpoints`, `parse_notification`, `respond`.
-//! With defaults: `wire_charset` (UTF-8), `link_key_spec` (17 digits), `parse_return` (reads nothing,
-//! which is right for gateways whose returns carry no data), `start_card_update` (unsupported).
+//! Required (nine): `id`, `display_name`, `settings_schema`, `validate`, `settlement_types`,
+//! `start_payment`, `notification_endpoints`, `parse_notification`, `respond`.
 //!
-//! # Registering
+//! With defaults (override only when your gateway differs):
+//! - `wire_charset`: UTF-8. Override for gateways that speak Shift_JIS (Remise); the host then decodes
+//!   form bodies and serves redirect pages in it.
+//! - `link_key_spec`: 17 decimal digits, no card-update prefix. Override when the gateway limits the
+//!   order id's length or gives some prefix a meaning.
+//! - `parse_return`: reads nothing, which is right for gateways whose returns carry no data. Override it
+//!   to read the link key (so the shopper lands on the right completion page) and a failure message.
+//!   A return never marks anything paid, whatever it says.
+//! - `start_card_update`: unsupported. Override for gateways that keep cards for members.
+//!
+//! # Registering: compiled in, or loaded from a file
 //!
 //! A compiled-in module submits a `const` [`ModuleDescriptor`] with [`inventory::submit!`]; the host
 //! builds its registry from all submitted descriptors, sorted by id, and refuses duplicate ids.
+//!
+//! A module loaded at run time is a `cdylib` that calls [`export_module!`] once; the operator lists the
+//! library's path under `[[modules.dynamic]]` in `shophost.toml`. The host checks the library's
+//! [`abi::AbiDescriptor`] (API version and the compiler/ABI fingerprint) before it calls anything in it,
+//! and refuses a mismatch with an error naming the file and both versions. A crate can do both (the
+//! template in `examples/module-template` does): `crate-type = ["cdylib", "rlib"]`.
+//!
+//! # Testing
+//!
+//! [`testing`] builds settings, payment-start requests and inbound requests and drives a module without
+//! a host. The conformance kit (crate `shophost-testkit`) runs a module through a real host on a
+//! temporary database and checks what every gateway must get right: duplicate notifications, a
+//! notification before or without the browser return, a return without a notification, a wrong amount,
+//! an undecodable body, a retry after the host could not store a notification, and invalid settings
+//! stopping the module. The guide `docs/writing-a-gateway-module.md` walks through all of it.
+//!
+//! # A complete small module
 //!
 //! ```
 //! use shophost_module_api::*;
@@ -99,17 +124,34 @@
 //!     }
 //! }
 //!
+//! // Compiled in:
 //! inventory::submit! {
 //!     ModuleDescriptor { id: "example", display_name: "例", api_version: API_VERSION, build: || Box::new(Example) }
 //! }
+//! // Loadable from a shared library (in a `cdylib` crate; here it only shows the call):
+//! export_module!(Example);
+//!
+//! // And a test without a host:
+//! use shophost_module_api::testing;
+//! let module = Example;
+//! assert_eq!(testing::field_errors(&module, &[]), vec![("merchant".to_owned(), "加盟店IDを入力してください".to_owned())]);
+//! let config = testing::config(&module, &[("merchant", "M1")]);
+//! let request = testing::payment_start_request("acting_example_card", "12345678901234567", 1980);
+//! let form = testing::start_form(&module, &config, &request);
+//! testing::assert_form_fields(&form, &[("merchant", "M1"), ("order", "12345678901234567"), ("amount", "1980")]);
+//! let paid = testing::form_post(&[("order", "12345678901234567"), ("amount", "1980"), ("tx", "T1")]);
+//! let notification = testing::parse_notification(&module, &config, "example", &paid).unwrap();
+//! assert_eq!(notification.dedup_key, "example:T1");
 //! ```
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+pub mod abi;
 pub mod payment;
 pub mod settings;
+pub mod testing;
 pub mod wire;
 
 pub use async_trait::async_trait;

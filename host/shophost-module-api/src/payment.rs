@@ -84,7 +84,8 @@ impl LocalDate {
         let era = year.div_euclid(400);
         let year_of_era = year - era * 400;
         let month = i64::from(self.month);
-        let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_year =
+            (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(self.day) - 1;
         let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
         era * 146_097 + day_of_era - 719_468
     }
@@ -425,10 +426,18 @@ mod tests {
 
     #[test]
     fn dates_add_across_months_and_leap_years() {
-        let d = LocalDate { year: 2026, month: 11, day: 27 };
+        let d = LocalDate {
+            year: 2026,
+            month: 11,
+            day: 27,
+        };
         assert_eq!(d.add_days(14).yyyymmdd(), "20261211");
         assert_eq!(d.add_days(35).yyyymmdd(), "20270101");
-        let leap = LocalDate { year: 2028, month: 2, day: 28 };
+        let leap = LocalDate {
+            year: 2028,
+            month: 2,
+            day: 28,
+        };
         assert_eq!(leap.add_days(1).yyyymmdd(), "20280229");
         assert_eq!(LocalDate::from_day_number(0).yyyymmdd(), "19700101");
         assert_eq!(LocalDate::parse_yyyymmdd("20261211"), Some(d.add_days(14)));

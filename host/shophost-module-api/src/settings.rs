@@ -281,7 +281,9 @@ fn check_field(field: &SettingField, value: &str) -> Option<String> {
             let above = matches!((number, field.max), (Some(n), Some(max)) if n > max);
             if below || above || number.is_none() && (field.min.is_some() || field.max.is_some()) {
                 return Some(match (field.min, field.max) {
-                    (Some(min), Some(max)) => format!("{label}は{min}以上{max}以下で入力してください"),
+                    (Some(min), Some(max)) => {
+                        format!("{label}は{min}以上{max}以下で入力してください")
+                    }
                     (Some(min), None) => format!("{label}は{min}以上で入力してください"),
                     (None, Some(max)) => format!("{label}は{max}以下で入力してください"),
                     (None, None) => format!("{label}の値が正しくありません"),
@@ -387,7 +389,11 @@ mod tests {
                 .max_chars(8)
                 .chars(CharClass::AsciiAlphanumeric),
             SettingField::digits("S_PAYDATE", "支払期限").range(2, 30),
-            SettingField::choice("JOB", "ジョブコード", &[("AUTH", "仮売上処理"), ("CAPTURE", "売上処理")]),
+            SettingField::choice(
+                "JOB",
+                "ジョブコード",
+                &[("AUTH", "仮売上処理"), ("CAPTURE", "売上処理")],
+            ),
             SettingField::on_off("card", "クレジットカード決済").default_value("off"),
             SettingField::url("url", "本番URL(PC)"),
             SettingField::secret("key", "秘密鍵").required(),
@@ -436,7 +442,10 @@ mod tests {
             &[("key", "s"), ("S_PAYDATE", "1４")],
             &[("S_PAYDATE", "支払期限は半角数字で入力してください")],
         );
-        check(&[("key", "s"), ("nope", "1")], &[("nope", "この設定項目はありません")]);
+        check(
+            &[("key", "s"), ("nope", "1")],
+            &[("nope", "この設定項目はありません")],
+        );
     }
 
     #[test]
@@ -451,6 +460,9 @@ mod tests {
     fn defaults_fill_only_missing_fields() {
         let values: SettingsValues = [("card".to_owned(), "on".to_owned())].into();
         assert_eq!(schema().with_defaults(&values)["card"], "on");
-        assert_eq!(schema().with_defaults(&SettingsValues::new())["card"], "off");
+        assert_eq!(
+            schema().with_defaults(&SettingsValues::new())["card"],
+            "off"
+        );
     }
 }

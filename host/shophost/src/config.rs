@@ -267,7 +267,12 @@ fn error_key(text: &str, error: &toml::de::Error) -> String {
     let table = if line.starts_with('[') {
         Some(header(line))
     } else {
-        text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(header)
+        text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(header)
     };
     let line_key = line
         .split_once('=')

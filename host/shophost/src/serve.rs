@@ -174,17 +174,28 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
 
 /// Serves the app on an already-bound listener in a background task (for tests and embedding), with
 /// connection info so notification source checks see the real peer.
-pub fn spawn_server(state: AppState, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+pub fn spawn_server(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
     let app = crate::http::router(state);
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
+        if let Err(error) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        {
             tracing::error!(%error, "server stopped");
         }
     })
 }
 
 /// A config from TOML text (for tests and tools), validated against the registry, without environment.
-pub fn config_from_toml(text: &str, registry: &Registry) -> Result<Config, crate::config::ConfigError> {
+pub fn config_from_toml(
+    text: &str,
+    registry: &Registry,
+) -> Result<Config, crate::config::ConfigError> {
     let raw = crate::config::RawConfig::parse(text, "<test config>")?;
     Config::from_raw(raw, "<test config>", registry, &|_| None)
 }

@@ -30,7 +30,11 @@ static OLD_API: ModuleDescriptor = ModuleDescriptor {
 #[test]
 fn remise_is_registered_and_the_registry_is_sorted() {
     let registry = registry();
-    assert!(registry.ids().contains(&"remise".to_owned()), "registered: {:?}", registry.ids());
+    assert!(
+        registry.ids().contains(&"remise".to_owned()),
+        "registered: {:?}",
+        registry.ids()
+    );
     let mut sorted = registry.ids();
     sorted.sort();
     assert_eq!(registry.ids(), sorted);
@@ -45,9 +49,16 @@ fn duplicate_ids_and_other_api_versions_are_refused() {
     let error = Registry::build(descriptors, vec![]).unwrap_err();
     assert_eq!(
         error,
-        RegistryError::Duplicate { id: "remise".into(), first: "compiled-in".into(), second: "compiled-in".into() }
+        RegistryError::Duplicate {
+            id: "remise".into(),
+            first: "compiled-in".into(),
+            second: "compiled-in".into()
+        }
     );
-    assert_eq!(error.to_string(), "module id `remise` is registered twice (compiled-in and compiled-in)");
+    assert_eq!(
+        error.to_string(),
+        "module id `remise` is registered twice (compiled-in and compiled-in)"
+    );
     let error = Registry::build([&OLD_API], vec![]).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -101,7 +112,10 @@ fn the_example_config_is_valid_and_the_demo_config_checks() {
     let example = shophost::config::example(&registry);
     let raw = RawConfig::parse(&example, "example").expect("example parses");
     Config::from_raw(raw, "example", &registry, &|_| None).expect("example validates");
-    assert!(example.contains("# 加盟店コード"), "labels come from the schema");
+    assert!(
+        example.contains("# 加盟店コード"),
+        "labels come from the schema"
+    );
     let demo = shophost::serve::config_from_toml(shophost::config::DEMO_CONFIG, &registry).unwrap();
     assert_eq!(demo.in_use, vec!["remise".to_owned()]);
 }
@@ -146,10 +160,18 @@ conv_pc_ope = "test"
 async fn state(text: &str) -> Result<AppState, String> {
     let registry = registry();
     let config = shophost::serve::config_from_toml(text, &registry).map_err(|e| e.to_string())?;
-    shophost::serve::build_state(config, registry).await.map_err(|e| format!("{e:#}"))
+    shophost::serve::build_state(config, registry)
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
-async fn add_method(state: &AppState, name: &str, settlement_type: &str, active: bool, sort: i64) -> i64 {
+async fn add_method(
+    state: &AppState,
+    name: &str,
+    settlement_type: &str,
+    active: bool,
+    sort: i64,
+) -> i64 {
     state
         .store
         .create_payment_method(&NewPaymentMethod {
@@ -166,69 +188,115 @@ async fn add_method(state: &AppState, name: &str, settlement_type: &str, active:
 
 async fn active_names(state: &AppState) -> Vec<String> {
     let methods = shophost::http::api::checkout_methods(state).await.unwrap();
-    methods.iter().map(|m| m["name"].as_str().unwrap().to_owned()).collect()
+    methods
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
 async fn checkout_lists_only_methods_in_use_with_provided_types_in_order() {
     let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP")).await.unwrap();
+    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+        .await
+        .unwrap();
     add_method(&state, "コンビニ決済", "acting_remise_conv", true, 2).await;
     add_method(&state, "カード決済", "acting_remise_card", true, 1).await;
     add_method(&state, "停止中のカード", "acting_remise_card", false, 0).await;
-    assert_eq!(active_names(&state).await, vec!["カード決済", "コンビニ決済"]);
+    assert_eq!(
+        active_names(&state).await,
+        vec!["カード決済", "コンビニ決済"]
+    );
 }
 
 #[tokio::test]
 async fn a_settings_error_stops_the_modules_methods_until_the_operator_restarts_them() {
     let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP")).await.unwrap();
+    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+        .await
+        .unwrap();
     add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
     add_method(&state, "コンビニ決済", "acting_remise_conv", true, 1).await;
 
     let mut values: SettingsValues = state.engine.states()["remise"].values.clone();
     values.insert("SHOPCO".into(), String::new());
-    let report = state.engine.update_settings("remise", values.clone(), state.store.as_ref()).await.unwrap();
+    let report = state
+        .engine
+        .update_settings("remise", values.clone(), state.store.as_ref())
+        .await
+        .unwrap();
     assert!(!report.ok);
     assert!(
-        report.errors.iter().any(|e| e.key == "SHOPCO" && e.message == "※加盟店コードを入力してください"),
+        report
+            .errors
+            .iter()
+            .any(|e| e.key == "SHOPCO" && e.message == "※加盟店コードを入力してください"),
         "{:?}",
         report.errors
     );
     assert_eq!(report.stopped_methods, vec!["カード決済", "コンビニ決済"]);
-    assert!(report.messages.contains(&"支払方法のカード決済を「停止」しました。".to_owned()));
-    assert!(report.messages.contains(&"設定を完了して、支払方法を「使用」に更新してください。".to_owned()));
+    assert!(report
+        .messages
+        .contains(&"支払方法のカード決済を「停止」しました。".to_owned()));
+    assert!(report
+        .messages
+        .contains(&"設定を完了して、支払方法を「使用」に更新してください。".to_owned()));
     assert!(active_names(&state).await.is_empty());
-    assert!(state.engine.provided("acting_remise_card").is_none(), "types are withdrawn");
+    assert!(
+        state.engine.provided("acting_remise_card").is_none(),
+        "types are withdrawn"
+    );
 
     values.insert("SHOPCO".into(), "TESTSHOP".into());
-    let report = state.engine.update_settings("remise", values, state.store.as_ref()).await.unwrap();
+    let report = state
+        .engine
+        .update_settings("remise", values, state.store.as_ref())
+        .await
+        .unwrap();
     assert!(report.ok, "{:?}", report.errors);
     assert!(report.stopped_methods.is_empty());
-    assert_eq!(report.methods_waiting_for_use, vec!["カード決済", "コンビニ決済"]);
-    assert!(report.messages.iter().any(|m| m.starts_with("利用する支払方法を「使用」に更新してください。")));
-    assert!(active_names(&state).await.is_empty(), "methods stay stopped until set to 使用");
+    assert_eq!(
+        report.methods_waiting_for_use,
+        vec!["カード決済", "コンビニ決済"]
+    );
+    assert!(report
+        .messages
+        .iter()
+        .any(|m| m.starts_with("利用する支払方法を「使用」に更新してください。")));
+    assert!(
+        active_names(&state).await.is_empty(),
+        "methods stay stopped until set to 使用"
+    );
 
     // The operator's settings survive a restart and win over the file.
     drop(state);
-    let state = self::state(&shop_config(&db, "\"remise\"", "FILESHOP")).await.unwrap();
+    let state = self::state(&shop_config(&db, "\"remise\"", "FILESHOP"))
+        .await
+        .unwrap();
     assert_eq!(state.engine.states()["remise"].values["SHOPCO"], "TESTSHOP");
 }
 
 #[tokio::test]
 async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
     let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP")).await.unwrap();
+    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+        .await
+        .unwrap();
     let card = add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
     drop(state);
 
-    let error = self::state(&shop_config(&db, "", "TESTSHOP")).await.err().unwrap();
+    let error = self::state(&shop_config(&db, "", "TESTSHOP"))
+        .await
+        .err()
+        .unwrap();
     assert!(
         error.contains("module `remise` cannot be taken out of use: payment method `カード決済` is in use (使用). Set it to 停止 first"),
         "{error}"
     );
 
-    let state = self::state(&shop_config(&db, "\"remise\"", "TESTSHOP")).await.unwrap();
+    let state = self::state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+        .await
+        .unwrap();
     let mut method = state.store.payment_method(card).await.unwrap().unwrap();
     method.active = false;
     state
@@ -246,7 +314,9 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
         .await
         .unwrap();
     drop(state);
-    let state = self::state(&shop_config(&db, "", "TESTSHOP")).await.expect("stopped methods do not block");
+    let state = self::state(&shop_config(&db, "", "TESTSHOP"))
+        .await
+        .expect("stopped methods do not block");
     let methods = state.store.payment_methods().await.unwrap();
     assert_eq!(methods.len(), 1, "the method stays, stopped");
     assert!(!methods[0].active);
@@ -258,13 +328,22 @@ async fn a_method_with_a_checkout_cannot_be_deleted() {
     use shophost::checkout::{CartInputLine, CheckoutInput};
     use shophost::domain::CustomerDetails;
     let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP")).await.unwrap();
-    state.store.ensure_product("SKU1", "テスト商品", 1000, "").await.unwrap();
+    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+        .await
+        .unwrap();
+    state
+        .store
+        .ensure_product("SKU1", "テスト商品", 1000, "")
+        .await
+        .unwrap();
     let product = state.store.products().await.unwrap()[0].id;
     let used = add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
     let unused = add_method(&state, "未使用", "acting_remise_card", true, 1).await;
     let input = CheckoutInput {
-        lines: vec![CartInputLine { product_id: product, quantity: 1 }],
+        lines: vec![CartInputLine {
+            product_id: product,
+            quantity: 1,
+        }],
         customer: CustomerDetails {
             email: "a@example.invalid".into(),
             family_name: "山田".into(),
@@ -275,9 +354,13 @@ async fn a_method_with_a_checkout_cannot_be_deleted() {
         note: String::new(),
         options: Default::default(),
     };
-    let attempt = shophost::checkout::create_attempt(&state, &input, None).await.unwrap();
+    let attempt = shophost::checkout::create_attempt(&state, &input, None)
+        .await
+        .unwrap();
     assert_eq!(attempt.link_key.len(), 17);
-    assert!(attempt.link_key.bytes().all(|b| b.is_ascii_digit()) && !attempt.link_key.starts_with('0'));
+    assert!(
+        attempt.link_key.bytes().all(|b| b.is_ascii_digit()) && !attempt.link_key.starts_with('0')
+    );
     assert!(matches!(
         state.store.delete_payment_method(used).await,
         Err(shophost::db::DbError::Conflict("orders"))

@@ -58,6 +58,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Savepoints need a statement journal; in memory it costs no file create/unlink per request.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -75,7 +77,11 @@ impl SqliteStore {
             .await?;
         let (writer, jobs) = mpsc::channel(1024);
         tokio::spawn(group_commit(write.clone(), jobs));
-        Ok(SqliteStore { write, read, writer })
+        Ok(SqliteStore {
+            write,
+            read,
+            writer,
+        })
     }
 
     /// Hands the request to the group-commit writer and waits for its commit.
@@ -121,17 +127,49 @@ async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
 
 async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recorded, DbError>> {
     let all_failed = |error: &sqlx::Error| -> Vec<Result<Recorded, DbError>> {
-        batch.iter().map(|_| Err(DbError::Unavailable(error.to_string()))).collect()
+        batch
+            .iter()
+            .map(|_| Err(DbError::Unavailable(error.to_string())))
+            .collect()
     };
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(error) => return all_failed(&error),
     };
+    if let [job] = batch {
+        // Alone in its commit: no savepoint needed, a failure rolls the whole transaction back.
+        return match SqliteStore::record_in_tx(
+            &mut tx,
+            &job.record,
+            &job.intent,
+            &job.context,
+            &job.respond,
+        )
+        .await
+        {
+            Ok(recorded) => match tx.commit().await {
+                Ok(()) => vec![Ok(recorded)],
+                Err(error) => all_failed(&error),
+            },
+            Err(error) => {
+                let _ = tx.rollback().await;
+                vec![Err(error)]
+            }
+        };
+    }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let result = async {
             let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
-            match SqliteStore::record_in_tx(&mut savepoint, &job.record, &job.intent, &job.context, &job.respond).await {
+            match SqliteStore::record_in_tx(
+                &mut savepoint,
+                &job.record,
+                &job.intent,
+                &job.context,
+                &job.respond,
+            )
+            .await
+            {
                 Ok(recorded) => {
                     savepoint.commit().await?;
                     Ok(recorded)

@@ -1,0 +1,195 @@
+//! The kit catches broken modules: Remise with its answers or its dedup keys broken on purpose fails
+//! exactly the checks that should catch it, and says why.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use shophost_module_api::{
+    async_trait, Answer, BrowserReturn, FieldError, InboundRequest, LinkKeySpec, ModuleConfig,
+    Notification, NotificationEndpoint, PaymentModule, PaymentStart, PaymentStartError,
+    PaymentStartRequest, Rejection, ReturnKind, SettingsSchema, SettingsValues, SettlementType,
+    WireCharset, WireResponse,
+};
+use shophost_testkit::{run_conformance, Report, TestRequest, WireFormat};
+
+/// How to break Remise.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answers every notification with the acknowledgement, whatever the host decided.
+    AcknowledgesEverything,
+    /// Gives every copy of an event its own dedup key.
+    DedupKeyPerCopy,
+}
+
+struct Broken {
+    fault: Fault,
+    copies: AtomicUsize,
+}
+
+#[async_trait]
+impl PaymentModule for Broken {
+    fn id(&self) -> &str {
+        "remise"
+    }
+    fn display_name(&self) -> &str {
+        "壊れたルミーズ"
+    }
+    fn settings_schema(&self) -> SettingsSchema {
+        remise::RemiseModule.settings_schema()
+    }
+    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
+        remise::RemiseModule.validate(values)
+    }
+    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
+        remise::RemiseModule.settlement_types(config)
+    }
+    fn wire_charset(&self) -> WireCharset {
+        remise::RemiseModule.wire_charset()
+    }
+    fn link_key_spec(&self) -> LinkKeySpec {
+        remise::RemiseModule.link_key_spec()
+    }
+    async fn start_payment(
+        &self,
+        config: &ModuleConfig,
+        request: &PaymentStartRequest,
+    ) -> Result<PaymentStart, PaymentStartError> {
+        remise::RemiseModule.start_payment(config, request).await
+    }
+    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
+        remise::RemiseModule.notification_endpoints(config)
+    }
+    async fn parse_notification(
+        &self,
+        config: &ModuleConfig,
+        endpoint: &str,
+        request: &InboundRequest,
+    ) -> Result<Notification, Rejection> {
+        let mut notification = remise::RemiseModule
+            .parse_notification(config, endpoint, request)
+            .await?;
+        if let Fault::DedupKeyPerCopy = self.fault {
+            let copy = self.copies.fetch_add(1, Ordering::SeqCst);
+            notification.dedup_key = format!("{}:{copy}", notification.dedup_key);
+        }
+        Ok(notification)
+    }
+    async fn parse_return(
+        &self,
+        config: &ModuleConfig,
+        settlement_type: &str,
+        kind: ReturnKind,
+        request: &InboundRequest,
+    ) -> BrowserReturn {
+        remise::RemiseModule
+            .parse_return(config, settlement_type, kind, request)
+            .await
+    }
+    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
+        match self.fault {
+            Fault::AcknowledgesEverything => {
+                remise::RemiseModule.respond(endpoint, request, &Answer::Acknowledge)
+            }
+            Fault::DedupKeyPerCopy => remise::RemiseModule.respond(endpoint, request, answer),
+        }
+    }
+}
+
+/// A minimal Remise wire format: card result notifications in ASCII (valid Shift_JIS).
+struct Wire;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn notification(link_key: &str, amount: i64, level: &str) -> String {
+    format!(
+        "X-TRANID=T{link_key}&X-S_TORIHIKI_NO={link_key}&X-TOTAL={amount}&X-ERRCODE=&X-ERRLEVEL={level}&X-R_CODE={}",
+        if level == "0" { "0:0000" } else { "1:0012" }
+    )
+}
+
+impl WireFormat for Wire {
+    fn valid_settings(&self) -> SettingsValues {
+        [
+            ("SHOPCO", "TESTSHOP"),
+            ("HOSTID", "12345678"),
+            ("card_activate", "on"),
+            ("card_jb", "CAPTURE"),
+            ("payquick", "off"),
+            ("howpay", "off"),
+            ("card_pc_ope", "test"),
+            ("notify_sources_test", "127.0.0.1/32"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+    fn invalid_settings(&self) -> SettingsValues {
+        let mut values = self.valid_settings();
+        values.insert("card_jb".to_owned(), "SOMETIMES".to_owned());
+        values
+    }
+    fn endpoint(&self) -> String {
+        "remise_card".to_owned()
+    }
+    fn success_notification(&self, link_key: &str, amount: i64) -> TestRequest {
+        TestRequest::post(FORM, notification(link_key, amount, "0"))
+    }
+    fn failure_notification(&self, link_key: &str) -> TestRequest {
+        TestRequest::post(FORM, notification(link_key, 1980, "1"))
+    }
+    fn undecodable_notification(&self, link_key: &str, amount: i64) -> TestRequest {
+        TestRequest::post(FORM, notification(link_key, amount, "0") + "&X-NAME=%82")
+    }
+    fn success_return(&self, link_key: &str) -> TestRequest {
+        TestRequest::post(FORM, format!("X-S_TORIHIKI_NO={link_key}"))
+    }
+}
+
+fn failed(report: &Report) -> Vec<&'static str> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.outcome.is_err())
+        .map(|c| c.name)
+        .collect()
+}
+
+async fn run(fault: Fault) -> Report {
+    let module = Broken {
+        fault,
+        copies: AtomicUsize::new(0),
+    };
+    run_conformance(Arc::new(module), &Wire).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_acknowledges_refusals_fails_where_it_should() {
+    let report = run(Fault::AcknowledgesEverything).await;
+    assert!(!report.passed());
+    assert_eq!(
+        failed(&report),
+        [
+            "wrong_amount",
+            "undecodable_charset",
+            "retry_after_refused_acknowledgement"
+        ],
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("FAIL  retry_after_refused_acknowledgement: a notification the host could not store was acknowledged (HTTP 200 `<SDBKDATA>STATUS=800</SDBKDATA>`); the gateway would never resend it"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_without_stable_dedup_keys_fails_the_duplicate_check() {
+    let report = run(Fault::DedupKeyPerCopy).await;
+    assert_eq!(failed(&report), ["duplicate_notification"], "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("two copies recorded 2 payment events, expected 1"),
+        "{report}"
+    );
+}
