@@ -210,6 +210,7 @@ pub async fn handle_notification(
     replay_of: Option<i64>,
 ) -> Handled {
     let received_at = now_millis();
+    let started = std::time::Instant::now();
     let Some(target) = state.engine.endpoint(name) else {
         // No module listens here: journal what came, answer plainly. There is no protocol to answer in.
         let decoded = decode(&raw, WireCharset::Utf8, &state.config.trusted_proxies);
@@ -322,9 +323,13 @@ pub async fn handle_notification(
         .await
     {
         Ok(recorded) => {
-            state
-                .metrics
-                .count_notification(&module_id, name, &recorded.verdict);
+            state.metrics.count_notification(
+                &module_id,
+                name,
+                recorded.settlement_type.as_deref(),
+                &recorded.verdict,
+                started.elapsed(),
+            );
             match &recorded.verdict {
                 Verdict::Refused { reason, .. } => {
                     tracing::warn!(module = %module_id, endpoint = %name, link_key = link_key.as_deref().unwrap_or(""), journal = recorded.journal_id, "notification refused: {reason}")

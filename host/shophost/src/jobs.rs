@@ -42,6 +42,7 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     for number in &expired {
         tracing::info!(order = %number, "期限切れ");
     }
+    state.metrics.count_jobs(expired.len(), flagged.len());
     Ok(JobReport { flagged, expired })
 }
 

@@ -221,6 +221,8 @@ impl Verdict {
 pub struct Recorded {
     /// The verdict.
     pub verdict: Verdict,
+    /// The settlement type of the attempt the request was about, when it named a known one.
+    pub settlement_type: Option<String>,
     /// The journal entry's id.
     pub journal_id: i64,
     /// The order the signal concerned, if any.
@@ -339,6 +341,9 @@ pub trait Store: Send + Sync {
     /// Marks unpaid deferred orders whose deadline is before `cutoff` (`YYYYMMDD`) as expired.
     async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError>;
 
+    /// Counts for `/metrics`.
+    async fn counts(&self) -> Result<StoreCounts, DbError>;
+
     /// Journals an inbound request and applies it, in one transaction. Returns the response to send.
     async fn record_inbound(
         &self,
@@ -359,6 +364,17 @@ pub trait Store: Send + Sync {
     async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError>;
     /// Deletes one 決済エラーログ entry; true if it existed.
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError>;
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Attempts flagged 要確認 (a success return without a notification).
+    pub attempts_attention: i64,
+    /// Orders flagged 要確認.
+    pub orders_attention: i64,
+    /// Orders by settlement type and payment status.
+    pub orders: Vec<(String, String, i64)>,
 }
 
 /// Which backend a database URL names.

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
-    Recorded, Responder, Store, StoredSettings, Verdict,
+    Recorded, Responder, Store, StoreCounts, StoredSettings, Verdict,
 };
 use crate::domain::{
     local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine,
@@ -258,6 +258,7 @@ const JOURNAL_COLUMNS: &str = "id, module_id, endpoint, method, query, content_t
 /// What applying a signal to an attempt came to, before journaling.
 struct Applied {
     verdict: Verdict,
+    settlement_type: Option<String>,
     order_number: Option<String>,
     order_id: Option<i64>,
     error_log: Option<(String, Option<String>)>,
@@ -267,6 +268,7 @@ impl Applied {
     fn refused(refusal: Refusal, reason: String) -> Self {
         Applied {
             verdict: Verdict::Refused { refusal, reason },
+            settlement_type: None,
             order_number: None,
             order_id: None,
             error_log: None,
@@ -559,6 +561,21 @@ macro_rules! store_impl {
                         ))
                     }
                 };
+                let settlement_type = attempt.settlement_type.clone();
+                let mut applied = Self::apply_to_attempt(tx, attempt, notification, context, at).await?;
+                applied.settlement_type = Some(settlement_type);
+                Ok(applied)
+            }
+
+            /// Applies a signal to its (locked) attempt.
+            async fn apply_to_attempt(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                attempt: Attempt,
+                notification: &shophost_module_api::Notification,
+                context: &ApplyContext,
+                at: i64,
+            ) -> Result<Applied, DbError> {
+                let link_key = notification.link_key.as_str();
                 if attempt.module_id != context.module_id {
                     return Ok(Applied::refused(
                         Refusal::UnknownLinkKey,
@@ -626,8 +643,28 @@ macro_rules! store_impl {
                 )
                 .await?
                 {
+                    // A copy of one gateway event is about the same link key. The same key for another
+                    // link key is not a copy: acknowledging it as one would tell the gateway that a
+                    // payment for this attempt is stored when nothing was applied to it.
+                    let recorded_for: String = sqlx::query(
+                        "SELECT link_key FROM payment_events WHERE dedup_key = $1",
+                    )
+                    .bind(&notification.dedup_key)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("link_key")?;
+                    if recorded_for != link_key {
+                        return Ok(Applied::refused(
+                            Refusal::Mismatch,
+                            format!(
+                                "event {} was already recorded for link key {recorded_for}, not {link_key}",
+                                notification.dedup_key
+                            ),
+                        ));
+                    }
                     return Ok(Applied {
                         verdict: Verdict::Duplicate,
+                        settlement_type: None,
                         order_number: None,
                         order_id: attempt.order_id,
                         error_log: None,
@@ -778,7 +815,13 @@ macro_rules! store_impl {
                         number = Some(Self::order_in_tx(tx, order_id).await?.order_number);
                     }
                 }
-                Ok(Applied { verdict: Verdict::Accepted, order_number: number, order_id: order, error_log })
+                Ok(Applied {
+                    verdict: Verdict::Accepted,
+                    settlement_type: None,
+                    order_number: number,
+                    order_id: order,
+                    error_log,
+                })
             }
 
             /// Journals and applies one inbound request inside `tx` (the caller commits).
@@ -869,6 +912,7 @@ macro_rules! store_impl {
                 }
                 Ok(Recorded {
                     verdict: applied.verdict,
+                    settlement_type: applied.settlement_type,
                     journal_id,
                     order_number: applied.order_number,
                     response,
@@ -1304,6 +1348,30 @@ macro_rules! store_impl {
                 }
                 tx.commit().await?;
                 Ok(numbers)
+            }
+
+            async fn counts(&self) -> Result<StoreCounts, DbError> {
+                let attention = sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM checkout_attempts WHERE attention IS NOT NULL) AS attempts, \
+                     (SELECT COUNT(*) FROM orders WHERE attention IS NOT NULL) AS orders",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                let rows = sqlx::query(
+                    "SELECT settlement_type, payment_status, COUNT(*) AS n FROM orders \
+                     GROUP BY settlement_type, payment_status ORDER BY settlement_type, payment_status",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let orders = rows
+                    .iter()
+                    .map(|row| Ok((row.try_get("settlement_type")?, row.try_get("payment_status")?, row.try_get("n")?)))
+                    .collect::<Result<Vec<_>, DbError>>()?;
+                Ok(StoreCounts {
+                    attempts_attention: attention.try_get("attempts")?,
+                    orders_attention: attention.try_get("orders")?,
+                    orders,
+                })
             }
 
             async fn record_inbound(

@@ -99,6 +99,10 @@ pub fn router(state: AppState) -> Router {
         .merge(storefront::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
         .with_state(state)
 }
 
@@ -121,42 +125,14 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let unconfirmed = state
-        .store
-        .orders(
-            &crate::db::OrderFilter {
-                attention: true,
-                ..Default::default()
-            },
-            100_000,
-        )
-        .await
-        .map(|o| o.len() as i64)
-        .unwrap_or(-1);
-    let unpaid = state
-        .store
-        .orders(
-            &crate::db::OrderFilter {
-                status: Some(crate::domain::PaymentStatus::Unpaid),
-                ..Default::default()
-            },
-            100_000,
-        )
-        .await
-        .map(|o| o.len() as i64)
-        .unwrap_or(-1);
-    let body = state.metrics.render(&[
-        (
-            "shophost_orders_attention",
-            "Orders flagged 要確認.",
-            unconfirmed,
-        ),
-        (
-            "shophost_orders_unpaid",
-            "Deferred-payment orders not yet paid (未入金).",
-            unpaid,
-        ),
-    ]);
+    let counts = match state.store.counts().await {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            tracing::error!(%error, "metrics: database unavailable");
+            None
+        }
+    };
+    let body = state.metrics.render(counts.as_ref());
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -165,4 +141,15 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
         body,
     )
         .into_response()
+}
+
+/// Counts every response by status for `/metrics`.
+async fn count_responses(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.metrics.count_http(response.status().as_u16());
+    response
 }
