@@ -1083,3 +1083,39 @@ pub async fn hang_up_url() -> String {
     });
     format!("http://{address}")
 }
+
+// -- helpers for the robustness tests (no_loss, db_down, two_hosts, malformed) ----------------------
+
+/// The config file the harness gives its in-process shops, for a shop run as a separate `shophost`
+/// process: listening on `shop`, with its data at `database_url`. Nothing listens at the sandbox
+/// address the Remise settings name; these shops only receive crafted notifications.
+pub fn child_config_text(options: &Options, shop: SocketAddr, database_url: &str) -> String {
+    let nowhere: SocketAddr = ([127, 0, 0, 1], 9).into();
+    config_text(options, shop, nowhere, database_url)
+}
+
+/// How many journal entries for a link key have each verdict (`accepted`, `duplicate`, `rejected`).
+pub async fn journal_verdicts(
+    state: &AppState,
+    link_key: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in state
+        .store
+        .journal(Some(link_key), 100_000)
+        .await
+        .expect("read the journal")
+    {
+        *counts.entry(entry.verdict).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `[(verdict, count), …]` as a map, for comparing with [`journal_verdicts`].
+pub fn verdicts(expected: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    expected
+        .iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(verdict, count)| ((*verdict).to_owned(), *count))
+        .collect()
+}

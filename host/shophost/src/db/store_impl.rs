@@ -58,7 +58,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            // Savepoints need a statement journal; in memory it costs no file create/unlink per request.
+            // Statement journals (for multi-row statements) in memory: no file create/unlink per request.
             .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
@@ -107,8 +107,8 @@ impl SqliteStore {
 }
 
 /// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
-/// the previous commit was on disk goes into the next one. Each request runs in its own savepoint, so a
-/// failing one is rolled back alone; every request is answered only after the commit that holds it.
+/// the previous commit was on disk goes into the next one. Every request is answered only after the
+/// commit that holds it.
 async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -136,9 +136,12 @@ async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recor
         Ok(tx) => tx,
         Err(error) => return all_failed(&error),
     };
-    if let [job] = batch {
-        // Alone in its commit: no savepoint needed, a failure rolls the whole transaction back.
-        return match SqliteStore::record_in_tx(
+    // The fast path: every request in one transaction, no savepoints. A storage error in any of them
+    // rolls the whole batch back (nothing was answered yet) and the requests are retried one
+    // transaction each, so one failure cannot sink the others.
+    let mut recorded = Vec::with_capacity(batch.len());
+    for job in batch {
+        match SqliteStore::record_in_tx(
             &mut tx,
             &job.record,
             &job.intent,
@@ -147,22 +150,23 @@ async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recor
         )
         .await
         {
-            Ok(recorded) => match tx.commit().await {
-                Ok(()) => vec![Ok(recorded)],
-                Err(error) => all_failed(&error),
-            },
-            Err(error) => {
-                let _ = tx.rollback().await;
-                vec![Err(error)]
-            }
+            Ok(result) => recorded.push(result),
+            Err(_) => break,
+        }
+    }
+    if recorded.len() == batch.len() {
+        return match tx.commit().await {
+            Ok(()) => recorded.into_iter().map(Ok).collect(),
+            Err(error) => all_failed(&error),
         };
     }
+    let _ = tx.rollback().await;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let result = async {
-            let mut savepoint = sqlx::Acquire::begin(&mut tx).await?;
+            let mut tx = pool.begin().await?;
             match SqliteStore::record_in_tx(
-                &mut savepoint,
+                &mut tx,
                 &job.record,
                 &job.intent,
                 &job.context,
@@ -170,12 +174,12 @@ async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recor
             )
             .await
             {
-                Ok(recorded) => {
-                    savepoint.commit().await?;
-                    Ok(recorded)
+                Ok(result) => {
+                    tx.commit().await?;
+                    Ok(result)
                 }
                 Err(error) => {
-                    savepoint.rollback().await?;
+                    let _ = tx.rollback().await;
                     Err(error)
                 }
             }
@@ -183,10 +187,7 @@ async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recor
         .await;
         results.push(result);
     }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(error) => all_failed(&error),
-    }
+    results
 }
 
 /// The PostgreSQL store: one pool; row locks (`FOR UPDATE`) serialise signals about the same attempt

@@ -1,0 +1,745 @@
+//! "No loss, no double-apply": the notification path under the three things that break naive shops.
+//!
+//! - A duplicate storm: every notification arrives many times at once (Remise resends until it reads
+//!   the acknowledgement, and a slow answer means overlapping copies). Every copy must be acknowledged
+//!   and the order changed exactly once.
+//! - A race between the 収納情報通知 (receipt) and the shopper's browser coming back with the slip,
+//!   for one multi-payment order: whichever lands first, there is one order and it ends 入金済み.
+//! - A crash: the real `shophost` binary, killed with SIGKILL while notifications stream in, then
+//!   restarted on the same database. Whatever was acknowledged is in the database; whatever is in the
+//!   database is whole (attempt, order, payment event and journal entry together, or none of them).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use sqlx::Row;
+use tokio::sync::Semaphore;
+
+// -- duplicate storm --------------------------------------------------------------------------------
+
+/// Distinct notifications in the storm.
+const STORM_NOTIFICATIONS: usize = 200;
+/// Copies of each, all sent at once.
+const STORM_COPIES: usize = 20;
+/// Requests in flight at a time. The 20 copies of a notification are queued next to each other, so
+/// they are in flight together; the cap keeps the wait for the PostgreSQL pool (16 connections, 5 s
+/// acquire timeout) short on a busy two-core CI machine, so the pool is not the thing under test.
+const STORM_IN_FLIGHT: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_storm_on_sqlite() {
+    duplicate_storm(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_storm_on_postgres() {
+    let Some(url) = postgres_url() else {
+        eprintln!("SHOPHOST_TEST_PG_URL is not set: the PostgreSQL storm did not run");
+        return;
+    };
+    duplicate_storm(Database::Postgres(url)).await;
+}
+
+/// 200 card notifications, each sent 20 times concurrently over real HTTP.
+async fn duplicate_storm(database: Database) {
+    let shop = Shop::start_with(Options {
+        database,
+        ..Options::default()
+    })
+    .await;
+    let method = shop.method_id(CARD).await;
+    let mut link_keys = Vec::with_capacity(STORM_NOTIFICATIONS);
+    for _ in 0..STORM_NOTIFICATIONS {
+        link_keys.push(shop.checkout_with_method(method, &[], None).await);
+    }
+
+    let shop = Arc::new(shop);
+    let gate = Arc::new(Semaphore::new(STORM_IN_FLIGHT));
+    let mut sends = tokio::task::JoinSet::new();
+    for (index, link_key) in link_keys.iter().enumerate() {
+        let body = sjis_form(&card_success(link_key, &format!("TS{index:06}"), MUG_PRICE));
+        for _ in 0..STORM_COPIES {
+            let (shop, gate, body, link_key) =
+                (shop.clone(), gate.clone(), body.clone(), link_key.clone());
+            sends.spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("the gate stays open");
+                let answer = shop
+                    .post_raw(
+                        &shop.notify_url("remise_card"),
+                        "application/x-www-form-urlencoded; charset=Shift_JIS",
+                        body,
+                    )
+                    .await;
+                (link_key, answer.status, answer.text())
+            });
+        }
+    }
+    let mut answers: HashMap<String, usize> = HashMap::new();
+    while let Some(sent) = sends.join_next().await {
+        let (link_key, status, body) = sent.expect("a sender task panicked");
+        assert_eq!(
+            (status, body.as_str()),
+            (200, ACK),
+            "every copy for {link_key} is acknowledged"
+        );
+        *answers.entry(link_key).or_default() += 1;
+    }
+    assert_eq!(answers.len(), STORM_NOTIFICATIONS);
+    assert!(answers.values().all(|&n| n == STORM_COPIES), "{answers:?}");
+
+    // Each order changed exactly once: created captured, one history line, one payment event, and
+    // one accepted journal entry next to the duplicates.
+    for (index, link_key) in link_keys.iter().enumerate() {
+        let order = shop.order_detail(link_key).await;
+        assert_eq!(order.status, "captured", "{link_key}");
+        assert_eq!(order.history.len(), 1, "{link_key}: {:?}", order.history);
+        assert_eq!(order.events, 1, "{link_key}");
+        assert_eq!(
+            order.order["transaction_id"],
+            json!(format!("TS{index:06}"))
+        );
+        assert_eq!(
+            journal_verdicts(&shop.state, link_key).await,
+            verdicts(&[("accepted", 1), ("duplicate", STORM_COPIES - 1)]),
+            "{link_key}"
+        );
+    }
+    let orders = shop.admin_get("/orders?limit=1000").await;
+    assert_eq!(
+        orders["orders"].as_array().expect("orders").len(),
+        STORM_NOTIFICATIONS
+    );
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in shop
+        .state
+        .store
+        .journal(None, 1_000_000)
+        .await
+        .expect("journal")
+    {
+        *totals.entry(entry.verdict).or_default() += 1;
+    }
+    assert_eq!(
+        totals,
+        verdicts(&[
+            ("accepted", STORM_NOTIFICATIONS),
+            ("duplicate", STORM_NOTIFICATIONS * (STORM_COPIES - 1)),
+        ])
+    );
+    let shop = Arc::into_inner(shop).expect("every sender has finished");
+    shop.finish().await;
+}
+
+// -- receipt and browser return racing ------------------------------------------------------------
+
+/// Concurrent attempts at the race, per backend.
+const RACE_ATTEMPTS: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_and_browser_return_race_on_sqlite() {
+    receipt_and_return_race(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_and_browser_return_race_on_postgres() {
+    let Some(url) = postgres_url() else {
+        eprintln!("SHOPHOST_TEST_PG_URL is not set: the PostgreSQL race did not run");
+        return;
+    };
+    receipt_and_return_race(Database::Postgres(url)).await;
+}
+
+/// Which of the two arrives first, or both at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    ReceiptFirst,
+    ReturnFirst,
+    Together,
+}
+
+async fn receipt_and_return_race(database: Database) {
+    let shop = Shop::start_with(Options {
+        database,
+        ..Options::default()
+    })
+    .await;
+    let method = shop.method_id(CONV).await;
+    let mut arrivals = vec![Arrival::ReceiptFirst, Arrival::ReturnFirst];
+    arrivals.extend(std::iter::repeat_n(Arrival::Together, RACE_ATTEMPTS));
+    for (attempt, arrival) in arrivals.into_iter().enumerate() {
+        let link_key = shop.checkout_with_method(method, &[], None).await;
+        // The shopper is sent to Remise, chooses a store and pays there at once; Remise sends the
+        // receipt while the browser is on its way back with the slip.
+        shop.confirm(&link_key).await;
+        let job_id = format!("2026010112{attempt:07}");
+        let mut slip = conv_issued(&link_key, &job_id, MUG_PRICE, "20991231");
+        slip.retain(|(name, _)| name != "REC_TYPE");
+        let receipt = conv_receipt(&link_key, "1", MUG_PRICE);
+        let return_url = format!("{}/return/{CONV}/ok", shop.base);
+        let receipt_answer = shop.notify("remise_conv", &receipt);
+        let browser = shop.post_sjis(&return_url, &slip);
+        let (receipt_answer, browser) = match arrival {
+            Arrival::ReceiptFirst => {
+                let receipt_answer = receipt_answer.await;
+                (receipt_answer, browser.await)
+            }
+            Arrival::ReturnFirst => {
+                let browser = browser.await;
+                (receipt_answer.await, browser)
+            }
+            // `join!` polls in order; alternate which one starts first.
+            Arrival::Together if attempt % 2 == 0 => tokio::join!(receipt_answer, browser),
+            Arrival::Together => {
+                let (browser, receipt_answer) = tokio::join!(browser, receipt_answer);
+                (receipt_answer, browser)
+            }
+        };
+        let case = format!("attempt {attempt} ({arrival:?}), link key {link_key}");
+        assert_eq!(
+            (receipt_answer.status, receipt_answer.text().as_str()),
+            (200, ACK),
+            "{case}"
+        );
+        assert_eq!(browser.status, 303, "{case}: {}", browser.text());
+        assert_eq!(
+            browser.location.as_deref(),
+            Some(format!("/checkout/complete/{link_key}").as_str()),
+            "{case}"
+        );
+
+        let order = shop.order_detail(&link_key).await;
+        assert_eq!(
+            (order.status.as_str(), order.label.as_str()),
+            ("paid", "入金済み"),
+            "{case}"
+        );
+        assert_eq!(order.order["slip"]["place"], "セブン-イレブン", "{case}");
+        assert_eq!(order.order["deadline"], "20991231", "{case}");
+        assert_eq!(
+            order.events, 2,
+            "{case}: the slip and the receipt, once each"
+        );
+        let statuses: Vec<&str> = order.history.iter().map(|(to, _)| to.as_str()).collect();
+        // Receipt first makes the order paid at once; the slip first makes it unpaid, then paid.
+        match arrival {
+            Arrival::ReceiptFirst => assert_eq!(statuses, ["paid"], "{case}"),
+            Arrival::ReturnFirst => assert_eq!(statuses, ["unpaid", "paid"], "{case}"),
+            Arrival::Together => assert!(
+                statuses == ["paid"] || statuses == ["unpaid", "paid"],
+                "{case}: {statuses:?}"
+            ),
+        }
+        assert!(
+            order.order["attention"].is_null(),
+            "{case}: {}",
+            order.order
+        );
+        assert_eq!(
+            journal_verdicts(&shop.state, &link_key).await,
+            verdicts(&[("accepted", 2)]),
+            "{case}"
+        );
+        let orders = shop.admin_get("/orders?limit=1000").await;
+        assert_eq!(
+            orders["orders"].as_array().expect("orders").len(),
+            attempt + 1,
+            "{case}: one order per attempt"
+        );
+    }
+    shop.finish().await;
+}
+
+// -- crash ----------------------------------------------------------------------------------------
+
+/// Card attempts whose notifications stream in while the host is killed.
+const CRASH_ATTEMPTS: usize = 300;
+/// Times the host is killed with SIGKILL and restarted.
+const KILLS: usize = 4;
+/// Senders, one request in flight each.
+const SENDERS: usize = 5;
+/// How long the whole sending phase may go on before the test gives up. This and the next bound only
+/// keep a broken host from hanging the test; they are far above what a working one needs.
+const SENDING_BOUND: Duration = Duration::from_secs(180);
+/// How often `/healthz` is asked, 25 ms apart, before a start of the host counts as failed.
+const START_POLLS: usize = 2400;
+
+/// A small deterministic generator (xorshift64*), so a failing run can be repeated from its seed.
+struct Dice(u64);
+
+impl Dice {
+    fn new(seed: u64) -> Dice {
+        Dice(seed | 1)
+    }
+
+    /// A number in `low..high`.
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        low + self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % (high - low)
+    }
+}
+
+/// The workspace root.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// The `shophost` binary of the current source, built into this test's target directory once per run
+/// (as `dynamic.rs` does).
+fn shophost_binary() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps")
+            .to_owned();
+        let target = profile_dir.parent().expect("<target>/<profile>");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a profile directory name");
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = std::process::Command::new(&cargo)
+            // The same packages as `dynamic.rs` builds, so that whichever test runs second finds
+            // everything fresh (another package set can unify features differently and relink).
+            .args(["build", "--quiet", "-p", "acme-gateway", "-p", "shophost"])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target)
+            .current_dir(workspace())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
+        assert!(status.success(), "building shophost failed: {status}");
+        profile_dir.join(format!("shophost{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// A `shophost serve` child process and where its log goes.
+struct HostProcess {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl HostProcess {
+    /// Starts the binary on `config` and waits until `/healthz` answers 200.
+    async fn start(config: &Path, log: &Path, base: &str, http: &reqwest::Client) -> HostProcess {
+        let binary = tokio::task::spawn_blocking(shophost_binary)
+            .await
+            .expect("build the binary");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the host's log");
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("SHOPHOST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true);
+        // The config file is the whole truth for this host.
+        for name in [
+            "SHOPHOST_CONFIG",
+            "SHOPHOST_DATABASE_URL",
+            "SHOPHOST_LISTEN",
+            "SHOPHOST_PUBLIC_URL",
+            "SHOPHOST_ADMIN_TOKEN",
+        ] {
+            command.env_remove(name);
+        }
+        let child = command.spawn().expect("start shophost");
+        let mut host = HostProcess {
+            child,
+            log: log.to_owned(),
+        };
+        for _ in 0..START_POLLS {
+            if let Some(status) = host.child.try_wait().expect("poll the child") {
+                panic!(
+                    "shophost exited ({status}) before it was ready:\n{}",
+                    host.log_text()
+                );
+            }
+            if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
+                if response.status() == 200 {
+                    return host;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "shophost did not answer /healthz after {START_POLLS} tries:\n{}",
+            host.log_text()
+        );
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix), and wait until it is gone.
+    async fn kill(mut self) {
+        self.child.kill().await.expect("kill shophost");
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// What the senders know: which notifications are still to be sent, which were acknowledged, and
+/// every answer that was neither an acknowledgement nor a broken connection.
+#[derive(Default)]
+struct Progress {
+    pending: VecDeque<usize>,
+    acknowledged: HashSet<usize>,
+    sends: usize,
+    unexpected: Vec<String>,
+}
+
+/// Sends card notifications for `link_keys` until each is acknowledged, like Remise: anything but the
+/// exact acknowledgement (including a connection the dying host broke) is tried again.
+async fn sender(
+    notify_url: String,
+    http: reqwest::Client,
+    link_keys: Arc<Vec<String>>,
+    progress: Arc<Mutex<Progress>>,
+    deadline: Instant,
+    seed: u64,
+) {
+    let mut dice = Dice::new(seed);
+    while Instant::now() < deadline {
+        let next = {
+            let mut progress = progress.lock().expect("progress");
+            if progress.acknowledged.len() == link_keys.len() {
+                return;
+            }
+            progress.pending.pop_front()
+        };
+        let Some(index) = next else {
+            // The rest are in flight at the other senders; one of them may need another try.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let body = sjis_form(&card_success(
+            &link_keys[index],
+            &format!("TC{index:06}"),
+            MUG_PRICE,
+        ));
+        let answer = async {
+            let response = http
+                .post(&notify_url)
+                .header(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=Shift_JIS",
+                )
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        }
+        .await;
+        let acknowledged = {
+            let mut progress = progress.lock().expect("progress");
+            progress.sends += 1;
+            match answer {
+                Ok((200, body)) if body == ACK => {
+                    progress.acknowledged.insert(index);
+                    true
+                }
+                Ok((status, body)) => {
+                    progress
+                        .unexpected
+                        .push(format!("{}: {status} {body}", link_keys[index]));
+                    progress.pending.push_back(index);
+                    false
+                }
+                // The host died under the request (or is not up yet): not acknowledged, so resent.
+                Err(_) => {
+                    progress.pending.push_back(index);
+                    false
+                }
+            }
+        };
+        let pause = if acknowledged {
+            dice.between(25, 45)
+        } else {
+            dice.between(20, 40)
+        };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// One attempt's rows, read straight from the SQLite file while no host runs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Stored {
+    attempt_state: String,
+    attempt_order_id: Option<i64>,
+    order: Option<(i64, String, Option<String>)>,
+    history: i64,
+    events: i64,
+    events_with_journal: i64,
+    accepted: i64,
+}
+
+/// Reads every attempt's rows from the database file and checks that each is whole: the attempt is
+/// `ordered` exactly when its order exists, exactly when one payment event (tied to its journal entry)
+/// exists, exactly when one accepted journal entry exists. Every acknowledged notification has its
+/// effect. Returns the number of attempts with an order.
+async fn check_database(
+    database_url: &str,
+    link_keys: &[String],
+    acknowledged: &HashSet<usize>,
+    when: &str,
+) -> usize {
+    let pool = sqlx::SqlitePool::connect(database_url)
+        .await
+        .expect("open the host's database");
+    let mut stored: HashMap<String, Stored> = HashMap::new();
+    for row in sqlx::query("SELECT link_key, state, order_id FROM checkout_attempts")
+        .fetch_all(&pool)
+        .await
+        .expect("attempts")
+    {
+        let entry = stored.entry(row.get("link_key")).or_default();
+        entry.attempt_state = row.get("state");
+        entry.attempt_order_id = row.get("order_id");
+    }
+    for row in sqlx::query(
+        "SELECT o.link_key, o.id, o.payment_status, o.transaction_id, \
+         (SELECT COUNT(*) FROM order_history h WHERE h.order_id = o.id) AS history FROM orders o",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("orders")
+    {
+        let entry = stored.entry(row.get("link_key")).or_default();
+        assert!(entry.order.is_none(), "{when}: two orders for one link key");
+        entry.order = Some((
+            row.get("id"),
+            row.get("payment_status"),
+            row.get("transaction_id"),
+        ));
+        entry.history = row.get("history");
+    }
+    for row in sqlx::query(
+        "SELECT link_key, COUNT(*) AS n, COUNT(journal_id) AS tied FROM payment_events GROUP BY link_key",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events")
+    {
+        let entry = stored.entry(row.get("link_key")).or_default();
+        entry.events = row.get("n");
+        entry.events_with_journal = row.get("tied");
+    }
+    for row in sqlx::query(
+        "SELECT link_key, COUNT(*) AS n FROM notification_journal WHERE verdict = 'accepted' \
+         GROUP BY link_key",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("journal")
+    {
+        let link_key: Option<String> = row.get("link_key");
+        let link_key = link_key.expect("an accepted entry names its link key");
+        stored.entry(link_key).or_default().accepted = row.get("n");
+    }
+    let refused: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM notification_journal WHERE verdict NOT IN ('accepted', 'duplicate')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("journal")
+    .get("n");
+    pool.close().await;
+    assert_eq!(refused, 0, "{when}: no notification was refused");
+    assert_eq!(
+        stored.len(),
+        link_keys.len(),
+        "{when}: nothing but our attempts"
+    );
+
+    let mut ordered = 0;
+    for (index, link_key) in link_keys.iter().enumerate() {
+        let rows = stored
+            .get(link_key)
+            .unwrap_or_else(|| panic!("{when}: attempt {link_key} is gone"));
+        let is_ordered = rows.attempt_state == "ordered";
+        let whole = match &rows.order {
+            Some((order_id, status, transaction_id)) => {
+                is_ordered
+                    && rows.attempt_order_id == Some(*order_id)
+                    && status == "captured"
+                    && transaction_id.as_deref() == Some(format!("TC{index:06}").as_str())
+                    && rows.history == 1
+                    && rows.events == 1
+                    && rows.events_with_journal == 1
+                    && rows.accepted == 1
+            }
+            None => {
+                rows.attempt_state == "open"
+                    && rows.attempt_order_id.is_none()
+                    && rows.events == 0
+                    && rows.accepted == 0
+            }
+        };
+        assert!(whole, "{when}: {link_key} is half-applied: {rows:?}");
+        if acknowledged.contains(&index) {
+            assert!(
+                is_ordered,
+                "{when}: {link_key} was acknowledged but is not in the database: {rows:?}"
+            );
+        }
+        ordered += usize::from(is_ordered);
+    }
+    ordered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_notifications_survive_sigkill_and_nothing_is_half_applied() {
+    let seed = RandomState::new().hash_one(std::process::id());
+    eprintln!("crash test seed: {seed:#x}");
+    let mut dice = Dice::new(seed);
+
+    let dir = std::env::temp_dir().join(format!("shophost-crash-{}", unique_name()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let database_url = format!("sqlite:{}", dir.join("shop.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let base = format!("http://{address}");
+    let config = dir.join("shophost.toml");
+    std::fs::write(
+        &config,
+        child_config_text(&Options::default(), address, &database_url),
+    )
+    .expect("write the config");
+    let log = dir.join("shophost.log");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+
+    let mut host = HostProcess::start(&config, &log, &base, &http).await;
+
+    // The attempts, through the JSON checkout API.
+    let methods: serde_json::Value = serde_json::from_slice(
+        &http
+            .get(format!("{base}/api/payment-methods"))
+            .send()
+            .await
+            .expect("payment methods")
+            .bytes()
+            .await
+            .expect("payment methods"),
+    )
+    .expect("JSON");
+    let method = methods["payment_methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .find(|m| m["settlement_type"] == CARD)
+        .and_then(|m| m["id"].as_i64())
+        .expect("a card method");
+    let mut link_keys = Vec::with_capacity(CRASH_ATTEMPTS);
+    for _ in 0..CRASH_ATTEMPTS {
+        let body = json!({
+            "lines": [{"product_id": 1, "quantity": 1}],
+            "customer": customer(),
+            "payment_method_id": method,
+            "options": {},
+        });
+        let response = http
+            .post(format!("{base}/api/checkout"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("checkout");
+        assert_eq!(response.status(), 201);
+        let created: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+        link_keys.push(created["link_key"].as_str().expect("link key").to_owned());
+    }
+    let link_keys = Arc::new(link_keys);
+
+    let progress = Arc::new(Mutex::new(Progress {
+        pending: (0..CRASH_ATTEMPTS).collect(),
+        ..Progress::default()
+    }));
+    let deadline = Instant::now() + SENDING_BOUND;
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..SENDERS {
+        senders.spawn(sender(
+            format!("{base}/index.php?acting=remise_card"),
+            http.clone(),
+            link_keys.clone(),
+            progress.clone(),
+            deadline,
+            dice.between(1, u64::MAX),
+        ));
+    }
+
+    let mut ordered_at_kills = Vec::new();
+    for kill in 1..=KILLS {
+        tokio::time::sleep(Duration::from_millis(dice.between(100, 400))).await;
+        host.kill().await;
+        // Only what was acknowledged before the kill; a late-marked one was committed all the same.
+        let acknowledged = progress.lock().expect("progress").acknowledged.clone();
+        let when = format!("after kill {kill} (seed {seed:#x})");
+        let ordered = check_database(&database_url, &link_keys, &acknowledged, &when).await;
+        assert!(ordered >= acknowledged.len(), "{when}");
+        ordered_at_kills.push((acknowledged.len(), ordered));
+        host = HostProcess::start(&config, &log, &base, &http).await;
+    }
+    while let Some(done) = senders.join_next().await {
+        done.expect("a sender panicked");
+    }
+    let progress = Arc::into_inner(progress)
+        .expect("the senders are done")
+        .into_inner()
+        .expect("progress");
+    eprintln!(
+        "crash test: {} sends for {CRASH_ATTEMPTS} notifications; (acknowledged, ordered) at each kill: \
+         {ordered_at_kills:?}",
+        progress.sends
+    );
+    assert!(
+        progress.unexpected.is_empty(),
+        "every answer the host gave was the acknowledgement: {:?}",
+        progress.unexpected
+    );
+    assert_eq!(
+        progress.acknowledged.len(),
+        CRASH_ATTEMPTS,
+        "every notification was acknowledged within {SENDING_BOUND:?} (seed {seed:#x})"
+    );
+    host.kill().await;
+    let ordered = check_database(
+        &database_url,
+        &link_keys,
+        &progress.acknowledged,
+        &format!("at the end (seed {seed:#x})"),
+    )
+    .await;
+    assert_eq!(ordered, CRASH_ATTEMPTS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
