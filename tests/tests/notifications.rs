@@ -412,3 +412,27 @@ async fn card_update_notification_nobody_started_is_refused() {
     assert_eq!(errors[0]["result"], format!("unknown link key {link_key}"));
     assert_eq!(shop.journal(link_key).await[0]["verdict"], "rejected");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_result_for_a_convenience_store_checkout_is_refused() {
+    let shop = Shop::start().await;
+    let link_key = shop.checkout(CONV, &[], None).await;
+    let answer = shop
+        .notify("remise_card", &card_success(&link_key, "T0777", MUG_PRICE))
+        .await;
+    assert_eq!((answer.status, answer.text().as_str()), (200, "error1"));
+    assert_no_order(&shop, &link_key).await;
+    let errors = shop.settlement_errors(&link_key).await;
+    assert_eq!(errors.len(), 1);
+    let result = errors[0]["result"].as_str().unwrap();
+    assert!(result.contains("does not fit"), "{result}");
+    assert!(result.contains("acting_remise_conv"), "{result}");
+
+    // And the other way round: a receipt for a card checkout changes nothing either.
+    let card_key = open_card_attempt(&shop).await;
+    let answer = shop
+        .notify("remise_conv", &conv_receipt(&card_key, "1", MUG_PRICE))
+        .await;
+    assert_eq!((answer.status, answer.text().as_str()), (200, "error1"));
+    assert_no_order(&shop, &card_key).await;
+}

@@ -522,6 +522,11 @@ pub async fn handle_return(
                     .iter()
                     .map(|t| (t.id.clone(), t.label.clone()))
                     .collect(),
+                settlement_kinds: module_state
+                    .settlement_types
+                    .iter()
+                    .map(|t| (t.id.clone(), t.kind))
+                    .collect(),
                 channel: "browser_return",
             };
             let respond: crate::db::Responder = std::sync::Arc::new(|_: &Verdict| {

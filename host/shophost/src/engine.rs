@@ -57,6 +57,8 @@ pub struct EndpointTarget {
     pub endpoint: NotificationEndpoint,
     /// Labels of the module's settlement types.
     pub labels: BTreeMap<String, String>,
+    /// Kinds of the module's settlement types.
+    pub kinds: BTreeMap<String, SettlementKind>,
 }
 
 /// What a settings update did, for the admin API.
@@ -251,6 +253,11 @@ impl Engine {
                     .settlement_types
                     .iter()
                     .map(|t| (t.id.clone(), t.label.clone()))
+                    .collect(),
+                kinds: state
+                    .settlement_types
+                    .iter()
+                    .map(|t| (t.id.clone(), t.kind))
                     .collect(),
             })
         })

@@ -223,6 +223,7 @@ pub async fn handle_notification(
         let context = ApplyContext {
             module_id: String::new(),
             settlement_labels: Default::default(),
+            settlement_kinds: Default::default(),
             channel: "notification",
         };
         let respond: Responder = Arc::new(|_: &Verdict| {
@@ -311,6 +312,7 @@ pub async fn handle_notification(
     let context = ApplyContext {
         module_id: module_id.clone(),
         settlement_labels: target.labels.clone(),
+        settlement_kinds: target.kinds.clone(),
         channel: "notification",
     };
     let respond: Responder = {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shophost_module_api::{Notification, Refusal, SettingsValues, WireResponse};
+use shophost_module_api::{Notification, Refusal, SettingsValues, SettlementKind, WireResponse};
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
@@ -185,6 +185,9 @@ pub struct ApplyContext {
     pub module_id: String,
     /// Labels of settlement types, for the order's snapshot.
     pub settlement_labels: BTreeMap<String, String>,
+    /// How each of the module's settlement types settles, so a signal of the wrong kind (a card
+    /// payment for a convenience-store checkout) is refused. Types missing here are not checked.
+    pub settlement_kinds: BTreeMap<String, SettlementKind>,
     /// `notification` or `browser_return`: where the signal came from.
     pub channel: &'static str,
 }

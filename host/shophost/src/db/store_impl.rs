@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use shophost_module_api::{Refusal, SettingsValues, Signal};
+use shophost_module_api::{Refusal, SettingsValues, SettlementKind, Signal};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -581,6 +581,25 @@ macro_rules! store_impl {
                     return Ok(Applied::refused(
                         Refusal::UnknownLinkKey,
                         format!("link key {link_key} belongs to module {}", attempt.module_id),
+                    ));
+                }
+                let fits = match (context.settlement_kinds.get(&attempt.settlement_type), &notification.signal) {
+                    (
+                        Some(SettlementKind::Immediate),
+                        Signal::PaymentIssued { .. } | Signal::PaymentReceived { .. } | Signal::NotPaid { .. },
+                    ) => false,
+                    (Some(SettlementKind::Deferred), Signal::PaymentSucceeded { .. } | Signal::CardRegistered { .. }) => {
+                        false
+                    }
+                    _ => true,
+                };
+                if !fits {
+                    return Ok(Applied::refused(
+                        Refusal::Mismatch,
+                        format!(
+                            "this signal does not fit link key {link_key}'s settlement type {}",
+                            attempt.settlement_type
+                        ),
                     ));
                 }
                 let label = context
