@@ -169,6 +169,13 @@ async fn declined_card_makes_no_order_and_logs_the_error() {
     assert!(text.contains("G12"), "{text}");
     assert!(shop.order(&link_key).await.is_none());
     assert_eq!(shop.attempt(&link_key).await["state"], "open");
+    // The failure notification ends the wait: the API and the completion page say so.
+    let state = shop.checkout_state(&link_key).await;
+    assert_eq!(state["state"], "failed", "{state}");
+    let complete = shop
+        .get(&format!("{}/checkout/complete/{link_key}", shop.base))
+        .await;
+    assert!(complete.text().contains("ご注文が完了しませんでした"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

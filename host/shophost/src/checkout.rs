@@ -558,5 +558,12 @@ pub async fn view_for(state: &AppState, link_key: &str) -> Result<ReturnView, Ch
         .attempt_by_link_key(link_key)
         .await?
         .ok_or(CheckoutError::NotFound)?;
+    // The gateway's failure notification is as authoritative for "not paid" as its success is for
+    // "paid": stop asking the shopper to wait.
+    if state.store.last_payment_event(link_key).await?.as_deref() == Some("payment_failed") {
+        return Ok(ReturnView::Failed(
+            "お支払いが完了しませんでした。お支払方法を選び直してください".to_owned(),
+        ));
+    }
     Ok(ReturnView::Confirming(attempt.link_key))
 }

@@ -341,6 +341,8 @@ pub trait Store: Send + Sync {
     async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError>;
     /// How many payment events exist for a link key (for tests and the admin view).
     async fn payment_event_count(&self, link_key: &str) -> Result<i64, DbError>;
+    /// The kind of the newest payment event for a link key (e.g. `payment_failed`), if any.
+    async fn last_payment_event(&self, link_key: &str) -> Result<Option<String>, DbError>;
     /// Marks unpaid deferred orders whose deadline is before `cutoff` (`YYYYMMDD`) as expired.
     async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError>;
 

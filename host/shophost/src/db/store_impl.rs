@@ -1345,6 +1345,14 @@ macro_rules! store_impl {
                 Ok(row.try_get("n")?)
             }
 
+            async fn last_payment_event(&self, link_key: &str) -> Result<Option<String>, DbError> {
+                let row = sqlx::query("SELECT kind FROM payment_events WHERE link_key = $1 ORDER BY id DESC LIMIT 1")
+                    .bind(link_key)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(|row| Ok(row.try_get("kind")?)).transpose()
+            }
+
             async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError> {
                 let mut tx = self.write.begin().await?;
                 let now = now_millis();

@@ -156,6 +156,7 @@ async fn status(
             "payment_status_label": order.payment_status.label(),
             "slip": order.slip,
         }))),
+        ReturnView::Failed(message) => Ok(Json(json!({ "state": "failed", "message": message }))),
         _ => Ok(Json(json!({ "state": "awaiting_notification" }))),
     }
 }
