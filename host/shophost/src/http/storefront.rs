@@ -1929,6 +1929,13 @@ async fn card_update_done(
             .is_some_and(|a| a.state == AttemptState::CardUpdated),
         None => false,
     };
+    // A declined card comes back as the gateway's failure notification: stop waiting then.
+    let failed = match &visit.session.card_update_key {
+        Some(key) if !updated => {
+            state.store.last_payment_event(key).await?.as_deref() == Some("payment_failed")
+        }
+        _ => false,
+    };
     let cards = member_cards(&state, member.id).await?;
     let card_rows: String = cards
         .iter()
@@ -1945,9 +1952,12 @@ async fn card_update_done(
             "<h2 id=\"card-result\">カード情報を更新しました</h2><table>{card_rows}</table>\
              <p><a href=\"/mypage\">マイページへ戻る</a></p>"
         )
+    } else if failed {
+        "<h2 id=\"card-result\">カード情報を更新できませんでした</h2><p class=\"error\">カード会社で承認されませんでした。\
+         別のカードでもう一度お試しください。</p><p><a href=\"/mypage\">マイページへ戻る</a></p>"
+            .to_owned()
     } else if query.n < 5 {
-        // The NG return comes here too (the host gives both the same URL), so stop refreshing after a
-        // few tries rather than forever.
+        // Without a result yet (the notification may be delayed), refresh a few times, not forever.
         format!(
             "<meta http-equiv=\"refresh\" content=\"2;url=/mypage/card/done?n={}\">\
              <h2 id=\"card-result\">確認中</h2><p class=\"notice\">決済会社からのカード情報の更新結果を確認しています。\
