@@ -73,7 +73,7 @@ const VALUES: &[&str] = &[
 #[test]
 fn random_settings_never_panic_and_errors_name_fields() {
     let schema = RemiseModule.settings_schema();
-    let mut rng = XorShift(0x5eed_0f_5e77_1265);
+    let mut rng = XorShift(0x005e_ed0f_5e77_1265);
     for _ in 0..20_000 {
         let mut values = SettingsValues::new();
         for _ in 0..(rng.next() % 12) {
