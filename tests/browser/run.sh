@@ -56,45 +56,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The built-in demo config (shophost::config::DEMO_CONFIG) with other ports.
-cat >"$work/shophost.toml" <<EOF
-[server]
-listen = "127.0.0.1:$shop_port"
-public_url = "http://127.0.0.1:$shop_port"
-
-[database]
-url = "sqlite:shophost-data/shophost.db"
-
-[admin]
-token = "demo-admin-token-change-me"
-
-[shop]
-name = "shophost デモショップ"
-demo_data = true
-job_interval_seconds = 30
-
-[sandbox]
-enabled = true
-listen = "127.0.0.1:$sandbox_port"
-
-[modules]
-in_use = ["remise"]
-
-[modules.settings.remise]
-SHOPCO = "TESTSHOP"
-HOSTID = "12345678"
-card_activate = true
-card_jb = "CAPTURE"
-payquick = true
-howpay = "on"
-card_pc_ope = "test"
-send_url_pc_test = "http://127.0.0.1:$sandbox_port/rpgw2/pc/card/paycard.aspx"
-conv_activate = true
-S_PAYDATE = 14
-conv_pc_ope = "test"
-send_url_cvs_pc_test = "http://127.0.0.1:$sandbox_port/rpgw2/pc/cvs/paycvs.aspx"
-notify_sources_test = ["127.0.0.1/32", "::1/128"]
-EOF
+# The built-in demo config (`shophost config demo`) with other ports.
+"$binary" config demo |
+    sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$shop_port/g" -e "s/127\.0\.0\.1:8081/127.0.0.1:$sandbox_port/g" \
+    >"$work/shophost.toml"
 
 (
     cd "$work"

@@ -12,6 +12,7 @@ use shophost::registry::Registry;
 const USAGE: &str = "usage:
   shophost [serve] [--config FILE]   run the shop (default: ./shophost.toml, else the built-in demo)
   shophost config example            print a commented example config
+  shophost config demo               print the built-in demo config (SQLite + the Remise sandbox)
   shophost config check FILE         check a config file and every module's settings
   shophost modules [--config FILE]   list registered modules, which are in use, and their settlement types";
 
@@ -76,6 +77,10 @@ fn main() -> ExitCode {
                 registry().map(|r| print!("{}", shophost::config::example(&r)))
             }
             Some("check") if args.len() == 3 => check(PathBuf::from(&args[2])),
+            Some("demo") if args.len() == 2 => {
+                print!("{DEMO_CONFIG}");
+                Ok(())
+            }
             _ => Err(USAGE.to_owned()),
         },
         Some("modules") => parse_config_flag(&args[1..]).and_then(modules),
