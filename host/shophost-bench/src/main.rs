@@ -391,80 +391,69 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
     .await;
     rows.push(json!({"step": "payment start (confirm)", "concurrency": 8, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
 
-    for concurrency in CONCURRENCIES {
-        let attempts = Arc::new(create_attempts(&client, &base, card_method, n).await?);
-        let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
-        let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
-            let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
-            async move {
-                let (key, total) = &attempts[i];
-                let body = sjis_form(&[
-                    (
-                        "X-TRANID",
-                        format!("{:028}", i as u64 + 1 + concurrency as u64 * 1_000_000_000),
-                    ),
-                    ("X-S_TORIHIKI_NO", key.clone()),
-                    ("X-ERRCODE", "   ".into()),
-                    ("X-ERRINFO", "000000000".into()),
-                    ("X-ERRLEVEL", "0".into()),
-                    ("X-R_CODE", "0:0000".into()),
-                    ("X-AMOUNT", total.to_string()),
-                    ("X-TAX", "0".into()),
-                    ("X-TOTAL", total.to_string()),
-                    ("X-NAME", "ヤマダ タロウ".into()),
-                    ("REC_TYPE", "RET".into()),
-                ]);
-                let response = client
-                    .post(format!("{base}/index.php?acting=remise_card"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) => r
-                        .text()
-                        .await
-                        .map(|t| t == "<SDBKDATA>STATUS=800</SDBKDATA>")
-                        .unwrap_or(false),
-                    Err(_) => false,
+    type Body = fn(usize, &str, i64, usize) -> Vec<u8>;
+    let card_success: Body = |i, key, total, concurrency| {
+        sjis_form(&[
+            (
+                "X-TRANID",
+                format!("{:028}", i as u64 + 1 + concurrency as u64 * 1_000_000_000),
+            ),
+            ("X-S_TORIHIKI_NO", key.to_owned()),
+            ("X-ERRCODE", "   ".into()),
+            ("X-ERRINFO", "000000000".into()),
+            ("X-ERRLEVEL", "0".into()),
+            ("X-R_CODE", "0:0000".into()),
+            ("X-AMOUNT", total.to_string()),
+            ("X-TAX", "0".into()),
+            ("X-TOTAL", total.to_string()),
+            ("X-NAME", "ヤマダ タロウ".into()),
+            ("REC_TYPE", "RET".into()),
+        ])
+    };
+    let conv_receipt: Body = |_, key, total, _| {
+        sjis_form(&[
+            ("S_TORIHIKI_NO", key.to_owned()),
+            ("REC_FLG", "1".into()),
+            ("TOTAL", total.to_string()),
+            ("REC_CVSNAME", "セブン－イレブン".into()),
+        ])
+    };
+    let phases: [(&str, i64, &str, Body); 2] = [
+        (
+            "card notification",
+            card_method,
+            "remise_card",
+            card_success,
+        ),
+        ("conv receipt", conv_method, "remise_conv", conv_receipt),
+    ];
+    for (step, method, acting, body) in phases {
+        for concurrency in CONCURRENCIES {
+            // Fresh attempts for every run, so each notification is a first one, not a duplicate.
+            let attempts = Arc::new(create_attempts(&client, &base, method, n).await?);
+            let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+            let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
+                let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
+                async move {
+                    let (key, total) = &attempts[i];
+                    let response = client
+                        .post(format!("{base}/index.php?acting={acting}"))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body(i, key, *total, concurrency))
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) => r
+                            .text()
+                            .await
+                            .is_ok_and(|t| t == "<SDBKDATA>STATUS=800</SDBKDATA>"),
+                        Err(_) => false,
+                    }
                 }
-            }
-        })
-        .await;
-        rows.push(json!({"step": "card notification", "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
-    }
-
-    for concurrency in CONCURRENCIES {
-        let attempts = Arc::new(create_attempts(&client, &base, conv_method, n).await?);
-        let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
-        let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
-            let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
-            async move {
-                let (key, total) = &attempts[i];
-                let body = sjis_form(&[
-                    ("S_TORIHIKI_NO", key.clone()),
-                    ("REC_FLG", "1".into()),
-                    ("TOTAL", total.to_string()),
-                    ("REC_CVSNAME", "セブン－イレブン".into()),
-                ]);
-                let response = client
-                    .post(format!("{base}/index.php?acting=remise_conv"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) => r
-                        .text()
-                        .await
-                        .map(|t| t == "<SDBKDATA>STATUS=800</SDBKDATA>")
-                        .unwrap_or(false),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-        rows.push(json!({"step": "conv receipt", "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+            })
+            .await;
+            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+        }
     }
 
     let peak_rss_mib = server.peak_rss_kib() as f64 / 1024.0;
