@@ -89,6 +89,17 @@ async fn captured_card_payment_makes_one_order_from_the_notification() {
         "{text}"
     );
     assert_eq!(shop.checkout_state(&link_key).await["state"], "ordered");
+    // With the order made, the 要確認 flag is gone from the attempt and from the dashboard.
+    assert!(shop.attempt(&link_key).await["attention"].is_null());
+    let notices = shop.admin_get("/notices").await;
+    assert!(
+        !notices["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "unconfirmed_returns"),
+        "{notices}"
+    );
 
     // Nothing about the return changed the order or added an event.
     let after = shop.order_detail(&link_key).await;
@@ -360,6 +371,19 @@ async fn browser_return_before_the_notification_waits_for_it() {
     assert!(
         attempt["attention"].as_str().unwrap().contains("結果通知"),
         "{attempt}"
+    );
+    let notices = shop.admin_get("/notices").await;
+    let unconfirmed = notices["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "unconfirmed_returns")
+        .cloned()
+        .expect("the dashboard says so");
+    let message = unconfirmed["message"].as_str().unwrap();
+    assert!(
+        message.contains("1件") && message.contains("/index.php?acting=remise_card"),
+        "{message}"
     );
 
     // The operator fixes the URL and re-sends from the backyard: now the order is made.

@@ -441,7 +441,7 @@ macro_rules! store_impl {
                 let order_id: i64 = row.try_get("id")?;
                 Self::insert_history(tx, order_id, None, status, reason, at).await?;
                 sqlx::query(
-                    "UPDATE checkout_attempts SET state = 'ordered', order_id = $1, updated_at = $2 \
+                    "UPDATE checkout_attempts SET state = 'ordered', order_id = $1, attention = NULL, updated_at = $2 \
                      WHERE id = $3 AND state = 'open'",
                 )
                 .bind(order_id)
@@ -1380,7 +1380,7 @@ macro_rules! store_impl {
 
             async fn counts(&self) -> Result<StoreCounts, DbError> {
                 let attention = sqlx::query(
-                    "SELECT (SELECT COUNT(*) FROM checkout_attempts WHERE attention IS NOT NULL) AS attempts, \
+                    "SELECT (SELECT COUNT(*) FROM checkout_attempts WHERE state = 'open' AND attention IS NOT NULL) AS attempts, \
                      (SELECT COUNT(*) FROM orders WHERE attention IS NOT NULL) AS orders",
                 )
                 .fetch_one(&self.read)

@@ -35,6 +35,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/journal", get(journal))
         .route("/journal/{id}", get(journal_entry))
         .route("/journal/{id}/replay", post(replay))
+        .route("/notices", get(notices))
         .route("/settlement-errors", get(settlement_errors))
         .route("/settlement-errors/{id}", delete(delete_settlement_error))
         .route("/attempts", get(attempts))
@@ -497,6 +498,42 @@ async fn replay(
         "response_status": handled.response.status,
         "response_body": String::from_utf8_lossy(&handled.response.body),
     })))
+}
+
+/// The notices an operator's dashboard shows (Welcart's admin notices): settlement errors in the
+/// 決済エラーログ, and checkouts or orders flagged 要確認.
+async fn notices(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut notices = Vec::new();
+    if let Some(latest) = state.store.settlement_errors(1).await?.first() {
+        notices.push(json!({
+            "kind": "settlement_errors",
+            "message": format!(
+                "決済エラーが発生しました。決済エラーログを確認してください。発生日時: [ {} ]",
+                crate::domain::local_datetime(latest.at)
+            ),
+            "link": "/admin/api/settlement-errors",
+        }));
+    }
+    let counts = state.store.counts().await?;
+    if counts.attempts_attention > 0 {
+        notices.push(json!({
+            "kind": "unconfirmed_returns",
+            "message": format!(
+                "決済完了の画面に戻ったのに結果通知が届いていない注文が{}件あります。ルミーズの加盟店バックヤードで取引を確認し、\
+                 結果通知URL（/index.php?acting=remise_card）・収納情報通知URL（/index.php?acting=remise_conv）の設定を確認してください。",
+                counts.attempts_attention
+            ),
+            "link": "/admin/api/attempts?open_only=true",
+        }));
+    }
+    if counts.orders_attention > 0 {
+        notices.push(json!({
+            "kind": "orders_attention",
+            "message": format!("要確認の注文が{}件あります。", counts.orders_attention),
+            "link": "/admin/api/orders?attention=true",
+        }));
+    }
+    Ok(Json(json!({ "notices": notices })))
 }
 
 async fn settlement_errors(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
