@@ -1,9 +1,12 @@
 //! The SQL behind [`Store`], written once and expanded for SQLite and PostgreSQL.
 //!
-//! `store_impl!` takes the backend's database type and the one clause that differs in the queries
+//! `store_impl!` takes the backend's database type, the one clause that differs in the queries
 //! (`FOR UPDATE`, which SQLite neither needs nor parses: its single writer connection already serialises
-//! write transactions). Placeholders are `$1, $2, …` in order of first use, which both backends read
-//! positionally.
+//! write transactions), and whether several statements may share one round trip (SQLite: sqlx runs each
+//! statement on a worker thread, so on the notification path the order with its history and attempt
+//! update, and the journal entry with its event, are each sent as one multi-statement string).
+//! Placeholders are `$1, $2, …`: PostgreSQL reads them natively, and sqlx's SQLite driver binds a
+//! `$N` parameter to argument N, in every statement of a multi-statement string.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -277,8 +280,29 @@ impl Applied {
     }
 }
 
+/// The order insert shared by both backends (`$1`–`$17`), as a literal for `concat!`.
+macro_rules! order_insert {
+    () => {
+        "INSERT INTO orders (order_number, attempt_id, link_key, member_id, customer_json, \
+         lines_json, total, payment_method_id, payment_method_name, settlement_type, \
+         settlement_label, module_id, payment_status, transaction_id, slip_json, deadline, \
+         attention, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, $17, $17)"
+    };
+}
+
+/// The journal insert shared by both backends (`$1`–`$16`), as a literal for `concat!`.
+macro_rules! journal_insert {
+    () => {
+        "INSERT INTO notification_journal (module_id, endpoint, method, query, content_type, \
+         charset, source, headers_json, body, received_at, verdict, reason, link_key, \
+         response_status, response_body, replay_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    };
+}
+
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $backend:literal, $for_update:literal) => {
+    ($store:ident, $db:ty, $backend:literal, $for_update:literal, $one_trip:literal) => {
         impl $store {
             fn attempt_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Attempt, DbError> {
                 let kind: String = row.try_get("kind")?;
@@ -411,34 +435,50 @@ macro_rules! store_impl {
                 at: i64,
             ) -> Result<(i64, String), DbError> {
                 let number = order_number(attempt.id, at);
-                let row = sqlx::query(
-                    "INSERT INTO orders (order_number, attempt_id, link_key, member_id, customer_json, \
-                     lines_json, total, payment_method_id, payment_method_name, settlement_type, \
-                     settlement_label, module_id, payment_status, transaction_id, slip_json, deadline, \
-                     attention, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, $17, $17) \
-                     RETURNING id",
-                )
-                .bind(&number)
-                .bind(attempt.id)
-                .bind(&attempt.link_key)
-                .bind(attempt.member_id)
-                .bind(json(&attempt.snapshot.customer))
-                .bind(json(&attempt.snapshot.lines))
-                .bind(attempt.total)
-                .bind(attempt.payment_method_id)
-                .bind(&attempt.payment_method_name)
-                .bind(&attempt.settlement_type)
-                .bind(settlement_label)
-                .bind(&attempt.module_id)
-                .bind(status.as_str())
-                .bind(transaction_id)
-                .bind(slip.map(json))
-                .bind(slip.and_then(|s| s.deadline.clone()))
-                .bind(at)
-                .fetch_one(&mut **tx)
-                .await?;
-                let order_id: i64 = row.try_get("id")?;
+                let sql = if $one_trip {
+                    // SQLite: sqlx binds `$N` by number across the statements of one string, so the
+                    // order, its first history entry and the attempt's move to `ordered` cost one round
+                    // trip to SQLite's worker thread instead of three.
+                    concat!(
+                        order_insert!(),
+                        "; INSERT INTO order_history (order_id, from_status, to_status, reason, at) \
+                         VALUES (last_insert_rowid(), NULL, $13, $18, $17); \
+                         UPDATE checkout_attempts SET state = 'ordered', \
+                         order_id = (SELECT id FROM orders WHERE attempt_id = $2), attention = NULL, \
+                         updated_at = $17 WHERE id = $2 AND state = 'open'; \
+                         SELECT id FROM orders WHERE attempt_id = $2"
+                    )
+                } else {
+                    concat!(order_insert!(), " RETURNING id")
+                };
+                let mut query = sqlx::query(sql)
+                    .bind(&number)
+                    .bind(attempt.id)
+                    .bind(&attempt.link_key)
+                    .bind(attempt.member_id)
+                    .bind(json(&attempt.snapshot.customer))
+                    .bind(json(&attempt.snapshot.lines))
+                    .bind(attempt.total)
+                    .bind(attempt.payment_method_id)
+                    .bind(&attempt.payment_method_name)
+                    .bind(&attempt.settlement_type)
+                    .bind(settlement_label)
+                    .bind(&attempt.module_id)
+                    .bind(status.as_str())
+                    .bind(transaction_id)
+                    .bind(slip.map(json))
+                    .bind(slip.and_then(|s| s.deadline.clone()))
+                    .bind(at);
+                if $one_trip {
+                    query = query.bind(reason);
+                    let rows = query.fetch_all(&mut **tx).await?;
+                    let order_id: i64 = rows
+                        .last()
+                        .ok_or_else(|| DbError::Corrupt("order insert returned no id".to_owned()))?
+                        .try_get("id")?;
+                    return Ok((order_id, number));
+                }
+                let order_id: i64 = query.fetch_one(&mut **tx).await?.try_get("id")?;
                 Self::insert_history(tx, order_id, None, status, reason, at).await?;
                 sqlx::query(
                     "UPDATE checkout_attempts SET state = 'ordered', order_id = $1, attention = NULL, updated_at = $2 \
@@ -877,41 +917,60 @@ macro_rules! store_impl {
                         .unwrap_or_default(),
                     Verdict::Duplicate => "already applied".to_owned(),
                 };
-                let journal_id: i64 = sqlx::query(
-                    "INSERT INTO notification_journal (module_id, endpoint, method, query, content_type, \
-                     charset, source, headers_json, body, received_at, verdict, reason, link_key, \
-                     response_status, response_body, replay_of) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-                )
-                .bind(&record.module_id)
-                .bind(&record.endpoint)
-                .bind(&record.method)
-                .bind(&record.query)
-                .bind(&record.content_type)
-                .bind(&record.charset)
-                .bind(&record.source)
-                .bind(json(&record.headers))
-                .bind(&record.body)
-                .bind(at)
-                .bind(applied.verdict.as_str())
-                .bind(&reason)
-                .bind(&link_key)
-                .bind(i64::from(response.status))
-                .bind(&response.body)
-                .bind(record.replay_of)
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get("id")?;
-                if let Intent::Apply(notification) = intent {
-                    if applied.verdict == Verdict::Accepted {
+                // The event applied (if any) gets the journal entry's id; on SQLite in the same round trip.
+                let accepted_event = match intent {
+                    Intent::Apply(notification) if applied.verdict == Verdict::Accepted => {
+                        Some(notification.dedup_key.as_str())
+                    }
+                    _ => None,
+                };
+                let one_trip = $one_trip && accepted_event.is_some();
+                let sql = if one_trip {
+                    concat!(
+                        journal_insert!(),
+                        "; UPDATE payment_events SET journal_id = last_insert_rowid(), order_id = $17 \
+                         WHERE dedup_key = $18; SELECT last_insert_rowid() AS id"
+                    )
+                } else {
+                    concat!(journal_insert!(), " RETURNING id")
+                };
+                let mut query = sqlx::query(sql)
+                    .bind(&record.module_id)
+                    .bind(&record.endpoint)
+                    .bind(&record.method)
+                    .bind(&record.query)
+                    .bind(&record.content_type)
+                    .bind(&record.charset)
+                    .bind(&record.source)
+                    .bind(json(&record.headers))
+                    .bind(&record.body)
+                    .bind(at)
+                    .bind(applied.verdict.as_str())
+                    .bind(&reason)
+                    .bind(&link_key)
+                    .bind(i64::from(response.status))
+                    .bind(&response.body)
+                    .bind(record.replay_of);
+                let journal_id: i64 = if one_trip {
+                    query = query.bind(applied.order_id).bind(accepted_event);
+                    query
+                        .fetch_all(&mut **tx)
+                        .await?
+                        .last()
+                        .ok_or_else(|| DbError::Corrupt("journal insert returned no id".to_owned()))?
+                        .try_get("id")?
+                } else {
+                    let journal_id: i64 = query.fetch_one(&mut **tx).await?.try_get("id")?;
+                    if let Some(dedup_key) = accepted_event {
                         sqlx::query("UPDATE payment_events SET journal_id = $1, order_id = $2 WHERE dedup_key = $3")
                             .bind(journal_id)
                             .bind(applied.order_id)
-                            .bind(&notification.dedup_key)
+                            .bind(dedup_key)
                             .execute(&mut **tx)
                             .await?;
                     }
-                }
+                    journal_id
+                };
                 if let Some((result, key)) = &applied.error_log {
                     // A replay of a refused request does not add a second error-log line.
                     if record.replay_of.is_none() || applied.verdict == Verdict::Accepted {
@@ -1464,5 +1523,5 @@ macro_rules! store_impl {
     };
 }
 
-store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "");
-store_impl!(PgStore, sqlx::Postgres, "postgres", "FOR UPDATE");
+store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "", true);
+store_impl!(PgStore, sqlx::Postgres, "postgres", "FOR UPDATE", false);
