@@ -263,43 +263,24 @@ pub async fn run_conformance(module: Arc<dyn PaymentModule>, wire: &dyn WireForm
             return report;
         }
     };
-    report.checks.push(CheckResult {
-        name: "payment_start",
-        outcome: kit.payment_start().await,
-    });
-    report.checks.push(CheckResult {
-        name: "notification_before_return",
-        outcome: kit.notification_before_return().await,
-    });
-    report.checks.push(CheckResult {
-        name: "duplicate_notification",
-        outcome: kit.duplicate_notification().await,
-    });
-    report.checks.push(CheckResult {
-        name: "return_without_notification",
-        outcome: kit.return_without_notification().await,
-    });
-    report.checks.push(CheckResult {
-        name: "wrong_amount",
-        outcome: kit.wrong_amount().await,
-    });
-    report.checks.push(CheckResult {
-        name: "failed_payment",
-        outcome: kit.failed_payment().await,
-    });
-    report.checks.push(CheckResult {
-        name: "undecodable_charset",
-        outcome: kit.undecodable_charset().await,
-    });
-    report.checks.push(CheckResult {
-        name: "retry_after_refused_acknowledgement",
-        outcome: kit.retry_after_refused_acknowledgement().await,
-    });
+    // Each check is the kit method of the same name.
+    macro_rules! check {
+        ($($name:ident),+) => {
+            $(report.checks.push(CheckResult { name: stringify!($name), outcome: kit.$name().await });)+
+        };
+    }
+    check!(
+        payment_start,
+        notification_before_return,
+        duplicate_notification,
+        return_without_notification,
+        wrong_amount,
+        failed_payment,
+        undecodable_charset,
+        retry_after_refused_acknowledgement
+    );
     // Last: it leaves the module with invalid settings.
-    report.checks.push(CheckResult {
-        name: "invalid_settings_stop_module",
-        outcome: kit.invalid_settings_stop_module().await,
-    });
+    check!(invalid_settings_stop_module);
     report
 }
 
