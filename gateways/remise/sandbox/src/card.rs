@@ -28,7 +28,6 @@ use axum::response::Response;
 use crate::fields;
 use crate::model::NotificationKind;
 use crate::model::{PaymentMethod, Transaction, TransactionKind, TransactionStatus};
-use crate::notify::new_delivery;
 use crate::pages::{error_page, layout, return_page, test_card_table, yen_display};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{now_jst, random_alphanumeric, random_digits, Sandbox};
@@ -357,24 +356,15 @@ pub(crate) async fn submit(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
         status,
         notifications: Vec::new(),
     };
-    let index = {
-        let mut store = sandbox.store();
-        store.transactions.push(transaction);
-        store.transactions.len() - 1
-    };
-    let delivery = new_delivery(
-        NotificationKind::CardResult,
-        sandbox.card_notify_url(),
-        result.clone(),
-    );
-    let key = sandbox.add_delivery(index, delivery);
-    sandbox.deliver(key).await;
-
     // The browser gets the same X- fields as the notification, like Remise's return.
-    let return_fields: Vec<(String, String)> = result
-        .into_iter()
-        .filter(|(name, _)| name != "REC_TYPE")
-        .collect();
+    let return_fields = sandbox
+        .record_and_notify(
+            transaction,
+            NotificationKind::CardResult,
+            sandbox.card_notify_url(),
+            result,
+        )
+        .await;
     match decline {
         None => {
             let message = if pending.job == CardJob::Check {

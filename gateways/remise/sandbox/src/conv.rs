@@ -12,7 +12,6 @@ use time::{Date, Duration, Month};
 
 use crate::fields;
 use crate::model::{NotificationKind, Transaction, TransactionKind, TransactionStatus};
-use crate::notify::new_delivery;
 use crate::pages::{base_url, error_page, layout, return_page, yen_display};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{format_date, now_jst, random_alphanumeric, random_digits, Sandbox};
@@ -238,23 +237,15 @@ pub(crate) async fn submit(
         status: TransactionStatus::Unpaid,
         notifications: Vec::new(),
     };
-    let index = {
-        let mut store = sandbox.store();
-        store.transactions.push(transaction);
-        store.transactions.len() - 1
-    };
-    let delivery = new_delivery(
-        NotificationKind::ConvIssued,
-        sandbox.conv_notify_url(),
-        result.clone(),
-    );
-    let key = sandbox.add_delivery(index, delivery);
-    sandbox.deliver(key).await;
-
-    let return_fields: Vec<(String, String)> = result
-        .into_iter()
-        .filter(|(name, _)| name != "REC_TYPE")
-        .collect();
+    // The browser gets the same X- fields as the notification, like Remise's return.
+    let return_fields = sandbox
+        .record_and_notify(
+            transaction,
+            NotificationKind::ConvIssued,
+            sandbox.conv_notify_url(),
+            result,
+        )
+        .await;
     return_page(
         "お支払い番号を発行しました",
         &pending.ret_url,

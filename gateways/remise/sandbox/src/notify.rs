@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::http::header;
 
-use crate::model::{NotificationDelivery, NotificationKind, TransactionStatus};
+use crate::model::{NotificationDelivery, NotificationKind, Transaction, TransactionStatus};
 use crate::wire::{decode_sjis, encode_sjis_form};
 use crate::Sandbox;
 
@@ -47,6 +47,29 @@ pub(crate) fn new_delivery(
 }
 
 impl Sandbox {
+    /// Records a new transaction, delivers its first notification (inline attempts, then background
+    /// retries) and returns the fields the browser carries back to the shop: the notification's, less
+    /// `REC_TYPE`, as Remise's return does.
+    pub(crate) async fn record_and_notify(
+        &self,
+        transaction: Transaction,
+        kind: NotificationKind,
+        url: String,
+        fields: Vec<(String, String)>,
+    ) -> Vec<(String, String)> {
+        let index = {
+            let mut store = self.store();
+            store.transactions.push(transaction);
+            store.transactions.len() - 1
+        };
+        let key = self.add_delivery(index, new_delivery(kind, url, fields.clone()));
+        self.deliver(key).await;
+        fields
+            .into_iter()
+            .filter(|(name, _)| name != "REC_TYPE")
+            .collect()
+    }
+
     /// Appends `delivery` to the transaction at `transaction` and returns its key.
     pub(crate) fn add_delivery(
         &self,
