@@ -28,7 +28,7 @@ use axum::response::Response;
 use crate::fields;
 use crate::model::NotificationKind;
 use crate::model::{PaymentMethod, Transaction, TransactionKind, TransactionStatus};
-use crate::pages::{error_page, layout, return_page, test_card_table, yen_display};
+use crate::pages::{error_page, layout, return_page, session_error, test_card_table, yen_display};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{now_jst, random_alphanumeric, random_digits, Sandbox};
 
@@ -379,17 +379,6 @@ pub(crate) async fn submit(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
             return_page(&message, &pending.ng_ret_url, &return_fields)
         }
     }
-}
-
-fn session_error() -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "セッションエラー",
-        &[
-            "このお支払い画面は無効か、すでに処理済みです。ショップからやり直してください。"
-                .to_string(),
-        ],
-    )
 }
 
 /// Checks the shop's form like Remise would, collecting every problem.

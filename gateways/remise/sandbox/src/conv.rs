@@ -12,7 +12,7 @@ use time::{Date, Duration, Month};
 
 use crate::fields;
 use crate::model::{NotificationKind, Transaction, TransactionKind, TransactionStatus};
-use crate::pages::{base_url, error_page, layout, return_page, yen_display};
+use crate::pages::{base_url, error_page, layout, return_page, session_error, yen_display};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{format_date, now_jst, random_alphanumeric, random_digits, Sandbox};
 
@@ -306,17 +306,6 @@ pub(crate) async fn slip(State(sandbox): State<Sandbox>, Path(job_id): Path<Stri
         customer = escape(&transaction.holder_name),
     );
     sjis_html(StatusCode::OK, &layout(title, &body))
-}
-
-fn session_error() -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
-        "セッションエラー",
-        &[
-            "このお支払い画面は無効か、すでに処理済みです。ショップからやり直してください。"
-                .to_string(),
-        ],
-    )
 }
 
 fn validate(form: &RemiseForm, shops: &[(String, String)]) -> Result<PendingConv, Vec<String>> {

@@ -167,6 +167,18 @@ pub(crate) fn yen_display(amount: u64) -> String {
     format!("{grouped}円")
 }
 
+/// The page for a submit whose pending session is unknown or already used (sessions are single-use).
+pub(crate) fn session_error() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "セッションエラー",
+        &[
+            "このお支払い画面は無効か、すでに処理済みです。ショップからやり直してください。"
+                .to_string(),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
