@@ -1,14 +1,20 @@
-//! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL from a single body of SQL.
+//! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL.
 //!
 //! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`)
-//! and its connection setup; the queries themselves are written once, in `store_impl.rs`, and expanded for
-//! each backend by a macro so both run the same statements with their own concrete types. The backend is
-//! picked in one `match` on the URL scheme in [`connect`].
+//! and its connection setup; the queries are written once, in `store_impl.rs`, and expanded for each
+//! backend by a macro so both run the same statements with their own concrete types. The one exception is
+//! the hot path, applying a gateway signal: what it changes is decided once (`plan.rs`, no I/O) and
+//! written the way each backend is fastest at (`sqlite_round.rs`: many requests per transaction in a few
+//! round trips; `pg_statements.rs`: one request per transaction, locked). The backend is picked in one
+//! `match` on the URL scheme in [`connect`].
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
 //! also writes the notification journal entry and the response; the caller sends that response only
 //! after this returns `Ok`.
 
+mod pg_statements;
+mod plan;
+mod sqlite_round;
 mod store_impl;
 
 use std::collections::BTreeMap;

@@ -1,18 +1,20 @@
-//! The SQL behind [`Store`], written once and expanded for SQLite and PostgreSQL.
+//! The SQL behind [`Store`], written once and expanded for SQLite and PostgreSQL, and the two ways the
+//! backends apply gateway signals.
 //!
-//! `store_impl!` takes the backend's database type, the one clause that differs in the queries
+//! `store_impl!` takes the backend's database type and the one clause that differs in its queries
 //! (`FOR UPDATE`, which SQLite neither needs nor parses: its single writer connection already serialises
-//! write transactions), and whether several statements may share one round trip (SQLite: sqlx runs each
-//! statement on a worker thread, so on the notification path the order with its history and attempt
-//! update, and the journal entry with its event, are each sent as one multi-statement string).
-//! Placeholders are `$1, $2, …`: PostgreSQL reads them natively, and sqlx's SQLite driver binds a
-//! `$N` parameter to argument N, in every statement of a multi-statement string.
+//! write transactions). Placeholders are `$1, $2, …`: PostgreSQL reads them natively, and sqlx's SQLite
+//! driver binds a `$N` parameter to argument N.
+//!
+//! Inbound requests are decided in `plan.rs` and written per backend: SQLite's group-commit writer
+//! ([`group_commit`]) applies a batch in rounds of two round trips each (`sqlite_round.rs`);
+//! PostgreSQL runs one transaction per request ([`PgStore::record_in_tx`], `pg_statements.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use shophost_module_api::{Refusal, SettingsValues, SettlementKind, Signal};
+use shophost_module_api::SettingsValues;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -20,14 +22,17 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
+use super::pg_statements as pg;
+use super::plan::{self, ATTEMPT_COLUMNS};
+use super::sqlite_round::{self, Round};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
-    Recorded, Responder, Store, StoreCounts, StoredSettings, Verdict,
+    Recorded, Responder, Store, StoreCounts, StoredSettings,
 };
 use crate::domain::{
-    local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine,
-    CustomerDetails, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry, PaymentMethod,
-    PaymentStatus, Product, SettlementError, StoredSlip,
+    now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine, CustomerDetails,
+    JournalEntry, Member, MemberCard, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus,
+    Product, SettlementError, StoredSlip,
 };
 
 /// The SQLite store: one writer connection (SQLite has one writer at a time anyway, and a single
@@ -66,6 +71,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
@@ -110,87 +116,214 @@ impl SqliteStore {
 }
 
 /// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
-/// the previous commit was on disk goes into the next one. Every request is answered only after the
+/// the previous commit was on disk goes into the next one, and so does every request that arrives
+/// while that one is being written (up to [`MAX_BATCH`]). Every request is answered only after the
 /// commit that holds it.
 async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let results = commit_batch(&pool, &batch).await;
+        take_waiting(&mut jobs, &mut batch);
+        let results = commit_batch(&pool, &mut batch, &mut jobs).await;
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
     }
 }
 
-async fn commit_batch(pool: &SqlitePool, batch: &[WriteJob]) -> Vec<Result<Recorded, DbError>> {
-    let all_failed = |error: &sqlx::Error| -> Vec<Result<Recorded, DbError>> {
-        batch
-            .iter()
-            .map(|_| Err(DbError::Unavailable(error.to_string())))
-            .collect()
-    };
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(error) => return all_failed(&error),
-    };
-    // The fast path: every request in one transaction, no savepoints. A storage error in any of them
-    // rolls the whole batch back (nothing was answered yet) and the requests are retried one
-    // transaction each, so one failure cannot sink the others.
-    let mut recorded = Vec::with_capacity(batch.len());
-    for job in batch {
-        match SqliteStore::record_in_tx(
-            &mut tx,
-            &job.record,
-            &job.intent,
-            &job.context,
-            &job.respond,
-        )
-        .await
-        {
-            Ok(result) => recorded.push(result),
+/// Moves waiting requests into the batch, up to [`MAX_BATCH`]; returns how many.
+fn take_waiting(jobs: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> usize {
+    let before = batch.len();
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
             Err(_) => break,
         }
     }
-    if recorded.len() == batch.len() {
-        return match tx.commit().await {
-            Ok(()) => recorded.into_iter().map(Ok).collect(),
-            Err(error) => all_failed(&error),
-        };
+    batch.len() - before
+}
+
+async fn commit_batch(
+    pool: &SqlitePool,
+    batch: &mut Vec<WriteJob>,
+    jobs: &mut mpsc::Receiver<WriteJob>,
+) -> Vec<Result<Recorded, DbError>> {
+    // The fast path: every request in one transaction. A storage error in any of them rolls the whole
+    // batch back (nothing was answered yet) and the requests are retried one transaction each, so one
+    // failure cannot sink the others.
+    let error = match commit_in_rounds(pool, batch, Some(jobs)).await {
+        Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+        Err(error) => error,
+    };
+    if batch.len() == 1 {
+        return vec![Err(error)];
     }
-    let _ = tx.rollback().await;
+    tracing::warn!(%error, requests = batch.len(), "a batched commit failed; retrying one transaction per request");
     let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let result = async {
-            let mut tx = pool.begin().await?;
-            match SqliteStore::record_in_tx(
-                &mut tx,
-                &job.record,
-                &job.intent,
-                &job.context,
-                &job.respond,
-            )
-            .await
-            {
-                Ok(result) => {
-                    tx.commit().await?;
-                    Ok(result)
+    for job in std::mem::take(batch) {
+        let mut one = vec![job];
+        let result = commit_in_rounds(pool, &mut one, None).await;
+        batch.extend(one);
+        results.push(result.and_then(|mut recorded| {
+            recorded
+                .pop()
+                .ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
+        }));
+    }
+    results
+}
+
+/// Applies a batch in one transaction, in rounds. A round takes the waiting requests that share no link
+/// key and no event key with one another, reads everything they need in one round trip
+/// ([`sqlite_round::READ`]), decides each in memory and writes them all in a second
+/// ([`sqlite_round::WRITE`]); a request about a key already in the round waits for the next round,
+/// which reads what the earlier one wrote.
+async fn commit_in_rounds(
+    pool: &SqlitePool,
+    batch: &mut Vec<WriteJob>,
+    jobs: Option<&mut mpsc::Receiver<WriteJob>>,
+) -> Result<Vec<Recorded>, DbError> {
+    let mut conn = pool.acquire().await?;
+    let result = rounds(&mut conn, batch, jobs).await;
+    if result.is_err() {
+        // The transaction is opened and committed inside the scripts; after a failure, end it.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
+}
+
+async fn rounds(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &mut Vec<WriteJob>,
+    mut jobs: Option<&mut mpsc::Receiver<WriteJob>>,
+) -> Result<Vec<Recorded>, DbError> {
+    let mut first = true;
+    let mut results: Vec<Option<Recorded>> = batch.iter().map(|_| None).collect();
+    let mut waiting: Vec<usize> = (0..batch.len()).collect();
+    while !waiting.is_empty() {
+        let mut keys = std::collections::HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) =
+            waiting.iter().partition(|&&i| match &batch[i].intent {
+                Intent::Refuse { .. } => true,
+                Intent::Apply(notification) => {
+                    let link = ("link", notification.link_key.as_str());
+                    let event = ("event", notification.dedup_key.as_str());
+                    let free = !keys.contains(&link) && !keys.contains(&event);
+                    if free {
+                        keys.insert(link);
+                        keys.insert(event);
+                    }
+                    free
                 }
-                Err(error) => {
-                    let _ = tx.rollback().await;
-                    Err(error)
+            });
+        waiting = later;
+
+        let signals = round.iter().filter_map(|&i| match &batch[i].intent {
+            Intent::Apply(notification) => Some((
+                notification.link_key.as_str(),
+                notification.dedup_key.as_str(),
+            )),
+            Intent::Refuse { .. } => None,
+        });
+        let read = if first {
+            &sqlite_round::BEGIN_AND_READ
+        } else {
+            &sqlite_round::READ
+        };
+        first = false;
+        let rows = sqlx::query(read)
+            .bind(sqlite_round::read_arg(signals))
+            .fetch_all(&mut *conn)
+            .await?;
+        let (bases, attempts) = rows
+            .split_first()
+            .ok_or_else(|| DbError::Corrupt("the round read returned nothing".to_owned()))?;
+        let mut loaded = std::collections::HashMap::new();
+        for row in attempts {
+            let found = SqliteStore::loaded_from_row(row)?;
+            loaded.insert(found.attempt.link_key.clone(), found);
+        }
+
+        let mut writes = Round::new(bases.try_get("journal_base")?, bases.try_get("order_base")?);
+        let mut recorded = Vec::with_capacity(round.len());
+        for &i in &round {
+            let job = &batch[i];
+            let at = job.record.received_at;
+            let (decision, found) = match &job.intent {
+                Intent::Refuse {
+                    refusal,
+                    reason,
+                    link_key,
+                } => (
+                    plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+                    None,
+                ),
+                Intent::Apply(notification) => {
+                    let found = loaded.get(&notification.link_key);
+                    (plan::decide(found, notification, &job.context, at), found)
+                }
+            };
+            let mut order_id = found.and_then(|found| found.order.as_ref().map(|order| order.0));
+            for change in &decision.writes {
+                let attempt = &found
+                    .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
+                    .attempt;
+                order_id = writes.change(attempt, change, at).or(order_id);
+            }
+            let (entry, journaled) = plan::entry(&job.record, &job.intent, decision, &job.respond);
+            let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
+            recorded.push((i, journaled.recorded(journal_id)));
+        }
+        if waiting.is_empty() {
+            if let Some(jobs) = jobs.as_mut() {
+                // Requests that came while this round was read and decided join the transaction.
+                let before = batch.len();
+                if take_waiting(jobs, batch) > 0 {
+                    waiting.extend(before..batch.len());
+                    results.resize_with(batch.len(), || None);
                 }
             }
         }
-        .await;
-        results.push(result);
+        let mut write = sqlx::query(if waiting.is_empty() {
+            &sqlite_round::WRITE_AND_COMMIT
+        } else {
+            sqlite_round::WRITE
+        });
+        for arg in writes.args() {
+            write = write.bind(arg);
+        }
+        write.execute(&mut *conn).await?;
+        for (i, result) in recorded {
+            results[i] = Some(result);
+        }
     }
     results
+        .into_iter()
+        .map(|result| {
+            result.ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
+        })
+        .collect()
+}
+
+impl SqliteStore {
+    async fn create_order_in_tx(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        attempt: &Attempt,
+        change: &plan::Write,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let base: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS base FROM orders")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("base")?;
+        let mut round = Round::new(0, base);
+        round.change(attempt, change, at);
+        let mut write = sqlx::query(sqlite_round::WRITE);
+        for arg in round.args() {
+            write = write.bind(arg);
+        }
+        write.execute(&mut **tx).await?;
+        Ok(())
+    }
 }
 
 /// The PostgreSQL store: one pool; row locks (`FOR UPDATE`) serialise signals about the same attempt
@@ -235,6 +368,138 @@ impl PgStore {
     }
 }
 
+type PgTx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+impl PgStore {
+    fn bind<'q>(
+        mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        args: &'q [pg::Arg],
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        for arg in args {
+            query = match arg {
+                pg::Arg::Int(v) => query.bind(*v),
+                pg::Arg::Text(v) => query.bind(v.as_deref()),
+                pg::Arg::Bytes(v) => query.bind(v.as_slice()),
+            };
+        }
+        query
+    }
+
+    /// Runs one statement; returns its rows.
+    async fn run(
+        tx: &mut PgTx<'_>,
+        script: &pg::Script,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, DbError> {
+        let sql = script.sql.trim_end().trim_end_matches(';');
+        Ok(Self::bind(sqlx::query(sql), &script.args)
+            .fetch_all(&mut **tx)
+            .await?)
+    }
+
+    async fn create_order_in_tx(
+        tx: &mut PgTx<'_>,
+        attempt: &Attempt,
+        change: &plan::Write,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let mut script = pg::Script::default();
+        pg::write(&mut script, attempt, change, at);
+        Self::run(tx, &script).await?;
+        Ok(())
+    }
+
+    /// Journals and applies one inbound request inside `tx` (the caller commits): lock the attempt,
+    /// read, decide, claim the event, write the changes and the journal entry.
+    async fn record_in_tx(
+        tx: &mut PgTx<'_>,
+        record: &InboundRecord,
+        intent: &Intent,
+        context: &ApplyContext,
+        respond: &Responder,
+    ) -> Result<Recorded, DbError> {
+        let at = record.received_at;
+        let mut attempt = None;
+        let decision = match intent {
+            Intent::Refuse {
+                refusal,
+                reason,
+                link_key,
+            } => plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+            Intent::Apply(notification) => {
+                // Lock first: the read below then sees everything committed before the lock was
+                // granted (a read that locks keeps its older snapshot for its subqueries).
+                sqlx::query("SELECT id FROM checkout_attempts WHERE link_key = $1 FOR UPDATE")
+                    .bind(&notification.link_key)
+                    .execute(&mut **tx)
+                    .await?;
+                let mut script = pg::Script::default();
+                pg::load(&mut script, notification);
+                let mut loaded = Self::run(tx, &script)
+                    .await?
+                    .first()
+                    .map(Self::loaded_from_row)
+                    .transpose()?;
+                let mut decision = plan::decide(loaded.as_ref(), notification, context, at);
+                if let Some(kind) = decision.claim {
+                    let mut script = pg::Script::default();
+                    pg::claim(&mut script, notification, context, kind, at);
+                    let claimed = Self::bind(
+                        sqlx::query(script.sql.trim_end().trim_end_matches(';')),
+                        &script.args,
+                    )
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if !claimed {
+                        // Another host recorded the event after our read: decide again knowing it.
+                        let recorded_for: String =
+                            sqlx::query("SELECT link_key FROM payment_events WHERE dedup_key = $1")
+                                .bind(&notification.dedup_key)
+                                .fetch_one(&mut **tx)
+                                .await?
+                                .try_get("link_key")?;
+                        if let Some(loaded) = loaded.as_mut() {
+                            loaded.recorded_for = Some(recorded_for);
+                        }
+                        decision = plan::decide(loaded.as_ref(), notification, context, at);
+                        if decision.claim.is_some() {
+                            return Err(DbError::Corrupt(format!(
+                                "event {} could be neither claimed nor found",
+                                notification.dedup_key
+                            )));
+                        }
+                    }
+                }
+                attempt = loaded.map(|loaded| loaded.attempt);
+                decision
+            }
+        };
+        for change in &decision.writes {
+            let attempt = attempt
+                .as_ref()
+                .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?;
+            let mut script = pg::Script::default();
+            pg::write(&mut script, attempt, change, at);
+            Self::run(tx, &script).await?;
+        }
+        let (entry, journaled) = plan::entry(record, intent, decision, respond);
+        let mut script = pg::Script::default();
+        pg::journal(
+            &mut script,
+            record,
+            &entry,
+            attempt.as_ref().map(|attempt| attempt.id),
+        );
+        let journal_id: i64 = Self::run(tx, &script)
+            .await?
+            .last()
+            .ok_or_else(|| DbError::Corrupt("journal insert returned no id".to_owned()))?
+            .try_get("journal_id")?;
+        Ok(journaled.recorded(journal_id))
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
@@ -242,14 +507,6 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 fn corrupt(what: &str, value: &str) -> DbError {
     DbError::Corrupt(format!("{what} `{value}`"))
 }
-
-/// The order number: the shop-local date and the attempt id, so it is unique without another query.
-fn order_number(attempt_id: i64, at: i64) -> String {
-    format!("{}-{:06}", local_date(at).yyyymmdd(), attempt_id)
-}
-
-const ATTEMPT_COLUMNS: &str = "id, link_key, kind, module_id, settlement_type, payment_method_id, \
-     payment_method_name, member_id, snapshot_json, total, state, returned_at, attention, order_id, created_at";
 
 const ORDER_COLUMNS: &str =
     "id, order_number, attempt_id, link_key, member_id, customer_json, lines_json, \
@@ -259,50 +516,8 @@ const ORDER_COLUMNS: &str =
 const JOURNAL_COLUMNS: &str = "id, module_id, endpoint, method, query, content_type, charset, source, \
      headers_json, body, received_at, verdict, reason, link_key, response_status, response_body, replay_of";
 
-/// What applying a signal to an attempt came to, before journaling.
-struct Applied {
-    verdict: Verdict,
-    settlement_type: Option<String>,
-    order_number: Option<String>,
-    order_id: Option<i64>,
-    error_log: Option<(String, Option<String>)>,
-}
-
-impl Applied {
-    fn refused(refusal: Refusal, reason: String) -> Self {
-        Applied {
-            verdict: Verdict::Refused { refusal, reason },
-            settlement_type: None,
-            order_number: None,
-            order_id: None,
-            error_log: None,
-        }
-    }
-}
-
-/// The order insert shared by both backends (`$1`–`$17`), as a literal for `concat!`.
-macro_rules! order_insert {
-    () => {
-        "INSERT INTO orders (order_number, attempt_id, link_key, member_id, customer_json, \
-         lines_json, total, payment_method_id, payment_method_name, settlement_type, \
-         settlement_label, module_id, payment_status, transaction_id, slip_json, deadline, \
-         attention, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, $17, $17)"
-    };
-}
-
-/// The journal insert shared by both backends (`$1`–`$16`), as a literal for `concat!`.
-macro_rules! journal_insert {
-    () => {
-        "INSERT INTO notification_journal (module_id, endpoint, method, query, content_type, \
-         charset, source, headers_json, body, received_at, verdict, reason, link_key, \
-         response_status, response_body, replay_of) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    };
-}
-
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $backend:literal, $for_update:literal, $one_trip:literal) => {
+    ($store:ident, $db:ty, $backend:literal, $for_update:literal) => {
         impl $store {
             fn attempt_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Attempt, DbError> {
                 let kind: String = row.try_get("kind")?;
@@ -422,580 +637,19 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            /// Creates the order for an open attempt and moves the attempt to `ordered`.
-            #[allow(clippy::too_many_arguments)]
-            async fn create_order(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                attempt: &Attempt,
-                status: PaymentStatus,
-                settlement_label: &str,
-                transaction_id: Option<&str>,
-                slip: Option<&StoredSlip>,
-                reason: &str,
-                at: i64,
-            ) -> Result<(i64, String), DbError> {
-                let number = order_number(attempt.id, at);
-                let sql = if $one_trip {
-                    // SQLite: sqlx binds `$N` by number across the statements of one string, so the
-                    // order, its first history entry and the attempt's move to `ordered` cost one round
-                    // trip to SQLite's worker thread instead of three.
-                    concat!(
-                        order_insert!(),
-                        "; INSERT INTO order_history (order_id, from_status, to_status, reason, at) \
-                         VALUES (last_insert_rowid(), NULL, $13, $18, $17); \
-                         UPDATE checkout_attempts SET state = 'ordered', \
-                         order_id = (SELECT id FROM orders WHERE attempt_id = $2), attention = NULL, \
-                         updated_at = $17 WHERE id = $2 AND state = 'open'; \
-                         SELECT id FROM orders WHERE attempt_id = $2"
-                    )
-                } else {
-                    concat!(order_insert!(), " RETURNING id")
-                };
-                let mut query = sqlx::query(sql)
-                    .bind(&number)
-                    .bind(attempt.id)
-                    .bind(&attempt.link_key)
-                    .bind(attempt.member_id)
-                    .bind(json(&attempt.snapshot.customer))
-                    .bind(json(&attempt.snapshot.lines))
-                    .bind(attempt.total)
-                    .bind(attempt.payment_method_id)
-                    .bind(&attempt.payment_method_name)
-                    .bind(&attempt.settlement_type)
-                    .bind(settlement_label)
-                    .bind(&attempt.module_id)
-                    .bind(status.as_str())
-                    .bind(transaction_id)
-                    .bind(slip.map(json))
-                    .bind(slip.and_then(|s| s.deadline.clone()))
-                    .bind(at);
-                if $one_trip {
-                    query = query.bind(reason);
-                    let rows = query.fetch_all(&mut **tx).await?;
-                    let order_id: i64 = rows
-                        .last()
-                        .ok_or_else(|| DbError::Corrupt("order insert returned no id".to_owned()))?
-                        .try_get("id")?;
-                    return Ok((order_id, number));
-                }
-                let order_id: i64 = query.fetch_one(&mut **tx).await?.try_get("id")?;
-                Self::insert_history(tx, order_id, None, status, reason, at).await?;
-                sqlx::query(
-                    "UPDATE checkout_attempts SET state = 'ordered', order_id = $1, attention = NULL, updated_at = $2 \
-                     WHERE id = $3 AND state = 'open'",
-                )
-                .bind(order_id)
-                .bind(at)
-                .bind(attempt.id)
-                .execute(&mut **tx)
-                .await?;
-                Ok((order_id, number))
-            }
-
-            /// Moves an order from one status to another, guarded by the status it must have now.
-            async fn transition(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                order_id: i64,
-                from: PaymentStatus,
-                to: PaymentStatus,
-                attention: Option<&str>,
-                reason: &str,
-                at: i64,
-            ) -> Result<bool, DbError> {
-                let changed = sqlx::query(
-                    "UPDATE orders SET payment_status = $1, attention = COALESCE($2, attention), updated_at = $3 \
-                     WHERE id = $4 AND payment_status = $5",
-                )
-                .bind(to.as_str())
-                .bind(attention)
-                .bind(at)
-                .bind(order_id)
-                .bind(from.as_str())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if changed {
-                    Self::insert_history(tx, order_id, Some(from), to, reason, at).await?;
-                }
-                Ok(changed)
-            }
-
-            async fn order_in_tx(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                order_id: i64,
-            ) -> Result<Order, DbError> {
-                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-                let row = sqlx::query(&sql).bind(order_id).fetch_one(&mut **tx).await?;
-                Self::order_from_row(&row)
-            }
-
-            /// Records the event's dedup key; false when it was recorded before (a duplicate).
-            async fn claim_event(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                dedup_key: &str,
-                module_id: &str,
-                link_key: &str,
-                kind: &str,
-                channel: &str,
-                at: i64,
-            ) -> Result<bool, DbError> {
-                let inserted = sqlx::query(
-                    "INSERT INTO payment_events (dedup_key, module_id, link_key, kind, source, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
-                )
-                .bind(dedup_key)
-                .bind(module_id)
-                .bind(link_key)
-                .bind(kind)
-                .bind(channel)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                Ok(inserted == 1)
-            }
-
-            async fn upsert_card(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                member_id: i64,
-                module_id: &str,
-                card: &shophost_module_api::CardOnFile,
-                at: i64,
-            ) -> Result<(), DbError> {
-                sqlx::query(
-                    "INSERT INTO member_cards (member_id, module_id, token, last4, expiry, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (member_id, module_id) DO UPDATE SET token = excluded.token, \
-                     last4 = excluded.last4, expiry = excluded.expiry, updated_at = excluded.updated_at",
-                )
-                .bind(member_id)
-                .bind(module_id)
-                .bind(&card.token)
-                .bind(&card.last4)
-                .bind(&card.expiry)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
-            }
-
-            /// Checks a signal against its attempt and applies it. Refusals change nothing.
-            async fn apply(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                notification: &shophost_module_api::Notification,
-                context: &ApplyContext,
-                at: i64,
-            ) -> Result<Applied, DbError> {
-                let link_key = notification.link_key.as_str();
-                let sql = format!(
-                    "SELECT {ATTEMPT_COLUMNS} FROM checkout_attempts WHERE link_key = $1 {}",
-                    $for_update
-                );
-                let row = sqlx::query(&sql).bind(link_key).fetch_optional(&mut **tx).await?;
-                let attempt = match row {
-                    Some(row) => Self::attempt_from_row(&row)?,
-                    None => {
-                        return Ok(Applied::refused(
-                            Refusal::UnknownLinkKey,
-                            format!("unknown link key {link_key}"),
-                        ))
-                    }
-                };
-                let settlement_type = attempt.settlement_type.clone();
-                let mut applied = Self::apply_to_attempt(tx, attempt, notification, context, at).await?;
-                applied.settlement_type = Some(settlement_type);
-                Ok(applied)
-            }
-
-            /// Applies a signal to its (locked) attempt.
-            async fn apply_to_attempt(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                attempt: Attempt,
-                notification: &shophost_module_api::Notification,
-                context: &ApplyContext,
-                at: i64,
-            ) -> Result<Applied, DbError> {
-                let link_key = notification.link_key.as_str();
-                if attempt.module_id != context.module_id {
-                    return Ok(Applied::refused(
-                        Refusal::UnknownLinkKey,
-                        format!("link key {link_key} belongs to module {}", attempt.module_id),
-                    ));
-                }
-                let fits = match (context.settlement_kinds.get(&attempt.settlement_type), &notification.signal) {
-                    (
-                        Some(SettlementKind::Immediate),
-                        Signal::PaymentIssued { .. } | Signal::PaymentReceived { .. } | Signal::NotPaid { .. },
-                    ) => false,
-                    (Some(SettlementKind::Deferred), Signal::PaymentSucceeded { .. } | Signal::CardRegistered { .. }) => {
-                        false
-                    }
-                    _ => true,
-                };
-                if !fits {
-                    return Ok(Applied::refused(
-                        Refusal::Mismatch,
-                        format!(
-                            "this signal does not fit link key {link_key}'s settlement type {}",
-                            attempt.settlement_type
-                        ),
-                    ));
-                }
-                let label = context
-                    .settlement_labels
-                    .get(&attempt.settlement_type)
-                    .cloned()
-                    .unwrap_or_else(|| attempt.settlement_type.clone());
-                let amount_mismatch = |amount: i64| {
-                    Applied::refused(
-                        Refusal::Mismatch,
-                        format!("amount {amount} does not match the attempt's total {}", attempt.total),
-                    )
-                };
-                let kind = match &notification.signal {
-                    Signal::PaymentSucceeded { .. } => "payment_succeeded",
-                    Signal::PaymentFailed { .. } => "payment_failed",
-                    Signal::PaymentIssued { .. } => "payment_issued",
-                    Signal::PaymentReceived { .. } => "payment_received",
-                    Signal::NotPaid { .. } => "not_paid",
-                    Signal::CardRegistered { .. } => "card_registered",
-                };
-                let is_card_update = attempt.kind == AttemptKind::CardUpdate;
-                let wants_card_update = matches!(notification.signal, Signal::CardRegistered { .. });
-                if is_card_update != wants_card_update
-                    && !matches!(notification.signal, Signal::PaymentFailed { .. })
-                {
-                    return Ok(Applied::refused(
-                        Refusal::WrongState,
-                        format!("{kind} does not apply to a {} attempt", attempt.kind.as_str()),
-                    ));
-                }
-                // Amount checks come before the dedup claim so a refused copy never blocks a good one.
-                match &notification.signal {
-                    Signal::PaymentSucceeded { amount, .. } if *amount != attempt.total => {
-                        return Ok(amount_mismatch(*amount))
-                    }
-                    Signal::PaymentIssued { amount: Some(amount), .. }
-                    | Signal::PaymentReceived { amount: Some(amount), .. }
-                        if *amount != attempt.total =>
-                    {
-                        return Ok(amount_mismatch(*amount))
-                    }
-                    _ => {}
-                }
-                if let Signal::CardRegistered { .. } = &notification.signal {
-                    if attempt.member_id.is_none() || attempt.state != AttemptState::Open {
-                        return Ok(Applied::refused(
-                            Refusal::WrongState,
-                            format!("card update {link_key} is not open for a member"),
-                        ));
-                    }
-                }
-                if !Self::claim_event(
-                    tx,
-                    &notification.dedup_key,
-                    &context.module_id,
-                    link_key,
-                    kind,
-                    context.channel,
-                    at,
-                )
-                .await?
-                {
-                    // A copy of one gateway event is about the same link key. The same key for another
-                    // link key is not a copy: acknowledging it as one would tell the gateway that a
-                    // payment for this attempt is stored when nothing was applied to it.
-                    let recorded_for: String = sqlx::query(
-                        "SELECT link_key FROM payment_events WHERE dedup_key = $1",
-                    )
-                    .bind(&notification.dedup_key)
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get("link_key")?;
-                    if recorded_for != link_key {
-                        return Ok(Applied::refused(
-                            Refusal::Mismatch,
-                            format!(
-                                "event {} was already recorded for link key {recorded_for}, not {link_key}",
-                                notification.dedup_key
-                            ),
-                        ));
-                    }
-                    return Ok(Applied {
-                        verdict: Verdict::Duplicate,
-                        settlement_type: None,
-                        order_number: None,
-                        order_id: attempt.order_id,
-                        error_log: None,
-                    });
-                }
-                let mut error_log = None;
-                let mut order = attempt.order_id;
-                let mut number = None;
-                match &notification.signal {
-                    Signal::PaymentSucceeded { transaction_id, capture, card, .. } => {
-                        let status = match capture {
-                            shophost_module_api::Capture::Authorized => PaymentStatus::Authorized,
-                            shophost_module_api::Capture::Captured => PaymentStatus::Captured,
-                        };
-                        match attempt.order_id {
-                            None => {
-                                let (id, n) = Self::create_order(
-                                    tx,
-                                    &attempt,
-                                    status,
-                                    &label,
-                                    Some(transaction_id),
-                                    None,
-                                    "決済結果通知（成功）",
-                                    at,
-                                )
-                                .await?;
-                                order = Some(id);
-                                number = Some(n);
-                            }
-                            Some(order_id) => {
-                                // A second successful payment for one checkout: money was taken twice.
-                                // Keep it (acknowledged, recorded) and make the operator look.
-                                sqlx::query("UPDATE orders SET attention = $1, updated_at = $2 WHERE id = $3")
-                                    .bind(format!("同じリンクキーで別の決済（取引ID {transaction_id}）が通知されました。ルミーズの管理画面で確認してください"))
-                                    .bind(at)
-                                    .bind(order_id)
-                                    .execute(&mut **tx)
-                                    .await?;
-                            }
-                        }
-                        if let (Some(card), Some(member_id)) = (card, attempt.member_id) {
-                            Self::upsert_card(tx, member_id, &context.module_id, card, at).await?;
-                        }
-                    }
-                    Signal::PaymentFailed { code, detail } => {
-                        let result = if detail.is_empty() { code.clone() } else { format!("{code} {detail}") };
-                        error_log = Some((result, Some(link_key.to_owned())));
-                    }
-                    Signal::PaymentIssued { transaction_id, slip, .. } => {
-                        let stored = StoredSlip::from(slip);
-                        match attempt.order_id {
-                            None => {
-                                let (id, n) = Self::create_order(
-                                    tx,
-                                    &attempt,
-                                    PaymentStatus::Unpaid,
-                                    &label,
-                                    Some(transaction_id),
-                                    Some(&stored),
-                                    "支払番号発行",
-                                    at,
-                                )
-                                .await?;
-                                order = Some(id);
-                                number = Some(n);
-                            }
-                            Some(order_id) => {
-                                // The receipt came first and made the order; add the slip now.
-                                sqlx::query(
-                                    "UPDATE orders SET slip_json = $1, deadline = COALESCE(deadline, $2), \
-                                     transaction_id = COALESCE(transaction_id, $3), updated_at = $4 WHERE id = $5",
-                                )
-                                .bind(json(&stored))
-                                .bind(stored.deadline.clone())
-                                .bind(transaction_id)
-                                .bind(at)
-                                .bind(order_id)
-                                .execute(&mut **tx)
-                                .await?;
-                            }
-                        }
-                    }
-                    Signal::PaymentReceived { .. } => match attempt.order_id {
-                        None => {
-                            let (id, n) = Self::create_order(
-                                tx,
-                                &attempt,
-                                PaymentStatus::Paid,
-                                &label,
-                                None,
-                                None,
-                                "入金通知（支払番号発行の通知より先に到着）",
-                                at,
-                            )
-                            .await?;
-                            order = Some(id);
-                            number = Some(n);
-                        }
-                        Some(order_id) => {
-                            let current = Self::order_in_tx(tx, order_id).await?;
-                            match current.payment_status {
-                                PaymentStatus::Unpaid => {
-                                    Self::transition(tx, order_id, PaymentStatus::Unpaid, PaymentStatus::Paid, None, "入金通知", at).await?;
-                                }
-                                PaymentStatus::Expired => {
-                                    Self::transition(
-                                        tx,
-                                        order_id,
-                                        PaymentStatus::Expired,
-                                        PaymentStatus::Paid,
-                                        Some("期限後入金: 支払期限を過ぎてから入金されました"),
-                                        "入金通知（期限後入金）",
-                                        at,
-                                    )
-                                    .await?;
-                                }
-                                other => {
-                                    sqlx::query("UPDATE orders SET attention = $1, updated_at = $2 WHERE id = $3")
-                                        .bind(format!("入金状況が{}の注文に入金通知が届きました", other.label()))
-                                        .bind(at)
-                                        .bind(order_id)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                }
-                            }
-                        }
-                    },
-                    Signal::NotPaid { detail } => {
-                        error_log = Some((format!("NOT PAID: {detail}"), Some(link_key.to_owned())));
-                    }
-                    Signal::CardRegistered { card } => {
-                        if let Some(member_id) = attempt.member_id {
-                            Self::upsert_card(tx, member_id, &context.module_id, card, at).await?;
-                        }
-                        sqlx::query(
-                            "UPDATE checkout_attempts SET state = 'card_updated', updated_at = $1 \
-                             WHERE id = $2 AND state = 'open'",
-                        )
-                        .bind(at)
-                        .bind(attempt.id)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                }
-                if let Some(order_id) = order {
-                    if number.is_none() {
-                        number = Some(Self::order_in_tx(tx, order_id).await?.order_number);
-                    }
-                }
-                Ok(Applied {
-                    verdict: Verdict::Accepted,
-                    settlement_type: None,
-                    order_number: number,
-                    order_id: order,
-                    error_log,
-                })
-            }
-
-            /// Journals and applies one inbound request inside `tx` (the caller commits).
-            async fn record_in_tx(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                record: &InboundRecord,
-                intent: &Intent,
-                context: &ApplyContext,
-                respond: &Responder,
-            ) -> Result<Recorded, DbError> {
-                let at = record.received_at;
-                let (applied, link_key) = match intent {
-                    Intent::Refuse { refusal, reason, link_key } => {
-                        let mut applied = Applied::refused(*refusal, reason.clone());
-                        applied.error_log = Some((reason.clone(), link_key.clone()));
-                        (applied, link_key.clone())
-                    }
-                    Intent::Apply(notification) => {
-                        let mut applied = Self::apply(tx, notification, context, at).await?;
-                        if let Verdict::Refused { reason, .. } = &applied.verdict {
-                            applied.error_log = Some((reason.clone(), Some(notification.link_key.clone())));
-                        }
-                        (applied, Some(notification.link_key.clone()))
-                    }
-                };
-                let response = respond(&applied.verdict);
-                let reason = match &applied.verdict {
-                    Verdict::Refused { reason, .. } => reason.clone(),
-                    Verdict::Accepted => applied
-                        .order_number
-                        .as_ref()
-                        .map(|n| format!("order {n}"))
-                        .unwrap_or_default(),
-                    Verdict::Duplicate => "already applied".to_owned(),
-                };
-                // The event applied (if any) gets the journal entry's id; on SQLite in the same round trip.
-                let accepted_event = match intent {
-                    Intent::Apply(notification) if applied.verdict == Verdict::Accepted => {
-                        Some(notification.dedup_key.as_str())
-                    }
+            fn loaded_from_row(row: &<$db as sqlx::Database>::Row) -> Result<plan::Loaded, DbError> {
+                let attempt = Self::attempt_from_row(row)?;
+                let status: Option<String> = row.try_get("order_status")?;
+                let number: Option<String> = row.try_get("order_number")?;
+                let order = match (attempt.order_id, status, number) {
+                    (Some(id), Some(status), Some(number)) => Some((
+                        id,
+                        PaymentStatus::parse(&status).ok_or_else(|| corrupt("payment status", &status))?,
+                        number,
+                    )),
                     _ => None,
                 };
-                let one_trip = $one_trip && accepted_event.is_some();
-                let sql = if one_trip {
-                    concat!(
-                        journal_insert!(),
-                        "; UPDATE payment_events SET journal_id = last_insert_rowid(), order_id = $17 \
-                         WHERE dedup_key = $18; SELECT last_insert_rowid() AS id"
-                    )
-                } else {
-                    concat!(journal_insert!(), " RETURNING id")
-                };
-                let mut query = sqlx::query(sql)
-                    .bind(&record.module_id)
-                    .bind(&record.endpoint)
-                    .bind(&record.method)
-                    .bind(&record.query)
-                    .bind(&record.content_type)
-                    .bind(&record.charset)
-                    .bind(&record.source)
-                    .bind(json(&record.headers))
-                    .bind(&record.body)
-                    .bind(at)
-                    .bind(applied.verdict.as_str())
-                    .bind(&reason)
-                    .bind(&link_key)
-                    .bind(i64::from(response.status))
-                    .bind(&response.body)
-                    .bind(record.replay_of);
-                let journal_id: i64 = if one_trip {
-                    query = query.bind(applied.order_id).bind(accepted_event);
-                    query
-                        .fetch_all(&mut **tx)
-                        .await?
-                        .last()
-                        .ok_or_else(|| DbError::Corrupt("journal insert returned no id".to_owned()))?
-                        .try_get("id")?
-                } else {
-                    let journal_id: i64 = query.fetch_one(&mut **tx).await?.try_get("id")?;
-                    if let Some(dedup_key) = accepted_event {
-                        sqlx::query("UPDATE payment_events SET journal_id = $1, order_id = $2 WHERE dedup_key = $3")
-                            .bind(journal_id)
-                            .bind(applied.order_id)
-                            .bind(dedup_key)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
-                    journal_id
-                };
-                if let Some((result, key)) = &applied.error_log {
-                    // A replay of a refused request does not add a second error-log line.
-                    if record.replay_of.is_none() || applied.verdict == Verdict::Accepted {
-                        sqlx::query(
-                            "INSERT INTO settlement_errors (module_id, acting, link_key, result, fields_json, \
-                             journal_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(record.module_id.as_deref().unwrap_or(""))
-                        .bind(&record.endpoint)
-                        .bind(key)
-                        .bind(result)
-                        .bind(json(&record.fields))
-                        .bind(journal_id)
-                        .bind(at)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                }
-                Ok(Recorded {
-                    verdict: applied.verdict,
-                    settlement_type: applied.settlement_type,
-                    journal_id,
-                    order_number: applied.order_number,
-                    response,
-                })
+                Ok(plan::Loaded { attempt, recorded_for: row.try_get("recorded_for")?, order })
             }
 
         }
@@ -1348,10 +1002,19 @@ macro_rules! store_impl {
                 if attempt.state != AttemptState::Open || attempt.kind != AttemptKind::Order {
                     return Err(DbError::Conflict("attempt_not_open"));
                 }
-                let (order_id, _) =
-                    Self::create_order(&mut tx, &attempt, status, settlement_label, None, None, reason, now_millis())
-                        .await?;
-                let order = Self::order_in_tx(&mut tx, order_id).await?;
+                let at = now_millis();
+                let change = plan::Write::CreateOrder {
+                    status,
+                    label: settlement_label.to_owned(),
+                    transaction_id: None,
+                    slip: None,
+                    reason: reason.to_owned(),
+                    number: plan::order_number(attempt.id, at),
+                };
+                Self::create_order_in_tx(&mut tx, &attempt, &change, at).await?;
+                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE attempt_id = $1");
+                let row = sqlx::query(&sql).bind(attempt.id).fetch_one(&mut *tx).await?;
+                let order = Self::order_from_row(&row)?;
                 tx.commit().await?;
                 Ok(order)
             }
@@ -1523,5 +1186,5 @@ macro_rules! store_impl {
     };
 }
 
-store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "", true);
-store_impl!(PgStore, sqlx::Postgres, "postgres", "FOR UPDATE", false);
+store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "");
+store_impl!(PgStore, sqlx::Postgres, "postgres", "FOR UPDATE");
