@@ -9,6 +9,7 @@
 //! transaction, same durability settings) and prints the host's rate as a ratio of it.
 //!
 //! Usage: `cargo run --release -p shophost-bench -- [--backend sqlite|postgres|both] [-n N] [--json FILE]`
+//! (`--steps card,conv` and `--concurrency 8` narrow a run, e.g. to profile one step).
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,11 +21,18 @@ use serde_json::{json, Value};
 
 const CONCURRENCIES: [usize; 3] = [1, 8, 64];
 
+const USAGE: &str =
+    "usage: shophost-bench [--backend sqlite|postgres|both] [-n N] [--json FILE] [--pg-url URL] \
+     [--steps start,card,conv] [--concurrency 1,8,64]";
+
 struct Options {
     backends: Vec<String>,
     n: usize,
     json: String,
     pg_url: String,
+    /// Which steps to run: `start`, `card`, `conv` (all by default).
+    steps: Vec<String>,
+    concurrencies: Vec<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -34,6 +42,8 @@ fn options() -> anyhow::Result<Options> {
         json: "bench-results.json".into(),
         pg_url: std::env::var("SHOPHOST_BENCH_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        steps: vec!["start".into(), "card".into(), "conv".into()],
+        concurrencies: CONCURRENCIES.to_vec(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -50,7 +60,24 @@ fn options() -> anyhow::Result<Options> {
             ("-n", Some(v)) => options.n = v.parse().context("-n takes a number")?,
             ("--json", Some(v)) => options.json = v,
             ("--pg-url", Some(v)) => options.pg_url = v,
-            (other, _) => bail!("unknown argument {other}\nusage: shophost-bench [--backend sqlite|postgres|both] [-n N] [--json FILE] [--pg-url URL]"),
+            ("--steps", Some(v)) => {
+                options.steps = v.split(',').map(str::to_owned).collect();
+                if let Some(bad) = options
+                    .steps
+                    .iter()
+                    .find(|s| !["start", "card", "conv"].contains(&s.as_str()))
+                {
+                    bail!("unknown step {bad} (steps: start, card, conv)");
+                }
+            }
+            ("--concurrency", Some(v)) => {
+                options.concurrencies = v
+                    .split(',')
+                    .map(|c| c.parse().ok().filter(|&c: &usize| c > 0))
+                    .collect::<Option<_>>()
+                    .context("--concurrency takes numbers separated by commas, e.g. 1,8,64")?;
+            }
+            (other, _) => bail!("unknown argument {other}\n{USAGE}"),
         }
         i += 2;
     }
@@ -379,17 +406,19 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
     let mut rows = Vec::new();
 
     // Payment start: checkout confirm → redirect form, over fresh attempts.
-    let attempts = Arc::new(create_attempts(&client, &base, card_method, n).await?);
-    let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
-    let (rate, p50, p99, failures) = drive(n, 8, move |i| {
-        let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
-        async move {
-            let url = format!("{base}/api/checkout/{}/confirm", attempts[i].0);
-            matches!(client.post(url).send().await, Ok(r) if r.status().is_success())
-        }
-    })
-    .await;
-    rows.push(json!({"step": "payment start (confirm)", "concurrency": 8, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+    if options.steps.iter().any(|s| s == "start") {
+        let attempts = Arc::new(create_attempts(&client, &base, card_method, n).await?);
+        let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+        let (rate, p50, p99, failures) = drive(n, 8, move |i| {
+            let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
+            async move {
+                let url = format!("{base}/api/checkout/{}/confirm", attempts[i].0);
+                matches!(client.post(url).send().await, Ok(r) if r.status().is_success())
+            }
+        })
+        .await;
+        rows.push(json!({"step": "payment start (confirm)", "concurrency": 8, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+    }
 
     type Body = fn(usize, &str, i64, usize) -> Vec<u8>;
     let card_success: Body = |i, key, total, concurrency| {
@@ -418,17 +447,27 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
             ("REC_CVSNAME", "セブン－イレブン".into()),
         ])
     };
-    let phases: [(&str, i64, &str, Body); 2] = [
+    let phases: [(&str, &str, i64, &str, Body); 2] = [
         (
+            "card",
             "card notification",
             card_method,
             "remise_card",
             card_success,
         ),
-        ("conv receipt", conv_method, "remise_conv", conv_receipt),
+        (
+            "conv",
+            "conv receipt",
+            conv_method,
+            "remise_conv",
+            conv_receipt,
+        ),
     ];
-    for (step, method, acting, body) in phases {
-        for concurrency in CONCURRENCIES {
+    for (short, step, method, acting, body) in phases {
+        if !options.steps.iter().any(|s| s == short) {
+            continue;
+        }
+        for &concurrency in &options.concurrencies {
             // Fresh attempts for every run, so each notification is a first one, not a duplicate.
             let attempts = Arc::new(create_attempts(&client, &base, method, n).await?);
             let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
