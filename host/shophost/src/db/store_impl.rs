@@ -68,6 +68,10 @@ impl SqliteStore {
             .foreign_keys(true)
             // Statement journals (for multi-row statements) in memory: no file create/unlink per request.
             .pragma("temp_store", "memory")
+            // Checkpoints run in the background (`checkpoint_wal`), not inside a commit that a request
+            // waits for; a committing writer checkpoints only if that has fallen far behind.
+            .pragma("wal_autocheckpoint", "20000")
+            .pragma("journal_size_limit", "67108864")
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -82,10 +86,11 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let (writer, jobs) = mpsc::channel(1024);
         tokio::spawn(group_commit(write.clone(), jobs));
+        tokio::spawn(checkpoint_wal(options, writer.downgrade()));
         Ok(SqliteStore {
             write,
             read,
@@ -126,6 +131,34 @@ async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
         let results = commit_batch(&pool, &mut batch, &mut jobs).await;
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Copies the write-ahead log into the database every second from a connection of its own. A passive
+/// checkpoint neither waits for nor blocks the writer, so commits (which requests wait for) never
+/// carry one; it ends when the store is dropped.
+async fn checkpoint_wal(options: SqliteConnectOptions, store: mpsc::WeakSender<WriteJob>) {
+    use sqlx::Connection;
+    let mut connection = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if store.upgrade().is_none() {
+            break;
+        }
+        if connection.is_none() {
+            connection = sqlx::SqliteConnection::connect_with(&options).await.ok();
+        }
+        if let Some(open) = connection.as_mut() {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *open)
+                .await
+            {
+                tracing::debug!(%error, "background WAL checkpoint failed; retrying with a new connection");
+                connection = None;
+            }
         }
     }
 }
