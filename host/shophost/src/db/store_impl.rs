@@ -205,11 +205,11 @@ async fn commit_batch(
     results
 }
 
-/// Applies a batch in one transaction, in rounds. A round takes the waiting requests that share no link
-/// key and no event key with one another, reads everything they need in one round trip
-/// ([`sqlite_round::READ`]), decides each in memory and writes them all in a second
-/// ([`sqlite_round::WRITE`]); a request about a key already in the round waits for the next round,
-/// which reads what the earlier one wrote.
+/// Applies a batch in one transaction, in rounds. A round reads everything its requests need in one
+/// round trip ([`sqlite_round::READ`]), decides each in memory and writes them all in a second
+/// ([`sqlite_round::WRITE`]). Requests that arrive while a round is being read join it with one more
+/// read before its write; a request about a link key or event key already in the round waits for the
+/// next round, which reads what the earlier one wrote.
 async fn commit_in_rounds(
     pool: &SqlitePool,
     batch: &mut Vec<WriteJob>,
@@ -234,88 +234,85 @@ async fn rounds(
     let mut waiting: Vec<usize> = (0..batch.len()).collect();
     while !waiting.is_empty() {
         let mut keys = std::collections::HashSet::new();
-        let (round, later): (Vec<usize>, Vec<usize>) =
-            waiting.iter().partition(|&&i| match &batch[i].intent {
-                Intent::Refuse { .. } => true,
-                Intent::Apply(notification) => {
-                    let link = ("link", notification.link_key.as_str());
-                    let event = ("event", notification.dedup_key.as_str());
-                    let free = !keys.contains(&link) && !keys.contains(&event);
-                    if free {
-                        keys.insert(link);
-                        keys.insert(event);
-                    }
-                    free
-                }
+        let mut writes: Option<Round> = None;
+        let mut recorded = Vec::new();
+        let mut reading = take_fitting(batch, &mut waiting, &mut keys);
+        while !reading.is_empty() {
+            let signals = reading.iter().filter_map(|&i| match &batch[i].intent {
+                Intent::Apply(notification) => Some((
+                    notification.link_key.as_str(),
+                    notification.dedup_key.as_str(),
+                )),
+                Intent::Refuse { .. } => None,
             });
-        waiting = later;
-
-        let signals = round.iter().filter_map(|&i| match &batch[i].intent {
-            Intent::Apply(notification) => Some((
-                notification.link_key.as_str(),
-                notification.dedup_key.as_str(),
-            )),
-            Intent::Refuse { .. } => None,
-        });
-        let read = if first {
-            &sqlite_round::BEGIN_AND_READ
-        } else {
-            &sqlite_round::READ
-        };
-        first = false;
-        let rows = sqlx::query(read)
-            .bind(sqlite_round::read_arg(signals))
-            .fetch_all(&mut *conn)
-            .await?;
-        let (bases, attempts) = rows
-            .split_first()
-            .ok_or_else(|| DbError::Corrupt("the round read returned nothing".to_owned()))?;
-        let mut loaded = std::collections::HashMap::new();
-        for row in attempts {
-            let found = SqliteStore::loaded_from_row(row)?;
-            loaded.insert(found.attempt.link_key.clone(), found);
-        }
-
-        let mut writes = Round::new(bases.try_get("journal_base")?, bases.try_get("order_base")?);
-        let mut recorded = Vec::with_capacity(round.len());
-        for &i in &round {
-            let job = &batch[i];
-            let at = job.record.received_at;
-            let (decision, found) = match &job.intent {
-                Intent::Refuse {
-                    refusal,
-                    reason,
-                    link_key,
-                } => (
-                    plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
-                    None,
-                ),
-                Intent::Apply(notification) => {
-                    let found = loaded.get(&notification.link_key);
-                    (plan::decide(found, notification, &job.context, at), found)
-                }
+            let read = if first {
+                &sqlite_round::BEGIN_AND_READ
+            } else {
+                &sqlite_round::READ
             };
-            let mut order_id = found.and_then(|found| found.order.as_ref().map(|order| order.0));
-            for change in &decision.writes {
-                let attempt = &found
-                    .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
-                    .attempt;
-                order_id = writes.change(attempt, change, at).or(order_id);
+            first = false;
+            let rows = sqlx::query(read)
+                .bind(sqlite_round::read_arg(signals))
+                .fetch_all(&mut *conn)
+                .await?;
+            let (bases, attempts) = rows
+                .split_first()
+                .ok_or_else(|| DbError::Corrupt("the round read returned nothing".to_owned()))?;
+            let mut loaded = std::collections::HashMap::new();
+            for row in attempts {
+                let found = SqliteStore::loaded_from_row(row)?;
+                loaded.insert(found.attempt.link_key.clone(), found);
             }
-            let (entry, journaled) = plan::entry(&job.record, &job.intent, decision, &job.respond);
-            let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
-            recorded.push((i, journaled.recorded(journal_id)));
-        }
-        if waiting.is_empty() {
+            // Ids are given out from the first read of the round: nothing is written before its write.
+            let writes = match &mut writes {
+                Some(writes) => writes,
+                None => writes.insert(Round::new(
+                    bases.try_get("journal_base")?,
+                    bases.try_get("order_base")?,
+                )),
+            };
+            for i in reading {
+                let job = &batch[i];
+                let at = job.record.received_at;
+                let (decision, found) = match &job.intent {
+                    Intent::Refuse {
+                        refusal,
+                        reason,
+                        link_key,
+                    } => (
+                        plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+                        None,
+                    ),
+                    Intent::Apply(notification) => {
+                        let found = loaded.get(&notification.link_key);
+                        (plan::decide(found, notification, &job.context, at), found)
+                    }
+                };
+                let mut order_id =
+                    found.and_then(|found| found.order.as_ref().map(|order| order.0));
+                for change in &decision.writes {
+                    let attempt = &found
+                        .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
+                        .attempt;
+                    order_id = writes.change(attempt, change, at).or(order_id);
+                }
+                let (entry, journaled) =
+                    plan::entry(&job.record, &job.intent, decision, &job.respond);
+                let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
+                recorded.push((i, journaled.recorded(journal_id)));
+            }
             if let Some(jobs) = jobs.as_mut() {
-                // Requests that came while this round was read and decided join the transaction.
+                // Requests that came while this round was read join it (or the next round).
                 let before = batch.len();
                 if take_waiting(jobs, batch) > 0 {
                     waiting.extend(before..batch.len());
                     results.resize_with(batch.len(), || None);
                 }
             }
+            reading = take_fitting(batch, &mut waiting, &mut keys);
         }
+        let writes =
+            writes.ok_or_else(|| DbError::Corrupt("a round without requests".to_owned()))?;
         let mut write = sqlx::query(if waiting.is_empty() {
             &sqlite_round::WRITE_AND_COMMIT
         } else {
@@ -335,6 +332,31 @@ async fn rounds(
             result.ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
         })
         .collect()
+}
+
+/// Takes from `waiting` the requests that share no link key and no event key with `keys` (the keys of
+/// the round so far) or with one another, adding theirs to `keys`.
+fn take_fitting(
+    batch: &[WriteJob],
+    waiting: &mut Vec<usize>,
+    keys: &mut std::collections::HashSet<(&'static str, String)>,
+) -> Vec<usize> {
+    let (fitting, later): (Vec<usize>, Vec<usize>) =
+        waiting.iter().partition(|&&i| match &batch[i].intent {
+            Intent::Refuse { .. } => true,
+            Intent::Apply(notification) => {
+                let link = ("link", notification.link_key.clone());
+                let event = ("event", notification.dedup_key.clone());
+                let free = !keys.contains(&link) && !keys.contains(&event);
+                if free {
+                    keys.insert(link);
+                    keys.insert(event);
+                }
+                free
+            }
+        });
+    *waiting = later;
+    fitting
 }
 
 impl SqliteStore {
