@@ -134,6 +134,27 @@ async fn duplicate_storm(database: Database) {
             ("duplicate", STORM_NOTIFICATIONS * (STORM_COPIES - 1)),
         ])
     );
+    // Every copy was committed exactly once, and never with a retry; on SQLite many copies share a
+    // commit (how many depends on timing, so only the bounds are checked).
+    let writer = shop.state.store.writer_counts();
+    assert_eq!(
+        writer.requests as usize,
+        STORM_NOTIFICATIONS * STORM_COPIES,
+        "{writer:?}"
+    );
+    assert_eq!(writer.retries, 0, "{writer:?}");
+    assert!(
+        writer.commits >= 1 && writer.commits <= writer.requests,
+        "{writer:?}"
+    );
+    let metrics = shop.get("/metrics").await.text();
+    assert!(
+        metrics.contains(&format!(
+            "shophost_db_committed_requests_total {}",
+            writer.requests
+        )),
+        "{metrics}"
+    );
     let shop = Arc::into_inner(shop).expect("every sender has finished");
     shop.finish().await;
 }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::db::{StoreCounts, Verdict};
+use crate::db::{StoreCounts, Verdict, WriterCounts};
 
 /// Histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 11] = [
@@ -117,7 +117,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition; `counts` is `None` when the database did not answer.
-    pub fn render(&self, counts: Option<&StoreCounts>) -> String {
+    pub fn render(&self, counts: Option<&StoreCounts>, writer: WriterCounts) -> String {
         let mut out = String::new();
         self.with(|inner| {
             out.push_str("# HELP shophost_notifications_total Gateway notifications by module, endpoint, settlement type and verdict.\n");
@@ -156,6 +156,25 @@ impl Metrics {
             out.push_str("# TYPE shophost_attempts_flagged_total counter\n");
             let _ = writeln!(out, "shophost_attempts_flagged_total {}", inner.flagged);
         });
+        out.push_str("# HELP shophost_db_commits_total Commits that carried gateway requests (SQLite: one per group commit).\n");
+        out.push_str("# TYPE shophost_db_commits_total counter\n");
+        let _ = writeln!(out, "shophost_db_commits_total {}", writer.commits);
+        out.push_str(
+            "# HELP shophost_db_committed_requests_total Gateway requests those commits carried.\n",
+        );
+        out.push_str("# TYPE shophost_db_committed_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "shophost_db_committed_requests_total {}",
+            writer.requests
+        );
+        out.push_str("# HELP shophost_db_group_commit_retries_total Group commits that failed and were retried one request per transaction.\n");
+        out.push_str("# TYPE shophost_db_group_commit_retries_total counter\n");
+        let _ = writeln!(
+            out,
+            "shophost_db_group_commit_retries_total {}",
+            writer.retries
+        );
         out.push_str("# HELP shophost_database_up Whether the database answered this scrape.\n");
         out.push_str("# TYPE shophost_database_up gauge\n");
         let _ = writeln!(out, "shophost_database_up {}", u8::from(counts.is_some()));
@@ -215,7 +234,15 @@ mod tests {
             orders_attention: 1,
             orders: vec![("acting_remise_conv".into(), "unpaid".into(), 5)],
         };
-        let text = metrics.render(Some(&counts));
+        let writer = WriterCounts {
+            commits: 3,
+            requests: 10,
+            retries: 1,
+        };
+        let text = metrics.render(Some(&counts), writer);
+        assert!(text.contains("shophost_db_commits_total 3"));
+        assert!(text.contains("shophost_db_committed_requests_total 10"));
+        assert!(text.contains("shophost_db_group_commit_retries_total 1"));
         assert!(text.contains("shophost_notifications_total{module=\"remise\",endpoint=\"remise_card\",settlement_type=\"acting_remise_card\",verdict=\"accepted\",reason=\"\"} 1"));
         assert!(text.contains("verdict=\"rejected\",reason=\"SourceNotAllowed\"} 1"));
         assert!(text.contains("shophost_notification_ack_seconds_bucket{module=\"remise\",endpoint=\"remise_card\",le=\"0.005\"} 1"));
@@ -229,6 +256,8 @@ mod tests {
         assert!(text.contains(
             "shophost_orders{settlement_type=\"acting_remise_conv\",status=\"unpaid\"} 5"
         ));
-        assert!(metrics.render(None).contains("shophost_database_up 0"));
+        assert!(metrics
+            .render(None, WriterCounts::default())
+            .contains("shophost_database_up 0"));
     }
 }

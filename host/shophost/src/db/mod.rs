@@ -249,6 +249,8 @@ pub type Responder = Arc<dyn Fn(&Verdict) -> WireResponse + Send + Sync>;
 pub trait Store: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// How inbound requests have been committed so far (no database round trip).
+    fn writer_counts(&self) -> WriterCounts;
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), DbError>;
 
@@ -375,6 +377,50 @@ pub trait Store: Send + Sync {
     async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError>;
     /// Deletes one 決済エラーログ entry; true if it existed.
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError>;
+}
+
+/// How inbound requests reached the disk, counted in this process since it started.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    commits: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`WriterStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterCounts {
+    /// Commits that carried inbound requests (SQLite: one per group commit; PostgreSQL: one per request).
+    pub commits: u64,
+    /// Inbound requests those commits carried.
+    pub requests: u64,
+    /// Group commits that failed and whose requests were retried one transaction each.
+    pub retries: u64,
+}
+
+impl WriterStats {
+    /// Notes a commit of `requests` inbound requests.
+    pub fn committed(&self, requests: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.commits.fetch_add(1, Relaxed);
+        self.requests.fetch_add(requests as u64, Relaxed);
+    }
+
+    /// Notes a group commit retried one request at a time.
+    pub fn retried(&self) {
+        self.retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn read(&self) -> WriterCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriterCounts {
+            commits: self.commits.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+        }
+    }
 }
 
 /// Counts for `/metrics`.

@@ -27,7 +27,7 @@ use super::plan::{self, ATTEMPT_COLUMNS};
 use super::sqlite_round::{self, Round};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
-    Recorded, Responder, Store, StoreCounts, StoredSettings,
+    Recorded, Responder, Store, StoreCounts, StoredSettings, WriterStats,
 };
 use crate::domain::{
     now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine, CustomerDetails,
@@ -43,6 +43,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     writer: mpsc::Sender<WriteJob>,
+    stats: std::sync::Arc<WriterStats>,
 }
 
 /// One inbound request waiting for the SQLite group-commit writer.
@@ -89,12 +90,14 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
         let (writer, jobs) = mpsc::channel(1024);
-        tokio::spawn(group_commit(write.clone(), jobs));
+        let stats = std::sync::Arc::new(WriterStats::default());
+        tokio::spawn(group_commit(write.clone(), jobs, stats.clone()));
         tokio::spawn(checkpoint_wal(options, writer.downgrade()));
         Ok(SqliteStore {
             write,
             read,
             writer,
+            stats,
         })
     }
 
@@ -124,11 +127,15 @@ impl SqliteStore {
 /// the previous commit was on disk goes into the next one, and so does every request that arrives
 /// while that one is being written (up to [`MAX_BATCH`]). Every request is answered only after the
 /// commit that holds it.
-async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+async fn group_commit(
+    pool: SqlitePool,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    stats: std::sync::Arc<WriterStats>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         take_waiting(&mut jobs, &mut batch);
-        let results = commit_batch(&pool, &mut batch, &mut jobs).await;
+        let results = commit_batch(&pool, &mut batch, &mut jobs, &stats).await;
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
@@ -179,22 +186,30 @@ async fn commit_batch(
     pool: &SqlitePool,
     batch: &mut Vec<WriteJob>,
     jobs: &mut mpsc::Receiver<WriteJob>,
+    stats: &WriterStats,
 ) -> Vec<Result<Recorded, DbError>> {
     // The fast path: every request in one transaction. A storage error in any of them rolls the whole
     // batch back (nothing was answered yet) and the requests are retried one transaction each, so one
     // failure cannot sink the others.
     let error = match commit_in_rounds(pool, batch, Some(jobs)).await {
-        Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+        Ok(recorded) => {
+            stats.committed(recorded.len());
+            return recorded.into_iter().map(Ok).collect();
+        }
         Err(error) => error,
     };
     if batch.len() == 1 {
         return vec![Err(error)];
     }
     tracing::warn!(%error, requests = batch.len(), "a batched commit failed; retrying one transaction per request");
+    stats.retried();
     let mut results = Vec::with_capacity(batch.len());
     for job in std::mem::take(batch) {
         let mut one = vec![job];
         let result = commit_in_rounds(pool, &mut one, None).await;
+        if result.is_ok() {
+            stats.committed(1);
+        }
         batch.extend(one);
         results.push(result.and_then(|mut recorded| {
             recorded
@@ -387,6 +402,7 @@ impl SqliteStore {
 pub struct PgStore {
     write: PgPool,
     read: PgPool,
+    stats: std::sync::Arc<WriterStats>,
 }
 
 impl PgStore {
@@ -402,6 +418,7 @@ impl PgStore {
         let mut tx = self.write.begin().await?;
         let recorded = Self::record_in_tx(&mut tx, record, intent, context, &respond).await?;
         tx.commit().await?;
+        self.stats.committed(1);
         Ok(recorded)
     }
 
@@ -419,6 +436,7 @@ impl PgStore {
         Ok(PgStore {
             write: pool.clone(),
             read: pool,
+            stats: Default::default(),
         })
     }
 }
@@ -713,6 +731,10 @@ macro_rules! store_impl {
         impl Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn writer_counts(&self) -> super::WriterCounts {
+                self.stats.read()
             }
 
             async fn ping(&self) -> Result<(), DbError> {

@@ -132,7 +132,9 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
             None
         }
     };
-    let body = state.metrics.render(counts.as_ref());
+    let body = state
+        .metrics
+        .render(counts.as_ref(), state.store.writer_counts());
     (
         [(
             axum::http::header::CONTENT_TYPE,
