@@ -71,6 +71,7 @@ pub fn settlement_types(config: &AcmeConfig) -> Vec<SettlementType> {
             kind: SettlementKind::Immediate,
             checkout_options: Vec::new(),
             notice: None,
+            recurring: false,
         });
     }
     if config.bank {
@@ -83,6 +84,7 @@ pub fn settlement_types(config: &AcmeConfig) -> Vec<SettlementType> {
                 "（お振込みの期限はご注文日から{}日間です。）",
                 config.bank_days
             )),
+            recurring: false,
         });
     }
     types

@@ -292,6 +292,7 @@ impl AcmeNotification {
                     amount,
                     capture: Capture::Captured,
                     card: None,
+                    recurring_id: None,
                 };
                 (signal, "succeeded".to_owned())
             }

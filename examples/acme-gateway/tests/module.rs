@@ -154,7 +154,8 @@ fn every_event_maps_to_its_signal() {
             transaction_id: "pay_1".into(),
             amount: 1980,
             capture: Capture::Captured,
-            card: None
+            card: None,
+            recurring_id: None,
         }
     );
     let failed = read(&event(

@@ -169,6 +169,7 @@ pub fn parse_notification(
                 amount,
                 capture: Capture::Captured,
                 card: None,
+                recurring_id: None,
             };
             (signal, "paid")
         }
@@ -241,6 +242,7 @@ impl PaymentModule for MyGatewayModule {
             kind: SettlementKind::Immediate,
             checkout_options: Vec::new(),
             notice: None,
+            recurring: false,
         }]
     }
 

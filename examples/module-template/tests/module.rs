@@ -75,7 +75,8 @@ fn notifications_become_signals() {
             transaction_id: "TX1".into(),
             amount: 1980,
             capture: Capture::Captured,
-            card: None
+            card: None,
+            recurring_id: None,
         }
     );
     let odd = form_post(&[

@@ -203,6 +203,7 @@ pub fn settlement_types(config: &RemiseConfig) -> Vec<SettlementType> {
             kind: SettlementKind::Immediate,
             checkout_options,
             notice: None,
+            recurring: card.continuation,
         });
     }
     if let Some(conv) = &config.conv {
@@ -214,6 +215,7 @@ pub fn settlement_types(config: &RemiseConfig) -> Vec<SettlementType> {
             notice: conv.pay_days.map(|days| {
                 format!("（お支払いの有効期限はご注文日から{days}日間となっております。）")
             }),
+            recurring: false,
         });
     }
     types

@@ -55,6 +55,9 @@ pub struct RemiseCardSettings {
     pub payquick: bool,
     /// お客様の支払方法: whether the shopper may choose installments (分割払いに対応する).
     pub installments: bool,
+    /// 自動継続課金: recurring items may be bought by card; the first payment registers the recurring
+    /// charge at Remise, which then charges by itself.
+    pub continuation: bool,
     /// 稼働環境.
     pub environment: RemiseEnvironment,
     /// Where the payment form posts to: the production or test URL, per `environment`.
@@ -113,6 +116,9 @@ pub fn settings_schema() -> SettingsSchema {
         ),
         SettingField::choice("howpay", "お客様の支払方法", &[("on", "分割払いに対応する"), ("off", "一括払いのみ")])
             .help("クレジットカードでの支払いで、「一括払いのみ」か「分割払いに対応するか」を選択できます。分割払いに対応する場合は、ルミーズ側の設定が必要です。"),
+        SettingField::on_off("continuation", "自動継続課金")
+            .default_value("off")
+            .help("継続課金商品（毎月・6か月ごと・毎年）をクレジットカードで販売する場合は「利用する」を選択してください。ルミーズの自動継続課金サービスの契約が必要です。初回は仮売上処理・一括払いで決済され、2回目以降はルミーズが課金します。"),
         SettingField::choice("card_pc_ope", "稼働環境", ENVIRONMENTS)
             .help("クレジットカード決済のテスト環境と本番環境を切り替えます。"),
         SettingField::url("send_url_pc", "本番URL(PC)").help(URL_HELP_CARD),
@@ -283,6 +289,7 @@ pub fn validate(values: &SettingsValues) -> Result<RemiseConfig, Vec<FieldError>
             },
             payquick: value("payquick") == "on",
             installments: value("howpay") == "on",
+            continuation: value("continuation") == "on",
             environment,
             form_url: match environment {
                 RemiseEnvironment::Public => value("send_url_pc").to_owned(),

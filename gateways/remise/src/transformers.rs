@@ -98,6 +98,25 @@ pub struct RemiseCardForm {
     pub payquick: Option<Option<String>>,
     /// `div`, `METHOD`, `PTIMES`.
     pub installment: RemiseInstallment,
+    /// The 自動継続課金 registration, when the cart is a recurring item.
+    pub autocharge: Option<RemiseAutoCharge>,
+}
+
+/// The fields that register a recurring charge at Remise (`AUTOCHARGE=1`, `AC_*`; reference §8.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemiseAutoCharge {
+    /// `AC_S_KAIIN_NO`: the shop's member id.
+    pub member_no: String,
+    /// `AC_KANA`: the reading, full-width katakana (≤20), or empty.
+    pub kana: String,
+    /// `AC_TEL`: digits only.
+    pub tel: String,
+    /// `AC_AMOUNT` and `AC_TOTAL`.
+    pub amount: i64,
+    /// `AC_NEXT_DATE`: `YYYYMMDD` of the first recurring charge.
+    pub next_date: String,
+    /// `AC_INTERVAL`: months between charges, as `{n}M`.
+    pub interval: String,
 }
 
 impl RemiseCardForm {
@@ -111,11 +130,36 @@ impl RemiseCardForm {
             (Some(member), true) => Some(member.card.as_ref().map(|card| card.token.clone())),
             _ => None,
         };
+        let autocharge = request
+            .items
+            .iter()
+            .find_map(|item| item.recurring)
+            .filter(|_| card.continuation)
+            .map(|recurrence| RemiseAutoCharge {
+                member_no: request
+                    .member
+                    .as_ref()
+                    .map(|member| member.member_id.to_string())
+                    .unwrap_or_default(),
+                kana: normalise::kana(&format!(
+                    "{}{}",
+                    request.customer.family_kana, request.customer.given_kana
+                )),
+                tel: normalise::phone(&request.customer.phone),
+                amount: request.total,
+                next_date: recurrence.next_charge.yyyymmdd(),
+                interval: format!("{}M", recurrence.interval_months),
+            });
         RemiseCardForm {
             shop_code: config.shop_code.clone(),
             host_id: config.host_id.clone(),
             link_key: request.link_key.clone(),
-            job: card.job,
+            // A recurring registration is always an authorisation, paid in one (reference §8.1).
+            job: if autocharge.is_some() {
+                RemiseJob::Auth
+            } else {
+                card.job
+            },
             mail: request.customer.email.clone(),
             total: request.total,
             success_url: request.urls.success.clone(),
@@ -124,8 +168,9 @@ impl RemiseCardForm {
             payquick,
             installment: RemiseInstallment::from_choice(
                 request.options.get("div").map(String::as_str),
-                card.installments,
+                card.installments && autocharge.is_none(),
             ),
+            autocharge,
         }
     }
 
@@ -144,7 +189,14 @@ impl RemiseCardForm {
             FormField::new("S_TORIHIKI_NO", &*self.link_key),
             FormField::new("JOB", self.job.as_wire()),
             FormField::labelled("MAIL", &*self.mail, "メールアドレス"),
-            FormField::new("ITEM", ITEM_CARD_PAYMENT),
+            FormField::new(
+                "ITEM",
+                if self.autocharge.is_some() {
+                    ITEM_CARD_UPDATE
+                } else {
+                    ITEM_CARD_PAYMENT
+                },
+            ),
             FormField::new("TOTAL", &*total),
             FormField::new("AMOUNT", total),
             FormField::new("RETURL", &*self.success_url),
@@ -162,6 +214,21 @@ impl RemiseCardForm {
         fields.push(FormField::new("METHOD", method));
         if let Some(ptimes) = ptimes {
             fields.push(FormField::new("PTIMES", ptimes));
+        }
+        if let Some(ac) = &self.autocharge {
+            let amount = ac.amount.to_string();
+            fields.extend([
+                FormField::new("AUTOCHARGE", "1"),
+                FormField::new("AC_S_KAIIN_NO", &*ac.member_no),
+                // Welcart 2.x sends the name empty (reference §8.1).
+                FormField::new("AC_NAME", ""),
+                FormField::labelled("AC_KANA", &*ac.kana, "フリガナ"),
+                FormField::new("AC_TEL", &*ac.tel),
+                FormField::new("AC_AMOUNT", &*amount),
+                FormField::new("AC_TOTAL", amount),
+                FormField::new("AC_NEXT_DATE", &*ac.next_date),
+                FormField::new("AC_INTERVAL", &*ac.interval),
+            ]);
         }
         fields
     }
@@ -511,6 +578,8 @@ pub struct RemiseCardNotification {
     pub amount: Option<i64>,
     /// `X-PAYQUICKID`, `X-PARTOFCARD`, `X-EXPIRE` as a card, when Remise keeps the card.
     pub card: Option<CardOnFile>,
+    /// `X-AC_MEMBERID`: Remise's id for the recurring charge this payment registered.
+    pub recurring_id: Option<String>,
 }
 
 impl TryFrom<&InboundRequest> for RemiseCardNotification {
@@ -564,6 +633,8 @@ impl TryFrom<&InboundRequest> for RemiseCardNotification {
                 expiry: expiry(request.field("X-EXPIRE").unwrap_or("")),
             }
         });
+        let recurring_id =
+            optional_token(request, "X-AC_MEMBERID", ID_MAX_CHARS, link_key)?.map(str::to_owned);
         Ok(RemiseCardNotification {
             link_key: link_key.to_owned(),
             transaction_id: transaction_id.to_owned(),
@@ -571,6 +642,7 @@ impl TryFrom<&InboundRequest> for RemiseCardNotification {
             error_info: detail(request, "X-ERRINFO"),
             amount,
             card,
+            recurring_id,
         })
     }
 }
@@ -611,11 +683,14 @@ impl RemiseCardNotification {
                     Signal::PaymentSucceeded {
                         transaction_id: self.transaction_id.clone(),
                         amount,
-                        capture: match job {
-                            RemiseJob::Auth => Capture::Authorized,
-                            RemiseJob::Capture => Capture::Captured,
+                        // A recurring registration was sent with `JOB=AUTH` whatever the setting.
+                        capture: if self.recurring_id.is_some() || job == RemiseJob::Auth {
+                            Capture::Authorized
+                        } else {
+                            Capture::Captured
                         },
                         card: self.card,
+                        recurring_id: self.recurring_id,
                     },
                     format!("remise_card:{}", self.transaction_id),
                 )

@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use common::{block_on, config};
 use remise::RemiseModule;
 use shophost_module_api::{
-    CardOnFile, CardUpdateRequest, Customer, LocalDate, MemberRef, ModuleConfig, PaymentModule,
-    PaymentStart, PaymentStartError, PaymentStartRequest, RedirectForm, ReturnUrls, WireCharset,
+    CardOnFile, CardUpdateRequest, Customer, LineItem, LocalDate, MemberRef, ModuleConfig,
+    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, Recurrence, RedirectForm,
+    ReturnUrls, WireCharset,
 };
 
 const NOT_SENT: &[&str] = &["_purchase_nonce", "dummy"];
@@ -107,6 +108,11 @@ fn member(card: Option<CardOnFile>) -> Option<MemberRef> {
 
 /// Builds the case's form and compares it with the observed one after the case's edits.
 fn check(case: Case<'_>) {
+    check_with_items(case, Vec::new());
+}
+
+/// [`check`] for a cart of `items`.
+fn check_with_items(case: Case<'_>, items: Vec<LineItem>) {
     let (observed, action) = observed(case.file);
     let value = |name: &str| {
         observed
@@ -120,7 +126,7 @@ fn check(case: Case<'_>) {
         link_key: value("S_TORIHIKI_NO"),
         total: 3990,
         tax: Some(362),
-        items: Vec::new(),
+        items,
         customer: customer(&value("MAIL")),
         member: case.member.clone(),
         note: "備考テスト".to_owned(),
@@ -275,6 +281,67 @@ fn card_member_without_payquick_sends_no_payquick() {
         options: &[],
         edits: &[],
     });
+}
+
+/// A monthly item, first charged again on 2026-12-27.
+fn monthly() -> LineItem {
+    LineItem {
+        name: "オンライン茶道教室 月謝".to_owned(),
+        unit_price: 3990,
+        quantity: 1,
+        recurring: Some(Recurrence {
+            interval_months: 1,
+            next_charge: LocalDate {
+                year: 2026,
+                month: 12,
+                day: 27,
+            },
+        }),
+    }
+}
+
+#[test]
+fn card_member_recurring_item_registers_the_autocharge() {
+    // 自動継続課金 on: an authorisation (whatever ジョブコード says), ITEM 0000990, paid in one even
+    // when the shopper chose installments, and the AC_* fields of reference §8.1 after the rest.
+    check_with_items(
+        Case {
+            name: "recurring item, continuation on",
+            file: "form_card_member.json",
+            settlement_type: "acting_remise_card",
+            settings: &[("payquick", "on"), ("howpay", "on"), ("continuation", "on")],
+            member: member(None),
+            options: &[("div", "1")],
+            edits: &[
+                Edit::Set("JOB", "AUTH"),
+                Edit::Set("ITEM", "0000990"),
+                Edit::InsertAfter("METHOD", "AUTOCHARGE", "1"),
+                Edit::InsertAfter("AUTOCHARGE", "AC_S_KAIIN_NO", "1000"),
+                Edit::InsertAfter("AC_S_KAIIN_NO", "AC_NAME", ""),
+                Edit::InsertAfter("AC_NAME", "AC_KANA", "ヤマダタロウ"),
+                Edit::InsertAfter("AC_KANA", "AC_TEL", "0311112222"),
+                Edit::InsertAfter("AC_TEL", "AC_AMOUNT", "3990"),
+                Edit::InsertAfter("AC_AMOUNT", "AC_TOTAL", "3990"),
+                Edit::InsertAfter("AC_TOTAL", "AC_NEXT_DATE", "20261227"),
+                Edit::InsertAfter("AC_NEXT_DATE", "AC_INTERVAL", "1M"),
+            ],
+        },
+        vec![monthly()],
+    );
+    // 自動継続課金 off: the item goes as an ordinary card payment (the host refuses such a cart before
+    // it gets here, since the settlement type then does not take recurring items).
+    check_with_items(
+        Case {
+            name: "recurring item, continuation off",
+            file: "form_card_member.json",
+            settlement_type: "acting_remise_card",
+            settings: &[("payquick", "on")],
+            member: member(None),
+            options: &[],
+            edits: &[],
+        },
+        vec![monthly()],
+    );
 }
 
 #[test]

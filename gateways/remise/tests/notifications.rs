@@ -71,6 +71,7 @@ fn succeeded(amount: i64, capture: Capture, card: Option<CardOnFile>) -> Notific
             amount,
             capture,
             card,
+            recurring_id: None,
         },
         dedup_key: format!("remise_card:{TRANID}"),
         mismatches: Vec::new(),
@@ -117,6 +118,21 @@ fn card_notifications() {
             vec![("card_jb", "AUTH")],
             card_success(),
             Ok(succeeded(3990, Capture::Authorized, None)),
+        ),
+        (
+            "success registering a recurring charge: authorised whatever the job code",
+            vec![("continuation", "on")],
+            with(&card_success(), &[("X-AC_MEMBERID", "AC0001234")], &[]),
+            Ok(Notification {
+                signal: Signal::PaymentSucceeded {
+                    transaction_id: TRANID.to_owned(),
+                    amount: 3990,
+                    capture: Capture::Authorized,
+                    card: None,
+                    recurring_id: Some("AC0001234".to_owned()),
+                },
+                ..succeeded(3990, Capture::Captured, None)
+            }),
         ),
         (
             "success without X-R_CODE",

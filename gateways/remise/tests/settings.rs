@@ -211,6 +211,7 @@ fn schema_fields_and_defaults() {
             "card_jb",
             "payquick",
             "howpay",
+            "continuation",
             "card_pc_ope",
             "send_url_pc",
             "send_url_pc_test",
@@ -226,6 +227,7 @@ fn schema_fields_and_defaults() {
     let defaults = schema.with_defaults(&values(&[]));
     let expect = [
         ("card_activate", "off"),
+        ("continuation", "off"),
         ("conv_activate", "off"),
         (
             "send_url_pc_test",
@@ -311,6 +313,7 @@ fn settlement_types_per_config() {
         kind: SettlementKind::Immediate,
         checkout_options: Vec::new(),
         notice: None,
+        recurring: false,
     };
     let conv = SettlementType {
         id: "acting_remise_conv".to_owned(),
@@ -318,8 +321,20 @@ fn settlement_types_per_config() {
         kind: SettlementKind::Deferred,
         checkout_options: Vec::new(),
         notice: Some("（お支払いの有効期限はご注文日から14日間となっております。）".to_owned()),
+        recurring: false,
     };
     assert_eq!(types(&[]), [card.clone(), conv.clone()]);
+    // 自動継続課金 makes the card type take recurring items; multi-payments never do.
+    assert_eq!(
+        types(&[("continuation", "on")]),
+        [
+            SettlementType {
+                recurring: true,
+                ..card.clone()
+            },
+            conv.clone()
+        ]
+    );
 
     let installments = SettlementType {
         checkout_options: vec![CheckoutOption {

@@ -82,7 +82,7 @@
 //!     fn settlement_types(&self, _config: &ModuleConfig) -> Vec<SettlementType> {
 //!         vec![SettlementType {
 //!             id: "acting_example_card".into(), label: "カード決済（例）".into(),
-//!             kind: SettlementKind::Immediate, checkout_options: vec![], notice: None,
+//!             kind: SettlementKind::Immediate, checkout_options: vec![], notice: None, recurring: false,
 //!         }]
 //!     }
 //!     async fn start_payment(&self, config: &ModuleConfig, request: &PaymentStartRequest)
@@ -111,7 +111,7 @@
 //!             link_key: link_key.into(),
 //!             dedup_key: format!("example:{transaction_id}"),
 //!             signal: Signal::PaymentSucceeded { transaction_id: transaction_id.into(), amount,
-//!                 capture: Capture::Captured, card: None },
+//!                 capture: Capture::Captured, card: None, recurring_id: None },
 //!             mismatches: vec![],
 //!         })
 //!     }
@@ -163,7 +163,7 @@ pub use wire::*;
 /// The version of this API. A module built against another version is refused by the host.
 ///
 /// Bump it on any change that a module built against the old version would misread.
-pub const API_VERSION: u32 = 1;
+pub const API_VERSION: u32 = 2;
 
 /// A module's validated configuration: the module's own typed struct, opaque to the host.
 ///

@@ -20,6 +20,9 @@ pub struct SettlementType {
     pub checkout_options: Vec<CheckoutOption>,
     /// Text shown beside the method on the delivery and confirm pages, e.g. the payment deadline.
     pub notice: Option<String>,
+    /// Whether a cart with a recurring item ([`LineItem::recurring`]) may be paid with this type: the
+    /// first payment then also registers the recurring charge at the gateway (Remise 自動継続課金).
+    pub recurring: bool,
 }
 
 /// How a settlement type settles.
@@ -115,6 +118,18 @@ pub struct LineItem {
     pub unit_price: i64,
     /// How many.
     pub quantity: i64,
+    /// Set when the item is charged again and again (継続課金): the host sends such an item alone, to a
+    /// member, and only to a settlement type with [`SettlementType::recurring`].
+    pub recurring: Option<Recurrence>,
+}
+
+/// How a recurring item is charged after the first payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recurrence {
+    /// Months between charges: 1 (monthly), 6 or 12.
+    pub interval_months: u32,
+    /// The date of the first charge after this payment.
+    pub next_charge: LocalDate,
 }
 
 /// The customer as entered at checkout.
@@ -326,6 +341,9 @@ pub enum Signal {
         capture: Capture,
         /// The card the gateway now keeps for the member, if it issued or confirmed one.
         card: Option<CardOnFile>,
+        /// The gateway's id for the recurring charge this payment registered (Remise `X-AC_MEMBERID`),
+        /// when the cart had a recurring item.
+        recurring_id: Option<String>,
     },
     /// A payment failed at the gateway; recorded in the 決済エラーログ, nothing else changes.
     PaymentFailed {

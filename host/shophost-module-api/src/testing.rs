@@ -102,6 +102,7 @@ pub fn payment_start_request(
             name: "テスト商品".to_owned(),
             unit_price: total,
             quantity: 1,
+            recurring: None,
         }],
         customer: Customer {
             email: "shopper@example.com".to_owned(),

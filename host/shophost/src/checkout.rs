@@ -13,13 +13,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use shophost_module_api::{
     CardUpdateRequest, LineItem, LinkKeySpec, MemberRef, PaymentStart, PaymentStartError,
-    PaymentStartRequest, RedirectForm, ReturnKind, ReturnUrls, Signal, WireCharset,
+    PaymentStartRequest, Recurrence, RedirectForm, ReturnKind, ReturnUrls, Signal, WireCharset,
 };
 
 use crate::db::{ApplyContext, DbError, Intent, NewAttempt, OrderFilter, Verdict};
 use crate::domain::{
     local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine,
-    CustomerDetails, Order, PaymentStatus,
+    CartRecurrence, CustomerDetails, Order, PaymentStatus,
 };
 use crate::inbound::{decode, record_for, RawInbound};
 use crate::AppState;
@@ -169,12 +169,41 @@ pub async fn create_attempt(
             .product(line.product_id)
             .await?
             .ok_or_else(|| CheckoutError::Input("カートの商品が見つかりません".to_owned()))?;
+        let today = local_date(now_millis());
         lines.push(CartLine {
             product_id: product.id,
             name: product.name,
             unit_price: product.price,
             quantity: line.quantity,
+            recurring: product.recurrence.map(|recurrence| CartRecurrence {
+                product: recurrence,
+                next_charge: recurrence
+                    .first_charge(today)
+                    .yyyymmdd()
+                    .parse()
+                    .unwrap_or_default(),
+            }),
         });
+    }
+    // A recurring product (継続課金) is bought alone, once, by a member, with a settlement type that can
+    // register the recurring charge — as WCEX DL Seller requires with Remise.
+    if lines.iter().any(|line| line.recurring.is_some()) {
+        if lines.len() != 1 || lines[0].quantity != 1 {
+            return Err(CheckoutError::Input(
+                "継続課金の商品は、ほかの商品と別に1点ずつご注文ください".to_owned(),
+            ));
+        }
+        if member_id.is_none() {
+            return Err(CheckoutError::Input(
+                "継続課金の商品のご購入には会員ログインが必要です".to_owned(),
+            ));
+        }
+        if !provided.settlement_type.recurring {
+            return Err(CheckoutError::Input(format!(
+                "継続課金の商品は「{}」ではお支払いいただけません",
+                method.name
+            )));
+        }
     }
     let items_total: i64 = lines.iter().map(|l| l.unit_price * l.quantity).sum();
     let shipping = state.config.shop.shipping;
@@ -330,6 +359,12 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
                 name: l.name.clone(),
                 unit_price: l.unit_price,
                 quantity: l.quantity,
+                recurring: l.recurring.and_then(|recurring| {
+                    Some(Recurrence {
+                        interval_months: recurring.product.interval_months,
+                        next_charge: recurring.next_charge_date()?,
+                    })
+                }),
             })
             .collect(),
         customer: snapshot.customer.to_module(),

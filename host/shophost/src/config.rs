@@ -497,6 +497,7 @@ card_activate = true
 card_jb = "CAPTURE"
 payquick = true
 howpay = "on"
+continuation = true
 card_pc_ope = "test"
 send_url_pc_test = "http://127.0.0.1:8081/rpgw2/pc/card/paycard.aspx"
 conv_activate = true

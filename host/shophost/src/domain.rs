@@ -176,6 +176,58 @@ pub struct Product {
     pub price: i64,
     /// Description (plain text).
     pub description: String,
+    /// Set for a recurring product (継続課金).
+    pub recurrence: Option<ProductRecurrence>,
+}
+
+/// How a recurring product is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRecurrence {
+    /// Months between charges: 1, 6 or 12.
+    pub interval_months: u32,
+    /// Day of the month charges fall on: 1–28, or [`ORDER_DAY`] (the day of the first order).
+    pub charging_day: u32,
+}
+
+/// [`ProductRecurrence::charging_day`] for "the day of the first order" (受注日).
+pub const ORDER_DAY: u32 = 99;
+
+impl ProductRecurrence {
+    /// The first recurring charge after a first order on `ordered`: on the order's day `interval_months`
+    /// later when charged on the order day, else the next charging day (this month if it is still ahead,
+    /// next month otherwise), as WCEX DL Seller computes it.
+    pub fn first_charge(self, ordered: LocalDate) -> LocalDate {
+        let (year, month, day) = if self.charging_day == ORDER_DAY {
+            let months = i64::from(ordered.month) - 1 + i64::from(self.interval_months);
+            (
+                i64::from(ordered.year) + months.div_euclid(12),
+                months.rem_euclid(12) + 1,
+                u32::from(ordered.day),
+            )
+        } else if u32::from(ordered.day) < self.charging_day {
+            (
+                i64::from(ordered.year),
+                i64::from(ordered.month),
+                self.charging_day,
+            )
+        } else {
+            let months = i64::from(ordered.month);
+            (
+                i64::from(ordered.year) + months.div_euclid(12),
+                months.rem_euclid(12) + 1,
+                self.charging_day,
+            )
+        };
+        // The 29th–31st do not exist in every month: such a date moves back to the month's last day.
+        (0..4)
+            .find_map(|back| {
+                LocalDate::parse_yyyymmdd(&format!(
+                    "{year:04}{month:02}{:02}",
+                    day.saturating_sub(back)
+                ))
+            })
+            .unwrap_or(ordered)
+    }
 }
 
 /// One line of a cart or order.
@@ -189,6 +241,59 @@ pub struct CartLine {
     pub unit_price: i64,
     /// Quantity.
     pub quantity: i64,
+    /// For a recurring product: how it recurs and when it is next charged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurring: Option<CartRecurrence>,
+}
+
+/// A recurring line as checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartRecurrence {
+    /// The product's recurrence.
+    #[serde(flatten)]
+    pub product: ProductRecurrence,
+    /// `YYYYMMDD` of the first recurring charge after this order.
+    pub next_charge: u32,
+}
+
+impl CartRecurrence {
+    /// The first recurring charge as a date.
+    pub fn next_charge_date(self) -> Option<LocalDate> {
+        LocalDate::parse_yyyymmdd(&format!("{:08}", self.next_charge))
+    }
+}
+
+/// A recurring charge registered at a gateway by a first order (継続課金の契約).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecurringContract {
+    /// Id.
+    pub id: i64,
+    /// The first order.
+    pub order_id: i64,
+    /// The member charged.
+    pub member_id: i64,
+    /// The gateway module.
+    pub module_id: String,
+    /// The settlement type of the first order.
+    pub settlement_type: String,
+    /// The gateway's id for it (Remise `X-AC_MEMBERID`), when reported.
+    pub gateway_id: Option<String>,
+    /// What is charged for.
+    pub product_name: String,
+    /// Amount of each charge, yen.
+    pub amount: i64,
+    /// Months between charges.
+    pub interval_months: i64,
+    /// Day of the month, or 99 = the first order's day.
+    pub charging_day: i64,
+    /// `YYYYMMDD` of the next charge as registered.
+    pub next_charge: String,
+    /// `continuation` (継続中) or `stopped` (停止).
+    pub status: String,
+    /// When registered.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
 }
 
 /// The customer's details as stored with an attempt and an order.
@@ -504,5 +609,37 @@ mod tests {
         assert_eq!(local_datetime(millis), "2026-11-28 00:30:00");
         assert_eq!(local_date(millis).yyyymmdd(), "20261128");
         assert_eq!(japanese_date(local_date(millis)), "2026年11月28日");
+    }
+}
+
+#[cfg(test)]
+mod recurrence_tests {
+    use super::{ProductRecurrence, ORDER_DAY};
+    use shophost_module_api::LocalDate;
+
+    fn date(text: &str) -> LocalDate {
+        LocalDate::parse_yyyymmdd(text).expect("a date")
+    }
+
+    #[test]
+    fn the_first_recurring_charge_follows_dl_sellers_rule() {
+        let on = |interval_months, charging_day, ordered: &str| {
+            ProductRecurrence {
+                interval_months,
+                charging_day,
+            }
+            .first_charge(date(ordered))
+            .yyyymmdd()
+        };
+        // A charging day still ahead this month is this month's; otherwise next month's.
+        assert_eq!(on(1, 10, "20261105"), "20261110");
+        assert_eq!(on(1, 10, "20261110"), "20261210");
+        assert_eq!(on(1, 10, "20261227"), "20270110");
+        // Charged on the order day: the same day `interval` months on, the month's last day if shorter.
+        assert_eq!(on(1, ORDER_DAY, "20261127"), "20261227");
+        assert_eq!(on(6, ORDER_DAY, "20261127"), "20270527");
+        assert_eq!(on(12, ORDER_DAY, "20260131"), "20270131");
+        assert_eq!(on(1, ORDER_DAY, "20260131"), "20260228");
+        assert_eq!(on(1, ORDER_DAY, "20280131"), "20280229");
     }
 }

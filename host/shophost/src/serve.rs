@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::config::Config;
 use crate::db::{self, NewPaymentMethod, Store};
-use crate::domain::CustomerDetails;
+use crate::domain::{CustomerDetails, ProductRecurrence, ORDER_DAY};
 use crate::engine::Engine;
 use crate::registry::Registry;
 use crate::AppState;
@@ -33,7 +33,22 @@ const DEMO_PRODUCTS: &[(&str, &str, i64, &str)] = &[
         "岩手の伝統工芸、南部鉄器の急須（0.5L）。",
     ),
     ("SKU004", "京都 宇治抹茶 30g", 1620, "石臼挽きの宇治抹茶。"),
+    (
+        "SKU005",
+        "オンライン茶道教室 月謝",
+        3300,
+        "毎月のオンライン稽古（継続課金: 毎月、ご注文日と同じ日に自動でお支払い）。",
+    ),
 ];
+
+/// The demo product that is charged every month (継続課金), on the day of the first order.
+const DEMO_RECURRING: (&str, ProductRecurrence) = (
+    "SKU005",
+    ProductRecurrence {
+        interval_months: 1,
+        charging_day: ORDER_DAY,
+    },
+);
 
 /// Builds the application state: database (migrated), module engine, and demo data when configured.
 pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
@@ -85,6 +100,9 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     for (sku, name, price, description) in DEMO_PRODUCTS {
         store.ensure_product(sku, name, *price, description).await?;
     }
+    store
+        .set_product_recurrence(DEMO_RECURRING.0, Some(DEMO_RECURRING.1))
+        .await?;
     if store
         .member_by_email("demo@example.invalid")
         .await?

@@ -95,7 +95,7 @@ fn every_config_error_names_file_key_and_reason() {
         ("[modules]\nin_use = [\"acme\"]\n", "shophost.toml: modules.in_use[0]: unknown module `acme` (registered: remise)"),
         ("[modules]\nin_use = [\"remise\", \"remise\"]\n", "shophost.toml: modules.in_use[1]: module `remise` is listed twice"),
         ("[modules.settings.acme]\nkey = 1\n", "shophost.toml: modules.settings.acme: unknown module `acme` (registered: remise)"),
-        ("[modules.settings.remise]\nSHOPCOO = \"x\"\n", "shophost.toml: modules.settings.remise.SHOPCOO: unknown setting (known: SHOPCO, HOSTID, card_activate, card_jb, payquick, howpay, card_pc_ope, send_url_pc, send_url_pc_test, conv_activate, S_PAYDATE, conv_pc_ope, send_url_cvs_pc, send_url_cvs_pc_test, notify_sources_test, notify_sources_public)"),
+        ("[modules.settings.remise]\nSHOPCOO = \"x\"\n", "shophost.toml: modules.settings.remise.SHOPCOO: unknown setting (known: SHOPCO, HOSTID, card_activate, card_jb, payquick, howpay, continuation, card_pc_ope, send_url_pc, send_url_pc_test, conv_activate, S_PAYDATE, conv_pc_ope, send_url_cvs_pc, send_url_cvs_pc_test, notify_sources_test, notify_sources_public)"),
         ("[modules.settings.remise]\ncard_activate = 1\n", "shophost.toml: modules.settings.remise.card_activate: expected true/false (or \"on\"/\"off\"), found integer"),
         ("[modules.settings.remise]\nS_PAYDATE = 1.5\n", "shophost.toml: modules.settings.remise.S_PAYDATE: expected a non-negative integer or a string of digits, found float"),
         ("[modules.settings.remise]\nSHOPCO = 12\n", "shophost.toml: modules.settings.remise.SHOPCO: expected a string, found integer"),

@@ -189,6 +189,7 @@ card_activate = true
 card_jb = "{job}"
 payquick = true
 howpay = "on"
+continuation = true
 card_pc_ope = "test"
 send_url_pc_test = "http://{sandbox}/rpgw2/pc/card/paycard.aspx"
 conv_activate = true

@@ -25,7 +25,8 @@ use shophost_module_api::{Notification, Refusal, SettingsValues, SettlementKind,
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
-    Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, SettlementError,
+    Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, ProductRecurrence,
+    RecurringContract, SettlementError,
 };
 
 pub use store_impl::{PgStore, SqliteStore};
@@ -299,6 +300,21 @@ pub trait Store: Send + Sync {
         price: i64,
         description: &str,
     ) -> Result<(), DbError>;
+
+    /// Makes a product recurring (継続課金) or one-off; `NotFound` for an unknown SKU.
+    async fn set_product_recurrence(
+        &self,
+        sku: &str,
+        recurrence: Option<ProductRecurrence>,
+    ) -> Result<(), DbError>;
+    /// Recurring contracts, newest first, optionally one member's.
+    async fn contracts(
+        &self,
+        member_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError>;
+    /// Marks a contract 停止; `Conflict("contract_stopped")` when it already is, `NotFound`.
+    async fn stop_contract(&self, id: i64) -> Result<RecurringContract, DbError>;
 
     /// Adds a member; `Conflict` on a duplicate e-mail.
     async fn create_member(

@@ -123,6 +123,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
             slip,
             reason,
             number,
+            attention,
         } => {
             let values = [
                 script.p(number.as_str()),
@@ -141,6 +142,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                 script.p(transaction_id.clone()),
                 script.p(slip.as_ref().map(json)),
                 script.p(slip.as_ref().and_then(|s| s.deadline.clone())),
+                script.p(attention.clone()),
             ]
             .join(", ");
             let (at, id, status, reason) = (
@@ -153,7 +155,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                 "INSERT INTO orders (order_number, attempt_id, link_key, member_id, customer_json, \
                  lines_json, total, payment_method_id, payment_method_name, settlement_type, \
                  settlement_label, module_id, payment_status, transaction_id, slip_json, deadline, \
-                 attention, created_at, updated_at) VALUES ({values}, NULL, {at}, {at})"
+                 attention, created_at, updated_at) VALUES ({values}, {at}, {at})"
             );
             script.push(&format!(
                 "WITH o AS ({insert} RETURNING id), \
@@ -234,6 +236,34 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                  VALUES ({values}) \
                  ON CONFLICT (member_id, module_id) DO UPDATE SET token = excluded.token, \
                  last4 = excluded.last4, expiry = excluded.expiry, updated_at = excluded.updated_at"
+            ));
+        }
+        Write::CreateContract {
+            gateway_id,
+            member_id,
+            product_name,
+            amount,
+            recurrence,
+        } => {
+            let attempt_id = script.p(attempt.id);
+            let values = [
+                script.p(*member_id),
+                script.p(attempt.module_id.as_str()),
+                script.p(attempt.settlement_type.as_str()),
+                script.p(gateway_id.clone()),
+                script.p(product_name.as_str()),
+                script.p(*amount),
+                script.p(i64::from(recurrence.product.interval_months)),
+                script.p(i64::from(recurrence.product.charging_day)),
+                script.p(format!("{:08}", recurrence.next_charge)),
+            ]
+            .join(", ");
+            let at = script.p(at);
+            script.push(&format!(
+                "INSERT INTO recurring_contracts (order_id, member_id, module_id, settlement_type, \
+                 gateway_id, product_name, amount, interval_months, charging_day, next_charge, status, \
+                 created_at, updated_at) VALUES ((SELECT id FROM orders WHERE attempt_id = {attempt_id}), \
+                 {values}, 'continuation', {at}, {at})"
             ));
         }
         Write::CardUpdated => {

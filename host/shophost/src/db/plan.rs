@@ -13,7 +13,9 @@ use shophost_module_api::{
 };
 
 use super::{ApplyContext, InboundRecord, Intent, Recorded, Responder, Verdict};
-use crate::domain::{local_date, Attempt, AttemptKind, AttemptState, PaymentStatus, StoredSlip};
+use crate::domain::{
+    local_date, Attempt, AttemptKind, AttemptState, CartRecurrence, PaymentStatus, StoredSlip,
+};
 
 pub(super) const ATTEMPT_COLUMNS: &str = "id, link_key, kind, module_id, settlement_type, payment_method_id, \
      payment_method_name, member_id, snapshot_json, total, state, returned_at, attention, order_id, created_at";
@@ -39,6 +41,18 @@ pub(super) enum Write {
         slip: Option<StoredSlip>,
         reason: String,
         number: String,
+        /// 要確認 from the start, with why.
+        attention: Option<String>,
+    },
+    /// Register the recurring charge the new order's payment set up (継続課金の契約), for the order the
+    /// [`Write::CreateOrder`] before it creates.
+    CreateContract {
+        /// The gateway's id for it, when reported.
+        gateway_id: Option<String>,
+        member_id: i64,
+        product_name: String,
+        amount: i64,
+        recurrence: CartRecurrence,
     },
     /// Flag an order 要確認.
     FlagOrder { order_id: i64, attention: String },
@@ -129,6 +143,45 @@ pub(super) fn decide(
     let mut decision = decide_for_attempt(loaded, notification, context, at);
     decision.settlement_type = Some(loaded.attempt.settlement_type.clone());
     decision
+}
+
+/// For a first order of a recurring item: the contract, and 要確認 on the order when the gateway did not
+/// report the recurring registration (or the buyer is not a member, which checkout prevents).
+fn recurring_contract(decision: &mut Decision, attempt: &Attempt, gateway_id: Option<&String>) {
+    let Some((line, recurrence)) = attempt
+        .snapshot
+        .lines
+        .iter()
+        .find_map(|line| line.recurring.map(|recurrence| (line, recurrence)))
+    else {
+        return;
+    };
+    let attention = match (attempt.member_id, gateway_id) {
+        (Some(member_id), _) => {
+            decision.writes.push(Write::CreateContract {
+                gateway_id: gateway_id.cloned(),
+                member_id,
+                product_name: line.name.clone(),
+                amount: attempt.total,
+                recurrence,
+            });
+            gateway_id.is_none().then(|| {
+                "継続課金の登録番号がゲートウェイから通知されませんでした。ゲートウェイの管理画面で継続課金の登録を確認してください".to_owned()
+            })
+        }
+        (None, _) => Some(
+            "会員でない注文に継続課金の商品があります。継続課金は登録されていません".to_owned(),
+        ),
+    };
+    if let Some(Write::CreateOrder {
+        attention: slot, ..
+    }) = decision
+        .writes
+        .iter_mut()
+        .find(|write| matches!(write, Write::CreateOrder { .. }))
+    {
+        *slot = attention;
+    }
 }
 
 fn decide_for_attempt(
@@ -256,6 +309,7 @@ fn decide_for_attempt(
             slip,
             reason: reason.to_owned(),
             number,
+            attention: None,
         });
     };
     match &notification.signal {
@@ -263,6 +317,7 @@ fn decide_for_attempt(
             transaction_id,
             capture,
             card,
+            recurring_id,
             ..
         } => {
             let status = match capture {
@@ -270,7 +325,10 @@ fn decide_for_attempt(
                 shophost_module_api::Capture::Captured => PaymentStatus::Captured,
             };
             match order {
-                None => create_order(&mut decision, status, Some(transaction_id), None, "決済結果通知（成功）"),
+                None => {
+                    create_order(&mut decision, status, Some(transaction_id), None, "決済結果通知（成功）");
+                    recurring_contract(&mut decision, attempt, recurring_id.as_ref());
+                }
                 // A second successful payment for one checkout: money was taken twice. Keep it
                 // (acknowledged, recorded) and make the operator look.
                 Some((order_id, _, _)) => decision.writes.push(Write::FlagOrder {
@@ -525,6 +583,7 @@ mod tests {
             amount,
             capture: Capture::Captured,
             card: None,
+            recurring_id: None,
         })
     }
 

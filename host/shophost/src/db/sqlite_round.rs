@@ -42,7 +42,7 @@ pub(super) static BEGIN_AND_READ: LazyLock<String> =
 pub(super) static WRITE_AND_COMMIT: LazyLock<String> =
     LazyLock::new(|| format!("{WRITE};\nCOMMIT"));
 
-/// A round's writes, in an order the foreign keys accept. Arguments `$1`–`$8` are the JSON arrays of
+/// A round's writes, in an order the foreign keys accept. Arguments `$1`–`$9` are the JSON arrays of
 /// [`Round`]. A transition's history line is written only if the order still has the status it moves
 /// from, and the move itself is guarded the same way. The `+` before a guarded column keeps SQLite from
 /// driving an update by that column's index (every open attempt) instead of by the round's rows.
@@ -57,7 +57,11 @@ INSERT INTO orders (id, order_number, attempt_id, link_key, member_id, customer_
  transaction_id, slip_json, deadline, attention, created_at, updated_at) \
  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
  value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13, \
- value ->> 14, value ->> 15, value ->> 16, NULL, value ->> 17, value ->> 17 FROM json_each($2) ORDER BY key;
+ value ->> 14, value ->> 15, value ->> 16, value ->> 18, value ->> 17, value ->> 17 FROM json_each($2) ORDER BY key;
+INSERT INTO recurring_contracts (order_id, member_id, module_id, settlement_type, gateway_id, product_name, \
+ amount, interval_months, charging_day, next_charge, status, created_at, updated_at) \
+ SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+ value ->> 7, value ->> 8, value ->> 9, 'continuation', value ->> 10, value ->> 10 FROM json_each($9) ORDER BY key;
 INSERT INTO payment_events (dedup_key, module_id, link_key, kind, source, at, order_id, journal_id) \
  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
  value ->> 7 FROM json_each($3) ORDER BY key;
@@ -92,6 +96,7 @@ pub(super) struct Round {
     attempts: Vec<Value>,
     cards: Vec<Value>,
     errors: Vec<Value>,
+    contracts: Vec<Value>,
     next_journal_id: i64,
     next_order_id: i64,
 }
@@ -118,6 +123,7 @@ impl Round {
             attempts: Vec::new(),
             cards: Vec::new(),
             errors: Vec::new(),
+            contracts: Vec::new(),
             next_journal_id: journal_base + 1,
             next_order_id: order_base + 1,
         }
@@ -133,6 +139,7 @@ impl Round {
                 slip,
                 reason,
                 number,
+                attention,
             } => {
                 let id = self.next_order_id;
                 self.next_order_id += 1;
@@ -155,6 +162,7 @@ impl Round {
                     slip.as_ref().map(plan::json),
                     slip.as_ref().and_then(|s| s.deadline.clone()),
                     at,
+                    attention,
                 ]));
                 self.history
                     .push(json!([id, null, status.as_str(), reason, at]));
@@ -212,6 +220,26 @@ impl Round {
             Write::CardUpdated => self
                 .attempts
                 .push(json!([attempt.id, "card_updated", null, at])),
+            Write::CreateContract {
+                gateway_id,
+                member_id,
+                product_name,
+                amount,
+                recurrence,
+            } => self.contracts.push(json!([
+                // The order created just before it, by this attempt's CreateOrder.
+                self.next_order_id - 1,
+                member_id,
+                attempt.module_id,
+                attempt.settlement_type,
+                gateway_id,
+                product_name,
+                amount,
+                recurrence.product.interval_months,
+                recurrence.product.charging_day,
+                format!("{:08}", recurrence.next_charge),
+                at
+            ])),
         }
         None
     }
@@ -274,7 +302,7 @@ impl Round {
     }
 
     /// The arguments of [`WRITE`].
-    pub fn args(&self) -> [String; 8] {
+    pub fn args(&self) -> [String; 9] {
         [
             &self.journal,
             &self.orders,
@@ -284,6 +312,7 @@ impl Round {
             &self.attempts,
             &self.cards,
             &self.errors,
+            &self.contracts,
         ]
         .map(|rows| serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned()))
     }

@@ -32,7 +32,7 @@ use super::{
 use crate::domain::{
     now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine, CustomerDetails,
     JournalEntry, Member, MemberCard, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus,
-    Product, SettlementError, StoredSlip,
+    Product, ProductRecurrence, RecurringContract, SettlementError, StoredSlip,
 };
 
 /// The SQLite store: one writer connection (SQLite has one writer at a time anyway, and a single
@@ -586,6 +586,9 @@ const ORDER_COLUMNS: &str =
      total, payment_method_id, payment_method_name, settlement_type, settlement_label, module_id, \
      payment_status, transaction_id, slip_json, deadline, attention, created_at";
 
+const CONTRACT_COLUMNS: &str = "id, order_id, member_id, module_id, settlement_type, gateway_id, \
+     product_name, amount, interval_months, charging_day, next_charge, status, created_at, updated_at";
+
 const JOURNAL_COLUMNS: &str = "id, module_id, endpoint, method, query, content_type, charset, source, \
      headers_json, body, received_at, verdict, reason, link_key, response_status, response_body, replay_of";
 
@@ -653,6 +656,25 @@ macro_rules! store_impl {
                     module: row.try_get("module")?,
                     active: row.try_get("active")?,
                     sort: row.try_get("sort")?,
+                })
+            }
+
+            fn contract_from_row(row: &<$db as sqlx::Database>::Row) -> Result<RecurringContract, DbError> {
+                Ok(RecurringContract {
+                    id: row.try_get("id")?,
+                    order_id: row.try_get("order_id")?,
+                    member_id: row.try_get("member_id")?,
+                    module_id: row.try_get("module_id")?,
+                    settlement_type: row.try_get("settlement_type")?,
+                    gateway_id: row.try_get("gateway_id")?,
+                    product_name: row.try_get("product_name")?,
+                    amount: row.try_get("amount")?,
+                    interval_months: row.try_get("interval_months")?,
+                    charging_day: row.try_get("charging_day")?,
+                    next_charge: row.try_get("next_charge")?,
+                    status: row.try_get("status")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
                 })
             }
 
@@ -898,17 +920,26 @@ macro_rules! store_impl {
             }
 
             async fn products(&self) -> Result<Vec<Product>, DbError> {
-                let rows = sqlx::query("SELECT id, sku, name, price, description FROM products ORDER BY id")
-                    .fetch_all(&self.read)
-                    .await?;
+                let rows = sqlx::query(
+                    "SELECT id, sku, name, price, description, recurring_months, charging_day \
+                     FROM products ORDER BY id",
+                )
+                .fetch_all(&self.read)
+                .await?;
                 rows.iter()
                     .map(|row| {
+                        let months: Option<i64> = row.try_get("recurring_months")?;
+                        let day: Option<i64> = row.try_get("charging_day")?;
                         Ok(Product {
                             id: row.try_get("id")?,
                             sku: row.try_get("sku")?,
                             name: row.try_get("name")?,
                             price: row.try_get("price")?,
                             description: row.try_get("description")?,
+                            recurrence: months.zip(day).map(|(months, day)| ProductRecurrence {
+                                interval_months: months as u32,
+                                charging_day: day as u32,
+                            }),
                         })
                     })
                     .collect()
@@ -930,6 +961,53 @@ macro_rules! store_impl {
                 .execute(&self.write)
                 .await?;
                 Ok(())
+            }
+
+            async fn set_product_recurrence(
+                &self,
+                sku: &str,
+                recurrence: Option<ProductRecurrence>,
+            ) -> Result<(), DbError> {
+                let changed = sqlx::query(
+                    "UPDATE products SET recurring_months = $1, charging_day = $2 WHERE sku = $3",
+                )
+                .bind(recurrence.map(|r| i64::from(r.interval_months)))
+                .bind(recurrence.map(|r| i64::from(r.charging_day)))
+                .bind(sku)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    return Err(DbError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn contracts(&self, member_id: Option<i64>, limit: i64) -> Result<Vec<RecurringContract>, DbError> {
+                let sql = format!(
+                    "SELECT {CONTRACT_COLUMNS} FROM recurring_contracts WHERE ($1 IS NULL OR member_id = $1) \
+                     ORDER BY id DESC LIMIT $2"
+                );
+                let rows = sqlx::query(&sql).bind(member_id).bind(limit).fetch_all(&self.read).await?;
+                rows.iter().map(Self::contract_from_row).collect()
+            }
+
+            async fn stop_contract(&self, id: i64) -> Result<RecurringContract, DbError> {
+                let sql = format!(
+                    "UPDATE recurring_contracts SET status = 'stopped', updated_at = $1 \
+                     WHERE id = $2 AND status = 'continuation' RETURNING {CONTRACT_COLUMNS}"
+                );
+                let row = sqlx::query(&sql).bind(now_millis()).bind(id).fetch_optional(&self.write).await?;
+                match row {
+                    Some(row) => Self::contract_from_row(&row),
+                    None => {
+                        let exists = sqlx::query("SELECT id FROM recurring_contracts WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&self.write)
+                            .await?;
+                        Err(if exists.is_some() { DbError::Conflict("contract_stopped") } else { DbError::NotFound })
+                    }
+                }
             }
 
             async fn create_member(
@@ -1087,6 +1165,7 @@ macro_rules! store_impl {
                     slip: None,
                     reason: reason.to_owned(),
                     number: plan::order_number(attempt.id, at),
+                    attention: None,
                 };
                 Self::create_order_in_tx(&mut tx, &attempt, &change, at).await?;
                 let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE attempt_id = $1");

@@ -42,6 +42,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/attempts/{link_key}", get(attempt))
         .route("/attempts/{link_key}/recover", post(recover))
         .route("/members/{id}/cards/{module}", delete(release_card))
+        .route("/contracts", get(contracts))
+        .route("/contracts/{id}/stop", post(stop_contract))
         .route("/jobs/run", post(run_jobs))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -652,6 +654,49 @@ async fn release_card(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct ContractQuery {
+    member_id: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// 継続課金の契約 (recurring contracts), newest first.
+async fn contracts(
+    State(state): State<AppState>,
+    Query(query): Query<ContractQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let contracts = state
+        .store
+        .contracts(query.member_id, query.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    Ok(Json(json!({ "contracts": contracts })))
+}
+
+/// Marks a contract 停止. The gateway keeps charging until it is stopped there too (Remise has no call
+/// for it; its backyard does), so the answer says so.
+async fn stop_contract(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let contract = match state.store.stop_contract(id).await {
+        Err(DbError::Conflict("contract_stopped")) => {
+            return Err(ApiError::Conflict(
+                "この継続課金はすでに停止しています".to_owned(),
+            ))
+        }
+        other => other?,
+    };
+    tracing::info!(
+        contract = contract.id,
+        order = contract.order_id,
+        "recurring contract stopped"
+    );
+    Ok(Json(json!({
+        "contract": contract,
+        "notice": "ショップの継続課金を停止しました。ゲートウェイの管理画面（ルミーズ: 加盟店バックヤード）でも自動継続課金を停止してください。",
+    })))
 }
 
 async fn run_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

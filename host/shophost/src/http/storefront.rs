@@ -396,6 +396,7 @@ async fn priced_cart(state: &AppState, session: &Session) -> Result<Vec<CartLine
                 name: p.name.clone(),
                 unit_price: p.price,
                 quantity: *quantity,
+                recurring: None,
             })
         })
         .collect())
