@@ -700,3 +700,17 @@ async fn registering_makes_a_member_once_per_email() {
         .await;
     assert_redirect(&login, "/mypage");
 }
+
+#[tokio::test]
+async fn the_catalogue_marks_the_recurring_product() {
+    let (state, _dir) = shop("recurring").await;
+    let mut browser = Browser::new(&state);
+    let page = browser.get("/").await.text();
+    assert!(page.contains("オンライン茶道教室 月謝"), "{page}");
+    assert!(
+        page.contains("毎月（ご注文日と同じ日）（継続課金・会員のみ・カード決済）"),
+        "{page}"
+    );
+    // Only that one: the other demo products are bought once.
+    assert_eq!(page.matches("class=\"recurring\"").count(), 1, "{page}");
+}

@@ -30,13 +30,13 @@ use axum::Router;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::Value;
-use shophost_module_api::SettlementKind;
+use shophost_module_api::{LocalDate, SettlementKind};
 
 use crate::checkout::{self, CartInputLine, CheckoutError, CheckoutInput, Confirmed, ReturnView};
 use crate::db::{DbError, OrderFilter};
 use crate::domain::{
     japanese_date, local_datetime, Attempt, AttemptKind, AttemptState, CartLine, CustomerDetails,
-    Member, MemberCard,
+    Member, MemberCard, ProductRecurrence, ORDER_DAY,
 };
 use crate::http::html::{self, escape, yen};
 use crate::http::ApiError;
@@ -509,17 +509,38 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> PageResult 
         let _ = write!(
             body,
             "<section class=\"product\" id=\"product-{id}\"><h3>{name}</h3>\
-             <p class=\"price\">{price}（税込）</p><p>{description}</p>\
+             <p class=\"price\">{price}（税込）{recurring}</p><p>{description}</p>\
              <form method=\"post\" action=\"/cart/add\"><input type=\"hidden\" name=\"product_id\" value=\"{id}\">\
              <label>数量 <input type=\"number\" name=\"quantity\" value=\"1\" min=\"1\" max=\"{MAX_QUANTITY}\"></label>\
              <button type=\"submit\">カートに入れる</button></form></section>",
             id = product.id,
             name = escape(&product.name),
             price = yen(product.price),
+            recurring = product
+                .recurrence
+                .map(|r| format!(
+                    " <span class=\"recurring\">{}（継続課金・会員のみ・カード決済）</span>",
+                    recurrence_label(r)
+                ))
+                .unwrap_or_default(),
             description = escape(&product.description),
         );
     }
     Ok(visit.respond(html::page(StatusCode::OK, "商品一覧", &body)))
+}
+
+/// 毎月 / 6か月ごと / 毎年, with the charging day.
+fn recurrence_label(recurrence: ProductRecurrence) -> String {
+    let every = match recurrence.interval_months {
+        1 => "毎月".to_owned(),
+        12 => "毎年".to_owned(),
+        months => format!("{months}か月ごと"),
+    };
+    if recurrence.charging_day == ORDER_DAY {
+        format!("{every}（ご注文日と同じ日）")
+    } else {
+        format!("{every}{}日", recurrence.charging_day)
+    }
 }
 
 async fn cart_add(
@@ -1807,6 +1828,26 @@ async fn mypage(State(state): State<AppState>, headers: HeaderMap) -> PageResult
             escape(&card.expiry),
             escape(&card.module_id)
         );
+    }
+    let contracts = state.store.contracts(Some(member.id), 100).await?;
+    if !contracts.is_empty() {
+        body.push_str(
+            "<h3>継続課金</h3><table class=\"contracts\"><tr><th>商品</th><th>金額</th><th>次回課金日</th><th>状態</th></tr>",
+        );
+        for contract in &contracts {
+            let next = LocalDate::parse_yyyymmdd(&contract.next_charge)
+                .map(japanese_date)
+                .unwrap_or_else(|| contract.next_charge.clone());
+            let _ = write!(
+                body,
+                "<tr class=\"contract\"><td>{}</td><td>{}</td><td>{}</td><td class=\"contract-status\">{}</td></tr>",
+                escape(&contract.product_name),
+                yen(contract.amount),
+                escape(&next),
+                if contract.status == "continuation" { "継続中" } else { "停止" }
+            );
+        }
+        body.push_str("</table>");
     }
     body.push_str("<h3>ご注文履歴</h3>");
     if orders.is_empty() {
