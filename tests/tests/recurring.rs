@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use remise_sandbox::TransactionStatus;
 use serde_json::{json, Value};
 use shophost::domain::{local_date, now_millis, ProductRecurrence};
 
@@ -156,6 +157,47 @@ async fn subscribe(database: Database) {
             .map(Vec::len),
         Some(1)
     );
+
+    // The member changes their card: the form names the recurring charge, so Remise moves it to the new
+    // card too (reference §8.3), and the new card is kept for PayQuick.
+    let form = shophost::checkout::start_card_update(&shop.state, member.id, "remise")
+        .await
+        .expect("card update form");
+    let form = GatewayForm {
+        url: form.url,
+        fields: form
+            .fields
+            .into_iter()
+            .map(|field| (field.name, field.value))
+            .collect(),
+    };
+    for (name, value) in [
+        ("JOB", "CHECK"),
+        ("AUTOCHARGE", "1"),
+        ("AC_MEMBERID", gateway_id),
+        ("AC_S_KAIIN_NO", member_no.as_str()),
+        ("AC_AMOUNT", total_text.as_str()),
+    ] {
+        assert_eq!(form.field(name), Some(value), "card update {name}");
+    }
+    let page = shop.open_gateway(&form).await;
+    let back = shop
+        .submit_card(
+            &session_of(&page),
+            CardEntry::Number(remise_sandbox::TEST_CARD_MASTERCARD),
+        )
+        .await;
+    assert!(back.action.contains("/mypage/card/done"), "{}", back.page);
+    let card = shop
+        .state
+        .store
+        .member_card(member.id, "remise")
+        .await
+        .unwrap()
+        .expect("card kept");
+    assert_eq!(card.last4, "4444");
+    let update = shop.transaction(form.field("S_TORIHIKI_NO").expect("link key"));
+    assert_eq!(update.status, TransactionStatus::CardChecked, "{update:?}");
 
     // The operator stops it (and is told to stop it at Remise too); stopping twice is a conflict.
     let id = contract["id"].as_i64().expect("id");

@@ -251,11 +251,39 @@ pub struct RemiseCardUpdateForm {
     pub failure_url: String,
     /// `EXITURL`.
     pub cancel_url: String,
+    /// For a member with a running 自動継続課金: its id (`AC_MEMBERID`), whether the card on file is
+    /// still valid (then `JOB=CHECK`, else `AUTH`, as WCEX DL Seller does) and the registration fields.
+    pub autocharge: Option<(String, bool, RemiseAutoCharge)>,
 }
 
 impl RemiseCardUpdateForm {
     /// The form for a card update request.
     pub fn new(config: &RemiseConfig, request: &CardUpdateRequest) -> Self {
+        let autocharge = request.recurring.as_ref().map(|recurring| {
+            // The card on file (`MM/YY`) is still valid this month or later.
+            let valid = request.member.card.as_ref().is_some_and(|card| {
+                let (month, year) = card.expiry.split_once('/').unwrap_or(("", ""));
+                match (month.parse::<u32>(), year.parse::<u32>()) {
+                    (Ok(month), Ok(year)) => {
+                        (2000 + year, month)
+                            >= (request.today.year as u32, u32::from(request.today.month))
+                    }
+                    _ => false,
+                }
+            });
+            let registration = RemiseAutoCharge {
+                member_no: request.member.member_id.to_string(),
+                kana: normalise::kana(&format!(
+                    "{}{}",
+                    request.customer.family_kana, request.customer.given_kana
+                )),
+                tel: normalise::phone(&request.customer.phone),
+                amount: recurring.amount,
+                next_date: String::new(),
+                interval: String::new(),
+            };
+            (recurring.gateway_id.clone(), valid, registration)
+        });
         RemiseCardUpdateForm {
             shop_code: config.shop_code.clone(),
             host_id: config.host_id.clone(),
@@ -264,26 +292,58 @@ impl RemiseCardUpdateForm {
             success_url: request.urls.success.clone(),
             failure_url: request.urls.failure.clone(),
             cancel_url: request.urls.cancel.clone(),
+            autocharge,
         }
     }
 
     /// The fields in Welcart's order (`JOB=CHECK`, `ITEM=0000990`, no amount; `dummy` left out as for
     /// [`RemiseCardForm::fields`]).
+    ///
+    /// For a member with a running 自動継続課金 the card behind it changes too: the amount, paid in one,
+    /// and `AUTOCHARGE=1` with `AC_MEMBERID` and the member's `AC_*` fields follow (reference §8.3; the
+    /// next date and interval stay as registered, so they are not sent).
     pub fn fields(&self) -> Vec<FormField> {
-        vec![
+        let job = match &self.autocharge {
+            Some((_, false, _)) => "AUTH",
+            _ => "CHECK",
+        };
+        let mut fields = vec![
             FormField::new("SHOPCO", &*self.shop_code),
             FormField::new("HOSTID", &*self.host_id),
             FormField::new("REMARKS3", REMARKS3),
             FormField::new("S_TORIHIKI_NO", &*self.link_key),
-            FormField::new("JOB", "CHECK"),
+            FormField::new("JOB", job),
             FormField::labelled("MAIL", &*self.mail, "メールアドレス"),
             FormField::new("ITEM", ITEM_CARD_UPDATE),
             FormField::new("RETURL", &*self.success_url),
             FormField::new("NG_RETURL", &*self.failure_url),
             FormField::new("EXITURL", &*self.cancel_url),
-            FormField::new("OPT", "welcart_card_update"),
-            FormField::new("PAYQUICK", "1"),
-        ]
+        ];
+        if let Some((_, _, ac)) = &self.autocharge {
+            let amount = ac.amount.to_string();
+            fields.extend([
+                FormField::new("TOTAL", &*amount),
+                FormField::new("AMOUNT", &*amount),
+                FormField::new("div", "0"),
+                FormField::new("METHOD", "10"),
+            ]);
+        }
+        fields.push(FormField::new("OPT", "welcart_card_update"));
+        fields.push(FormField::new("PAYQUICK", "1"));
+        if let Some((id, _, ac)) = &self.autocharge {
+            let amount = ac.amount.to_string();
+            fields.extend([
+                FormField::new("AUTOCHARGE", "1"),
+                FormField::new("AC_MEMBERID", &**id),
+                FormField::new("AC_S_KAIIN_NO", &*ac.member_no),
+                FormField::new("AC_NAME", ""),
+                FormField::labelled("AC_KANA", &*ac.kana, "フリガナ"),
+                FormField::new("AC_TEL", &*ac.tel),
+                FormField::new("AC_AMOUNT", &*amount),
+                FormField::new("AC_TOTAL", amount),
+            ]);
+        }
+        fields
     }
 }
 

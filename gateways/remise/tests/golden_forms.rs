@@ -17,8 +17,8 @@ use common::{block_on, config};
 use remise::RemiseModule;
 use shophost_module_api::{
     CardOnFile, CardUpdateRequest, Customer, LineItem, LocalDate, MemberRef, ModuleConfig,
-    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, Recurrence, RedirectForm,
-    ReturnUrls, WireCharset,
+    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, Recurrence,
+    RecurringCharge, RedirectForm, ReturnUrls, WireCharset,
 };
 
 const NOT_SENT: &[&str] = &["_purchase_nonce", "dummy"];
@@ -555,10 +555,17 @@ fn card_update_form() {
             card: Some(saved_card()),
         },
         email: "member@example.invalid".to_owned(),
+        customer: customer("member@example.invalid"),
+        recurring: None,
         urls: ReturnUrls {
             success: "https://shop.example/card/ok".to_owned(),
             failure: "https://shop.example/card/ng".to_owned(),
             cancel: "https://shop.example/card/exit".to_owned(),
+        },
+        today: LocalDate {
+            year: 2026,
+            month: 11,
+            day: 27,
         },
     };
     let PaymentStart::Redirect(form) = remise::start_card_update(&config(&[]), &request).unwrap();
@@ -592,4 +599,65 @@ fn card_update_form() {
             Err(PaymentStartError::Unsupported)
         );
     }
+
+    // A subscriber: the recurring charge's card changes too (reference §8.3). The saved card expires
+    // 12/29, so it is checked; an expired one is authorised instead.
+    let subscriber = CardUpdateRequest {
+        recurring: Some(RecurringCharge {
+            gateway_id: "AC000000001234".to_owned(),
+            amount: 3300,
+        }),
+        ..request.clone()
+    };
+    let fields = |request: &CardUpdateRequest| -> Vec<(String, String)> {
+        let PaymentStart::Redirect(form) =
+            remise::start_card_update(&config(&[]), request).unwrap();
+        form.fields
+            .into_iter()
+            .map(|field| (field.name, field.value))
+            .collect()
+    };
+    let expected = |job: &str| -> Vec<(String, String)> {
+        [
+            ("SHOPCO", "TESTSHOP"),
+            ("HOSTID", "12345678"),
+            ("REMARKS3", "A0000875"),
+            ("S_TORIHIKI_NO", "00000001234567890"),
+            ("JOB", job),
+            ("MAIL", "member@example.invalid"),
+            ("ITEM", "0000990"),
+            ("RETURL", "https://shop.example/card/ok"),
+            ("NG_RETURL", "https://shop.example/card/ng"),
+            ("EXITURL", "https://shop.example/card/exit"),
+            ("TOTAL", "3300"),
+            ("AMOUNT", "3300"),
+            ("div", "0"),
+            ("METHOD", "10"),
+            ("OPT", "welcart_card_update"),
+            ("PAYQUICK", "1"),
+            ("AUTOCHARGE", "1"),
+            ("AC_MEMBERID", "AC000000001234"),
+            ("AC_S_KAIIN_NO", "1000"),
+            ("AC_NAME", ""),
+            ("AC_KANA", "ヤマダタロウ"),
+            ("AC_TEL", "0311112222"),
+            ("AC_AMOUNT", "3300"),
+            ("AC_TOTAL", "3300"),
+        ]
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+    };
+    assert_eq!(fields(&subscriber), expected("CHECK"));
+    let expired = CardUpdateRequest {
+        member: MemberRef {
+            member_id: 1000,
+            card: Some(CardOnFile {
+                expiry: "10/26".to_owned(),
+                ..saved_card()
+            }),
+        },
+        ..subscriber.clone()
+    };
+    assert_eq!(fields(&expired), expected("AUTH"));
 }

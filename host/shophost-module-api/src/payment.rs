@@ -226,8 +226,23 @@ pub struct CardUpdateRequest {
     pub member: MemberRef,
     /// The member's e-mail address.
     pub email: String,
+    /// The member's details as registered (name reading, phone…), for gateways that want them.
+    pub customer: Customer,
+    /// The member's current recurring charge at this module, whose card should change too.
+    pub recurring: Option<RecurringCharge>,
     /// Where the browser comes back to.
     pub urls: ReturnUrls,
+    /// Today in the shop's time zone.
+    pub today: LocalDate,
+}
+
+/// A recurring charge the gateway runs for a member (see [`LineItem::recurring`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecurringCharge {
+    /// The gateway's id for it, as reported by [`Signal::PaymentSucceeded::recurring_id`].
+    pub gateway_id: String,
+    /// Amount of each charge, yen.
+    pub amount: i64,
 }
 
 /// How to send the shopper's browser to the gateway.

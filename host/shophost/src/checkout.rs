@@ -13,7 +13,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use shophost_module_api::{
     CardUpdateRequest, LineItem, LinkKeySpec, MemberRef, PaymentStart, PaymentStartError,
-    PaymentStartRequest, Recurrence, RedirectForm, ReturnKind, ReturnUrls, Signal, WireCharset,
+    PaymentStartRequest, Recurrence, RecurringCharge, RedirectForm, ReturnKind, ReturnUrls, Signal,
+    WireCharset,
 };
 
 use crate::db::{ApplyContext, DbError, Intent, NewAttempt, OrderFilter, Verdict};
@@ -446,6 +447,20 @@ pub async fn start_card_update(
         }
     }
     let attempt = attempt.ok_or(CheckoutError::NotFound)?;
+    // A subscriber's recurring charge moves to the new card too (the newest one still running; a
+    // gateway form carries one).
+    let recurring = state
+        .store
+        .contracts(Some(member_id), 100)
+        .await?
+        .into_iter()
+        .find(|contract| contract.module_id == module_id && contract.status == "continuation")
+        .and_then(|contract| {
+            Some(RecurringCharge {
+                gateway_id: contract.gateway_id?,
+                amount: contract.amount,
+            })
+        });
     let request = CardUpdateRequest {
         link_key: attempt.link_key.clone(),
         member: MemberRef {
@@ -457,11 +472,14 @@ pub async fn start_card_update(
             }),
         },
         email: member.email.clone(),
+        customer: member.details.to_module(),
+        recurring,
         urls: ReturnUrls {
             success: format!("{}/mypage/card/done", state.config.public_url),
             failure: format!("{}/mypage/card/done", state.config.public_url),
             cancel: format!("{}/mypage", state.config.public_url),
         },
+        today: local_date(attempt.created_at),
     };
     let PaymentStart::Redirect(form) = module
         .start_card_update(&config, &request)
