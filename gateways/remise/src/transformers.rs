@@ -9,7 +9,7 @@
 //! payment.
 
 use shophost_module_api::{
-    Capture, CardOnFile, CardUpdateRequest, FormField, InboundRequest, Notification,
+    Capture, CardOnFile, CardUpdateRequest, Customer, FormField, InboundRequest, Notification,
     PaymentStartRequest, Rejection, Signal,
 };
 
@@ -113,10 +113,45 @@ pub struct RemiseAutoCharge {
     pub tel: String,
     /// `AC_AMOUNT` and `AC_TOTAL`.
     pub amount: i64,
-    /// `AC_NEXT_DATE`: `YYYYMMDD` of the first recurring charge.
-    pub next_date: String,
-    /// `AC_INTERVAL`: months between charges, as `{n}M`.
-    pub interval: String,
+    /// `AC_NEXT_DATE` (`YYYYMMDD` of the first recurring charge) and `AC_INTERVAL` (`{n}M`), sent when
+    /// registering; a card change leaves them as registered.
+    pub schedule: Option<(String, String)>,
+}
+
+impl RemiseAutoCharge {
+    /// `AUTOCHARGE=1` and the `AC_*` fields, naming the registration `AC_MEMBERID` when it exists.
+    fn fields(&self, registration: Option<&str>) -> Vec<FormField> {
+        let amount = self.amount.to_string();
+        let mut fields = vec![FormField::new("AUTOCHARGE", "1")];
+        if let Some(id) = registration {
+            fields.push(FormField::new("AC_MEMBERID", id));
+        }
+        fields.extend([
+            FormField::new("AC_S_KAIIN_NO", &*self.member_no),
+            // Welcart 2.x sends the name empty (reference §8.1).
+            FormField::new("AC_NAME", ""),
+            FormField::labelled("AC_KANA", &*self.kana, "フリガナ"),
+            FormField::new("AC_TEL", &*self.tel),
+            FormField::new("AC_AMOUNT", &*amount),
+            FormField::new("AC_TOTAL", amount),
+        ]);
+        if let Some((next_date, interval)) = &self.schedule {
+            fields.push(FormField::new("AC_NEXT_DATE", &**next_date));
+            fields.push(FormField::new("AC_INTERVAL", &**interval));
+        }
+        fields
+    }
+
+    /// The registration fields for a member's purchase.
+    fn for_member(member_id: i64, customer: &Customer, amount: i64) -> Self {
+        RemiseAutoCharge {
+            member_no: member_id.to_string(),
+            kana: normalise::kana(&format!("{}{}", customer.family_kana, customer.given_kana)),
+            tel: normalise::phone(&customer.phone),
+            amount,
+            schedule: None,
+        }
+    }
 }
 
 impl RemiseCardForm {
@@ -136,19 +171,15 @@ impl RemiseCardForm {
             .find_map(|item| item.recurring)
             .filter(|_| card.continuation)
             .map(|recurrence| RemiseAutoCharge {
-                member_no: request
-                    .member
-                    .as_ref()
-                    .map(|member| member.member_id.to_string())
-                    .unwrap_or_default(),
-                kana: normalise::kana(&format!(
-                    "{}{}",
-                    request.customer.family_kana, request.customer.given_kana
+                schedule: Some((
+                    recurrence.next_charge.yyyymmdd(),
+                    format!("{}M", recurrence.interval_months),
                 )),
-                tel: normalise::phone(&request.customer.phone),
-                amount: request.total,
-                next_date: recurrence.next_charge.yyyymmdd(),
-                interval: format!("{}M", recurrence.interval_months),
+                ..RemiseAutoCharge::for_member(
+                    request.member.as_ref().map_or(0, |member| member.member_id),
+                    &request.customer,
+                    request.total,
+                )
             });
         RemiseCardForm {
             shop_code: config.shop_code.clone(),
@@ -216,19 +247,7 @@ impl RemiseCardForm {
             fields.push(FormField::new("PTIMES", ptimes));
         }
         if let Some(ac) = &self.autocharge {
-            let amount = ac.amount.to_string();
-            fields.extend([
-                FormField::new("AUTOCHARGE", "1"),
-                FormField::new("AC_S_KAIIN_NO", &*ac.member_no),
-                // Welcart 2.x sends the name empty (reference §8.1).
-                FormField::new("AC_NAME", ""),
-                FormField::labelled("AC_KANA", &*ac.kana, "フリガナ"),
-                FormField::new("AC_TEL", &*ac.tel),
-                FormField::new("AC_AMOUNT", &*amount),
-                FormField::new("AC_TOTAL", amount),
-                FormField::new("AC_NEXT_DATE", &*ac.next_date),
-                FormField::new("AC_INTERVAL", &*ac.interval),
-            ]);
+            fields.extend(ac.fields(None));
         }
         fields
     }
@@ -271,17 +290,11 @@ impl RemiseCardUpdateForm {
                     _ => false,
                 }
             });
-            let registration = RemiseAutoCharge {
-                member_no: request.member.member_id.to_string(),
-                kana: normalise::kana(&format!(
-                    "{}{}",
-                    request.customer.family_kana, request.customer.given_kana
-                )),
-                tel: normalise::phone(&request.customer.phone),
-                amount: recurring.amount,
-                next_date: String::new(),
-                interval: String::new(),
-            };
+            let registration = RemiseAutoCharge::for_member(
+                request.member.member_id,
+                &request.customer,
+                recurring.amount,
+            );
             (recurring.gateway_id.clone(), valid, registration)
         });
         RemiseCardUpdateForm {
@@ -331,17 +344,7 @@ impl RemiseCardUpdateForm {
         fields.push(FormField::new("OPT", "welcart_card_update"));
         fields.push(FormField::new("PAYQUICK", "1"));
         if let Some((id, _, ac)) = &self.autocharge {
-            let amount = ac.amount.to_string();
-            fields.extend([
-                FormField::new("AUTOCHARGE", "1"),
-                FormField::new("AC_MEMBERID", &**id),
-                FormField::new("AC_S_KAIIN_NO", &*ac.member_no),
-                FormField::new("AC_NAME", ""),
-                FormField::labelled("AC_KANA", &*ac.kana, "フリガナ"),
-                FormField::new("AC_TEL", &*ac.tel),
-                FormField::new("AC_AMOUNT", &*amount),
-                FormField::new("AC_TOTAL", amount),
-            ]);
+            fields.extend(ac.fields(Some(id)));
         }
         fields
     }
