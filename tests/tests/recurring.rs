@@ -17,29 +17,45 @@ const RECURRENCE: ProductRecurrence = ProductRecurrence {
     charging_day: 10,
 };
 
+/// The operator adds the product and makes it monthly, on the 10th, through the admin API.
 async fn subscription(shop: &Shop) -> i64 {
-    let store = &shop.state.store;
-    store
-        .ensure_product(
-            SUBSCRIPTION,
-            "オンライン茶道教室 月謝",
-            SUBSCRIPTION_PRICE,
-            "",
+    let (status, product) = shop
+        .admin(
+            "POST",
+            "/products",
+            Some(&json!({"sku": SUBSCRIPTION, "name": "オンライン茶道教室 月謝", "price": SUBSCRIPTION_PRICE})),
         )
-        .await
-        .expect("product");
-    store
-        .set_product_recurrence(SUBSCRIPTION, Some(RECURRENCE))
-        .await
-        .expect("recurrence");
-    store
-        .products()
-        .await
-        .expect("products")
-        .into_iter()
-        .find(|product| product.sku == SUBSCRIPTION)
-        .expect("the subscription product")
-        .id
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let path = format!("/products/{SUBSCRIPTION}/recurrence");
+    for (body, message) in [
+        (
+            json!({"interval_months": 3, "charging_day": 10}),
+            "課金間隔",
+        ),
+        (json!({"interval_months": 1, "charging_day": 31}), "課金日"),
+    ] {
+        let (status, answer) = shop.admin("PUT", &path, Some(&body)).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer.to_string().contains(message), "{answer}");
+    }
+    let (status, _) = shop
+        .admin("PUT", "/products/NOSUCH/recurrence", Some(&json!(null)))
+        .await;
+    assert_eq!(status, 404);
+    let (status, product) = shop
+        .admin(
+            "PUT",
+            &path,
+            Some(&json!({"interval_months": RECURRENCE.interval_months, "charging_day": RECURRENCE.charging_day})),
+        )
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(
+        product["recurrence"],
+        json!({"interval_months": 1, "charging_day": 10})
+    );
+    product["id"].as_i64().expect("product id")
 }
 
 async fn checkout(shop: &Shop, lines: Value, method: i64, member: bool) -> Page {
@@ -257,5 +273,23 @@ async fn carts_that_cannot_subscribe_are_refused_before_the_gateway() {
     }
     let attempts = shop.admin_get("/attempts").await;
     assert_eq!(attempts["attempts"].as_array().map(Vec::len), Some(0));
+
+    // Made one-off again, the same cart goes through for a guest.
+    let (status, product) = shop
+        .admin(
+            "PUT",
+            &format!("/products/{SUBSCRIPTION}/recurrence"),
+            Some(&json!(null)),
+        )
+        .await;
+    assert_eq!((status, &product["recurrence"]), (200, &Value::Null));
+    let page = checkout(
+        &shop,
+        json!([{"product_id": product["id"], "quantity": 2}]),
+        card,
+        false,
+    )
+    .await;
+    assert_eq!(page.status, 201, "{}", page.text());
     shop.finish().await;
 }

@@ -8,14 +8,14 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shophost_module_api::{FieldKind, SettingsValues};
 
 use crate::db::{DbError, NewPaymentMethod, OrderFilter};
-use crate::domain::PaymentStatus;
+use crate::domain::{PaymentStatus, ProductRecurrence, ORDER_DAY};
 use crate::engine::UpdateError;
 use crate::http::ApiError;
 use crate::AppState;
@@ -42,6 +42,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/attempts/{link_key}", get(attempt))
         .route("/attempts/{link_key}/recover", post(recover))
         .route("/members/{id}/cards/{module}", delete(release_card))
+        .route("/products", get(products).post(add_product))
+        .route("/products/{sku}/recurrence", put(set_recurrence))
         .route("/contracts", get(contracts))
         .route("/contracts/{id}/stop", post(stop_contract))
         .route("/jobs/run", post(run_jobs))
@@ -654,6 +656,94 @@ async fn release_card(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "products": state.store.products().await? })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductBody {
+    sku: String,
+    name: String,
+    price: i64,
+    #[serde(default)]
+    description: String,
+}
+
+/// Adds a product (kept as it is when the SKU exists).
+async fn add_product(
+    State(state): State<AppState>,
+    Json(body): Json<ProductBody>,
+) -> Result<Response, ApiError> {
+    let sku = body.sku.trim();
+    let name = body.name.trim();
+    if sku.is_empty() || sku.chars().count() > 64 {
+        return Err(ApiError::BadRequest(
+            "商品コードを64文字以内で入力してください".to_owned(),
+        ));
+    }
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("商品名を入力してください".to_owned()));
+    }
+    if !(0..=99_999_999).contains(&body.price) {
+        return Err(ApiError::BadRequest(
+            "価格は0円から99,999,999円までです".to_owned(),
+        ));
+    }
+    state
+        .store
+        .ensure_product(sku, name, body.price, &body.description)
+        .await?;
+    let product = state
+        .store
+        .products()
+        .await?
+        .into_iter()
+        .find(|p| p.sku == sku);
+    Ok((StatusCode::CREATED, Json(json!(product))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RecurrenceBody {
+    interval_months: u32,
+    charging_day: u32,
+}
+
+/// Makes a product recurring (継続課金: every 1, 6 or 12 months, on day 1–28 or 99 = the order's day),
+/// or one-off again with `null`. Orders and contracts already made keep what they were sold with.
+async fn set_recurrence(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Json(body): Json<Option<RecurrenceBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let recurrence = match body {
+        None => None,
+        Some(body) => {
+            if ![1, 6, 12].contains(&body.interval_months) {
+                return Err(ApiError::BadRequest(
+                    "課金間隔は1か月・6か月・12か月から選んでください".to_owned(),
+                ));
+            }
+            if !(1..=28).contains(&body.charging_day) && body.charging_day != ORDER_DAY {
+                return Err(ApiError::BadRequest(
+                    "課金日は1日から28日まで、またはご注文日（99）を指定してください".to_owned(),
+                ));
+            }
+            Some(ProductRecurrence {
+                interval_months: body.interval_months,
+                charging_day: body.charging_day,
+            })
+        }
+    };
+    state.store.set_product_recurrence(&sku, recurrence).await?;
+    let product = state
+        .store
+        .products()
+        .await?
+        .into_iter()
+        .find(|p| p.sku == sku);
+    Ok(Json(json!(product)))
 }
 
 #[derive(Debug, Deserialize)]
