@@ -5,7 +5,8 @@
 //   2. コンビニ・電子マネー決済: … → the sandbox's place choice (セブン-イレブン) → the completion page
 //      with the payment slip (払込番号); then 入金通知 in the sandbox backyard, and the order turns
 //      入金済み (checked through the admin API and on the completion page).
-//   3. a member's card purchase, then マイページ's クレジットカード変更はこちら (PayQuick card change).
+//   3. a member's card purchase, then マイページ's クレジットカード変更はこちら (PayQuick card change);
+//   4. the member's subscription to the monthly product (継続課金), listed on マイページ.
 // Screenshots of each step go to screenshots/. Exits non-zero on the first failure.
 
 import { mkdirSync } from 'node:fs';
@@ -229,6 +230,39 @@ async function memberCardChange(page) {
   console.log(`member: order ${orderNumber}, card changed to ****4444`);
 }
 
+/**
+ * Still logged in, the member subscribes to the monthly product (継続課金) with the kept card: the order
+ * is 仮売上 and マイページ lists the subscription as 継続中.
+ */
+async function memberSubscription(page) {
+  await toDelivery(page, 'オンライン茶道教室 月謝');
+  check(
+    (await page.textContent('main')).includes('オンライン茶道教室 月謝'),
+    'the cart lacks the subscription',
+  );
+  await page.getByRole('button', { name: '次へ' }).click();
+  await page.waitForURL('**/checkout/customer');
+  await page.click('#customer-next');
+  await page.waitForURL('**/checkout/delivery');
+  await chooseMethod(page, 'クレジットカード決済');
+  await shot(page, '14-confirm-subscription');
+  await page.getByRole('button', { name: '上記内容で注文する' }).click();
+  await page.waitForURL(`${sandbox}/rpgw2/**`);
+  await page.getByRole('button', { name: 'このカードで支払う' }).click();
+  const orderNumber = await waitForOrder(page);
+  const status = (await page.textContent('#payment-status')).trim();
+  check(status.includes('仮売上'), `the subscription's first payment is ${status}, not 仮売上`);
+  await page.goto(`${shop}/mypage`);
+  const contract = page.locator('tr.contract', { hasText: 'オンライン茶道教室 月謝' });
+  check((await contract.count()) === 1, 'マイページ does not list the subscription');
+  check(
+    (await contract.locator('.contract-status').textContent()).trim() === '継続中',
+    'the subscription is not 継続中',
+  );
+  await shot(page, '15-mypage-subscription');
+  console.log(`subscription: order ${orderNumber} (${status}), 継続中 on マイページ`);
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -251,7 +285,8 @@ try {
   await cardPurchase(page);
   await convPurchase(page);
   await memberCardChange(page);
-  console.log('browser: 3 passed, 0 failed');
+  await memberSubscription(page);
+  console.log('browser: 4 passed, 0 failed');
 } catch (error) {
   console.error(`browser test failed: ${error.stack ?? error}`);
   if (page) {
