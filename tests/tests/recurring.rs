@@ -222,6 +222,11 @@ async fn subscribe(database: Database) {
         .await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["contract"]["status"], "stopped");
+    let metrics = shop.get("/metrics").await.text();
+    assert!(
+        metrics.contains("shophost_recurring_contracts{module=\"remise\",status=\"stopped\"} 1"),
+        "{metrics}"
+    );
     assert!(stopped["notice"]
         .as_str()
         .unwrap_or("")

@@ -199,6 +199,16 @@ impl Metrics {
                     escape(status)
                 );
             }
+            out.push_str("# HELP shophost_recurring_contracts Recurring contracts (継続課金) by module and status (continuation = 継続中, stopped = 停止).\n");
+            out.push_str("# TYPE shophost_recurring_contracts gauge\n");
+            for (module, status, count) in &counts.contracts {
+                let _ = writeln!(
+                    out,
+                    "shophost_recurring_contracts{{module=\"{}\",status=\"{}\"}} {count}",
+                    escape(module),
+                    escape(status)
+                );
+            }
         }
         out
     }
@@ -233,6 +243,7 @@ mod tests {
             attempts_attention: 2,
             orders_attention: 1,
             orders: vec![("acting_remise_conv".into(), "unpaid".into(), 5)],
+            contracts: vec![("remise".into(), "continuation".into(), 2)],
         };
         let writer = WriterCounts {
             commits: 3,
@@ -241,6 +252,8 @@ mod tests {
         };
         let text = metrics.render(Some(&counts), writer);
         assert!(text.contains("shophost_db_commits_total 3"));
+        assert!(text
+            .contains("shophost_recurring_contracts{module=\"remise\",status=\"continuation\"} 2"));
         assert!(text.contains("shophost_db_committed_requests_total 10"));
         assert!(text.contains("shophost_db_group_commit_retries_total 1"));
         assert!(text.contains("shophost_notifications_total{module=\"remise\",endpoint=\"remise_card\",settlement_type=\"acting_remise_card\",verdict=\"accepted\",reason=\"\"} 1"));

@@ -448,6 +448,8 @@ pub struct StoreCounts {
     pub orders_attention: i64,
     /// Orders by settlement type and payment status.
     pub orders: Vec<(String, String, i64)>,
+    /// Recurring contracts by module and status (`continuation`, `stopped`).
+    pub contracts: Vec<(String, String, i64)>,
 }
 
 /// Which backend a database URL names.

@@ -1273,10 +1273,21 @@ macro_rules! store_impl {
                     .iter()
                     .map(|row| Ok((row.try_get("settlement_type")?, row.try_get("payment_status")?, row.try_get("n")?)))
                     .collect::<Result<Vec<_>, DbError>>()?;
+                let rows = sqlx::query(
+                    "SELECT module_id, status, COUNT(*) AS n FROM recurring_contracts \
+                     GROUP BY module_id, status ORDER BY module_id, status",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let contracts = rows
+                    .iter()
+                    .map(|row| Ok((row.try_get("module_id")?, row.try_get("status")?, row.try_get("n")?)))
+                    .collect::<Result<Vec<_>, DbError>>()?;
                 Ok(StoreCounts {
                     attempts_attention: attention.try_get("attempts")?,
                     orders_attention: attention.try_get("orders")?,
                     orders,
+                    contracts,
                 })
             }
 
