@@ -233,8 +233,14 @@ async fn commit_in_rounds(
     let mut conn = pool.acquire().await?;
     let result = rounds(&mut conn, batch, jobs).await;
     if result.is_err() {
-        // The transaction is opened and committed inside the scripts; after a failure, end it.
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        // The transaction is opened and committed inside the scripts; after a failure, end it. (SQLite
+        // may have ended it already; "no transaction is active" is then the expected answer.) A
+        // connection whose state is unknown is not given back to the pool.
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            if !error.to_string().contains("no transaction is active") {
+                conn.close_on_drop();
+            }
+        }
     }
     result
 }
