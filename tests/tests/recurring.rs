@@ -153,6 +153,19 @@ async fn subscribe(database: Database) {
     let contract = &contracts[0];
     let gateway_id = contract["gateway_id"].as_str().expect("X-AC_MEMBERID kept");
     assert!(gateway_id.starts_with("AC"), "{contract}");
+    // Remise's side (the sandbox) holds the same registration, with the schedule the shop sent.
+    let registered = shop
+        .transaction(&link_key)
+        .autocharge
+        .expect("the sandbox recorded the registration");
+    assert_eq!(
+        (
+            registered.member_id.as_str(),
+            registered.interval.as_str(),
+            registered.next_date.as_str()
+        ),
+        (gateway_id, "1M", next_charge.as_str())
+    );
     assert_eq!(contract["order_id"], order.order["id"]);
     assert_eq!(contract["member_id"], member.id);
     assert_eq!(contract["amount"], total);

@@ -55,6 +55,15 @@ fn row(transaction: &crate::Transaction) -> String {
             .map(|method| method.label().to_string())
             .unwrap_or_default(),
     };
+    // A 自動継続課金 registration (or a card change of one) shows its id and schedule (escaped below).
+    let method = match &transaction.autocharge {
+        Some(ac) if ac.interval.is_empty() => format!("{method} / 自動継続課金 {}", ac.member_id),
+        Some(ac) => format!(
+            "{method} / 自動継続課金 {}（{}円・{}・次回{}）",
+            ac.member_id, ac.total, ac.interval, ac.next_date
+        ),
+        None => method,
+    };
     let created = transaction.created.to_offset(JST);
     let created = format!(
         "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",

@@ -27,7 +27,9 @@ use axum::response::Response;
 
 use crate::fields;
 use crate::model::NotificationKind;
-use crate::model::{PaymentMethod, Transaction, TransactionKind, TransactionStatus};
+use crate::model::{
+    AutoChargeRecord, PaymentMethod, Transaction, TransactionKind, TransactionStatus,
+};
 use crate::pages::{error_page, layout, return_page, session_error, test_card_table, yen_display};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{now_jst, random_alphanumeric, random_digits, Sandbox};
@@ -306,6 +308,7 @@ pub(crate) async fn submit(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
     put("X-EXPIRE", &card.expire);
     put("X-CARDBRAND", brand);
     put("X-NAME", &card.holder);
+    let mut registered = None;
     if let Some(autocharge) = &pending.autocharge {
         if approved {
             let member_id = autocharge
@@ -313,6 +316,12 @@ pub(crate) async fn submit(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
                 .clone()
                 .unwrap_or_else(|| format!("AC{}", random_digits(12)));
             put("X-AC_MEMBERID", &member_id);
+            registered = Some(AutoChargeRecord {
+                member_id,
+                total: autocharge.total.clone(),
+                next_date: autocharge.next_date.clone(),
+                interval: autocharge.interval.clone(),
+            });
         }
         put("X-AC_S_KAIIN_NO", &autocharge.kaiin_no);
         put("X-AC_TOTAL", &autocharge.total);
@@ -347,6 +356,7 @@ pub(crate) async fn submit(State(sandbox): State<Sandbox>, body: Bytes) -> Respo
         last4: Some(card.last4().to_string()),
         expire: Some(card.expire.clone()),
         payquick_id,
+        autocharge: registered,
         pay_csv: None,
         pay_no1: None,
         pay_no2: None,

@@ -228,6 +228,7 @@ pub(crate) async fn submit(
         last4: None,
         expire: None,
         payquick_id: None,
+        autocharge: None,
         pay_csv: Some(place.code.to_string()),
         pay_no1: Some(pay_no1),
         pay_no2: Some(pay_no2),

@@ -41,8 +41,8 @@ use time::{OffsetDateTime, UtcOffset};
 
 pub use card::{CARD_SUBMIT_PATH, TEST_CARD_DECLINED, TEST_CARD_MASTERCARD, TEST_CARD_VISA};
 pub use model::{
-    NotificationDelivery, NotificationKind, PaymentMethod, Transaction, TransactionKind,
-    TransactionStatus,
+    AutoChargeRecord, NotificationDelivery, NotificationKind, PaymentMethod, Transaction,
+    TransactionKind, TransactionStatus,
 };
 
 /// How the sandbox is wired to the shop under test.

@@ -39,6 +39,9 @@ pub struct Transaction {
     pub expire: Option<String>,
     /// `X-PAYQUICKID` returned to the shop, when PayQuick was used or issued.
     pub payquick_id: Option<String>,
+    /// 自動継続課金 (`AUTOCHARGE=1`): `X-AC_MEMBERID`, the amount, `AC_NEXT_DATE` and `AC_INTERVAL` as
+    /// registered (date and interval blank for a card change of an existing registration).
+    pub autocharge: Option<AutoChargeRecord>,
     /// `X-PAY_CSV`: the payment place code (`D001` セブン-イレブン, ...).
     pub pay_csv: Option<String>,
     /// `X-PAY_NO1`: the payment number the shopper takes to the payment place.
@@ -56,6 +59,19 @@ pub struct Transaction {
     pub status: TransactionStatus,
     /// Every notification the sandbox tried to deliver for this transaction, oldest first.
     pub notifications: Vec<NotificationDelivery>,
+}
+
+/// A 自動継続課金 registration as the sandbox recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AutoChargeRecord {
+    /// `X-AC_MEMBERID`.
+    pub member_id: String,
+    /// `AC_TOTAL` (or `AC_AMOUNT`).
+    pub total: String,
+    /// `AC_NEXT_DATE`, YYYYMMDD.
+    pub next_date: String,
+    /// `AC_INTERVAL`, e.g. `1M`.
+    pub interval: String,
 }
 
 impl Transaction {
