@@ -196,3 +196,106 @@ async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once(
     }
     shop.finish().await;
 }
+
+/// A shopper whose requests a load balancer spreads over both hosts keeps one cart and one login:
+/// storefront sessions live in the database, not in one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_moves_between_hosts_and_keeps_cart_and_login() {
+    let Some(server_url) = postgres_url() else {
+        eprintln!("SHOPHOST_TEST_PG_URL is not set: the two-host session test did not run");
+        return;
+    };
+    let shop = Shop::start_with(Options {
+        database: Database::Postgres(server_url),
+        ..Options::default()
+    })
+    .await;
+    let second = second_host(&shop).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let first_base = shop.absolute("");
+    let mut cookie: Option<String> = None;
+    // One request of the shopper to `base`, carrying the session cookie; returns the status, the cookie
+    // set (if any) and the page.
+    async fn send(
+        http: &reqwest::Client,
+        cookie: &Option<String>,
+        base: &str,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        let mut request = match method {
+            "POST" => http.post(format!("{base}{path}")).form(form),
+            _ => http.get(format!("{base}{path}")),
+        };
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie.as_str());
+        }
+        let response = request.send().await.expect("the host answers");
+        let set = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(str::to_owned);
+        let status = response.status().as_u16();
+        (status, set, response.text().await.unwrap_or_default())
+    }
+    let (status, set, _) = send(
+        &http,
+        &cookie,
+        &first_base,
+        "POST",
+        "/cart/add",
+        &[("product_id", "2"), ("quantity", "3")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    cookie = set;
+    assert!(cookie.is_some(), "the first host started a session");
+    let (status, _, page) = send(&http, &cookie, &second.base, "GET", "/cart", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("今治タオル ハンカチ"),
+        "the second host sees the cart: {page}"
+    );
+
+    // Log in on the second host (the id rotates), then the first host knows the member.
+    let (status, set, _) = send(
+        &http,
+        &cookie,
+        &second.base,
+        "POST",
+        "/login",
+        &[
+            ("email", MEMBER.0),
+            ("password", MEMBER.1),
+            ("next", "/mypage"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let rotated = set.expect("login rotates the session id");
+    assert_ne!(Some(&rotated), cookie.as_ref());
+    cookie = Some(rotated);
+    let (status, _, page) = send(&http, &cookie, &first_base, "GET", "/mypage", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("demo@example.invalid"), "{page}");
+    let (_, _, page) = send(&http, &cookie, &first_base, "GET", "/cart", &[]).await;
+    assert!(
+        page.contains("今治タオル ハンカチ"),
+        "the cart survived the login: {page}"
+    );
+
+    // Logging out on one host ends the session on both.
+    let (status, _, _) = send(&http, &cookie, &first_base, "POST", "/logout", &[]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = send(&http, &cookie, &second.base, "GET", "/mypage", &[]).await;
+    assert_eq!(status, 303, "the second host forgot the login too");
+    drop(second);
+    shop.finish().await;
+}

@@ -42,9 +42,17 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     for number in &expired {
         tracing::info!(order = %number, "期限切れ");
     }
+    // Storefront sessions idle for a day are over (see `http/storefront.rs`).
+    let swept = state.store.sweep_sessions(now - SESSION_DAY_MILLIS).await?;
+    if swept > 0 {
+        tracing::debug!(swept, "idle storefront sessions removed");
+    }
     state.metrics.count_jobs(expired.len(), flagged.len());
     Ok(JobReport { flagged, expired })
 }
+
+/// How long a storefront session lives after its last change.
+const SESSION_DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// Runs the jobs forever at the configured interval.
 pub async fn run_forever(state: AppState) {

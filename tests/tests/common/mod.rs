@@ -369,7 +369,7 @@ impl Shop {
         Page::read(request.send().await, &url).await
     }
 
-    fn absolute(&self, url: &str) -> String {
+    pub fn absolute(&self, url: &str) -> String {
         if url.starts_with("http://") {
             url.to_owned()
         } else {

@@ -245,6 +245,9 @@ pub struct Recorded {
 /// the same transaction as the change.
 pub type Responder = Arc<dyn Fn(&Verdict) -> WireResponse + Send + Sync>;
 
+/// The change [`Store::modify_session`] applies: current data in, new data out.
+pub type SessionChange<'a> = Box<dyn FnOnce(Option<String>) -> String + Send + 'a>;
+
 /// Everything the host stores.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -315,6 +318,23 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<RecurringContract>, DbError>;
     /// Marks a contract 停止; `Conflict("contract_stopped")` when it already is, `NotFound`.
     async fn stop_contract(&self, id: i64) -> Result<RecurringContract, DbError>;
+
+    /// A storefront session's data (JSON), when it exists and was changed at or after `fresh_after`.
+    async fn session(&self, id: &str, fresh_after: i64) -> Result<Option<String>, DbError>;
+    /// Changes a storefront session in one transaction: `change` gets its current data (`None` when
+    /// missing or older than `fresh_after`) and returns the new data, stored with `at`. Concurrent
+    /// changes of one session are applied one after the other, none lost.
+    async fn modify_session(
+        &self,
+        id: &str,
+        fresh_after: i64,
+        at: i64,
+        change: SessionChange<'_>,
+    ) -> Result<(), DbError>;
+    /// Forgets a storefront session.
+    async fn delete_session(&self, id: &str) -> Result<(), DbError>;
+    /// Forgets the sessions not changed since `before`; returns how many.
+    async fn sweep_sessions(&self, before: i64) -> Result<u64, DbError>;
 
     /// Adds a member; `Conflict` on a duplicate e-mail.
     async fn create_member(

@@ -1016,6 +1016,66 @@ macro_rules! store_impl {
                 }
             }
 
+            async fn session(&self, id: &str, fresh_after: i64) -> Result<Option<String>, DbError> {
+                let row = sqlx::query(
+                    "SELECT data FROM storefront_sessions WHERE id = $1 AND touched_at >= $2",
+                )
+                .bind(id)
+                .bind(fresh_after)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| Ok(row.try_get("data")?)).transpose()
+            }
+
+            async fn modify_session(
+                &self,
+                id: &str,
+                fresh_after: i64,
+                at: i64,
+                change: super::SessionChange<'_>,
+            ) -> Result<(), DbError> {
+                let mut tx = self.write.begin().await?;
+                let sql = concat!(
+                    "SELECT data, touched_at FROM storefront_sessions WHERE id = $1 ",
+                    $for_update
+                );
+                let current = sqlx::query(sql).bind(id).fetch_optional(&mut *tx).await?;
+                let current = match current {
+                    Some(row) if row.try_get::<i64, _>("touched_at")? >= fresh_after => {
+                        Some(row.try_get::<String, _>("data")?)
+                    }
+                    _ => None,
+                };
+                let data = change(current);
+                sqlx::query(
+                    "INSERT INTO storefront_sessions (id, data, touched_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, touched_at = excluded.touched_at",
+                )
+                .bind(id)
+                .bind(&data)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id: &str) -> Result<(), DbError> {
+                sqlx::query("DELETE FROM storefront_sessions WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn sweep_sessions(&self, before: i64) -> Result<u64, DbError> {
+                Ok(sqlx::query("DELETE FROM storefront_sessions WHERE touched_at < $1")
+                    .bind(before)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected())
+            }
+
             async fn create_member(
                 &self,
                 email: &str,

@@ -2,11 +2,12 @@
 //! (お客様情報 → 発送・支払方法 → 内容確認 → the gateway → ご注文完了) and the member pages (ログイン,
 //! 会員登録, マイページ, クレジットカード変更).
 //!
-//! Sessions live in memory, per process: a random id in the `shophost_session` cookie (HttpOnly,
-//! SameSite=Lax, so another site cannot post a form with it) keys a map in a `static`. A restart, or a
-//! second host process behind a load balancer, does not see them: the shopper then starts a new cart.
-//! Nothing that matters after the gateway is in the session — attempts and orders are in the database,
-//! and the gateway return finds the order by its link key, not by the cookie.
+//! Sessions live in the database (`storefront_sessions`): a random id in the `shophost_session` cookie
+//! (HttpOnly, SameSite=Lax, so another site cannot post a form with it) keys a JSON row, changed in one
+//! transaction per change, so a restart keeps carts and logins and several host processes behind a load
+//! balancer serve the same shopper. They end a day after their last change (the scheduled jobs sweep
+//! them). Nothing that matters after the gateway is in the session — attempts and orders have their own
+//! tables, and the gateway return finds the order by its link key, not by the cookie.
 //!
 //! The session keeps the current attempt's link key, so that showing the confirm page again reuses the
 //! attempt (one link key per attempt, not per page view); any change to the cart, the customer, the
@@ -17,10 +18,9 @@
 //! carry is refused by the host before the page is built, and the confirm page then shows why instead of
 //! the form: mojibake is never sent to the gateway.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -29,14 +29,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use rand::rngs::OsRng;
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shophost_module_api::{LocalDate, SettlementKind};
 
 use crate::checkout::{self, CartInputLine, CheckoutError, CheckoutInput, Confirmed, ReturnView};
 use crate::db::{DbError, OrderFilter};
 use crate::domain::{
-    japanese_date, local_datetime, Attempt, AttemptKind, AttemptState, CartLine, CustomerDetails,
-    Member, MemberCard, ProductRecurrence, ORDER_DAY,
+    japanese_date, local_datetime, now_millis, Attempt, AttemptKind, AttemptState, CartLine,
+    CustomerDetails, Member, MemberCard, ProductRecurrence, ORDER_DAY,
 };
 use crate::http::html::{self, escape, yen};
 use crate::http::ApiError;
@@ -96,7 +97,7 @@ const SESSION_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
 const MAX_QUANTITY: i64 = 99;
 
 /// What the storefront remembers about one shopper between requests.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Session {
     /// Product id → quantity.
     cart: BTreeMap<i64, i64>,
@@ -134,21 +135,6 @@ impl Session {
     }
 }
 
-struct SessionEntry {
-    session: Session,
-    touched: Instant,
-}
-
-/// All sessions of this process.
-fn sessions() -> MutexGuard<'static, HashMap<String, SessionEntry>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<String, SessionEntry>>> = OnceLock::new();
-    SESSIONS
-        .get_or_init(Default::default)
-        // A panic while holding the lock leaves plain data behind; keep serving it.
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
 /// 32 random bytes from the OS CSPRNG, in hex: a session id nobody can guess.
 fn new_session_id() -> String {
     let mut bytes = [0u8; 32];
@@ -167,7 +153,18 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Whether a cookie value is one of our session ids (64 hex digits).
+fn is_session_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Sessions changed before this are over.
+fn fresh_after() -> i64 {
+    now_millis() - SESSION_IDLE.as_millis() as i64
+}
+
 /// One request's view of the shopper's session: a copy read at the start, changes written back at once.
+/// Sessions live in the database, so any host process behind a load balancer can serve the next request.
 struct Visit {
     id: Option<String>,
     session: Session,
@@ -176,27 +173,21 @@ struct Visit {
 }
 
 impl Visit {
-    fn read(state: &AppState, headers: &HeaderMap) -> Visit {
+    async fn read(state: &AppState, headers: &HeaderMap) -> Result<Visit, DbError> {
         let secure = state.config.public_url.starts_with("https://");
-        let mut map = sessions();
-        let found = cookie_value(headers, SESSION_COOKIE).and_then(|id| {
-            let entry = map.get_mut(&id)?;
-            if entry.touched.elapsed() > SESSION_IDLE {
-                return None;
-            }
-            entry.touched = Instant::now();
-            Some((id, entry.session.clone()))
-        });
-        let (id, session) = match found {
-            Some((id, session)) => (Some(id), session),
-            None => (None, Session::default()),
-        };
-        Visit {
-            id,
-            session,
+        let mut visit = Visit {
+            id: None,
+            session: Session::default(),
             set_cookie: None,
             secure,
+        };
+        if let Some(id) = cookie_value(headers, SESSION_COOKIE).filter(|id| is_session_id(id)) {
+            if let Some(data) = state.store.session(&id, fresh_after()).await? {
+                visit.session = serde_json::from_str(&data).unwrap_or_default();
+                visit.id = Some(id);
+            }
         }
+        Ok(visit)
     }
 
     fn cookie(&self, id: &str, max_age: Option<u32>) -> String {
@@ -213,66 +204,75 @@ impl Visit {
     /// Applies `change` to the stored session (starting one if there is none) and keeps the result.
     /// Changes go to the stored session, not to this request's copy, so two requests of one shopper
     /// do not undo each other's changes.
-    fn update<R>(&mut self, change: impl FnOnce(&mut Session) -> R) -> R {
-        let mut map = sessions();
-        let live = self.id.as_ref().filter(|id| {
-            map.get(*id)
-                .is_some_and(|e| e.touched.elapsed() <= SESSION_IDLE)
-        });
-        let id = match live {
-            Some(id) => id.clone(),
-            None => {
-                // Sessions are only started by a change, so forgetting idle ones here bounds the map.
-                map.retain(|_, entry| entry.touched.elapsed() <= SESSION_IDLE);
-                let id = new_session_id();
-                map.insert(
-                    id.clone(),
-                    SessionEntry {
-                        session: Session::default(),
-                        touched: Instant::now(),
-                    },
-                );
-                self.set_cookie = Some(self.cookie(&id, None));
-                self.id = Some(id.clone());
-                id
-            }
+    async fn update<R: Send>(
+        &mut self,
+        state: &AppState,
+        change: impl FnOnce(&mut Session) -> R + Send,
+    ) -> Result<R, DbError> {
+        // Sessions are only started by a change; idle ones are swept by the scheduled jobs.
+        let (id, new) = match &self.id {
+            Some(id) => (id.clone(), false),
+            None => (new_session_id(), true),
         };
-        let entry = map.get_mut(&id).expect("inserted or checked above");
-        let result = change(&mut entry.session);
-        entry.touched = Instant::now();
-        self.session = entry.session.clone();
-        result
+        let mut result = None;
+        let mut after = None;
+        {
+            let (result, after) = (&mut result, &mut after);
+            state
+                .store
+                .modify_session(
+                    &id,
+                    fresh_after(),
+                    now_millis(),
+                    Box::new(move |data| {
+                        let mut session: Session = data
+                            .and_then(|data| serde_json::from_str(&data).ok())
+                            .unwrap_or_default();
+                        *result = Some(change(&mut session));
+                        let text = serde_json::to_string(&session).unwrap_or_default();
+                        *after = Some(session);
+                        text
+                    }),
+                )
+                .await?;
+        }
+        if new {
+            self.set_cookie = Some(self.cookie(&id, None));
+            self.id = Some(id);
+        }
+        self.session = after.unwrap_or_default();
+        result.ok_or_else(|| DbError::Corrupt("the session change did not run".to_owned()))
     }
 
     /// A new session id for the same session, at login, so an id planted before login is worthless.
-    fn rotate(&mut self) {
-        let mut map = sessions();
-        let session = self
-            .id
-            .take()
-            .and_then(|id| map.remove(&id))
-            .map(|entry| entry.session)
-            .unwrap_or_default();
+    async fn rotate(&mut self, state: &AppState) -> Result<(), DbError> {
+        let mut session = self.session.clone();
+        if let Some(old) = self.id.take() {
+            if let Some(data) = state.store.session(&old, fresh_after()).await? {
+                session = serde_json::from_str(&data).unwrap_or(session);
+            }
+            state.store.delete_session(&old).await?;
+        }
         let id = new_session_id();
-        self.session = session.clone();
-        map.insert(
-            id.clone(),
-            SessionEntry {
-                session,
-                touched: Instant::now(),
-            },
-        );
+        let text = serde_json::to_string(&session).unwrap_or_default();
+        state
+            .store
+            .modify_session(&id, fresh_after(), now_millis(), Box::new(move |_| text))
+            .await?;
+        self.session = session;
         self.set_cookie = Some(self.cookie(&id, None));
         self.id = Some(id);
+        Ok(())
     }
 
     /// Forgets the session (logout): cart, details and login.
-    fn end(&mut self) {
+    async fn end(&mut self, state: &AppState) -> Result<(), DbError> {
         if let Some(id) = self.id.take() {
-            sessions().remove(&id);
+            state.store.delete_session(&id).await?;
         }
         self.session = Session::default();
         self.set_cookie = Some(self.cookie("", Some(0)));
+        Ok(())
     }
 
     /// The response, with the session cookie when one was started.
@@ -297,6 +297,16 @@ impl Visit {
 
 /// A page that could not be built; the HTML error page to show instead.
 struct PageError(Response);
+
+/// In a handler that answers with a page either way: the value, or the error page at once.
+macro_rules! or_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return PageError::from(error).0,
+        }
+    };
+}
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
@@ -499,7 +509,7 @@ fn steps(current: usize) -> String {
 // ---------------------------------------------------------------------------------------------------
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let visit = Visit::read(&state, &headers);
+    let visit = Visit::read(&state, &headers).await?;
     let products = state.store.products().await?;
     let mut body = format!("<h2>{}</h2>", escape(&state.config.shop.name));
     if products.is_empty() {
@@ -548,7 +558,7 @@ async fn cart_add(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let product = match field(&fields, "product_id").trim().parse::<i64>() {
         Ok(id) => state.store.product(id).await?,
         Err(_) => None,
@@ -571,11 +581,13 @@ async fn cart_add(
             }
         },
     };
-    visit.update(|s| {
-        let line = s.cart.entry(product.id).or_insert(0);
-        *line = (*line + quantity).min(MAX_QUANTITY);
-        s.changed();
-    });
+    visit
+        .update(&state, |s| {
+            let line = s.cart.entry(product.id).or_insert(0);
+            *line = (*line + quantity).min(MAX_QUANTITY);
+            s.changed();
+        })
+        .await?;
     Ok(visit.respond(see_other("/cart")))
 }
 
@@ -598,7 +610,7 @@ fn narrow_digit(c: char) -> char {
 }
 
 async fn cart_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     forget_finished_order(&state, &mut visit).await?;
     render_cart(&state, visit, &[]).await
 }
@@ -658,14 +670,16 @@ async fn cart_update(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     if let Some((_, id)) = fields.iter().find(|(key, _)| key == "remove") {
         if let Ok(id) = id.parse::<i64>() {
-            visit.update(|s| {
-                if s.cart.remove(&id).is_some() {
-                    s.changed();
-                }
-            });
+            visit
+                .update(&state, |s| {
+                    if s.cart.remove(&id).is_some() {
+                        s.changed();
+                    }
+                })
+                .await?;
         }
         return Ok(visit.respond(see_other("/cart")));
     }
@@ -689,22 +703,24 @@ async fn cart_update(
         problems.dedup();
         return render_cart(&state, visit, &problems).await;
     }
-    visit.update(|s| {
-        let before = s.cart.clone();
-        for (id, quantity) in &wanted {
-            if !s.cart.contains_key(id) {
-                continue;
+    visit
+        .update(&state, |s| {
+            let before = s.cart.clone();
+            for (id, quantity) in &wanted {
+                if !s.cart.contains_key(id) {
+                    continue;
+                }
+                if *quantity == 0 {
+                    s.cart.remove(id);
+                } else {
+                    s.cart.insert(*id, *quantity);
+                }
             }
-            if *quantity == 0 {
-                s.cart.remove(id);
-            } else {
-                s.cart.insert(*id, *quantity);
+            if s.cart != before {
+                s.changed();
             }
-        }
-        if s.cart != before {
-            s.changed();
-        }
-    });
+        })
+        .await?;
     if fields.iter().any(|(key, _)| key == "next") && !visit.session.cart.is_empty() {
         return Ok(visit.respond(see_other("/checkout/customer")));
     }
@@ -721,11 +737,13 @@ async fn forget_finished_order(state: &AppState, visit: &mut Visit) -> Result<()
         ..OrderFilter::default()
     };
     if !state.store.orders(&filter, 1).await?.is_empty() {
-        visit.update(|s| {
-            if s.link_key.as_deref() == Some(link_key.as_str()) {
-                s.order_placed();
-            }
-        });
+        visit
+            .update(state, |s| {
+                if s.link_key.as_deref() == Some(link_key.as_str()) {
+                    s.order_placed();
+                }
+            })
+            .await?;
     }
     Ok(())
 }
@@ -988,7 +1006,7 @@ fn customer_inputs(customer: &CustomerDetails) -> String {
 }
 
 async fn customer_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let visit = Visit::read(&state, &headers);
+    let visit = Visit::read(&state, &headers).await?;
     if visit.session.cart.is_empty() {
         return Ok(visit.respond(see_other("/cart")));
     }
@@ -1034,18 +1052,20 @@ async fn customer_submit(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let customer = read_customer(&fields);
     let problems = customer_problems(&customer);
     if !problems.is_empty() {
         return Ok(render_customer(visit, &customer, &problems));
     }
-    visit.update(|s| {
-        if s.customer.as_ref() != Some(&customer) {
-            s.customer = Some(customer);
-            s.changed();
-        }
-    });
+    visit
+        .update(&state, |s| {
+            if s.customer.as_ref() != Some(&customer) {
+                s.customer = Some(customer);
+                s.changed();
+            }
+        })
+        .await?;
     Ok(visit.respond(see_other("/checkout/delivery")))
 }
 
@@ -1157,7 +1177,7 @@ struct DeliveryChoice {
 }
 
 async fn delivery_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let visit = Visit::read(&state, &headers);
+    let visit = Visit::read(&state, &headers).await?;
     if visit.session.cart.is_empty() {
         return Ok(visit.respond(see_other("/cart")));
     }
@@ -1270,7 +1290,7 @@ async fn delivery_submit(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     if visit.session.cart.is_empty() {
         return Ok(visit.respond(see_other("/cart")));
     }
@@ -1311,17 +1331,19 @@ async fn delivery_submit(
     if !problems.is_empty() {
         return render_delivery(&state, visit, &choice, &problems).await;
     }
-    visit.update(|s| {
-        if s.payment_method_id != choice.payment_method_id
-            || s.options != choice.options
-            || s.note != choice.note
-        {
-            s.payment_method_id = choice.payment_method_id;
-            s.options = choice.options;
-            s.note = choice.note;
-            s.changed();
-        }
-    });
+    visit
+        .update(&state, |s| {
+            if s.payment_method_id != choice.payment_method_id
+                || s.options != choice.options
+                || s.note != choice.note
+            {
+                s.payment_method_id = choice.payment_method_id;
+                s.options = choice.options;
+                s.note = choice.note;
+                s.changed();
+            }
+        })
+        .await?;
     Ok(visit.respond(see_other("/checkout/confirm")))
 }
 
@@ -1372,14 +1394,16 @@ async fn current_attempt(
         options: session.options.clone(),
     };
     let attempt = checkout::create_attempt(state, &input, session.member_id).await?;
-    let kept = visit.update(|s| {
-        if s.revision == revision && s.link_key.is_none() {
-            s.link_key = Some(attempt.link_key.clone());
-            true
-        } else {
-            false
-        }
-    });
+    let kept = visit
+        .update(state, |s| {
+            if s.revision == revision && s.link_key.is_none() {
+                s.link_key = Some(attempt.link_key.clone());
+                true
+            } else {
+                false
+            }
+        })
+        .await?;
     if !kept {
         // Another request of this shopper stored an attempt first: show that one, so the shopper
         // has one link key, not two.
@@ -1456,7 +1480,7 @@ fn confirm_error(visit: Visit, message: &str, summary: &str) -> Response {
 }
 
 async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     if visit.session.cart.is_empty() {
         return Ok(visit.respond(see_other("/cart")));
     }
@@ -1469,11 +1493,13 @@ async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> Page
     let attempt = match current_attempt(&state, &mut visit).await {
         Ok(CurrentAttempt::Open(attempt)) => attempt,
         Ok(CurrentAttempt::Ordered(link_key)) => {
-            visit.update(|s| {
-                if s.link_key.as_deref() == Some(link_key.as_str()) {
-                    s.order_placed();
-                }
-            });
+            visit
+                .update(&state, |s| {
+                    if s.link_key.as_deref() == Some(link_key.as_str()) {
+                        s.order_placed();
+                    }
+                })
+                .await?;
             return Ok(visit.respond(see_other(&format!("/checkout/complete/{link_key}"))));
         }
         Err(CheckoutError::Input(message)) => return Ok(confirm_error(visit, &message, "")),
@@ -1492,11 +1518,13 @@ async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> Page
             Ok(visit.respond(html::page_in(form.charset, "内容確認", &body)))
         }
         Ok(Confirmed::Completed(order)) => {
-            visit.update(|s| {
-                if s.link_key.as_deref() == Some(order.link_key.as_str()) {
-                    s.order_placed();
-                }
-            });
+            visit
+                .update(&state, |s| {
+                    if s.link_key.as_deref() == Some(order.link_key.as_str()) {
+                        s.order_placed();
+                    }
+                })
+                .await?;
             Ok(visit.respond(see_other(&format!("/checkout/complete/{}", order.link_key))))
         }
         Err(CheckoutError::Input(message)) => Ok(confirm_error(
@@ -1524,16 +1552,20 @@ async fn complete(
     Path(link_key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = or_page!(Visit::read(&state, &headers).await);
     let view = checkout::view_for(&state, &link_key).await;
     if matches!(view, Ok(ReturnView::Completed(_)))
         && visit.session.link_key.as_deref() == Some(link_key.as_str())
     {
-        visit.update(|s| {
-            if s.link_key.as_deref() == Some(link_key.as_str()) {
-                s.order_placed();
-            }
-        });
+        or_page!(
+            visit
+                .update(&state, |s| {
+                    if s.link_key.as_deref() == Some(link_key.as_str()) {
+                        s.order_placed();
+                    }
+                })
+                .await
+        );
     }
     let response = match view {
         Ok(ReturnView::Completed(order)) => {
@@ -1637,7 +1669,7 @@ async fn login_page(
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let visit = Visit::read(&state, &headers);
+    let visit = or_page!(Visit::read(&state, &headers).await);
     if visit.session.member_id.is_some() {
         return visit.respond(see_other(safe_next(&query.next)));
     }
@@ -1654,20 +1686,22 @@ async fn login_submit(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let email = field(&fields, "email").trim().to_owned();
     let next = safe_next(&field(&fields, "next"));
     match authenticate(&state, &email, &field(&fields, "password")).await? {
         Some(member) => {
-            visit.rotate();
-            visit.update(|s| {
-                s.member_id = Some(member.id);
-                // Logging in means "use my account": the member's stored details replace what was
-                // typed as a guest (the customer form shows them, to be checked or changed).
-                s.customer = None;
-                // The attempt remembers who bought: a new login needs a new attempt.
-                s.changed();
-            });
+            visit.rotate(&state).await?;
+            visit
+                .update(&state, |s| {
+                    s.member_id = Some(member.id);
+                    // Logging in means "use my account": the member's stored details replace what was
+                    // typed as a guest (the customer form shows them, to be checked or changed).
+                    s.customer = None;
+                    // The attempt remembers who bought: a new login needs a new attempt.
+                    s.changed();
+                })
+                .await?;
             Ok(visit.respond(see_other(next)))
         }
         None => Ok(visit.respond(html::page(
@@ -1683,8 +1717,8 @@ async fn login_submit(
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let mut visit = Visit::read(&state, &headers);
-    visit.end();
+    let mut visit = or_page!(Visit::read(&state, &headers).await);
+    or_page!(visit.end(&state).await);
     visit.respond(see_other("/"))
 }
 
@@ -1707,7 +1741,7 @@ async fn register_page(
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Response {
-    let visit = Visit::read(&state, &headers);
+    let visit = or_page!(Visit::read(&state, &headers).await);
     let details = visit.session.customer.clone().unwrap_or_default();
     visit.respond(html::page(
         StatusCode::OK,
@@ -1721,7 +1755,7 @@ async fn register_submit(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let next = safe_next(&field(&fields, "next"));
     let details = read_customer(&fields);
     let password = field(&fields, "password");
@@ -1759,12 +1793,14 @@ async fn register_submit(
         }
         Err(error) => return Err(error.into()),
     };
-    visit.rotate();
-    visit.update(|s| {
-        s.member_id = Some(member.id);
-        s.customer = Some(details.clone());
-        s.changed();
-    });
+    visit.rotate(&state).await?;
+    visit
+        .update(&state, |s| {
+            s.member_id = Some(member.id);
+            s.customer = Some(details.clone());
+            s.changed();
+        })
+        .await?;
     Ok(visit.respond(see_other(next)))
 }
 
@@ -1781,7 +1817,7 @@ async fn require_member(
     match state.store.member(member_id).await? {
         Some(member) => Ok(Ok(member)),
         None => {
-            visit.end();
+            visit.end(state).await?;
             Ok(Err(login))
         }
     }
@@ -1799,7 +1835,7 @@ async fn member_cards(state: &AppState, member_id: i64) -> Result<Vec<MemberCard
 }
 
 async fn mypage(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let member = match require_member(&state, &mut visit, "/mypage").await? {
         Ok(member) => member,
         Err(login) => return Ok(visit.respond(see_other(&login))),
@@ -1901,7 +1937,7 @@ async fn card_update_start(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let member = match require_member(&state, &mut visit, "/mypage").await? {
         Ok(member) => member,
         Err(login) => return Ok(visit.respond(see_other(&login))),
@@ -1921,7 +1957,7 @@ async fn card_update_start(
         Err(error) => return Err(error.into()),
     };
     let key = card_update_key(&state, member.id, &form).await?;
-    visit.update(|s| s.card_update_key = key);
+    visit.update(&state, |s| s.card_update_key = key).await?;
     let card = state.store.member_card(member.id, &module_id).await?;
     let (last4, expiry) = card
         .map(|c| (format!("****{}", c.last4), c.expiry))
@@ -1958,7 +1994,7 @@ async fn card_update_done(
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
 ) -> PageResult {
-    let mut visit = Visit::read(&state, &headers);
+    let mut visit = Visit::read(&state, &headers).await?;
     let member = match require_member(&state, &mut visit, "/mypage").await? {
         Ok(member) => member,
         Err(login) => return Ok(visit.respond(see_other(&login))),
