@@ -244,6 +244,11 @@ async function memberSubscription(page) {
   await page.waitForURL('**/checkout/customer');
   await page.click('#customer-next');
   await page.waitForURL('**/checkout/delivery');
+  check(await page.locator('#recurring-notice').isVisible(), 'the delivery page does not explain 継続課金');
+  check(
+    (await page.locator('.method', { hasText: 'コンビニ' }).count()) === 0,
+    'a method that cannot register the recurring charge is offered',
+  );
   await chooseMethod(page, 'クレジットカード決済');
   await shot(page, '14-confirm-subscription');
   await page.getByRole('button', { name: '上記内容で注文する' }).click();

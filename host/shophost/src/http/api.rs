@@ -64,6 +64,7 @@ pub async fn checkout_methods(state: &AppState) -> Result<Vec<Value>, ApiError> 
             "settlement_label": provided.settlement_type.label,
             "notice": provided.settlement_type.notice,
             "options": options,
+            "recurring": provided.settlement_type.recurring,
         }));
     }
     Ok(methods)

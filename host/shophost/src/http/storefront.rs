@@ -1089,6 +1089,8 @@ struct MethodView {
     settlement_type: String,
     notice: Option<String>,
     options: Vec<MethodOption>,
+    /// Takes carts with a recurring (継続課金) item.
+    recurring: bool,
 }
 
 impl MethodView {
@@ -1131,6 +1133,7 @@ impl MethodView {
             settlement_type: text("settlement_type")?,
             notice: text("notice"),
             options,
+            recurring: value.get("recurring").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 
@@ -1198,8 +1201,21 @@ async fn render_delivery(
     choice: &DeliveryChoice,
     problems: &[String],
 ) -> PageResult {
-    let methods = methods_for_checkout(state).await?;
+    let mut methods = methods_for_checkout(state).await?;
     let mut list = String::new();
+    // A recurring item (継続課金) can only be paid with a method that registers the recurring charge.
+    let products = state.store.products().await?;
+    let recurring_cart = visit.session.cart.keys().any(|id| {
+        products
+            .iter()
+            .any(|product| product.id == *id && product.recurrence.is_some())
+    });
+    if recurring_cart {
+        methods.retain(|method| method.recurring);
+        list.push_str(
+            "<p class=\"notice\" id=\"recurring-notice\">継続課金の商品は、会員ログインのうえ、自動継続課金に対応したお支払方法でご注文ください（2回目以降は自動でお支払いになります）。</p>",
+        );
+    }
     if methods.is_empty() {
         list.push_str(
             "<p class=\"error\">現在ご利用いただけるお支払方法がありません。恐れ入りますが、ショップへお問い合わせください。</p>",
