@@ -1133,7 +1133,10 @@ impl MethodView {
             settlement_type: text("settlement_type")?,
             notice: text("notice"),
             options,
-            recurring: value.get("recurring").and_then(Value::as_bool).unwrap_or(false),
+            recurring: value
+                .get("recurring")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
