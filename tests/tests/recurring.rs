@@ -172,6 +172,7 @@ async fn subscribe(database: Database) {
     assert_eq!(contract["interval_months"], 1);
     assert_eq!(contract["charging_day"], 10);
     assert_eq!(contract["next_charge"], next_charge);
+    assert_eq!(contract["next_charge_expected"], next_charge);
     assert_eq!(contract["status"], "continuation");
 
     // A duplicate of the notification registers nothing more.
@@ -235,6 +236,11 @@ async fn subscribe(database: Database) {
         .await;
     assert_eq!(status, 200, "{stopped}");
     assert_eq!(stopped["contract"]["status"], "stopped");
+    let listed = shop.admin_get("/contracts").await;
+    assert!(
+        listed["contracts"][0]["next_charge_expected"].is_null(),
+        "{listed}"
+    );
     let metrics = shop.get("/metrics").await.text();
     assert!(
         metrics.contains("shophost_recurring_contracts{module=\"remise\",status=\"stopped\"} 1"),

@@ -218,16 +218,37 @@ impl ProductRecurrence {
                 self.charging_day,
             )
         };
-        // The 29th–31st do not exist in every month: such a date moves back to the month's last day.
-        (0..4)
-            .find_map(|back| {
-                LocalDate::parse_yyyymmdd(&format!(
-                    "{year:04}{month:02}{:02}",
-                    day.saturating_sub(back)
-                ))
-            })
-            .unwrap_or(ordered)
+        month_day(year, month, day).unwrap_or(ordered)
     }
+}
+
+/// The date `year`-`month`-`day`, or the month's last day when it has no such day (the 29th–31st).
+fn month_day(year: i64, month: i64, day: u32) -> Option<LocalDate> {
+    (0..4).find_map(|back| {
+        LocalDate::parse_yyyymmdd(&format!(
+            "{year:04}{month:02}{:02}",
+            day.saturating_sub(back)
+        ))
+    })
+}
+
+/// The date a recurring charge registered to start on `first` (`YYYYMMDD`) and repeat every
+/// `interval_months` falls on next, on or after `today`: the gateway charges on that schedule by itself,
+/// so the shop shows it without hearing about each charge. `None` when `first` is not a date.
+pub fn scheduled_charge(first: &str, interval_months: i64, today: LocalDate) -> Option<LocalDate> {
+    let first = LocalDate::parse_yyyymmdd(first)?;
+    let interval = interval_months.max(1);
+    let start = i64::from(first.year) * 12 + i64::from(first.month) - 1;
+    (0..=1200 / interval)
+        .map(|k| {
+            let months = start + k * interval;
+            month_day(
+                months.div_euclid(12),
+                months.rem_euclid(12) + 1,
+                u32::from(first.day),
+            )
+        })
+        .find_map(|date| date.filter(|date| *date >= today))
 }
 
 /// One line of a cart or order.
@@ -641,5 +662,22 @@ mod recurrence_tests {
         assert_eq!(on(12, ORDER_DAY, "20260131"), "20270131");
         assert_eq!(on(1, ORDER_DAY, "20260131"), "20260228");
         assert_eq!(on(1, ORDER_DAY, "20280131"), "20280229");
+    }
+
+    #[test]
+    fn the_scheduled_charge_follows_the_registration() {
+        let next = |first: &str, interval, today: &str| {
+            super::scheduled_charge(first, interval, date(today)).map(LocalDate::yyyymmdd)
+        };
+        assert_eq!(next("20261227", 1, "20261127").as_deref(), Some("20261227"));
+        assert_eq!(next("20261227", 1, "20261227").as_deref(), Some("20261227"));
+        assert_eq!(next("20261227", 1, "20261228").as_deref(), Some("20270127"));
+        assert_eq!(next("20261231", 1, "20270201").as_deref(), Some("20270228"));
+        assert_eq!(next("20261210", 6, "20270701").as_deref(), Some("20271210"));
+        assert_eq!(
+            next("20261210", 12, "20300101").as_deref(),
+            Some("20301210")
+        );
+        assert_eq!(next("not a date", 1, "20261127"), None);
     }
 }

@@ -12,10 +12,12 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shophost_module_api::{FieldKind, SettingsValues};
+use shophost_module_api::{FieldKind, LocalDate, SettingsValues};
 
 use crate::db::{DbError, NewPaymentMethod, OrderFilter};
-use crate::domain::{PaymentStatus, ProductRecurrence, ORDER_DAY};
+use crate::domain::{
+    local_date, now_millis, scheduled_charge, PaymentStatus, ProductRecurrence, ORDER_DAY,
+};
 use crate::engine::UpdateError;
 use crate::http::ApiError;
 use crate::AppState;
@@ -761,6 +763,22 @@ async fn contracts(
         .store
         .contracts(query.member_id, query.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
+    // `next_charge` is the first date as registered; the gateway goes on charging every interval by
+    // itself, so the next date of that schedule is given beside it for running contracts.
+    let today = local_date(now_millis());
+    let contracts: Vec<Value> = contracts
+        .iter()
+        .map(|contract| {
+            let mut value = json!(contract);
+            value["next_charge_expected"] = json!((contract.status == "continuation")
+                .then(|| {
+                    scheduled_charge(&contract.next_charge, contract.interval_months, today)
+                })
+                .flatten()
+                .map(LocalDate::yyyymmdd));
+            value
+        })
+        .collect();
     Ok(Json(json!({ "contracts": contracts })))
 }
 

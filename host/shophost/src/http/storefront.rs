@@ -31,13 +31,13 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shophost_module_api::{LocalDate, SettlementKind};
+use shophost_module_api::SettlementKind;
 
 use crate::checkout::{self, CartInputLine, CheckoutError, CheckoutInput, Confirmed, ReturnView};
 use crate::db::{DbError, OrderFilter};
 use crate::domain::{
-    japanese_date, local_datetime, now_millis, Attempt, AttemptKind, AttemptState, CartLine,
-    CustomerDetails, Member, MemberCard, ProductRecurrence, ORDER_DAY,
+    japanese_date, local_date, local_datetime, now_millis, scheduled_charge, Attempt, AttemptKind,
+    AttemptState, CartLine, CustomerDetails, Member, MemberCard, ProductRecurrence, ORDER_DAY,
 };
 use crate::http::html::{self, escape, yen};
 use crate::http::ApiError;
@@ -1890,9 +1890,18 @@ async fn mypage(State(state): State<AppState>, headers: HeaderMap) -> PageResult
             "<h3>継続課金</h3><table class=\"contracts\"><tr><th>商品</th><th>金額</th><th>次回課金日</th><th>状態</th></tr>",
         );
         for contract in &contracts {
-            let next = LocalDate::parse_yyyymmdd(&contract.next_charge)
+            // The gateway charges on the registered schedule by itself: show the next date of it.
+            let next = if contract.status == "continuation" {
+                scheduled_charge(
+                    &contract.next_charge,
+                    contract.interval_months,
+                    local_date(now_millis()),
+                )
                 .map(japanese_date)
-                .unwrap_or_else(|| contract.next_charge.clone());
+                .unwrap_or_else(|| contract.next_charge.clone())
+            } else {
+                "—".to_owned()
+            };
             let _ = write!(
                 body,
                 "<tr class=\"contract\"><td>{}</td><td>{}</td><td>{}</td><td class=\"contract-status\">{}</td></tr>",
