@@ -587,7 +587,7 @@ pub async fn handle_return(
             });
             let recorded = state
                 .store
-                .record_inbound(&record, &Intent::Apply(notification), &context, respond)
+                .record_inbound(record, Intent::Apply(notification), context, respond)
                 .await?;
             if let Verdict::Refused { reason, .. } = &recorded.verdict {
                 tracing::warn!(link_key = %link_key, "browser return refused: {reason}");

@@ -235,7 +235,7 @@ pub async fn handle_notification(
         });
         return match state
             .store
-            .record_inbound(&record, &intent, &context, respond.clone())
+            .record_inbound(record, intent, context, respond.clone())
             .await
         {
             Ok(recorded) => Handled {
@@ -264,7 +264,8 @@ pub async fn handle_notification(
         received_at,
         replay_of,
     );
-    let request = &decoded.request;
+    // Shared with the responder, which answers in the module's protocol after the commit.
+    let request = Arc::new(decoded.request);
     let intent = if raw.body.len() > state.config.max_body_bytes {
         Intent::Refuse {
             refusal: Refusal::Malformed,
@@ -289,7 +290,7 @@ pub async fn handle_notification(
         }
     } else {
         match module
-            .parse_notification(&target.config, name, request)
+            .parse_notification(&target.config, name, &request)
             .await
         {
             Ok(notification) if !notification.mismatches.is_empty() => Intent::Refuse {
@@ -316,12 +317,12 @@ pub async fn handle_notification(
         channel: "notification",
     };
     let respond: Responder = {
-        let (module, name, request) = (module.clone(), name.to_owned(), request.clone());
+        let (module, name, request) = (module.clone(), name.to_owned(), Arc::clone(&request));
         Arc::new(move |verdict: &Verdict| module.respond(&name, &request, &answer_for(verdict)))
     };
     match state
         .store
-        .record_inbound(&record, &intent, &context, respond)
+        .record_inbound(record, intent, context, respond)
         .await
     {
         Ok(recorded) => {
@@ -350,7 +351,7 @@ pub async fn handle_notification(
             state.metrics.count_unavailable(&module_id, name);
             tracing::error!(module = %module_id, endpoint = %name, link_key = link_key.as_deref().unwrap_or(""), %error, "notification not stored; answering unavailable so the gateway retries");
             Handled {
-                response: module.respond(name, request, &Answer::Unavailable),
+                response: module.respond(name, &request, &Answer::Unavailable),
                 verdict: None,
                 journal_id: None,
             }

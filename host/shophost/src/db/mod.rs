@@ -394,11 +394,12 @@ pub trait Store: Send + Sync {
     async fn counts(&self) -> Result<StoreCounts, DbError>;
 
     /// Journals an inbound request and applies it, in one transaction. Returns the response to send.
+    /// Takes the request by value: the SQLite writer keeps it until its commit, without a copy.
     async fn record_inbound(
         &self,
-        record: &InboundRecord,
-        intent: &Intent,
-        context: &ApplyContext,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
         respond: Responder,
     ) -> Result<Recorded, DbError>;
     /// Journal entries, newest first, optionally for one link key.

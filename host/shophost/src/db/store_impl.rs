@@ -104,17 +104,17 @@ impl SqliteStore {
     /// Hands the request to the group-commit writer and waits for its commit.
     async fn record(
         &self,
-        record: &InboundRecord,
-        intent: &Intent,
-        context: &ApplyContext,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
         respond: Responder,
     ) -> Result<Recorded, DbError> {
         let stopped = || DbError::Unavailable("the SQLite writer has stopped".to_owned());
         let (reply, answer) = oneshot::channel();
         let job = WriteJob {
-            record: record.clone(),
-            intent: intent.clone(),
-            context: context.clone(),
+            record,
+            intent,
+            context,
             respond,
             reply,
         };
@@ -416,13 +416,13 @@ impl PgStore {
     /// order the requests about one attempt across host processes.
     async fn record(
         &self,
-        record: &InboundRecord,
-        intent: &Intent,
-        context: &ApplyContext,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
         respond: Responder,
     ) -> Result<Recorded, DbError> {
         let mut tx = self.write.begin().await?;
-        let recorded = Self::record_in_tx(&mut tx, record, intent, context, &respond).await?;
+        let recorded = Self::record_in_tx(&mut tx, &record, &intent, &context, &respond).await?;
         tx.commit().await?;
         self.stats.committed(1);
         Ok(recorded)
@@ -1359,9 +1359,9 @@ macro_rules! store_impl {
 
             async fn record_inbound(
                 &self,
-                record: &InboundRecord,
-                intent: &Intent,
-                context: &ApplyContext,
+                record: InboundRecord,
+                intent: Intent,
+                context: ApplyContext,
                 respond: Responder,
             ) -> Result<Recorded, DbError> {
                 self.record(record, intent, context, respond).await
