@@ -649,17 +649,7 @@ impl TryFrom<&InboundRequest> for RemiseCardNotification {
     type Error = Rejection;
 
     fn try_from(request: &InboundRequest) -> Result<Self, Rejection> {
-        if request.method != "POST" || !request.form_body {
-            return Err(Rejection::new(format!(
-                "a card result notification must be a POST with a form body, got {} {}",
-                normalise::first_chars(&request.method, 16),
-                if request.form_body {
-                    "with a form"
-                } else {
-                    "without a form"
-                }
-            )));
-        }
+        form_post(request, "card result notification")?;
         let link_key = link_key(request, "X-S_TORIHIKI_NO")?;
         let transaction_id = required_token(request, "X-TRANID", ID_MAX_CHARS, link_key)?;
         // Welcart read a missing X-ERRLEVEL as 0 (success); here it must be there and be one digit.
@@ -766,6 +756,22 @@ impl RemiseCardNotification {
             mismatches,
         })
     }
+}
+
+/// Remise posts its notifications as forms; anything else is refused, naming what came.
+fn form_post(request: &InboundRequest, what: &str) -> Result<(), Rejection> {
+    if request.method == "POST" && request.form_body {
+        return Ok(());
+    }
+    Err(Rejection::new(format!(
+        "a {what} must be a POST with a form body, got {} {}",
+        normalise::first_chars(&request.method, 16),
+        if request.form_body {
+            "with a form"
+        } else {
+            "without a form"
+        }
+    )))
 }
 
 /// The last four digits from `X-PARTOFCARD`, or empty when it holds no digits only.
@@ -995,17 +1001,7 @@ pub fn parse_conv_notification(
     config: &RemiseConfig,
     request: &InboundRequest,
 ) -> Result<Notification, Rejection> {
-    if request.method != "POST" || !request.form_body {
-        return Err(Rejection::new(format!(
-            "a multi-payment notification must be a POST with a form body, got {} {}",
-            normalise::first_chars(&request.method, 16),
-            if request.form_body {
-                "with a form"
-            } else {
-                "without a form"
-            }
-        )));
-    }
+    form_post(request, "multi-payment notification")?;
     if config.conv.is_none() {
         return Err(Rejection::new(
             "multi-payments are off in this shop's settings",

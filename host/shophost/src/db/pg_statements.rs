@@ -52,23 +52,23 @@ impl From<&[u8]> for Arg {
     }
 }
 
-/// SQL text with its arguments, numbered `$1…$n`.
+/// One statement with its arguments, numbered `$1…$n` as the text is built.
 #[derive(Debug, Default)]
-pub(super) struct Script {
+pub(super) struct Statement {
     pub sql: String,
     pub args: Vec<Arg>,
 }
 
-impl Script {
+impl Statement {
     /// Adds an argument and returns its placeholder.
     fn p(&mut self, value: impl Into<Arg>) -> String {
         self.args.push(value.into());
         format!("${}", self.args.len())
     }
 
-    fn push(&mut self, sql: &str) {
-        self.sql.push_str(sql);
-        self.sql.push_str(";\n");
+    /// Sets the text, once its arguments are in.
+    fn text(&mut self, sql: &str) {
+        self.sql = sql.to_owned();
     }
 }
 
@@ -76,10 +76,10 @@ impl Script {
 /// link key the signal's dedup key was recorded for, if it was), and the attempt's order's
 /// `order_status` and `order_number`. On PostgreSQL the caller locks the attempt row in a statement
 /// before this one, so that this one's snapshot holds everything committed before the lock was granted.
-pub(super) fn load(script: &mut Script, notification: &Notification) {
+pub(super) fn load(script: &mut Statement, notification: &Notification) {
     let key = script.p(notification.link_key.as_str());
     let dedup = script.p(notification.dedup_key.as_str());
-    script.push(&format!(
+    script.text(&format!(
         "SELECT {ATTEMPT_COLUMNS}, \
          (SELECT link_key FROM payment_events WHERE dedup_key = {dedup}) AS recorded_for, \
          (SELECT payment_status FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_status, \
@@ -91,7 +91,7 @@ pub(super) fn load(script: &mut Script, notification: &Notification) {
 /// Appends the claim of a signal's event key. Another host may have claimed it since the read; the
 /// caller learns that from the row count (0) and answers by deciding again.
 pub(super) fn claim(
-    script: &mut Script,
+    script: &mut Statement,
     notification: &Notification,
     context: &ApplyContext,
     kind: &str,
@@ -106,7 +106,7 @@ pub(super) fn claim(
         script.p(at),
     ]
     .join(", ");
-    script.push(&format!(
+    script.text(&format!(
         "INSERT INTO payment_events (dedup_key, module_id, link_key, kind, source, at) VALUES ({values}) \
          ON CONFLICT (dedup_key) DO NOTHING"
     ));
@@ -114,7 +114,7 @@ pub(super) fn claim(
 
 /// Appends one change to `attempt`: one statement (a CTE where it writes several tables), so each change
 /// is one round trip.
-pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: i64) {
+pub(super) fn write(script: &mut Statement, attempt: &Attempt, change: &Write, at: i64) {
     match change {
         Write::CreateOrder {
             status,
@@ -157,7 +157,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                  settlement_label, module_id, payment_status, transaction_id, slip_json, deadline, \
                  attention, created_at, updated_at) VALUES ({values}, {at}, {at})"
             );
-            script.push(&format!(
+            script.text(&format!(
                 "WITH o AS ({insert} RETURNING id), \
                  h AS (INSERT INTO order_history (order_id, from_status, to_status, reason, at) \
                  SELECT id, NULL, {status}, {reason}, {at} FROM o) \
@@ -174,7 +174,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                 script.p(at),
                 script.p(*order_id),
             );
-            script.push(&format!(
+            script.text(&format!(
                 "UPDATE orders SET attention = {attention}, updated_at = {at} WHERE id = {id}"
             ));
         }
@@ -190,7 +190,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                 script.p(at),
                 script.p(*order_id),
             );
-            script.push(&format!(
+            script.text(&format!(
                 "UPDATE orders SET slip_json = {slip_json}, deadline = COALESCE(deadline, {deadline}), \
                  transaction_id = COALESCE(transaction_id, {transaction}), updated_at = {at} WHERE id = {id}"
             ));
@@ -215,7 +215,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                  updated_at = {at} WHERE id = {id} AND payment_status = {from}"
             );
             // The history entry is written only when the guarded update moved the order.
-            script.push(&format!(
+            script.text(&format!(
                 "WITH moved AS ({update} RETURNING id) \
                  INSERT INTO order_history (order_id, from_status, to_status, reason, at) \
                  SELECT id, {from}, {to}, {reason}, {at} FROM moved"
@@ -231,7 +231,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
                 script.p(at),
             ]
             .join(", ");
-            script.push(&format!(
+            script.text(&format!(
                 "INSERT INTO member_cards (member_id, module_id, token, last4, expiry, updated_at) \
                  VALUES ({values}) \
                  ON CONFLICT (member_id, module_id) DO UPDATE SET token = excluded.token, \
@@ -259,7 +259,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
             ]
             .join(", ");
             let at = script.p(at);
-            script.push(&format!(
+            script.text(&format!(
                 "INSERT INTO recurring_contracts (order_id, member_id, module_id, settlement_type, \
                  gateway_id, product_name, amount, interval_months, charging_day, next_charge, status, \
                  created_at, updated_at) VALUES ((SELECT id FROM orders WHERE attempt_id = {attempt_id}), \
@@ -268,7 +268,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
         }
         Write::CardUpdated => {
             let (at, id) = (script.p(at), script.p(attempt.id));
-            script.push(&format!(
+            script.text(&format!(
                 "UPDATE checkout_attempts SET state = 'card_updated', updated_at = {at} \
                  WHERE id = {id} AND state = 'open'"
             ));
@@ -279,7 +279,7 @@ pub(super) fn write(script: &mut Script, attempt: &Attempt, change: &Write, at: 
 /// Appends the journal entry for a request (one statement returning `journal_id`), with the link from
 /// the accepted event to it and to the attempt's order, and the 決済エラーログ line.
 pub(super) fn journal(
-    script: &mut Script,
+    script: &mut Statement,
     record: &InboundRecord,
     entry: &Entry<'_>,
     attempt_id: Option<i64>,
@@ -330,5 +330,5 @@ pub(super) fn journal(
         ));
     }
     sql.push_str(" SELECT id AS journal_id FROM j");
-    script.push(&sql);
+    script.text(&sql);
 }

@@ -467,10 +467,9 @@ impl PgStore {
     /// Runs one statement; returns its rows.
     async fn run(
         tx: &mut PgTx<'_>,
-        script: &pg::Script,
+        script: &pg::Statement,
     ) -> Result<Vec<sqlx::postgres::PgRow>, DbError> {
-        let sql = script.sql.trim_end().trim_end_matches(';');
-        Ok(Self::bind(sqlx::query(sql), &script.args)
+        Ok(Self::bind(sqlx::query(&script.sql), &script.args)
             .fetch_all(&mut **tx)
             .await?)
     }
@@ -481,7 +480,7 @@ impl PgStore {
         change: &plan::Write,
         at: i64,
     ) -> Result<(), DbError> {
-        let mut script = pg::Script::default();
+        let mut script = pg::Statement::default();
         pg::write(&mut script, attempt, change, at);
         Self::run(tx, &script).await?;
         Ok(())
@@ -511,7 +510,7 @@ impl PgStore {
                     .bind(&notification.link_key)
                     .execute(&mut **tx)
                     .await?;
-                let mut script = pg::Script::default();
+                let mut script = pg::Statement::default();
                 pg::load(&mut script, notification);
                 let mut loaded = Self::run(tx, &script)
                     .await?
@@ -520,15 +519,12 @@ impl PgStore {
                     .transpose()?;
                 let mut decision = plan::decide(loaded.as_ref(), notification, context, at);
                 if let Some(kind) = decision.claim {
-                    let mut script = pg::Script::default();
+                    let mut script = pg::Statement::default();
                     pg::claim(&mut script, notification, context, kind, at);
-                    let claimed = Self::bind(
-                        sqlx::query(script.sql.trim_end().trim_end_matches(';')),
-                        &script.args,
-                    )
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected()
+                    let claimed = Self::bind(sqlx::query(&script.sql), &script.args)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected()
                         == 1;
                     if !claimed {
                         // Another host recorded the event after our read: decide again knowing it.
@@ -558,12 +554,12 @@ impl PgStore {
             let attempt = attempt
                 .as_ref()
                 .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?;
-            let mut script = pg::Script::default();
+            let mut script = pg::Statement::default();
             pg::write(&mut script, attempt, change, at);
             Self::run(tx, &script).await?;
         }
         let (entry, journaled) = plan::entry(record, intent, decision, respond);
-        let mut script = pg::Script::default();
+        let mut script = pg::Statement::default();
         pg::journal(
             &mut script,
             record,
