@@ -44,11 +44,12 @@ async fn second_host(shop: &Shop) -> SecondHost {
     SecondHost { state, base }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once() {
+/// A shop on a fresh PostgreSQL schema and a second host on it; `None` (said on stderr) where no
+/// PostgreSQL is configured, which CI does not allow.
+async fn two_hosts(test: &str) -> Option<(Shop, SecondHost)> {
     let Some(server_url) = postgres_url() else {
-        eprintln!("SHOPHOST_TEST_PG_URL is not set: the two-host test did not run");
-        return;
+        eprintln!("SHOPHOST_TEST_PG_URL is not set: {test} did not run");
+        return None;
     };
     let shop = Shop::start_with(Options {
         database: Database::Postgres(server_url),
@@ -56,6 +57,14 @@ async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once(
     })
     .await;
     let second = second_host(&shop).await;
+    Some((shop, second))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once() {
+    let Some((shop, second)) = two_hosts("the two-host test").await else {
+        return;
+    };
     let hosts = [
         shop.notify_url("remise_card"),
         format!("{}/index.php?acting=remise_card", second.base),
@@ -201,16 +210,9 @@ async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once(
 /// storefront sessions live in the database, not in one process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_moves_between_hosts_and_keeps_cart_and_login() {
-    let Some(server_url) = postgres_url() else {
-        eprintln!("SHOPHOST_TEST_PG_URL is not set: the two-host session test did not run");
+    let Some((shop, second)) = two_hosts("the two-host session test").await else {
         return;
     };
-    let shop = Shop::start_with(Options {
-        database: Database::Postgres(server_url),
-        ..Options::default()
-    })
-    .await;
-    let second = second_host(&shop).await;
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

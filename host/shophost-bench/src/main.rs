@@ -321,12 +321,31 @@ async fn method_id(
         .context("no payment method for the settlement type")
 }
 
+/// `n` transactions of one small insert each on `$conn` (any sqlx connection), after creating the
+/// table with `$create`; the commits per second.
+macro_rules! commit_rate {
+    ($conn:expr, $create:literal, $n:expr) => {{
+        use sqlx::Connection;
+        let conn = $conn;
+        sqlx::query($create).execute(&mut *conn).await?;
+        let started = Instant::now();
+        for _ in 0..$n {
+            let mut tx = conn.begin().await?;
+            sqlx::query("INSERT INTO raw_commit (v) VALUES ($1)")
+                .bind("x")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        $n as f64 / started.elapsed().as_secs_f64()
+    }};
+}
+
+/// The database's own durable commit rate, with the host's durability settings.
 async fn raw_commit_rate(database_url: &str, n: usize) -> anyhow::Result<f64> {
     use sqlx::Connection;
-    let started;
-    if let Some(path) = database_url.strip_prefix("sqlite:") {
-        let raw = format!("sqlite:{path}.raw");
-        let options: sqlx::sqlite::SqliteConnectOptions = raw.parse()?;
+    Ok(if let Some(path) = database_url.strip_prefix("sqlite:") {
+        let options: sqlx::sqlite::SqliteConnectOptions = format!("sqlite:{path}.raw").parse()?;
         let mut conn = sqlx::SqliteConnection::connect_with(
             &options
                 .create_if_missing(true)
@@ -334,38 +353,19 @@ async fn raw_commit_rate(database_url: &str, n: usize) -> anyhow::Result<f64> {
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
         )
         .await?;
-        sqlx::query(
+        commit_rate!(
+            &mut conn,
             "CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            n
         )
-        .execute(&mut conn)
-        .await?;
-        started = Instant::now();
-        for _ in 0..n {
-            let mut tx = conn.begin().await?;
-            sqlx::query("INSERT INTO raw_commit (v) VALUES ($1)")
-                .bind("x")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
     } else {
         let mut conn = sqlx::PgConnection::connect(database_url).await?;
-        sqlx::query(
+        commit_rate!(
+            &mut conn,
             "CREATE TABLE IF NOT EXISTS raw_commit (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)",
+            n
         )
-        .execute(&mut conn)
-        .await?;
-        started = Instant::now();
-        for _ in 0..n {
-            let mut tx = conn.begin().await?;
-            sqlx::query("INSERT INTO raw_commit (v) VALUES ($1)")
-                .bind("x")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-    }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    })
 }
 
 async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
