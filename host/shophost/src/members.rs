@@ -3,11 +3,9 @@
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-const ITERATIONS: u32 = 60_000;
+use crate::domain::hex;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+const ITERATIONS: u32 = 60_000;
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {

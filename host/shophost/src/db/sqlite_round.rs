@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::plan::{self, Entry, Write, ATTEMPT_COLUMNS};
 use super::{ApplyContext, InboundRecord};
-use crate::domain::Attempt;
+use crate::domain::{hex, Attempt};
 
 /// A round's reads. `$1`: `[[link key, event key], …]`. The first row holds the highest journal and
 /// order ids; every other row is one attempt with `recorded_for` (the link key its request's event
@@ -99,16 +99,6 @@ pub(super) struct Round {
     contracts: Vec<Value>,
     next_journal_id: i64,
     next_order_id: i64,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 15)] as char);
-    }
-    text
 }
 
 impl Round {

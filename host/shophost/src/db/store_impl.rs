@@ -23,7 +23,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::pg_statements as pg;
-use super::plan::{self, ATTEMPT_COLUMNS};
+use super::plan::{self, json, ATTEMPT_COLUMNS};
 use super::sqlite_round::{self, Round};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
@@ -573,10 +573,6 @@ impl PgStore {
             .try_get("journal_id")?;
         Ok(journaled.recorded(journal_id))
     }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 fn corrupt(what: &str, value: &str) -> DbError {
