@@ -293,34 +293,7 @@ async fn rounds(
                 )),
             };
             for i in reading {
-                let job = &batch[i];
-                let at = job.record.received_at;
-                let (decision, found) = match &job.intent {
-                    Intent::Refuse {
-                        refusal,
-                        reason,
-                        link_key,
-                    } => (
-                        plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
-                        None,
-                    ),
-                    Intent::Apply(notification) => {
-                        let found = loaded.get(&notification.link_key);
-                        (plan::decide(found, notification, &job.context, at), found)
-                    }
-                };
-                let mut order_id =
-                    found.and_then(|found| found.order.as_ref().map(|order| order.0));
-                for change in &decision.writes {
-                    let attempt = &found
-                        .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
-                        .attempt;
-                    order_id = writes.change(attempt, change, at).or(order_id);
-                }
-                let (entry, journaled) =
-                    plan::entry(&job.record, &job.intent, decision, &job.respond);
-                let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
-                recorded.push((i, journaled.recorded(journal_id)));
+                recorded.push((i, decide_into(writes, &batch[i], &loaded)?));
             }
             if let Some(jobs) = jobs.as_mut() {
                 // Requests that came while this round was read join it (or the next round).
@@ -353,6 +326,39 @@ async fn rounds(
             result.ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
         })
         .collect()
+}
+
+/// Decides one request of a round from what the round read and adds its writes and journal entry.
+fn decide_into(
+    writes: &mut Round,
+    job: &WriteJob,
+    loaded: &std::collections::HashMap<String, plan::Loaded>,
+) -> Result<Recorded, DbError> {
+    let at = job.record.received_at;
+    let (decision, found) = match &job.intent {
+        Intent::Refuse {
+            refusal,
+            reason,
+            link_key,
+        } => (
+            plan::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+            None,
+        ),
+        Intent::Apply(notification) => {
+            let found = loaded.get(&notification.link_key);
+            (plan::decide(found, notification, &job.context, at), found)
+        }
+    };
+    let mut order_id = found.and_then(|found| found.order.as_ref().map(|order| order.0));
+    for change in &decision.writes {
+        let attempt = &found
+            .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
+            .attempt;
+        order_id = writes.change(attempt, change, at).or(order_id);
+    }
+    let (entry, journaled) = plan::entry(&job.record, &job.intent, decision, &job.respond);
+    let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
+    Ok(journaled.recorded(journal_id))
 }
 
 /// Takes from `waiting` the requests that share no link key and no event key with `keys` (the keys of
