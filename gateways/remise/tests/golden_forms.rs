@@ -1,10 +1,10 @@
 //! Golden tests: the forms this module builds, compared field for field (names, order, values) with the
 //! hidden fields Welcart 2.12.1 was observed to post to Remise.
 //!
-//! The observed forms are read from the shared reference transcripts at test time, so the test fails
-//! loudly if they move. The only fields ignored are the two we deliberately do not send:
-//! `_purchase_nonce` (a Welcart nonce that leaks to Remise) and `dummy` (U+FFFD, needless on a page
-//! served in Shift_JIS). The link key and return URLs of each transcript are fed into the request, so
+//! The observed forms are copies of the reference transcripts (Welcart 2.12.1, observed running) kept
+//! in `tests/fixtures/welcart-observed/`, so the tests run from a fresh clone with nothing beside it.
+//! The only fields ignored are the two we deliberately do not send: `_purchase_nonce` (a Welcart
+//! nonce that leaks to Remise) and `dummy` (U+FFFD, needless on a page served in Shift_JIS). The link key and return URLs of each transcript are fed into the request, so
 //! even those compare equal. Differences Welcart did not show (a saved PayQuick card, installments) are
 //! spelled out as [`Edit`]s to the observed form.
 
@@ -26,7 +26,7 @@ const NOT_SENT: &[&str] = &["_purchase_nonce", "dummy"];
 /// The observed hidden fields of a transcript, in order.
 fn observed(file: &str) -> (Vec<(String, String)>, Option<String>) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/welcart-observed")
+        .join("tests/fixtures/welcart-observed")
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
         panic!(
