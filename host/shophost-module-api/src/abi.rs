@@ -58,6 +58,7 @@ pub struct AbiDescriptor {
 // SAFETY: a raw pointer is `!Sync` only as a precaution; sharing one does nothing by itself, and every
 // descriptor built here points at a `&'static str`, which is immutable and shared by nature. The static
 // that `export_module!` declares needs `Sync`.
+#[allow(unsafe_code)]
 unsafe impl Sync for AbiDescriptor {}
 
 impl AbiDescriptor {
@@ -85,11 +86,13 @@ impl AbiDescriptor {
 macro_rules! export_module {
     ($module:expr) => {
         /// How this module was built; the host checks it before calling anything else.
+        #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
         pub static SHOPHOST_MODULE_ABI: $crate::abi::AbiDescriptor =
             $crate::abi::AbiDescriptor::current();
 
         /// Builds the module; the host calls it once, after `SHOPHOST_MODULE_ABI` matched.
+        #[allow(unsafe_code)]
         #[unsafe(no_mangle)]
         pub extern "Rust" fn shophost_module_create() -> ::std::boxed::Box<dyn $crate::PaymentModule>
         {

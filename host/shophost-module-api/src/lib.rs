@@ -143,6 +143,8 @@
 //! let notification = testing::parse_notification(&module, &config, "example", &paid).unwrap();
 //! assert_eq!(notification.dedup_key, "example:T1");
 //! ```
+// The module API is what third parties read first: every public item says what it is for.
+#![deny(missing_docs)]
 
 use std::any::Any;
 use std::fmt;

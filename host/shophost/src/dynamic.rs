@@ -22,6 +22,7 @@
 //!
 //! Loaded libraries are never unloaded: the modules' code and vtables live in them, so each `Library`
 //! is kept in a private static for the life of the process.
+#![allow(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 
