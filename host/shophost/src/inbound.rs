@@ -53,22 +53,10 @@ impl RawInbound {
     }
 }
 
-/// The source address after trusted-proxy rules: `X-Forwarded-For` counts only when the peer is a
-/// trusted proxy, and then the right-most address that is not itself a trusted proxy wins.
+/// The source address after trusted-proxy rules (see [`crate::forwarded`]); a forwarded entry that is
+/// not an address makes the source the unspecified address, which no allowlist admits.
 pub fn source_address(raw: &RawInbound, trusted_proxies: &[IpRange]) -> IpAddr {
-    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|range| range.contains(ip));
-    if !trusted(raw.peer) {
-        return raw.peer;
-    }
-    let Some(forwarded) = raw.header("x-forwarded-for") else {
-        return raw.peer;
-    };
-    forwarded
-        .split(',')
-        .rev()
-        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
-        .find(|ip| !trusted(*ip))
-        .unwrap_or(raw.peer)
+    crate::forwarded::client_source(raw.peer, &raw.headers, trusted_proxies).ip()
 }
 
 /// The charset named in a `Content-Type` header, when it names one we know.

@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod dynamic;
 pub mod engine;
+pub mod forwarded;
 pub mod http;
 pub mod inbound;
 pub mod jobs;
