@@ -153,6 +153,10 @@ impl Drop for Cluster {
             .args(["-m", "immediate", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The per-process parent goes once both clusters are gone (`remove_dir` refuses a full one).
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
