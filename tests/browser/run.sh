@@ -15,6 +15,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 shop_port="${SHOP_PORT:-18080}"
 sandbox_port="${SANDBOX_PORT:-18081}"
+# The demo config run from a file is not the built-in demo: its published admin token is refused there.
+admin_token="browser-test-token-$RANDOM$RANDOM"
 
 # 1. The browser: Debian's own build, so nothing is downloaded outside the package manager; and a
 # Japanese font, without which every screenshot shows empty boxes instead of the text.
@@ -59,6 +61,7 @@ trap cleanup EXIT
 # The built-in demo config (`shophost config demo`) with other ports.
 "$binary" config demo |
     sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$shop_port/g" -e "s/127\.0\.0\.1:8081/127.0.0.1:$sandbox_port/g" \
+        -e "s/demo-admin-token-change-me/$admin_token/" \
     >"$work/shophost.toml"
 
 (
@@ -71,7 +74,7 @@ server_pid=$!
 
 export SHOP_URL="http://127.0.0.1:$shop_port"
 export SANDBOX_URL="http://127.0.0.1:$sandbox_port"
-export ADMIN_TOKEN="demo-admin-token-change-me"
+export ADMIN_TOKEN="$admin_token"
 
 if ! node -e '
 const url = process.env.SHOP_URL + "/healthz";

@@ -224,6 +224,8 @@ pub struct Config {
     pub module_settings: BTreeMap<String, SettingsValues>,
     /// Dynamic module paths.
     pub dynamic_modules: Vec<PathBuf>,
+    /// Running the built-in demo configuration (loopback only; see [`DEMO_CONFIG`]).
+    pub demo: bool,
 }
 
 impl RawConfig {
@@ -371,6 +373,15 @@ impl Config {
         } else {
             None
         };
+        let demo = source == DEMO_SOURCE;
+        check_demo_safety(
+            demo,
+            listen,
+            sandbox,
+            raw.shop.demo_data,
+            admin_token.as_deref(),
+        )
+        .map_err(|(key, reason)| err(key, reason))?;
         let mut seen = Vec::new();
         for (index, id) in raw.modules.in_use.iter().enumerate() {
             if registry.get(id).is_none() {
@@ -431,6 +442,7 @@ impl Config {
             in_use: raw.modules.in_use,
             module_settings,
             dynamic_modules: raw.modules.dynamic.into_iter().map(|d| d.path).collect(),
+            demo,
         })
     }
 }
@@ -465,12 +477,73 @@ pub fn setting_text(kind: &FieldKind, value: &toml::Value) -> Result<String, Str
     }
 }
 
+/// The name [`Config::source`] has when the built-in demo configuration runs.
+pub const DEMO_SOURCE: &str = "<built-in demo config>";
+
+/// The demo's admin token. It is published (README, `shophost config demo`), so only the demo may use it.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-change-me";
+
+/// How to leave the demo, for the messages that refuse it elsewhere.
+const WRITE_A_CONFIG: &str = "write a config instead: `shophost config example > shophost.toml`, \
+     edit it, and start with `shophost --config shophost.toml`";
+
+/// The demo's published secrets (admin token, the member `demo@example.invalid`/`demo`) and the
+/// unauthenticated Remise sandbox are safe only where nobody else can reach them: on loopback
+/// addresses. Returns the key and the reason of the first rule broken.
+fn check_demo_safety(
+    demo: bool,
+    listen: SocketAddr,
+    sandbox: Option<SocketAddr>,
+    demo_data: bool,
+    admin_token: Option<&str>,
+) -> Result<(), (&'static str, String)> {
+    if demo && !listen.ip().is_loopback() {
+        return Err((
+            "server.listen",
+            format!(
+                "the built-in demo configuration (published admin token, demo member, the \
+                 unauthenticated Remise sandbox) only listens on loopback addresses, and `{listen}` \
+                 is not one; {WRITE_A_CONFIG}"
+            ),
+        ));
+    }
+    if let Some(sandbox) = sandbox.filter(|s| !s.ip().is_loopback()) {
+        return Err((
+            "sandbox.listen",
+            format!(
+                "the Remise sandbox takes card numbers and sends notifications without any \
+                 authentication; it only listens on loopback addresses, and `{sandbox}` is not one"
+            ),
+        ));
+    }
+    if demo_data && !listen.ip().is_loopback() {
+        return Err((
+            "shop.demo_data",
+            format!(
+                "demo data includes a member with a published password (demo@example.invalid / demo); \
+                 it is refused on `{listen}`, which is not a loopback address"
+            ),
+        ));
+    }
+    if !demo && admin_token == Some(DEMO_ADMIN_TOKEN) {
+        return Err((
+            "admin.token",
+            "this is the demo's published token; choose your own long random one (for example \
+             the output of `openssl rand -hex 24`)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// The configuration `cargo run` uses when no file is given: SQLite in `./shophost-data`, the bundled
-/// Remise sandbox on 127.0.0.1:8081, Remise in test mode pointed at it, demo products and methods.
+/// Remise sandbox on 127.0.0.1:8081, Remise in test mode pointed at it, demo products and methods. It
+/// starts only on loopback addresses ([`check_demo_safety`]); its public URL follows the listen
+/// address (`SHOPHOST_LISTEN`).
 pub const DEMO_CONFIG: &str = r#"# shophost demo configuration: SQLite + the bundled Remise sandbox, no set-up.
+# Loopback addresses only: its admin token and demo member's password are published.
 [server]
 listen = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080"
 
 [database]
 url = "sqlite:shophost-data/shophost.db"

@@ -155,7 +155,11 @@ async fn seed_demo_methods(store: &dyn Store, engine: &Engine) -> anyhow::Result
     Ok(())
 }
 
-/// Runs the shop until interrupted.
+/// How long in-flight requests may take to finish after SIGTERM or Ctrl-C before the server stops.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs the shop until SIGTERM or Ctrl-C, then lets in-flight requests finish (up to
+/// [`DRAIN_DEADLINE`]).
 pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     let listen = config.listen;
     let sandbox = config.sandbox;
@@ -163,12 +167,16 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr().context("the listening address")?;
     if let Some(sandbox_addr) = sandbox {
         crate::sandbox::start(&state, sandbox_addr).await?;
     }
     tokio::spawn(crate::jobs::run_forever(state.clone()));
     let public = state.config.public_url.clone();
-    println!("shophost is running ({} database)", state.store.backend());
+    println!(
+        "shophost is running ({} database), listening on {bound}",
+        state.store.backend()
+    );
     println!("  storefront:      {public}/");
     println!("  admin API:       {public}/admin/api/modules (Authorization: Bearer <admin.token>)");
     println!("  notifications:   {public}/index.php?acting=remise_card, {public}/index.php?acting=remise_conv");
@@ -177,17 +185,64 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
             "  Remise sandbox:  http://{sandbox_addr}/ (backyard: http://{sandbox_addr}/backyard)"
         );
     }
-    println!("Press Ctrl-C to stop.");
+    if state.config.demo {
+        eprintln!(
+            "DEMO MODE: the built-in demo configuration is running. Its admin token ({}) and the demo \
+             member's password (demo@example.invalid / demo) are published, and the Remise sandbox \
+             accepts anything; it listens on loopback addresses only. For a real shop write a config: \
+             `shophost config example > shophost.toml`.",
+            crate::config::DEMO_ADMIN_TOKEN
+        );
+    }
+    println!("Stop with Ctrl-C (or SIGTERM).");
     let app = crate::http::router(state);
-    axum::serve(
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!(
+            "shutting down: finishing requests in flight (at most {} s)",
+            DRAIN_DEADLINE.as_secs()
+        );
+        let _ = stopping.send(());
+    });
+    tokio::select! {
+        result = server => result.context("server failed"),
+        () = async {
+            let _ = stopped.await;
+            tokio::time::sleep(DRAIN_DEADLINE).await;
+        } => {
+            tracing::warn!("requests still in flight after the drain deadline; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves at the first SIGTERM (systemd, containers) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("server failed")
+    }
 }
 
 /// Serves the app on an already-bound listener in a background task (for tests and embedding), with
