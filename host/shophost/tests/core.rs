@@ -116,7 +116,9 @@ fn the_example_config_is_valid_and_the_demo_config_checks() {
         example.contains("# 加盟店コード"),
         "labels come from the schema"
     );
-    let demo = shophost::serve::config_from_toml(shophost::config::DEMO_CONFIG, &registry).unwrap();
+    let source = shophost::config::DEMO_SOURCE;
+    let raw = RawConfig::parse(shophost::config::DEMO_CONFIG, source).expect("demo parses");
+    let demo = Config::from_raw(raw, source, &registry, &|_| None).expect("demo validates");
     assert_eq!(demo.in_use, vec!["remise".to_owned()]);
 }
 

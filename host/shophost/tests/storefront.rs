@@ -46,7 +46,9 @@ async fn shop(name: &str) -> (AppState, TempDir) {
             "sqlite:shophost-data/shophost.db",
             &format!("sqlite:{}", db.display()),
         )
-        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false");
+        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
+        // Only the built-in demo may use its published admin token.
+        .replace("demo-admin-token-change-me", "storefront-test-token");
     assert!(
         text.contains("enabled = false"),
         "the demo config changed shape"
