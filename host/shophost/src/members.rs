@@ -1,54 +1,93 @@
-//! Member passwords: PBKDF2-HMAC-SHA256 with a random salt, compared in constant time.
+//! Member passwords: Argon2id in PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP
+//! minimum), with hashes made by earlier versions (PBKDF2-HMAC-SHA256, 60,000 iterations) still
+//! verified and replaced by Argon2id at the next successful login.
+//!
+//! Hashing and verifying take tens of milliseconds of CPU on purpose: callers run them on a blocking
+//! thread, never on the async workers. An unknown e-mail address costs the same work
+//! ([`verify_unknown`]), so the time of a failed login does not tell whether the address is a member.
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use crate::domain::hex;
+/// The scheme prefix of hashes made before Argon2id.
+const LEGACY_SCHEME: &str = "pbkdf2-sha256";
 
-const ITERATIONS: u32 = 60_000;
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
-
-fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
-    out
-}
-
-/// Hashes a password for storage: `pbkdf2-sha256$ITERATIONS$SALT$HASH`.
+/// Hashes a password for storage as an Argon2id PHC string.
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     OsRng.fill_bytes(&mut salt);
-    format!(
-        "pbkdf2-sha256${ITERATIONS}${}${}",
-        hex(&salt),
-        hex(&derive(password, &salt, ITERATIONS))
-    )
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("the default Argon2id parameters hash any password")
+        .to_string()
 }
 
-/// Whether `password` matches a stored hash.
-pub fn verify_password(password: &str, stored: &str) -> bool {
+/// What checking a password against a stored hash found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The password matches; `rehash` is the hash to store instead when the stored one is of an
+    /// older scheme.
+    Yes {
+        /// The Argon2id hash replacing a legacy one.
+        rehash: Option<String>,
+    },
+    /// It does not match (or the stored hash is unreadable).
+    No,
+}
+
+/// Checks `password` against a stored hash of either scheme.
+pub fn verify_password(password: &str, stored: &str) -> Verified {
+    if stored.starts_with(LEGACY_SCHEME) {
+        return if verify_legacy(password, stored) {
+            Verified::Yes {
+                rehash: Some(hash_password(password)),
+            }
+        } else {
+            Verified::No
+        };
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed)
+            if Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok() =>
+        {
+            Verified::Yes { rehash: None }
+        }
+        _ => Verified::No,
+    }
+}
+
+/// The work of a verification for an e-mail address that is not a member's, so that a failed login
+/// takes as long whether or not the address exists. Always [`Verified::No`].
+pub fn verify_unknown(password: &str) -> Verified {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("no member has this password"));
+    let _ = verify_password(password, dummy);
+    Verified::No
+}
+
+/// `pbkdf2-sha256$ITERATIONS$SALT$HASH` (hex), compared in constant time.
+fn verify_legacy(password: &str, stored: &str) -> bool {
     let parts: Vec<&str> = stored.split('$').collect();
     let [scheme, iterations, salt, hash] = parts.as_slice() else {
         return false;
     };
-    let (Some(salt), Some(hash), Ok(iterations)) =
-        (unhex(salt), unhex(hash), iterations.parse::<u32>())
-    else {
+    let (Ok(salt), Ok(hash), Ok(iterations)) = (
+        hex::decode(salt),
+        hex::decode(hash),
+        iterations.parse::<u32>(),
+    ) else {
         return false;
     };
-    if *scheme != "pbkdf2-sha256" || hash.len() != 32 {
+    if *scheme != LEGACY_SCHEME || hash.len() != 32 || iterations == 0 {
         return false;
     }
-    let derived = derive(password, &salt, iterations);
+    let mut derived = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, iterations, &mut derived);
     derived
         .iter()
         .zip(&hash)
@@ -63,9 +102,46 @@ mod tests {
     #[test]
     fn passwords_verify_only_themselves() {
         let stored = hash_password("demo");
-        assert!(verify_password("demo", &stored));
-        assert!(!verify_password("Demo", &stored));
-        assert!(!verify_password("demo", "garbage"));
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert_eq!(
+            verify_password("demo", &stored),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(verify_password("Demo", &stored), Verified::No);
+        assert_eq!(verify_password("demo", "garbage"), Verified::No);
         assert_ne!(hash_password("demo"), stored, "salted");
+        assert_eq!(verify_unknown("demo"), Verified::No);
+    }
+
+    #[test]
+    fn legacy_hashes_verify_and_are_replaced_by_argon2id() {
+        // A hash as the previous version stored it: PBKDF2-HMAC-SHA256, 60,000 iterations.
+        let salt = [7u8; 16];
+        let mut derived = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"demo", &salt, 60_000, &mut derived);
+        let legacy = format!(
+            "pbkdf2-sha256$60000${}${}",
+            hex::encode(salt),
+            hex::encode(derived)
+        );
+        let Verified::Yes {
+            rehash: Some(rehash),
+        } = verify_password("demo", &legacy)
+        else {
+            panic!("the legacy hash of `demo` must verify and ask to be replaced");
+        };
+        assert!(rehash.starts_with("$argon2id$"));
+        assert_eq!(
+            verify_password("demo", &rehash),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(verify_password("wrong", &legacy), Verified::No);
+        assert_eq!(
+            verify_password("demo", "pbkdf2-sha256$0$00$00"),
+            Verified::No
+        );
     }
 }

@@ -79,7 +79,14 @@ pub async fn authenticate(
     password: &str,
 ) -> Result<Option<Member>, ApiError> {
     Ok(match state.store.member_by_email(email.trim()).await? {
-        Some((member, hash)) if crate::members::verify_password(password, &hash) => Some(member),
+        Some((member, hash))
+            if matches!(
+                crate::members::verify_password(password, &hash),
+                crate::members::Verified::Yes { .. }
+            ) =>
+        {
+            Some(member)
+        }
         _ => None,
     })
 }
