@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cross_origin;
 pub mod gateway;
 pub mod html;
 pub mod storefront;
@@ -96,7 +97,13 @@ pub fn router(state: AppState) -> Router {
         .merge(gateway::routes())
         .merge(api::routes())
         .nest("/admin/api", admin::routes(state.clone()))
-        .merge(storefront::routes())
+        // The shop's own forms refuse cross-site posts; gateway routes take them by design.
+        .merge(
+            storefront::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                cross_origin::protect,
+            )),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,189 @@
+//! Cross-site posts to the storefront's forms establish nothing and change nothing: no session is
+//! created, rotated or ended, no cart changes, no card change starts. The same posts from the shop's
+//! own pages go through.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use shophost::AppState;
+use tower::ServiceExt;
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A shop on the demo config (sandbox off) in a fresh SQLite file, and its public origin.
+async fn shop(name: &str) -> (Router, AppState, TempDir) {
+    let dir =
+        std::env::temp_dir().join(format!("shophost-cross-site-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = shophost::config::DEMO_CONFIG
+        .replace(
+            "sqlite:shophost-data/shophost.db",
+            &format!("sqlite:{}", dir.join("t.db").display()),
+        )
+        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
+        .replace("demo-admin-token-change-me", "cross-site-test-token");
+    let registry = shophost::bundled::registry(vec![]).unwrap();
+    let config = shophost::serve::config_from_toml(&text, &registry).unwrap();
+    let state = shophost::serve::build_state(config, registry)
+        .await
+        .unwrap();
+    (shophost::http::router(state.clone()), state, TempDir(dir))
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+/// Where a request says it comes from.
+#[derive(Clone, Copy)]
+enum From {
+    /// The shop's own page (`Origin` equal to the public URL, `Sec-Fetch-Site: same-origin`).
+    Shop,
+    /// Another site, as a current browser says it (`Sec-Fetch-Site: cross-site` and its `Origin`).
+    OtherSite,
+    /// Another site, as a browser without fetch metadata says it (`Origin` only).
+    OtherOrigin,
+}
+
+async fn post(app: &Router, from: From, cookie: Option<&str>, path: &str, form: &str) -> Answer {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    request = match from {
+        From::Shop => request
+            .header(header::ORIGIN, "http://127.0.0.1:8080")
+            .header("sec-fetch-site", "same-origin"),
+        From::OtherSite => request
+            .header(header::ORIGIN, "https://attacker.example")
+            .header("sec-fetch-site", "cross-site"),
+        From::OtherOrigin => request.header(header::ORIGIN, "https://attacker.example"),
+    };
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    send(app, request.body(Body::from(form.to_owned())).unwrap()).await
+}
+
+async fn get(app: &Router, cookie: Option<&str>, path: &str) -> Answer {
+    let mut request = Request::builder().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    send(app, request.body(Body::empty()).unwrap()).await
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, set_cookie) = (header(header::LOCATION), header(header::SET_COOKIE));
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        location,
+        set_cookie,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn refused(answer: &Answer, what: &str) {
+    assert_eq!(
+        answer.status,
+        StatusCode::FORBIDDEN,
+        "{what}: {}",
+        answer.body
+    );
+    assert!(answer.set_cookie.is_none(), "{what} set a cookie");
+}
+
+const LOGIN: &str = "email=demo%40example.invalid&password=demo&next=%2Fmypage";
+
+#[tokio::test]
+async fn a_cross_site_login_establishes_no_session() {
+    let (app, _state, _dir) = shop("login").await;
+    for from in [From::OtherSite, From::OtherOrigin] {
+        refused(&post(&app, from, None, "/login", LOGIN).await, "login");
+        refused(
+            &post(
+                &app,
+                from,
+                None,
+                "/register",
+                "email=evil%40example.jp&password=secret1&password_confirm=secret1",
+            )
+            .await,
+            "register",
+        );
+        refused(
+            &post(&app, from, None, "/cart/add", "product_id=1&quantity=1").await,
+            "cart",
+        );
+    }
+    // From the shop's own login page the same post signs the member in.
+    let answer = post(&app, From::Shop, None, "/login", LOGIN).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(answer.location.as_deref(), Some("/mypage"));
+    assert!(answer.set_cookie.is_some());
+}
+
+#[tokio::test]
+async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
+    let (app, _state, _dir) = shop("session").await;
+    let login = post(&app, From::Shop, None, "/login", LOGIN).await;
+    let cookie = login
+        .set_cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let added = post(
+        &app,
+        From::Shop,
+        Some(&cookie),
+        "/cart/add",
+        "product_id=1&quantity=2",
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let cart_before = get(&app, Some(&cookie), "/cart").await.body;
+
+    for from in [From::OtherSite, From::OtherOrigin] {
+        for (path, form) in [
+            ("/logout", ""),
+            ("/cart/add", "product_id=2&quantity=5"),
+            ("/cart/update", "remove=1"),
+            ("/mypage/card", "module=remise"),
+            ("/login", LOGIN),
+        ] {
+            refused(&post(&app, from, Some(&cookie), path, form).await, path);
+        }
+    }
+    // Still signed in, with the same cart.
+    let mypage = get(&app, Some(&cookie), "/mypage").await;
+    assert_eq!(mypage.status, StatusCode::OK, "the session survived");
+    assert!(mypage.body.contains("マイページ"));
+    assert_eq!(get(&app, Some(&cookie), "/cart").await.body, cart_before);
+    // Reading stays open to links from anywhere.
+    assert_eq!(get(&app, None, "/").await.status, StatusCode::OK);
+}
