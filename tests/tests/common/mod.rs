@@ -39,6 +39,24 @@ pub const CARD_OK: &str = remise_sandbox::TEST_CARD_VISA;
 pub const CARD_NG: &str = remise_sandbox::TEST_CARD_DECLINED;
 /// The demo member.
 pub const MEMBER: (&str, &str) = ("demo@example.invalid", "demo");
+/// The expiry typed for every test card, `MM/YY`: December two years from now (in Asia/Tokyo, where
+/// the sandbox decides whether a card has expired), so the tests never run into a card that the sandbox
+/// declines as expired, whatever year they run in.
+pub fn card_expiry() -> String {
+    let (month, year) = card_expiry_month_year();
+    format!("{month:02}/{:02}", year % 100)
+}
+
+/// [`card_expiry`] as Remise's `X-EXPIRE` spells it, `MMYY`.
+pub fn card_expiry_mmyy() -> String {
+    card_expiry().replace('/', "")
+}
+
+fn card_expiry_month_year() -> (u8, i32) {
+    let tokyo = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+9));
+    (12, tokyo.year() + 2)
+}
+
 /// Product 1 of the demo catalogue (有田焼 マグカップ) costs this much; the default cart is one of it.
 pub const MUG_PRICE: i64 = 3990;
 
@@ -588,7 +606,7 @@ impl Shop {
         match card {
             CardEntry::Number(number) => {
                 fields.push(("CARDNO".to_owned(), number.to_owned()));
-                fields.push(("EXPIRE".to_owned(), "12/30".to_owned()));
+                fields.push(("EXPIRE".to_owned(), card_expiry()));
                 fields.push(("NAME".to_owned(), "TARO YAMADA".to_owned()));
             }
             CardEntry::Saved => fields.push(("USE_PAYQUICK".to_owned(), "1".to_owned())),
@@ -720,7 +738,7 @@ pub fn customer() -> Value {
 /// What the shopper does on the card page.
 #[derive(Debug, Clone, Copy)]
 pub enum CardEntry<'a> {
-    /// Types this card number (expiry 12/30).
+    /// Types this card number (expiry [`card_expiry`]).
     Number(&'a str),
     /// Pays with the card PayQuick keeps.
     Saved,
@@ -995,6 +1013,7 @@ pub fn link_with_text(html: &str, text: &str) -> Option<String> {
 /// The fields of a card result notification for an approved payment, as the sandbox sends them.
 pub fn card_success(link_key: &str, transaction_id: &str, total: i64) -> Vec<(String, String)> {
     let total = total.to_string();
+    let expiry = card_expiry_mmyy();
     pairs(&[
         ("X-TRANID", transaction_id),
         ("X-S_TORIHIKI_NO", link_key),
@@ -1009,7 +1028,7 @@ pub fn card_success(link_key: &str, transaction_id: &str, total: i64) -> Vec<(St
         ("X-ERRLEVEL", "0"),
         ("X-R_CODE", "0:0000"),
         ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1230"),
+        ("X-EXPIRE", &expiry),
         ("X-CARDBRAND", "VISA"),
         ("X-NAME", "TARO YAMADA"),
         ("REC_TYPE", "RET"),
