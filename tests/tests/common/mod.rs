@@ -165,6 +165,32 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// Creates a fresh schema on the PostgreSQL server at `server_url`; returns a database URL whose
+/// connections work in it (`search_path`), and the schema's name.
+pub async fn fresh_postgres_schema(server_url: &str) -> anyhow::Result<(String, String)> {
+    let schema = format!("t_{}", unique_name());
+    let pool = sqlx::PgPool::connect(server_url)
+        .await
+        .with_context(|| format!("cannot connect to {server_url}"))?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let separator = if server_url.contains('?') { '&' } else { '?' };
+    let url = format!("{server_url}{separator}options=-csearch_path%3D{schema}");
+    Ok((url, schema))
+}
+
+/// Drops a schema made by [`fresh_postgres_schema`] (best effort: it is only clean-up).
+pub async fn drop_postgres_schema(server_url: &str, schema: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(server_url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}
+
 /// The shop's config file for a test.
 fn config_text(
     options: &Options,
@@ -252,16 +278,7 @@ impl Shop {
                 (url, Scratch::Directory(dir))
             }
             Database::Postgres(server_url) => {
-                let schema = format!("t_{}", unique_name());
-                let pool = sqlx::PgPool::connect(server_url)
-                    .await
-                    .with_context(|| format!("cannot connect to {server_url}"))?;
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
-                let separator = if server_url.contains('?') { '&' } else { '?' };
-                let url = format!("{server_url}{separator}options=-csearch_path%3D{schema}");
+                let (url, schema) = fresh_postgres_schema(server_url).await?;
                 let scratch = Scratch::Schema {
                     server_url: server_url.clone(),
                     schema,
@@ -321,12 +338,7 @@ impl Shop {
     /// Drops the PostgreSQL schema (a SQLite directory goes on drop).
     pub async fn finish(self) {
         if let Scratch::Schema { server_url, schema } = &self.scratch {
-            if let Ok(pool) = sqlx::PgPool::connect(server_url).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&pool)
-                    .await;
-                pool.close().await;
-            }
+            drop_postgres_schema(server_url, schema).await;
         }
     }
 
