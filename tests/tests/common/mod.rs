@@ -154,6 +154,10 @@ pub fn unique_name() -> String {
 /// The PostgreSQL server to run the backend-generic tests on, by the rule CI relies on: the URL in
 /// `SHOPHOST_TEST_PG_URL`; none outside CI; and in CI (`CI` set) a missing URL is an error, so a
 /// misconfigured pipeline cannot pass by running SQLite only.
+///
+/// A test that gets `None` returns early and is reported as passed, so the skip is made visible: it is
+/// said on stderr, and the test's name is added to the file named by `SHOPHOST_TEST_PG_SKIPPED`
+/// (`scripts/test` sets it and sums the skips up at the end).
 pub fn postgres_url() -> Option<String> {
     match std::env::var("SHOPHOST_TEST_PG_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
@@ -161,7 +165,33 @@ pub fn postgres_url() -> Option<String> {
             "CI is set but SHOPHOST_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
              (e.g. SHOPHOST_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test)"
         ),
-        _ => None,
+        _ => {
+            note_postgres_skip();
+            None
+        }
+    }
+}
+
+/// Says that the current PostgreSQL test did not run, on stderr and in `SHOPHOST_TEST_PG_SKIPPED`.
+fn note_postgres_skip() {
+    // The test harness names each test's thread after the test.
+    let thread = std::thread::current();
+    let name = format!(
+        "{}::{}",
+        env!("CARGO_CRATE_NAME"),
+        thread.name().unwrap_or("?")
+    );
+    eprintln!("PostgreSQL SKIPPED: {name} did not run (SHOPHOST_TEST_PG_URL is not set)");
+    if let Some(path) = std::env::var_os("SHOPHOST_TEST_PG_SKIPPED") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(format!("{name}\n").as_bytes()));
+        if let Err(error) = written {
+            panic!("cannot note the PostgreSQL skip in {path:?}: {error}");
+        }
     }
 }
 
