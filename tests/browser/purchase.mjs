@@ -1,26 +1,85 @@
-// A person's two purchases, clicked through in a real browser (started by run.sh, which also starts
-// the shop and the Remise sandbox):
+// A person's purchases, clicked through in a real browser (started by run.sh, which also starts the
+// shop and the Remise sandbox):
 //   1. クレジットカード決済: cart → お客様情報 → 発送・支払方法 → 内容確認 → 上記内容で注文する → the
-//      sandbox card page (test card) → back to the shop's completion page with an order number;
+//      sandbox card page (test card) → back to the shop's completion page with an order number; the
+//      order's status is what the shop's Remise settings make it (card_jb CAPTURE → 売上, AUTH → 仮売上),
+//      on the completion page and through the admin API;
 //   2. コンビニ・電子マネー決済: … → the sandbox's place choice (セブン-イレブン) → the completion page
 //      with the payment slip (払込番号); then 入金通知 in the sandbox backyard, and the order turns
-//      入金済み (checked through the admin API and on the completion page).
-//   3. a member's card purchase, then マイページ's クレジットカード変更はこちら (PayQuick card change);
-//   4. the member's subscription to the monthly product (継続課金), listed on マイページ.
-// Screenshots of each step go to screenshots/. Exits non-zero on the first failure.
+//      入金済み (checked through the admin API and on the completion page);
+//   3. a declined card (4000000000000002): the shopper sees the failure page, and there is no order;
+//   4. a member's card purchase (its status checked as in 1), then マイページ's クレジットカード変更はこちら
+//      (PayQuick card change);
+//   5. the member's subscription to the monthly product (継続課金), listed on マイページ.
+// Card expiries are derived from today's date, so the sandbox never declines them as expired.
+// The shop's config file (SHOP_CONFIG, written by run.sh) says which card job the shop runs.
+// Screenshots of each step go to screenshots/. Stops at the first failure, exits non-zero, and the
+// last line counts the scenarios that passed, failed and did not run.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const shop = process.env.SHOP_URL ?? 'http://127.0.0.1:18080';
 const sandbox = process.env.SANDBOX_URL ?? 'http://127.0.0.1:18081';
 const adminToken = process.env.ADMIN_TOKEN ?? 'demo-admin-token-change-me';
+const shopConfig = process.env.SHOP_CONFIG;
 const shots = fileURLToPath(new URL('./screenshots/', import.meta.url));
 mkdirSync(shots, { recursive: true });
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
+}
+
+/**
+ * A card expiry `MM/YY` in December of a year `yearsAhead` from now (the sandbox declines a card whose
+ * month is past, in Asia/Tokyo; a year or more ahead is in the future wherever this runs).
+ */
+function cardExpiry(yearsAhead, month = 12) {
+  const year = (new Date().getUTCFullYear() + yearsAhead) % 100;
+  return `${String(month).padStart(2, '0')}/${String(year).padStart(2, '0')}`;
+}
+
+/**
+ * What a card order's status must be, from the Remise settings in the shop's config file: card_jb
+ * CAPTURE makes it 売上 (captured), AUTH makes it 仮売上 (authorized).
+ */
+function expectedCardStatus() {
+  check(shopConfig, 'SHOP_CONFIG must name the shop\'s config file (run.sh sets it)');
+  const text = readFileSync(shopConfig, 'utf8');
+  const job = /^\s*card_jb\s*=\s*"([A-Z]+)"/m.exec(text)?.[1];
+  const statuses = { CAPTURE: ['captured', '売上'], AUTH: ['authorized', '仮売上'] };
+  check(job in statuses, `the config ${shopConfig} has no card_jb CAPTURE or AUTH (found ${job})`);
+  const [status, label] = statuses[job];
+  return { job, status, label };
+}
+
+/** An admin API GET with the demo token; returns the JSON body. */
+async function admin(path) {
+  const response = await fetch(`${shop}/admin/api${path}`, {
+    headers: { Authorization: `Bearer ${adminToken}` },
+  });
+  check(response.ok, `GET /admin/api${path} answered ${response.status}`);
+  return response.json();
+}
+
+/** Checks a card order's status on the completion page (the current page) and in the admin API. */
+async function checkCardOrderStatus(page, orderNumber, who) {
+  const expected = expectedCardStatus();
+  const shown = (await page.textContent('#payment-status')).trim();
+  check(
+    shown === expected.label,
+    `${who}: the completion page shows ${shown}, not ${expected.label} (card_jb ${expected.job})`,
+  );
+  const { orders } = await admin(`/orders?order_number=${encodeURIComponent(orderNumber)}`);
+  check(orders.length === 1, `${who}: the admin API finds ${orders.length} orders numbered ${orderNumber}`);
+  const order = orders[0];
+  check(
+    order.payment_status === expected.status && order.payment_status_label === expected.label,
+    `${who}: order ${orderNumber} is ${order.payment_status} (${order.payment_status_label}), ` +
+      `not ${expected.status} (${expected.label}) as card_jb ${expected.job} makes it`,
+  );
+  return order;
 }
 
 async function shot(page, name) {
@@ -97,16 +156,53 @@ async function cardPurchase(page) {
 
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
-  const nextYear = String((new Date().getFullYear() + 2) % 100).padStart(2, '0');
   await page.fill('#cardno', '4111111111111111');
-  await page.fill('#expire', `12/${nextYear}`);
+  await page.fill('#expire', cardExpiry(2));
   await page.fill('#holder', 'TARO YAMADA');
   await shot(page, '05-sandbox-card');
   await page.getByRole('button', { name: '支払う', exact: true }).click();
 
   const orderNumber = await waitForOrder(page);
   await shot(page, '06-complete-card');
-  console.log(`card purchase: order ${orderNumber} (${await page.textContent('#payment-status')})`);
+  const order = await checkCardOrderStatus(page, orderNumber, 'card purchase');
+  console.log(`card purchase: order ${orderNumber} is ${order.payment_status_label}`);
+}
+
+/**
+ * The sandbox declines the card: the shopper lands on the shop's failure page, and no order exists for
+ * the attempt (the 決済エラーログ has it instead).
+ */
+async function declinedCard(page) {
+  await toDelivery(page, '今治タオル ハンカチ');
+  await page.getByRole('button', { name: '次へ' }).click();
+  await page.waitForURL('**/checkout/customer');
+  await page.click('#customer-next');
+  await page.waitForURL('**/checkout/delivery');
+  await chooseMethod(page, 'クレジットカード決済');
+  const linkKey = await page.locator('#purchase_form input[name="S_TORIHIKI_NO"]').getAttribute('value');
+  check(/^\d+$/.test(linkKey ?? ''), `the gateway form's S_TORIHIKI_NO is ${linkKey}`);
+  await page.getByRole('button', { name: '上記内容で注文する' }).click();
+  await page.waitForURL(`${sandbox}/rpgw2/**`);
+  await page.fill('#cardno', '4000000000000002');
+  await page.fill('#expire', cardExpiry(2));
+  await page.fill('#holder', 'TARO YAMADA');
+  await page.getByRole('button', { name: '支払う', exact: true }).click();
+
+  await page.waitForURL('**/return/acting_remise_card/ng', { timeout: 30000 });
+  const text = await page.textContent('main');
+  check(text.includes('ご注文が完了しませんでした'), `the failure page does not say so: ${text}`);
+  check(text.includes('G12'), `the failure page does not give the gateway's reason (G12): ${text}`);
+  check((await page.locator('#order-number').count()) === 0, 'the failure page shows an order number');
+  await shot(page, '11d-declined');
+
+  const { orders } = await admin(`/orders?link_key=${linkKey}`);
+  check(orders.length === 0, `a declined card made an order: ${JSON.stringify(orders)}`);
+  const { errors } = await admin('/settlement-errors');
+  check(
+    errors.some((e) => e.link_key === linkKey && String(e.result).startsWith('G12')),
+    `the 決済エラーログ lacks the decline of ${linkKey}`,
+  );
+  console.log(`declined card: no order for ${linkKey}, failure page shown`);
 }
 
 async function convPurchase(page) {
@@ -155,11 +251,7 @@ async function convPurchase(page) {
   const deadline = Date.now() + 20000;
   let status = '';
   while (Date.now() < deadline) {
-    const response = await fetch(`${shop}/admin/api/orders?link_key=${linkKey}`, {
-      headers: { Authorization: `Bearer ${adminToken}` },
-    });
-    check(response.ok, `the admin API answered ${response.status}`);
-    const { orders } = await response.json();
+    const { orders } = await admin(`/orders?link_key=${linkKey}`);
     status = orders[0]?.payment_status_label ?? '';
     if (status === '入金済み') break;
     await new Promise((r) => setTimeout(r, 500));
@@ -196,10 +288,12 @@ async function memberCardChange(page) {
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
   await page.fill('#cardno', '4111111111111111');
-  await page.fill('#expire', '12/30');
+  await page.fill('#expire', cardExpiry(2));
   await page.fill('#holder', 'HANAKO KAIIN');
   await page.getByRole('button', { name: '支払う', exact: true }).click();
   const orderNumber = await waitForOrder(page);
+  const order = await checkCardOrderStatus(page, orderNumber, 'member purchase');
+  check(order.member_id != null, `the member's order ${orderNumber} names no member`);
 
   await page.goto(`${shop}/mypage`);
   check(
@@ -216,7 +310,8 @@ async function memberCardChange(page) {
   await page.getByRole('button', { name: '更新処理を行う' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
   await page.fill('#cardno', '5555555555554444');
-  await page.fill('#expire', '11/31');
+  // Another card, another expiry: the change is a new card, not the same one again.
+  await page.fill('#expire', cardExpiry(3, 11));
   await page.fill('#holder', 'HANAKO KAIIN');
   await page.getByRole('button', { name: 'カードを登録する' }).click();
   await page.waitForURL('**/mypage/card/done**', { timeout: 30000 });
@@ -282,23 +377,39 @@ const browser = await chromium.launch({
     '--disable-sync',
   ],
 });
+// In order: the later scenarios build on the earlier ones (the session's customer details, the login).
+const scenarios = [
+  ['card purchase', cardPurchase],
+  ['multi-payment purchase', convPurchase],
+  ['declined card', declinedCard],
+  ['member card change', memberCardChange],
+  ['member subscription', memberSubscription],
+];
 let page;
+let passed = 0;
+let failed = 0;
 try {
   const context = await browser.newContext({ locale: 'ja-JP' });
   page = await context.newPage();
   page.setDefaultTimeout(15000);
-  await cardPurchase(page);
-  await convPurchase(page);
-  await memberCardChange(page);
-  await memberSubscription(page);
-  console.log('browser: 4 passed, 0 failed');
-} catch (error) {
-  console.error(`browser test failed: ${error.stack ?? error}`);
-  if (page) {
-    console.error(`at ${page.url()}`);
-    await shot(page, 'failure').catch(() => {});
+  for (const [name, scenario] of scenarios) {
+    try {
+      await scenario(page);
+      passed += 1;
+    } catch (error) {
+      failed += 1;
+      console.error(`browser test failed in "${name}": ${error.stack ?? error}`);
+      console.error(`at ${page.url()}`);
+      await shot(page, 'failure').catch(() => {});
+      break;
+    }
   }
-  process.exitCode = 1;
+} catch (error) {
+  failed += 1;
+  console.error(`browser test failed to start: ${error.stack ?? error}`);
 } finally {
   await browser.close();
 }
+const notRun = scenarios.length - passed - failed;
+console.log(`browser: ${passed} passed, ${failed} failed, ${notRun} not run`);
+if (failed > 0 || passed !== scenarios.length) process.exitCode = 1;

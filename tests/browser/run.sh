@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Real-browser purchase test: a headless Chromium clicks through one card purchase and one
-# multi-payment (コンビニ) purchase on the storefront, through the bundled Remise sandbox, and checks
-# the multi-payment order turns 入金済み after the sandbox backyard's 入金通知.
+# Real-browser purchase test: a headless Chromium clicks through purchases on the storefront, through
+# the bundled Remise sandbox (see purchase.mjs for the scenarios), and checks their outcomes: the card
+# order's status against the config's card_jb, the multi-payment order turning 入金済み after the
+# sandbox backyard's 入金通知, a declined card making no order, and the member's orders and card.
 #
 # It installs what it needs when missing (Debian's chromium and a Japanese font, and playwright-core from package-lock.json:
 # never `npx playwright install`, which downloads its own browser), builds target/debug/shophost, runs
@@ -75,6 +76,8 @@ server_pid=$!
 export SHOP_URL="http://127.0.0.1:$shop_port"
 export SANDBOX_URL="http://127.0.0.1:$sandbox_port"
 export ADMIN_TOKEN="$admin_token"
+# The scenarios read the card job (card_jb) from the config the shop runs with.
+export SHOP_CONFIG="$work/shophost.toml"
 
 if ! node -e '
 const url = process.env.SHOP_URL + "/healthz";

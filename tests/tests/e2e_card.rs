@@ -221,7 +221,7 @@ async fn payquick_member_pays_the_second_time_with_the_saved_card() {
         .expect("card stored for the member");
     assert_eq!(card.token, issued);
     assert_eq!(card.last4, "1111");
-    assert_eq!(card.expiry, "12/30");
+    assert_eq!(card.expiry, card_expiry());
     let order = shop.order_detail(&first).await;
     assert_eq!(order.status, "captured");
     assert_eq!(order.order["member_id"], member.id);

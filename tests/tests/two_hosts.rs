@@ -1,7 +1,11 @@
-//! Two host processes on one PostgreSQL database, as in a deployment with two web servers behind a
-//! load balancer: each has its own state and its own connection pool, and they share only the
-//! database. The same notifications reach both at once, and both run the deadline-expiry job at once;
-//! the row locks and guarded updates in the schema must make every effect happen exactly once.
+//! Two hosts on one PostgreSQL database, as in a deployment with two web servers behind a load
+//! balancer. Both run inside this one test process, as two `AppState`s: each has its own state, its own
+//! connection pool, its own write engine and its own HTTP listener, and they share only the database
+//! (the host keeps no process-wide state that bears on this: only SQL text and the list of loaded
+//! libraries). So this stands for two host processes where the database is concerned, not for anything
+//! process-level; `no_loss.rs` runs the real binary as a separate process. The same notifications
+//! reach both at once, and both run the deadline-expiry job at once; the row locks and guarded updates
+//! in the schema must make every effect happen exactly once.
 //!
 //! PostgreSQL only (SQLite is one file on one machine). The test follows the harness's rule: it runs
 //! wherever `SHOPHOST_TEST_PG_URL` is set, and in CI a missing URL is a failure, not a skip.
@@ -207,7 +211,7 @@ async fn two_hosts_on_one_postgres_apply_each_notification_and_each_expiry_once(
 }
 
 /// A shopper whose requests a load balancer spreads over both hosts keeps one cart and one login:
-/// storefront sessions live in the database, not in one process.
+/// storefront sessions live in the database, not in one host's memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_moves_between_hosts_and_keeps_cart_and_login() {
     let Some((shop, second)) = two_hosts("the two-host session test").await else {

@@ -2,12 +2,17 @@
 //! taking a module out of use, deleting methods, and which methods checkout lists.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use shophost::config::{Config, RawConfig};
 use shophost::db::NewPaymentMethod;
-use shophost::registry::{Registry, RegistryError};
+use shophost::registry::{Origin, RegisteredModule, Registry, RegistryError};
 use shophost::AppState;
-use shophost_module_api::{ModuleDescriptor, SettingsValues, API_VERSION};
+use shophost_module_api::{
+    async_trait, Answer, FieldError, InboundRequest, ModuleConfig, ModuleDescriptor, Notification,
+    NotificationEndpoint, PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest,
+    Rejection, SettingsSchema, SettingsValues, SettlementType, WireResponse, API_VERSION,
+};
 
 fn registry() -> Registry {
     shophost::bundled::registry(vec![]).expect("registry builds")
@@ -20,6 +25,13 @@ static FAKE_REMISE: ModuleDescriptor = ModuleDescriptor {
     build: || Box::new(remise::RemiseModule),
 };
 
+static REAL_REMISE: ModuleDescriptor = ModuleDescriptor {
+    id: "remise",
+    display_name: "ルミーズ",
+    api_version: API_VERSION,
+    build: || Box::new(remise::RemiseModule),
+};
+
 static OLD_API: ModuleDescriptor = ModuleDescriptor {
     id: "remise",
     display_name: "古いルミーズ",
@@ -27,20 +39,106 @@ static OLD_API: ModuleDescriptor = ModuleDescriptor {
     build: || Box::new(remise::RemiseModule),
 };
 
+/// A module under another id that behaves like Remise, so that a registry can be built from several
+/// modules in this test binary (only `remise` is linked into it).
+struct Renamed(&'static str);
+
+#[async_trait]
+impl PaymentModule for Renamed {
+    fn id(&self) -> &str {
+        self.0
+    }
+    fn display_name(&self) -> &str {
+        self.0
+    }
+    fn settings_schema(&self) -> SettingsSchema {
+        remise::RemiseModule.settings_schema()
+    }
+    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
+        remise::RemiseModule.validate(values)
+    }
+    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
+        remise::RemiseModule.settlement_types(config)
+    }
+    async fn start_payment(
+        &self,
+        config: &ModuleConfig,
+        request: &PaymentStartRequest,
+    ) -> Result<PaymentStart, PaymentStartError> {
+        remise::RemiseModule.start_payment(config, request).await
+    }
+    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
+        remise::RemiseModule.notification_endpoints(config)
+    }
+    async fn parse_notification(
+        &self,
+        config: &ModuleConfig,
+        endpoint: &str,
+        request: &InboundRequest,
+    ) -> Result<Notification, Rejection> {
+        remise::RemiseModule
+            .parse_notification(config, endpoint, request)
+            .await
+    }
+    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
+        remise::RemiseModule.respond(endpoint, request, answer)
+    }
+}
+
+static ZETA: ModuleDescriptor = ModuleDescriptor {
+    id: "zeta",
+    display_name: "zeta",
+    api_version: API_VERSION,
+    build: || Box::new(Renamed("zeta")),
+};
+
+static ALPHA: ModuleDescriptor = ModuleDescriptor {
+    id: "alpha",
+    display_name: "alpha",
+    api_version: API_VERSION,
+    build: || Box::new(Renamed("alpha")),
+};
+
 #[test]
-fn remise_is_registered_and_the_registry_is_sorted() {
+fn remise_is_registered() {
     let registry = registry();
     assert!(
         registry.ids().contains(&"remise".to_owned()),
         "registered: {:?}",
         registry.ids()
     );
-    let mut sorted = registry.ids();
-    sorted.sort();
-    assert_eq!(registry.ids(), sorted);
     let remise = registry.get("remise").unwrap();
     assert_eq!(remise.display_name, "ルミーズ");
     assert_eq!(remise.origin.to_string(), "compiled-in");
+}
+
+#[test]
+fn the_registry_is_sorted_by_id_whatever_order_modules_come_in() {
+    // Compiled-in descriptors out of order, and a loaded module whose id sorts between them.
+    let loaded = RegisteredModule {
+        id: "middle".to_owned(),
+        display_name: "middle".to_owned(),
+        origin: Origin::File("/modules/libmiddle.so".into()),
+        module: Arc::new(Renamed("middle")),
+    };
+    let descriptors = [&ZETA, &REAL_REMISE, &ALPHA];
+    let registry = Registry::build(descriptors, vec![loaded]).expect("registry builds");
+    assert_eq!(registry.ids(), ["alpha", "middle", "remise", "zeta"]);
+    let origins: Vec<String> = registry
+        .modules()
+        .iter()
+        .map(|module| format!("{} {}", module.id, module.origin))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            "alpha compiled-in",
+            "middle /modules/libmiddle.so",
+            "remise compiled-in",
+            "zeta compiled-in"
+        ]
+    );
+    assert_eq!(registry.get("zeta").map(|m| m.module.id()), Some("zeta"));
 }
 
 #[test]

@@ -324,8 +324,8 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
     // Showing the page again is the same attempt.
     let again = browser.get("/checkout/confirm").await.text();
     assert_eq!(hidden(&again, "S_TORIHIKI_NO"), Some(link_key.clone()));
-    // So is sending the same choices again.
-    browser
+    // So is sending the same choices again (which must be accepted, not refused).
+    let resent = browser
         .post(
             "/checkout/delivery",
             &[
@@ -335,6 +335,7 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
             ],
         )
         .await;
+    assert_redirect(&resent, "/checkout/confirm");
     let same = browser.get("/checkout/confirm").await.text();
     assert_eq!(hidden(&same, "S_TORIHIKI_NO"), Some(link_key.clone()));
 
