@@ -1,14 +1,14 @@
 //! The host the checks run against, and the tools they use on it.
 //!
 //! [`Kit`] is a real host state built the way production builds it: the module registered (wrapped
-//! in a [`Spy`] that counts calls into its payment methods), the author's valid settings in a
+//! in a `Spy` that counts calls into its payment methods), the author's valid settings in a
 //! configuration, SQLite in a scratch directory that is removed afterwards, one product and one
 //! payment method. Requests go through the host's HTTP router in-process, from 127.0.0.1, and the
 //! expected answers are computed by asking the module itself about the request as the host decodes it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,99 +20,11 @@ use shophost::domain::{CustomerDetails, Order, PaymentStatus};
 use shophost::inbound::{decode, RawInbound};
 use shophost::registry::{Origin, RegisteredModule, Registry};
 use shophost::AppState;
-use shophost_module_api::{
-    async_trait, Answer, BrowserReturn, CardUpdateRequest, FieldError, InboundRequest, LinkKeySpec,
-    ModuleConfig, Notification, NotificationEndpoint, PaymentModule, PaymentStart,
-    PaymentStartError, PaymentStartRequest, Rejection, ReturnKind, SettingsSchema, SettingsValues,
-    SettlementKind, SettlementType, WireCharset, WireResponse,
-};
+use shophost_module_api::{Answer, FieldError, PaymentModule, SettlementKind, WireResponse};
 use tower::ServiceExt;
 
+use crate::spy::Spy;
 use crate::{TestRequest, WireFormat};
-
-/// Counts the calls the host makes into the module's payment methods, so the kit can tell that a
-/// module with invalid settings is left alone.
-pub(crate) struct Spy {
-    inner: Arc<dyn PaymentModule>,
-    /// Calls into `start_payment`, `start_card_update`, `parse_notification` and `parse_return`.
-    pub(crate) calls: AtomicUsize,
-}
-
-impl Spy {
-    fn counted(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl PaymentModule for Spy {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn display_name(&self) -> &str {
-        self.inner.display_name()
-    }
-    fn settings_schema(&self) -> SettingsSchema {
-        self.inner.settings_schema()
-    }
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
-        self.inner.validate(values)
-    }
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
-        self.inner.settlement_types(config)
-    }
-    fn wire_charset(&self) -> WireCharset {
-        self.inner.wire_charset()
-    }
-    fn link_key_spec(&self) -> LinkKeySpec {
-        self.inner.link_key_spec()
-    }
-    async fn start_payment(
-        &self,
-        config: &ModuleConfig,
-        request: &PaymentStartRequest,
-    ) -> Result<PaymentStart, PaymentStartError> {
-        self.counted();
-        self.inner.start_payment(config, request).await
-    }
-    async fn start_card_update(
-        &self,
-        config: &ModuleConfig,
-        request: &CardUpdateRequest,
-    ) -> Result<PaymentStart, PaymentStartError> {
-        self.counted();
-        self.inner.start_card_update(config, request).await
-    }
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        self.inner.notification_endpoints(config)
-    }
-    async fn parse_notification(
-        &self,
-        config: &ModuleConfig,
-        endpoint: &str,
-        request: &InboundRequest,
-    ) -> Result<Notification, Rejection> {
-        self.counted();
-        self.inner
-            .parse_notification(config, endpoint, request)
-            .await
-    }
-    async fn parse_return(
-        &self,
-        config: &ModuleConfig,
-        settlement_type: &str,
-        kind: ReturnKind,
-        request: &InboundRequest,
-    ) -> BrowserReturn {
-        self.counted();
-        self.inner
-            .parse_return(config, settlement_type, kind, request)
-            .await
-    }
-    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
-        self.inner.respond(endpoint, request, answer)
-    }
-}
 
 /// A temporary directory, removed when dropped.
 struct Scratch(PathBuf);
@@ -198,10 +110,7 @@ impl<'a> Kit<'a> {
         let dir = scratch_dir()?;
         let scratch = Scratch(dir.clone());
         let module_id = module.id().to_owned();
-        let spy = Arc::new(Spy {
-            inner: module.clone(),
-            calls: AtomicUsize::new(0),
-        });
+        let spy = Arc::new(Spy::new(module.clone()));
         let registered = RegisteredModule {
             id: module_id.clone(),
             display_name: module.display_name().to_owned(),

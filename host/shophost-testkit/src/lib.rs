@@ -32,8 +32,8 @@
 //! - this file: [`run_conformance`] and the list of [`CHECKS`], what a module author reads;
 //! - `wire_format.rs`: [`WireFormat`], the trait the author implements, and [`TestRequest`];
 //! - `report.rs`: the [`Report`] the run returns;
-//! - `harness.rs`: the host the checks run against (SQLite in a scratch directory, a module wrapper
-//!   that counts calls, requests through the router);
+//! - `harness.rs`: the host the checks run against (SQLite in a scratch directory, requests through
+//!   the router, the expected answers) and `spy.rs`, the module wrapper that counts calls;
 //! - `checks.rs`: the body of each check.
 
 use std::sync::Arc;
@@ -53,6 +53,7 @@ macro_rules! ensure {
 mod checks;
 mod harness;
 mod report;
+mod spy;
 mod wire_format;
 
 pub use report::{CheckResult, Report};
