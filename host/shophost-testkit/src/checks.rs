@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use shophost::checkout::{self, Confirmed, ReturnView};
 use shophost::domain::AttemptState;
-use shophost_module_api::{Answer, PaymentModule, SettingsValues};
+use shophost_module_api::{Answer, PaymentModule, Refusal, SettingsValues};
 
 use crate::harness::{list, Kit, PRICE};
 use crate::WireFormat;
@@ -194,8 +194,12 @@ impl Kit<'_> {
     pub(crate) async fn wrong_amount(&self) -> Result<(), String> {
         let link_key = self.attempt().await?;
         let wrong = self.wire.success_notification(&link_key, PRICE + 1);
-        self.expect_not_acknowledged(&wrong, "a notification for the wrong amount")
-            .await?;
+        self.expect_refused(
+            &wrong,
+            Refusal::Mismatch,
+            "a notification for the wrong amount",
+        )
+        .await?;
         self.expect_no_order(&link_key, "after a notification for the wrong amount")
             .await?;
         let right = self.wire.success_notification(&link_key, PRICE);
@@ -235,8 +239,12 @@ impl Kit<'_> {
     pub(crate) async fn undecodable_charset(&self) -> Result<(), String> {
         let link_key = self.attempt().await?;
         let undecodable = self.wire.undecodable_notification(&link_key, PRICE);
-        self.expect_not_acknowledged(&undecodable, "an undecodable notification")
-            .await?;
+        self.expect_refused(
+            &undecodable,
+            Refusal::Malformed,
+            "an undecodable notification",
+        )
+        .await?;
         self.expect_no_order(&link_key, "after an undecodable notification")
             .await?;
         let journal = self

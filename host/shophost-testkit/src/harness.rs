@@ -20,7 +20,9 @@ use shophost::domain::{CustomerDetails, Order, PaymentStatus};
 use shophost::inbound::{decode, RawInbound};
 use shophost::registry::{Origin, RegisteredModule, Registry};
 use shophost::AppState;
-use shophost_module_api::{Answer, FieldError, PaymentModule, SettlementKind, WireResponse};
+use shophost_module_api::{
+    Answer, FieldError, PaymentModule, Refusal, SettlementKind, WireResponse,
+};
 use tower::ServiceExt;
 
 use crate::spy::Spy;
@@ -74,6 +76,14 @@ pub(crate) struct Kit<'a> {
 
 /// The price of the one product the kit sells, yen; every attempt is one of it, no shipping.
 pub(crate) const PRICE: i64 = 1980;
+/// Every kind of refusal the host gives (the module API's `Refusal`).
+const REFUSALS: [Refusal; 5] = [
+    Refusal::SourceNotAllowed,
+    Refusal::Malformed,
+    Refusal::UnknownLinkKey,
+    Refusal::Mismatch,
+    Refusal::WrongState,
+];
 /// Where the kit's requests come from: loopback, as from a gateway simulator on the same machine.
 const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 45678);
 
@@ -408,6 +418,9 @@ impl<'a> Kit<'a> {
         Ok(())
     }
 
+    /// Sends a notification and checks only that it is not acknowledged: for a request no module
+    /// answers (with the module's settings invalid, the host answers for itself). Where the module
+    /// answers, use [`Kit::expect_refused`].
     pub(crate) async fn expect_not_acknowledged(
         &self,
         request: &TestRequest,
@@ -420,6 +433,55 @@ impl<'a> Kit<'a> {
             sent.describe()
         );
         Ok(sent)
+    }
+
+    /// Sends a notification the host must refuse, and checks that the answer is the module's own
+    /// refusal: not the acknowledgement (the gateway would think it was received), not a server error
+    /// nor the module's "unavailable" (the gateway would resend it again and again), but what the
+    /// module's `respond` gives for a refusal of this request. `likely` is the refusal the host
+    /// usually gives here; any kind is accepted, since a module may reject the request itself.
+    pub(crate) async fn expect_refused(
+        &self,
+        request: &TestRequest,
+        likely: Refusal,
+        what: &str,
+    ) -> Result<(), String> {
+        let sent = self.expect_not_acknowledged(request, what).await?;
+        let unavailable = self.expected(request, &Answer::Unavailable);
+        ensure!(
+            sent.status < 500 && !sent.is(&unavailable),
+            "{what} was answered {}; a refusal must be answered below HTTP 500 and unlike \"unavailable\", or the gateway resends it",
+            sent.describe()
+        );
+        // The host gives the module the reason it journals as the refusal's detail.
+        let detail = self
+            .state
+            .store
+            .journal(None, 1)
+            .await
+            .map_err(|e| format!("journal: {e}"))?
+            .into_iter()
+            .next()
+            .map(|entry| entry.reason)
+            .unwrap_or_default();
+        let refusal_answer = |refusal| {
+            self.expected(
+                request,
+                &Answer::Refuse {
+                    refusal,
+                    detail: detail.clone(),
+                },
+            )
+        };
+        let example = refusal_answer(likely);
+        ensure!(
+            REFUSALS.into_iter().any(|refusal| sent.is(&refusal_answer(refusal))),
+            "{what} was answered {}, none of the module's refusal answers (for {likely:?}: HTTP {} `{}`)",
+            sent.describe(),
+            example.status,
+            String::from_utf8_lossy(&example.body)
+        );
+        Ok(())
     }
 
     /// Makes the journal refuse inserts (a trigger, from a separate connection) until dropped again.

@@ -86,7 +86,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "wrong_amount",
-        "a notification for another amount is not acknowledged and changes nothing; the right one after it is accepted",
+        "a notification for another amount gets the module's refusal answer (not the acknowledgement, not a server error, not \"unavailable\") and changes nothing; the right one after it is accepted",
     ),
     (
         "failed_payment",
@@ -94,7 +94,7 @@ pub const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "undecodable_charset",
-        "a notification whose bytes are not valid in the module's charset is refused and changes nothing",
+        "a notification whose bytes are not valid in the module's charset gets the module's refusal answer, as for `wrong_amount`, and changes nothing",
     ),
     (
         "retry_after_refused_acknowledgement",
