@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::journal::journal_json;
 use super::orders::order_json;
+use super::Limit;
 use crate::db::DbError;
 use crate::domain::PaymentStatus;
 use crate::http::ApiError;
@@ -19,17 +20,14 @@ use crate::AppState;
 pub(super) struct AttemptQuery {
     #[serde(default)]
     open_only: bool,
-    limit: Option<i64>,
 }
 
 pub(super) async fn attempts(
     State(state): State<AppState>,
     Query(query): Query<AttemptQuery>,
+    Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let attempts = state
-        .store
-        .attempts(query.open_only, query.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
+    let attempts = state.store.attempts(query.open_only, limit.rows()).await?;
     Ok(Json(json!({ "attempts": attempts })))
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shophost_module_api::LocalDate;
 
+use super::Limit;
 use crate::db::DbError;
 use crate::domain::{local_date, now_millis, scheduled_charge, ProductRecurrence, ORDER_DAY};
 use crate::http::ApiError;
@@ -105,18 +106,15 @@ pub(super) async fn set_recurrence(
 #[derive(Debug, Deserialize)]
 pub(super) struct ContractQuery {
     member_id: Option<i64>,
-    limit: Option<i64>,
 }
 
 /// 継続課金の契約 (recurring contracts), newest first.
 pub(super) async fn contracts(
     State(state): State<AppState>,
     Query(query): Query<ContractQuery>,
+    Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let contracts = state
-        .store
-        .contracts(query.member_id, query.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
+    let contracts = state.store.contracts(query.member_id, limit.rows()).await?;
     // `next_charge` is the first date as registered; the gateway goes on charging every interval by
     // itself, so the next date of that schedule is given beside it for running contracts.
     let today = local_date(now_millis());

@@ -6,13 +6,13 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Limit;
 use crate::http::ApiError;
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct JournalQuery {
     link_key: Option<String>,
-    limit: Option<i64>,
 }
 
 pub(super) fn journal_json(entry: &crate::domain::JournalEntry) -> Value {
@@ -33,13 +33,11 @@ pub(super) fn journal_json(entry: &crate::domain::JournalEntry) -> Value {
 pub(super) async fn journal(
     State(state): State<AppState>,
     Query(query): Query<JournalQuery>,
+    Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
     let entries = state
         .store
-        .journal(
-            query.link_key.as_deref(),
-            query.limit.unwrap_or(100).clamp(1, 1000),
-        )
+        .journal(query.link_key.as_deref(), limit.rows())
         .await?;
     Ok(Json(
         json!({ "entries": entries.iter().map(journal_json).collect::<Vec<_>>() }),

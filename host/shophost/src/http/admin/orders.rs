@@ -5,6 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Limit;
 use crate::db::OrderFilter;
 use crate::domain::PaymentStatus;
 use crate::http::ApiError;
@@ -18,12 +19,12 @@ pub(super) struct OrderQuery {
     member_id: Option<i64>,
     #[serde(default)]
     attention: bool,
-    limit: Option<i64>,
 }
 
 pub(super) async fn orders(
     State(state): State<AppState>,
     Query(query): Query<OrderQuery>,
+    Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
     let status = match query.status.as_deref() {
         Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| {
@@ -40,10 +41,7 @@ pub(super) async fn orders(
         member_id: query.member_id,
         attention: query.attention,
     };
-    let orders = state
-        .store
-        .orders(&filter, query.limit.unwrap_or(100).clamp(1, 1000))
-        .await?;
+    let orders = state.store.orders(&filter, limit.rows()).await?;
     let orders: Vec<Value> = orders.iter().map(order_json).collect();
     Ok(Json(json!({ "orders": orders })))
 }
