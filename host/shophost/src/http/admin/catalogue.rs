@@ -155,6 +155,6 @@ pub(super) async fn stop_contract(
     );
     Ok(Json(json!({
         "contract": contract,
-        "notice": "ショップの継続課金を停止しました。ゲートウェイの管理画面（ルミーズ: 加盟店バックヤード）でも自動継続課金を停止してください。",
+        "notice": crate::notices::CONTRACT_STOPPED,
     })))
 }

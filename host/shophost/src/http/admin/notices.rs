@@ -1,4 +1,5 @@
 //! What the operator is told: the dashboard notices (Welcart's admin notices) and the 決済エラーログ.
+//! The wording lives in `crate::notices`, shared with the jobs that raise the 要確認 flags.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,10 +16,7 @@ pub(super) async fn notices(State(state): State<AppState>) -> Result<Json<Value>
     if let Some(latest) = state.store.settlement_errors(1).await?.first() {
         notices.push(json!({
             "kind": "settlement_errors",
-            "message": format!(
-                "決済エラーが発生しました。決済エラーログを確認してください。発生日時: [ {} ]",
-                crate::domain::local_datetime(latest.at)
-            ),
+            "message": crate::notices::settlement_errors(latest.at),
             "link": "/admin/api/settlement-errors",
         }));
     }
@@ -26,11 +24,7 @@ pub(super) async fn notices(State(state): State<AppState>) -> Result<Json<Value>
     if counts.attempts_attention > 0 {
         notices.push(json!({
             "kind": "unconfirmed_returns",
-            "message": format!(
-                "決済完了の画面に戻ったのに結果通知が届いていない注文が{}件あります。ルミーズの加盟店バックヤードで取引を確認し、\
-                 結果通知URL（/index.php?acting=remise_card）・収納情報通知URL（/index.php?acting=remise_conv）の設定を確認してください。",
-                counts.attempts_attention
-            ),
+            "message": crate::notices::unconfirmed_returns(counts.attempts_attention),
             "link": "/admin/api/attempts?open_only=true",
         }));
     }
@@ -48,12 +42,7 @@ pub(super) async fn settlement_errors(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let errors = state.store.settlement_errors(500).await?;
-    let notice = (!errors.is_empty()).then(|| {
-        format!(
-            "決済エラーが発生しました。決済エラーログを確認してください。発生日時: [ {} ]",
-            crate::domain::local_datetime(errors[0].at)
-        )
-    });
+    let notice = (!errors.is_empty()).then(|| crate::notices::settlement_errors(errors[0].at));
     Ok(Json(json!({ "notice": notice, "errors": errors })))
 }
 
