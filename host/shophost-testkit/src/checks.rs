@@ -1,4 +1,4 @@
-//! The checks, one function each, in the order of [`CHECKS`](crate::CHECKS).
+//! The checks: [`CHECKS`], their names and what each requires, and one function per check.
 //!
 //! Each check is a scenario spelled out step by step (attempt, notify, return, expect), because a
 //! failed check is read by a module author who needs to see which step went wrong; the shared steps
@@ -10,8 +10,52 @@ use shophost::checkout::{self, Confirmed, ReturnView};
 use shophost::domain::AttemptState;
 use shophost_module_api::{Answer, PaymentModule, Refusal, SettingsValues};
 
-use crate::harness::{list, Kit, PRICE};
-use crate::WireFormat;
+use crate::harness::{ensure, list, Kit, PRICE};
+use crate::wire_format::WireFormat;
+
+/// The checks, in the order they run.
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "settings_validation",
+        "the valid settings validate; the invalid ones fail with errors naming fields of the schema",
+    ),
+    (
+        "payment_start",
+        "the confirm step builds a redirect form carrying the link key and the amount, the same every time",
+    ),
+    (
+        "notification_before_return",
+        "a success notification alone creates the paid order and is acknowledged; the browser return after it creates nothing more",
+    ),
+    (
+        "duplicate_notification",
+        "the same notification twice is acknowledged twice with the same bytes and makes one order and one payment event",
+    ),
+    (
+        "return_without_notification",
+        "a success browser return alone creates no order and leaves the attempt open; the notification after it completes the order",
+    ),
+    (
+        "wrong_amount",
+        "a notification for another amount gets the module's refusal answer (not the acknowledgement, not a server error, not \"unavailable\") and changes nothing; the right one after it is accepted",
+    ),
+    (
+        "failed_payment",
+        "a failure notification is acknowledged, creates no order and is logged in the 決済エラーログ",
+    ),
+    (
+        "undecodable_charset",
+        "a notification whose bytes are not valid in the module's charset gets the module's refusal answer, as for `wrong_amount`, and changes nothing",
+    ),
+    (
+        "retry_after_refused_acknowledgement",
+        "when the host cannot store a notification the module answers \"unavailable\", not an acknowledgement; the gateway's retry is then acknowledged and makes one order",
+    ),
+    (
+        "invalid_settings_stop_module",
+        "settings that fail validation stop the module's payment methods, and none of its start, notification or return methods is called until they are fixed",
+    ),
+];
 
 /// `settings_validation`: runs on the module alone, before any host is built.
 pub(crate) fn check_settings(

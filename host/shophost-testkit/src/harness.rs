@@ -26,7 +26,18 @@ use shophost_module_api::{
 use tower::ServiceExt;
 
 use crate::spy::Spy;
-use crate::{TestRequest, WireFormat};
+use crate::wire_format::{TestRequest, WireFormat};
+
+/// Fails the check with a formatted reason unless the condition holds. Shared by the harness and
+/// the checks.
+macro_rules! ensure {
+    ($condition:expr, $($reason:tt)+) => {
+        if !$condition {
+            return Err(format!($($reason)+));
+        }
+    };
+}
+pub(crate) use ensure;
 
 /// A temporary directory, removed when dropped.
 struct Scratch(PathBuf);

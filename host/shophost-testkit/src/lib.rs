@@ -29,26 +29,16 @@
 //! See [`CHECKS`]; each is one entry in the [`Report`], passed or failed with the reason.
 //!
 //! # Map
-//! - this file: [`run_conformance`] and the list of [`CHECKS`], what a module author reads;
+//! - this file: [`run_conformance`], what a module author calls;
 //! - `wire_format.rs`: [`WireFormat`], the trait the author implements, and [`TestRequest`];
 //! - `report.rs`: the [`Report`] the run returns;
 //! - `harness.rs`: the host the checks run against (SQLite in a scratch directory, requests through
 //!   the router, the expected answers) and `spy.rs`, the module wrapper that counts calls;
-//! - `checks.rs`: the body of each check.
+//! - `checks.rs`: the list of [`CHECKS`] and the body of each.
 
 use std::sync::Arc;
 
 use shophost_module_api::PaymentModule;
-
-/// Fails the check with a formatted reason unless the condition holds. Defined before the modules so
-/// that the harness and the checks share it.
-macro_rules! ensure {
-    ($condition:expr, $($reason:tt)+) => {
-        if !$condition {
-            return Err(format!($($reason)+));
-        }
-    };
-}
 
 mod checks;
 mod harness;
@@ -56,55 +46,12 @@ mod report;
 mod spy;
 mod wire_format;
 
+pub use checks::CHECKS;
 pub use report::{CheckResult, Report};
 pub use wire_format::{TestRequest, WireFormat};
 
 use checks::check_settings;
 use harness::Kit;
-
-/// The checks, in the order they run.
-pub const CHECKS: &[(&str, &str)] = &[
-    (
-        "settings_validation",
-        "the valid settings validate; the invalid ones fail with errors naming fields of the schema",
-    ),
-    (
-        "payment_start",
-        "the confirm step builds a redirect form carrying the link key and the amount, the same every time",
-    ),
-    (
-        "notification_before_return",
-        "a success notification alone creates the paid order and is acknowledged; the browser return after it creates nothing more",
-    ),
-    (
-        "duplicate_notification",
-        "the same notification twice is acknowledged twice with the same bytes and makes one order and one payment event",
-    ),
-    (
-        "return_without_notification",
-        "a success browser return alone creates no order and leaves the attempt open; the notification after it completes the order",
-    ),
-    (
-        "wrong_amount",
-        "a notification for another amount gets the module's refusal answer (not the acknowledgement, not a server error, not \"unavailable\") and changes nothing; the right one after it is accepted",
-    ),
-    (
-        "failed_payment",
-        "a failure notification is acknowledged, creates no order and is logged in the 決済エラーログ",
-    ),
-    (
-        "undecodable_charset",
-        "a notification whose bytes are not valid in the module's charset gets the module's refusal answer, as for `wrong_amount`, and changes nothing",
-    ),
-    (
-        "retry_after_refused_acknowledgement",
-        "when the host cannot store a notification the module answers \"unavailable\", not an acknowledgement; the gateway's retry is then acknowledged and makes one order",
-    ),
-    (
-        "invalid_settings_stop_module",
-        "settings that fail validation stop the module's payment methods, and none of its start, notification or return methods is called until they are fixed",
-    ),
-];
 
 /// Runs every check in [`CHECKS`] against `module`, driven by `wire`. Never panics on a failed check:
 /// the report says what failed (use [`Report::assert_passed`] in a test).

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::CHECKS;
+use crate::checks::CHECKS;
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
