@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::journal::journal_json;
+use super::limit::Limit;
 use super::orders::order_json;
-use super::Limit;
 use crate::db::DbError;
 use crate::domain::PaymentStatus;
 use crate::http::ApiError;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shophost_module_api::LocalDate;
 
-use super::Limit;
+use super::limit::Limit;
 use crate::db::DbError;
 use crate::domain::{local_date, now_millis, scheduled_charge, ProductRecurrence, ORDER_DAY};
 use crate::http::ApiError;

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Limit;
+use super::limit::Limit;
 use crate::http::ApiError;
 use crate::AppState;
 

@@ -4,12 +4,14 @@
 //! Every route needs `Authorization: Bearer <admin token>`. Secret settings are write-only: they are
 //! redacted in every response.
 //!
-//! This file holds the routes, the token check and what the lists share ([`Limit`]); each resource's
-//! handlers live in their own file, so that a change to one resource is read and reviewed alone.
+//! This file holds the routes and the token check; each resource's handlers live in their own file,
+//! so that a change to one resource is read and reviewed alone, and what the lists share, the
+//! `?limit=` query, lives in `limit.rs`.
 
 mod attempts;
 mod catalogue;
 mod journal;
+mod limit;
 mod members;
 mod methods;
 mod modules;
@@ -21,7 +23,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::http::ApiError;
@@ -97,39 +98,10 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// `?limit=` of the lists (orders, journal, attempts, contracts): 100 rows unless asked, 1 to 1000.
-/// Taken as a query of its own next to each list's filters, so that every list reads it the same way.
-#[derive(Debug, Deserialize)]
-struct Limit {
-    limit: Option<i64>,
-}
-
-impl Limit {
-    /// The number of rows to read.
-    fn rows(&self) -> i64 {
-        self.limit.unwrap_or(100).clamp(1, 1000)
-    }
-}
-
 /// Runs the scheduled jobs once, now (要確認 flags, 期限切れ, idle sessions).
 async fn run_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let report = crate::jobs::run_once(&state, crate::domain::now_millis()).await?;
     Ok(Json(
         json!({ "flagged": report.flagged, "expired": report.expired }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Limit;
-
-    #[test]
-    fn a_limit_is_100_unless_asked_and_stays_between_1_and_1000() {
-        let rows = |limit| Limit { limit }.rows();
-        assert_eq!(rows(None), 100);
-        assert_eq!(rows(Some(20)), 20);
-        assert_eq!(rows(Some(0)), 1);
-        assert_eq!(rows(Some(-5)), 1);
-        assert_eq!(rows(Some(5000)), 1000);
-    }
 }

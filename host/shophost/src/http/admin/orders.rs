@@ -5,7 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::Limit;
+use super::limit::Limit;
 use crate::db::OrderFilter;
 use crate::domain::PaymentStatus;
 use crate::http::ApiError;
