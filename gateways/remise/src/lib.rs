@@ -16,7 +16,8 @@
 //!
 //! # Map
 //! - [`settings`]: the operator's form and its validation into [`RemiseConfig`].
-//! - [`transformers`]: Remise's wire types (`RemiseCardForm`, `RemiseCardNotification`, …).
+//! - [`forms`]: the outbound wire types, the forms posted to Remise (`RemiseCardForm`, …).
+//! - [`notifications`]: the inbound wire types, read into signals (`RemiseCardNotification`, …).
 //! - [`normalise`]: KANA/TEL/YUBIN/name/BIKO normalisation for the multi-payment form.
 //! - [`slip`]: `X-PAY_CSV` codes to the place and rows of the payment slip.
 
@@ -28,13 +29,14 @@ use shophost_module_api::{
     WireCharset, WireResponse,
 };
 
+pub mod forms;
 pub mod normalise;
+pub mod notifications;
 pub mod settings;
 pub mod slip;
-pub mod transformers;
 
+pub use notifications::{parse_card_notification, parse_conv_notification};
 pub use settings::{RemiseConfig, RemiseEnvironment, RemiseJob};
-pub use transformers::{parse_card_notification, parse_conv_notification};
 
 /// The module's id.
 pub const MODULE_ID: &str = "remise";
@@ -101,7 +103,7 @@ pub fn parse_return(
     let link_key_in = |name: &str| {
         request
             .field(name)
-            .filter(|key| transformers::is_link_key(key))
+            .filter(|key| notifications::is_link_key(key))
             .map(str::to_owned)
     };
     let nothing = BrowserReturn {
@@ -114,7 +116,7 @@ pub fn parse_return(
             let message = (kind == ReturnKind::Failure).then(|| {
                 let codes: Vec<&str> = ["X-ERRCODE", "X-ERRINFO"]
                     .into_iter()
-                    .filter_map(|name| transformers::shopper_safe_code(request.field(name)))
+                    .filter_map(|name| notifications::shopper_safe_code(request.field(name)))
                     .collect();
                 if codes.is_empty() {
                     "カード会社で決済が承認されませんでした。".to_owned()
@@ -134,14 +136,14 @@ pub fn parse_return(
         SETTLEMENT_CONV if config.conv.is_some() => {
             let issued = (kind == ReturnKind::Success
                 && request.field("X-JOB_ID").is_some()
-                && request.field("X-R_CODE").map(str::trim) == Some(transformers::R_CODE_OK))
-            .then(|| transformers::RemiseConvIssued::try_from(request).ok())
+                && request.field("X-R_CODE").map(str::trim) == Some(notifications::R_CODE_OK))
+            .then(|| notifications::RemiseConvIssued::try_from(request).ok())
             .flatten()
             .map(|issued| {
-                issued.into_notification(transformers::identity_mismatches(config, request))
+                issued.into_notification(notifications::identity_mismatches(config, request))
             });
             let message = (kind == ReturnKind::Failure).then(|| {
-                match transformers::shopper_safe_code(request.field("X-R_CODE")) {
+                match notifications::shopper_safe_code(request.field("X-R_CODE")) {
                     Some(code) => {
                         format!("お支払い手続きが完了しませんでした（エラーコード: {code}）")
                     }
@@ -229,12 +231,12 @@ pub fn start_payment(
     let (url, fields) = match request.settlement_type.as_str() {
         SETTLEMENT_CARD => {
             let card = config.card.as_ref().ok_or_else(|| unknown(request))?;
-            let form = transformers::RemiseCardForm::new(config, card, request);
+            let form = forms::RemiseCardForm::new(config, card, request);
             (card.form_url.clone(), form.fields())
         }
         SETTLEMENT_CONV => {
             let conv = config.conv.as_ref().ok_or_else(|| unknown(request))?;
-            let form = transformers::RemiseConvForm::new(config, conv, request);
+            let form = forms::RemiseConvForm::new(config, conv, request);
             (conv.form_url.clone(), form.fields())
         }
         _ => return Err(unknown(request)),
@@ -249,7 +251,7 @@ pub fn start_card_update(
 ) -> Result<PaymentStart, PaymentStartError> {
     match &config.card {
         Some(card) if card.payquick => {
-            let form = transformers::RemiseCardUpdateForm::new(config, request);
+            let form = forms::RemiseCardUpdateForm::new(config, request);
             Ok(redirect(card.form_url.clone(), form.fields()))
         }
         _ => Err(PaymentStartError::Unsupported),
@@ -325,8 +327,8 @@ impl PaymentModule for RemiseModule {
 
     fn link_key_spec(&self) -> LinkKeySpec {
         LinkKeySpec {
-            digits: transformers::LINK_KEY_MAX_DIGITS,
-            card_update_prefix: Some(transformers::CARD_UPDATE_PREFIX),
+            digits: notifications::LINK_KEY_MAX_DIGITS,
+            card_update_prefix: Some(notifications::CARD_UPDATE_PREFIX),
         }
     }
 

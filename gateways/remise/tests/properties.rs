@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::config;
 use proptest::prelude::*;
+use remise::forms::RemiseConvForm;
 use remise::normalise;
-use remise::transformers::RemiseConvForm;
 use shophost_module_api::{Customer, LocalDate, PaymentStartRequest, ReturnUrls};
 
 /// Whether `text` can be sent as Shift_JIS (encoding_rs's Shift_JIS is the WHATWG one, i.e. CP932,

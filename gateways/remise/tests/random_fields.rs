@@ -8,7 +8,7 @@
 mod common;
 
 use common::config;
-use remise::transformers::{is_link_key, CARD_UPDATE_PREFIX, R_CODE_OK};
+use remise::notifications::{is_link_key, CARD_UPDATE_PREFIX, R_CODE_OK};
 use shophost_module_api::{Answer, InboundRequest, Refusal, ReturnKind, Signal};
 
 /// xorshift64*: small, deterministic, good enough to spread inputs.

@@ -19,6 +19,8 @@ enum Fault {
     AcknowledgesEverything,
     /// Gives every copy of an event its own dedup key.
     DedupKeyPerCopy,
+    /// Answers every refusal with HTTP 500, which a gateway reads as "try again".
+    RefusesWithServerError,
 }
 
 struct Broken {
@@ -90,7 +92,12 @@ impl PaymentModule for Broken {
             Fault::AcknowledgesEverything => {
                 remise::RemiseModule.respond(endpoint, request, &Answer::Acknowledge)
             }
-            Fault::DedupKeyPerCopy => remise::RemiseModule.respond(endpoint, request, answer),
+            Fault::RefusesWithServerError if matches!(answer, Answer::Refuse { .. }) => {
+                WireResponse::text(500, "text/html; charset=Shift_JIS", "error1")
+            }
+            Fault::DedupKeyPerCopy | Fault::RefusesWithServerError => {
+                remise::RemiseModule.respond(endpoint, request, answer)
+            }
         }
     }
 }
@@ -191,5 +198,26 @@ async fn a_module_without_stable_dedup_keys_fails_the_duplicate_check() {
             .to_string()
             .contains("two copies recorded 2 payment events, expected 1"),
         "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_answers_refusals_with_a_server_error_fails_where_it_should() {
+    let report = run(Fault::RefusesWithServerError).await;
+    assert_eq!(
+        failed(&report),
+        ["wrong_amount", "undecodable_charset"],
+        "{report}"
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("FAIL  wrong_amount: a notification for the wrong amount was answered HTTP 500 `error1`; a refusal must be answered below HTTP 500"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAIL  undecodable_charset: an undecodable notification was answered HTTP 500 `error1`"
+        ),
+        "{text}"
     );
 }

@@ -5,12 +5,8 @@
 //! them at the same time and each order still changes once.
 
 use crate::domain::{local_date, now_millis};
+use crate::notices::UNCONFIRMED_NOTICE;
 use crate::AppState;
-
-/// The operator notice for a success return without a notification.
-pub const UNCONFIRMED_NOTICE: &str = "決済完了の画面に戻りましたが、決済結果通知が届いていません。\
-ルミーズの加盟店バックヤードで取引を確認し、結果通知URL（/index.php?acting=remise_card）・\
-収納情報通知URL（/index.php?acting=remise_conv）の設定を確認してください";
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod members;
 pub mod metrics;
+pub mod notices;
 pub mod registry;
 pub mod sandbox;
 pub mod serve;

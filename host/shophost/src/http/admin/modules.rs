@@ -1,0 +1,158 @@
+//! Modules and their settings: which modules are registered and in use, each one's settings schema
+//! and values (secrets redacted), and saving new values, which may stop payment methods.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use shophost_module_api::{FieldKind, SettingsValues};
+
+use crate::engine::UpdateError;
+use crate::http::ApiError;
+use crate::AppState;
+
+pub(super) async fn modules(State(state): State<AppState>) -> Json<Value> {
+    let states = state.engine.states();
+    let registered: Vec<Value> = state
+        .engine
+        .registry()
+        .modules()
+        .iter()
+        .map(|m| {
+            let current = states.get(&m.id);
+            json!({
+                "id": m.id,
+                "display_name": m.display_name,
+                "origin": m.origin.to_string(),
+                "in_use": current.is_some(),
+                "settings_valid": current.map(|s| s.errors.is_empty()),
+                "settlement_types": current.map(|s| s.settlement_types.iter().map(|t| json!({"id": t.id, "label": t.label})).collect::<Vec<_>>()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Json(json!({ "modules": registered, "in_use": state.engine.in_use() }))
+}
+
+fn schema_json(schema: &shophost_module_api::SettingsSchema) -> Value {
+    let fields: Vec<Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let (kind, choices) = match &f.kind {
+                FieldKind::Text => ("text", None),
+                FieldKind::Digits => ("digits", None),
+                FieldKind::Choice(options) => (
+                    "choice",
+                    Some(options.iter().map(|o| json!({"value": o.value, "label": o.label})).collect::<Vec<_>>()),
+                ),
+                FieldKind::OnOff => ("on_off", None),
+                FieldKind::Url => ("url", None),
+                FieldKind::Secret => ("secret", None),
+            };
+            json!({
+                "key": f.key, "label": f.label, "kind": kind, "choices": choices, "default": f.default,
+                "help": f.help, "required": f.required, "max_chars": f.max_chars, "min": f.min, "max": f.max,
+            })
+        })
+        .collect();
+    Value::Array(fields)
+}
+
+pub(super) async fn settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let states = state.engine.states();
+    let current = states.get(&id).ok_or(ApiError::NotFound)?;
+    let schema = current.registered.module.settings_schema();
+    let errors: Vec<Value> = current
+        .errors
+        .iter()
+        .map(|e| json!({"key": e.key, "message": e.message}))
+        .collect();
+    Ok(Json(json!({
+        "module": id,
+        "schema": schema_json(&schema),
+        "values": schema.redact(&current.values),
+        "valid": current.errors.is_empty(),
+        "errors": errors,
+        "settlement_types": current.settlement_types.iter().map(|t| &t.id).collect::<Vec<_>>(),
+    })))
+}
+
+/// Settings as JSON: strings, booleans (on/off) or numbers. Secrets left out or sent as the redaction
+/// marker keep their stored value (write-only fields are never echoed back to be re-sent).
+fn settings_from_json(
+    body: &Value,
+    schema: &shophost_module_api::SettingsSchema,
+    current: &SettingsValues,
+) -> Result<SettingsValues, ApiError> {
+    let object = body
+        .get("values")
+        .unwrap_or(body)
+        .as_object()
+        .ok_or_else(|| ApiError::BadRequest("expected a JSON object of settings".to_owned()))?;
+    let mut values = SettingsValues::new();
+    for (key, value) in object {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => if *b { "on" } else { "off" }.to_owned(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => String::new(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            Value::Object(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "setting `{key}` must not be an object"
+                )))
+            }
+        };
+        values.insert(key.clone(), text);
+    }
+    for field in &schema.fields {
+        if field.kind == FieldKind::Secret {
+            let keep = values
+                .get(&field.key)
+                .is_none_or(|v| v == shophost_module_api::REDACTED);
+            if keep {
+                match current.get(&field.key) {
+                    Some(stored) => values.insert(field.key.clone(), stored.clone()),
+                    None => values.remove(&field.key),
+                };
+            }
+        }
+    }
+    Ok(values)
+}
+
+pub(super) async fn update_settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let states = state.engine.states();
+    let current = states.get(&id).ok_or(ApiError::NotFound)?;
+    let values = settings_from_json(
+        &body,
+        &current.registered.module.settings_schema(),
+        &current.values,
+    )?;
+    let report = state
+        .engine
+        .update_settings(&id, values, state.store.as_ref())
+        .await
+        .map_err(|e| match e {
+            UpdateError::UnknownModule(_) | UpdateError::NotInUse(_) => ApiError::NotFound,
+            UpdateError::Db(db) => ApiError::from(db),
+        })?;
+    let status = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(json!(report))).into_response())
+}

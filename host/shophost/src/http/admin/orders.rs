@@ -1,0 +1,75 @@
+//! Orders: the filtered list and one order with its status history.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::limit::Limit;
+use crate::db::OrderFilter;
+use crate::domain::PaymentStatus;
+use crate::http::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct OrderQuery {
+    link_key: Option<String>,
+    order_number: Option<String>,
+    status: Option<String>,
+    member_id: Option<i64>,
+    #[serde(default)]
+    attention: bool,
+}
+
+pub(super) async fn orders(
+    State(state): State<AppState>,
+    Query(query): Query<OrderQuery>,
+    Query(limit): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match query.status.as_deref() {
+        Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown status `{s}` (unpaid, paid, authorized, captured, cancelled, expired)"
+            ))
+        })?),
+        None => None,
+    };
+    let filter = OrderFilter {
+        link_key: query.link_key,
+        order_number: query.order_number,
+        status,
+        member_id: query.member_id,
+        attention: query.attention,
+    };
+    let orders = state.store.orders(&filter, limit.rows()).await?;
+    let orders: Vec<Value> = orders.iter().map(order_json).collect();
+    Ok(Json(json!({ "orders": orders })))
+}
+
+pub(super) fn order_json(order: &crate::domain::Order) -> Value {
+    let mut value = json!(order);
+    value["payment_status_label"] = json!(order.payment_status.label());
+    value
+}
+
+pub(super) async fn order(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = OrderFilter {
+        order_number: Some(number),
+        ..Default::default()
+    };
+    let order = state
+        .store
+        .orders(&filter, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ApiError::NotFound)?;
+    let history = state.store.order_history(order.id).await?;
+    let events = state.store.payment_event_count(&order.link_key).await?;
+    Ok(Json(
+        json!({ "order": order_json(&order), "history": history, "payment_events": events }),
+    ))
+}
