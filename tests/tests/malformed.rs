@@ -159,6 +159,12 @@ fn cases() -> Vec<Case> {
             "missing REC_FLG",
         ),
         Case::conv(
+            // Welcart marked an order paid on S_TORIHIKI_NO and REC_FLG alone.
+            "receipt without TOTAL",
+            |key| sjis_form(&without(receipt(key), "TOTAL")),
+            "missing TOTAL: a receipt (REC_FLG=1) must carry the amount paid",
+        ),
+        Case::conv(
             "issuance without X-JOB_ID",
             |key| sjis_form(&without(issued(key), "X-JOB_ID")),
             "missing X-JOB_ID",

@@ -380,7 +380,7 @@ pub struct RemiseConvReceipt {
     pub link_key: String,
     /// `REC_FLG`.
     pub flag: RemiseRecFlag,
-    /// `TOTAL`, when present.
+    /// `TOTAL`: always present when `flag` is [`RemiseRecFlag::Received`].
     pub amount: Option<i64>,
     /// `JOB_ID`, when present.
     pub job_id: Option<String>,
@@ -398,10 +398,19 @@ impl TryFrom<&InboundRequest> for RemiseConvReceipt {
             }
             Some(_) => return Err(rejection("malformed REC_FLG".into(), Some(link_key))),
         };
+        let amount = optional_amount(request, "TOTAL", link_key)?;
+        // A receipt is money arriving: it must say how much, and the host compares it with the order
+        // (as Remise's own EC-CUBE plugin does). Welcart marked an order paid without it.
+        if flag == RemiseRecFlag::Received && amount.is_none() {
+            return Err(rejection(
+                "missing TOTAL: a receipt (REC_FLG=1) must carry the amount paid".into(),
+                Some(link_key),
+            ));
+        }
         Ok(RemiseConvReceipt {
             link_key: link_key.to_owned(),
             flag,
-            amount: optional_amount(request, "TOTAL", link_key)?,
+            amount,
             job_id: optional_token(request, "JOB_ID", ID_MAX_CHARS, link_key)?.map(str::to_owned),
         })
     }

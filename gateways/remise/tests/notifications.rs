@@ -388,6 +388,7 @@ fn identity_mismatches_are_reported() {
     let receipt = [
         ("S_TORIHIKI_NO", LINK_KEY),
         ("REC_FLG", "1"),
+        ("TOTAL", "3990"),
         ("SHOPCO", "OTHER"),
     ];
     assert_eq!(
@@ -476,15 +477,23 @@ fn conv_notifications() {
             }),
         ),
         (
+            // Welcart took these two fields alone as a payment; without the amount it is refused.
             "receipt with only the two fields Welcart read",
             vec![("S_TORIHIKI_NO", LINK_KEY), ("REC_FLG", "1")],
+            rejected(
+                "missing TOTAL: a receipt (REC_FLG=1) must carry the amount paid",
+                Some(LINK_KEY),
+            ),
+        ),
+        (
+            "a 'not paid' receipt needs no amount",
+            vec![("S_TORIHIKI_NO", LINK_KEY), ("REC_FLG", "0")],
             Ok(Notification {
                 link_key: LINK_KEY.to_owned(),
-                signal: Signal::PaymentReceived {
-                    amount: None,
-                    transaction_id: None,
+                signal: Signal::NotPaid {
+                    detail: "REC_FLG=0".to_owned(),
                 },
-                dedup_key: format!("remise_conv:receipt:{LINK_KEY}"),
+                dedup_key: format!("remise_conv:recflg:0:{LINK_KEY}"),
                 mismatches: Vec::new(),
             }),
         ),

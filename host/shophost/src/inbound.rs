@@ -560,7 +560,11 @@ mod tests {
             // One field per `&`-separated piece of the query and of a form body, never more.
             let pieces = |bytes: &[u8]| bytes.iter().filter(|b| **b == b'&').count() + 1;
             let most = pieces(raw.query.as_bytes())
-                + if decoded.request.form_body { pieces(&body) } else { 0 };
+                + if decoded.request.form_body {
+                    pieces(&body)
+                } else {
+                    0
+                };
             assert!(
                 decoded.request.fields.len() <= most,
                 "{} fields from {most} pieces",
