@@ -893,3 +893,81 @@ async fn crash(database: CrashDatabase) {
         drop_postgres_schema(server_url, schema).await;
     }
 }
+
+/// SIGTERM (systemd, containers) stops the host gracefully: a notification whose body is still
+/// arriving when the signal comes is read, answered in the gateway's protocol, and then the process
+/// exits with success; nothing new is accepted after the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = std::env::temp_dir().join(format!("shophost-sigterm-{}", unique_name()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let base = format!("http://{address}");
+    let config = dir.join("shophost.toml");
+    let database_url = format!("sqlite:{}", dir.join("shop.db").display());
+    std::fs::write(
+        &config,
+        child_config_text(&Options::default(), address, &database_url),
+    )
+    .expect("write the config");
+    let log = dir.join("shophost.log");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let mut host = HostProcess::start(&config, &log, &base, &http).await;
+
+    // A notification for an unknown link key (answered error1 after it is journaled), sent slowly:
+    // the headers and half the body now, the rest after the signal.
+    let body = sjis_form(&card_success("12345678901234567", "T0001", 3990));
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut connection = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /index.php?acting=remise_card HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes()).await.expect("send");
+    connection.write_all(first).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = host.child.id().expect("the host runs");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The listener is closed: nothing new gets in.
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "a new connection was accepted after SIGTERM"
+    );
+    connection.write_all(rest).await.expect("send the rest");
+    let mut answer = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        connection.read_to_string(&mut answer),
+    )
+    .await
+    .expect("the answer comes before the drain deadline")
+    .expect("read the answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("error1"), "{answer}");
+
+    let exit = tokio::time::timeout(Duration::from_secs(15), host.child.wait())
+        .await
+        .expect("the host exits after draining")
+        .expect("wait for the host");
+    assert!(exit.success(), "exit status {exit}:\n{}", host.log_text());
+    let _ = std::fs::remove_dir_all(&dir);
+}

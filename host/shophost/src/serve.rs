@@ -196,29 +196,20 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     }
     println!("Stop with Ctrl-C (or SIGTERM).");
     let app = crate::http::router(state);
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
+    crate::http::server::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        async {
+            shutdown_signal().await;
+            tracing::info!(
+                "shutting down: finishing requests in flight (at most {} s)",
+                DRAIN_DEADLINE.as_secs()
+            );
+        },
+        DRAIN_DEADLINE,
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!(
-            "shutting down: finishing requests in flight (at most {} s)",
-            DRAIN_DEADLINE.as_secs()
-        );
-        let _ = stopping.send(());
-    });
-    tokio::select! {
-        result = server => result.context("server failed"),
-        () = async {
-            let _ = stopped.await;
-            tokio::time::sleep(DRAIN_DEADLINE).await;
-        } => {
-            tracing::warn!("requests still in flight after the drain deadline; stopping anyway");
-            Ok(())
-        }
-    }
+    .await;
+    Ok(())
 }
 
 /// Resolves at the first SIGTERM (systemd, containers) or SIGINT (Ctrl-C).
@@ -246,22 +237,18 @@ async fn shutdown_signal() {
 }
 
 /// Serves the app on an already-bound listener in a background task (for tests and embedding), with
-/// connection info so notification source checks see the real peer.
+/// connection info so notification source checks see the real peer, until the task is dropped.
 pub fn spawn_server(
     state: AppState,
     listener: tokio::net::TcpListener,
 ) -> tokio::task::JoinHandle<()> {
     let app = crate::http::router(state);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        {
-            tracing::error!(%error, "server stopped");
-        }
-    })
+    tokio::spawn(crate::http::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+        DRAIN_DEADLINE,
+    ))
 }
 
 /// A config from TOML text (for tests and tools), validated against the registry, without environment.

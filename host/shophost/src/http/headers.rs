@@ -17,7 +17,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// The policy for HTML pages.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Whether a path carries a link key that must not leave the shop in a `Referer`.

@@ -8,14 +8,20 @@ pub mod admin;
 pub mod api;
 pub mod cross_origin;
 pub mod gateway;
+pub mod headers;
 pub mod html;
+pub mod server;
 pub mod storefront;
 
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::db::DbError;
 use crate::AppState;
@@ -91,24 +97,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How long one request may take in all before it is answered 408 (a notification cut short this way
+/// is either committed, and its retry is a duplicate, or rolled back, and its retry applies it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest request bodies per route group. Gateway notifications are capped separately by
+/// `server.max_body_bytes`, read without buffering more.
+const FORM_BODY_LIMIT: usize = 64 * 1024;
+const CHECKOUT_API_BODY_LIMIT: usize = 32 * 1024;
+const ADMIN_API_BODY_LIMIT: usize = 256 * 1024;
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(gateway::routes())
-        .merge(api::routes())
-        .nest("/admin/api", admin::routes(state.clone()))
+        .merge(api::routes().layer(DefaultBodyLimit::max(CHECKOUT_API_BODY_LIMIT)))
+        .nest(
+            "/admin/api",
+            admin::routes(state.clone()).layer(DefaultBodyLimit::max(ADMIN_API_BODY_LIMIT)),
+        )
         // The shop's own forms refuse cross-site posts; gateway routes take them by design.
         .merge(
-            storefront::routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                cross_origin::protect,
-            )),
+            storefront::routes()
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    cross_origin::protect,
+                ))
+                .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT)),
         )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_responses,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
         ))
         .with_state(state)
 }
