@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::checkout::{self, CheckoutError, CheckoutInput, Confirmed, ReturnView};
+use crate::checkout::{self, CheckoutInput, Confirmed, ReturnView};
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -24,16 +24,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/checkout", post(create))
         .route("/api/checkout/{link_key}", get(status))
         .route("/api/checkout/{link_key}/confirm", post(confirm))
-}
-
-impl From<CheckoutError> for ApiError {
-    fn from(error: CheckoutError) -> Self {
-        match error {
-            CheckoutError::Input(message) => ApiError::BadRequest(message),
-            CheckoutError::NotFound => ApiError::NotFound,
-            CheckoutError::Unavailable(db) => ApiError::from(db),
-        }
-    }
 }
 
 async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
