@@ -1,9 +1,12 @@
-//! Member passwords: PBKDF2-HMAC-SHA256 with a random salt, compared in constant time.
+//! Members: logging in with an e-mail and a password, for the storefront and the checkout API alike;
+//! passwords stored as PBKDF2-HMAC-SHA256 with a random salt and compared in constant time.
 
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use crate::domain::hex;
+use crate::db::DbError;
+use crate::domain::{hex, Member};
+use crate::AppState;
 
 const ITERATIONS: u32 = 60_000;
 
@@ -54,6 +57,18 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
         .zip(&hash)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b))
         == 0
+}
+
+/// The member with this e-mail and password, or `None` when either is wrong.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<Option<Member>, DbError> {
+    Ok(match state.store.member_by_email(email.trim()).await? {
+        Some((member, hash)) if verify_password(password, &hash) => Some(member),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

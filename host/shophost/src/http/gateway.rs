@@ -130,7 +130,7 @@ async fn browser_return(
 async fn pay_page(State(state): State<AppState>, Path(link_key): Path<String>) -> Response {
     match checkout::confirm(&state, &link_key).await {
         Ok(Confirmed::Redirect(form)) => {
-            html::redirect_form_page(&form, "決済ページへ移動しています", true)
+            html::redirect_form_page(&form, "決済ページへ移動しています")
         }
         Ok(Confirmed::Completed(order)) => {
             Redirect::to(&format!("/checkout/complete/{}", order.link_key)).into_response()

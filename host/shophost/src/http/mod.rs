@@ -2,10 +2,12 @@
 //!
 //! Routes: gateway notifications (`/index.php?acting=…`, `/notify/{endpoint}`), browser returns
 //! (`/return/{settlement type}/{ok|ng|exit}`), the JSON checkout API (`/api/…`), the token-protected JSON
-//! admin API (`/admin/api/…`), the storefront (HTML), `/healthz` and `/metrics`.
+//! admin API (`/admin/api/…`), the storefront (HTML, from the templates in `host/shophost/templates`),
+//! its stylesheet (`/assets/shop.css`), `/healthz` and `/metrics`.
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod error;
 pub mod gateway;
 pub mod html;
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .nest("/admin/api", admin::routes(state.clone()))
         .merge(storefront::routes())
+        .merge(assets::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
