@@ -192,7 +192,8 @@ async fn subscribe(database: Database) {
     // card too (reference §8.3), and the new card is kept for PayQuick.
     let form = shophost::checkout::start_card_update(&shop.state, member.id, "remise")
         .await
-        .expect("card update form");
+        .expect("card update form")
+        .form;
     let form = GatewayForm {
         url: form.url,
         fields: form

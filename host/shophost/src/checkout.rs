@@ -14,13 +14,12 @@ use serde::{Deserialize, Serialize};
 use shophost_module_api::{
     CardUpdateRequest, LineItem, LinkKeySpec, MemberRef, PaymentStart, PaymentStartError,
     PaymentStartRequest, Recurrence, RecurringCharge, RedirectForm, ReturnKind, ReturnUrls, Signal,
-    WireCharset,
 };
 
 use crate::db::{ApplyContext, DbError, Intent, NewAttempt, OrderFilter, Verdict};
 use crate::domain::{
-    local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine,
-    CartRecurrence, CustomerDetails, Order, PaymentStatus,
+    charset, customer, local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState,
+    CartLine, CartRecurrence, CustomerDetails, Order, PaymentStatus,
 };
 use crate::inbound::{decode, record_for, RawInbound};
 use crate::AppState;
@@ -76,6 +75,111 @@ pub enum Confirmed {
     Completed(Order),
 }
 
+/// A payment method a shopper can choose now, as the checkout API lists it and the storefront's delivery
+/// page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutMethod {
+    /// The payment method's id.
+    pub id: i64,
+    /// Its name (支払方法).
+    pub name: String,
+    /// The operator's explanation: HTML, sanitised when the operator saved it.
+    pub explanation: String,
+    /// The settlement type it pays with.
+    pub settlement_type: String,
+    /// The settlement type's label.
+    pub settlement_label: String,
+    /// What the module tells shoppers about it (e.g. the payment deadline), if anything.
+    pub notice: Option<String>,
+    /// The choices the shopper makes for it (e.g. `div`, installments).
+    pub options: Vec<CheckoutMethodOption>,
+    /// Whether it takes a recurring (継続課金) item.
+    pub recurring: bool,
+}
+
+/// A choice a payment method asks for at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutMethodOption {
+    /// The key the chosen value is sent under, e.g. `div`.
+    pub key: String,
+    /// The label, e.g. `お支払回数`.
+    pub label: String,
+    /// `(value, label)` pairs; the first is the default.
+    pub choices: Vec<(String, String)>,
+}
+
+/// The methods a shopper can choose now: in use (使用), settlement type provided, in the operator's
+/// order.
+pub async fn methods_for_checkout(state: &AppState) -> Result<Vec<CheckoutMethod>, DbError> {
+    let mut methods = Vec::new();
+    for method in state.store.payment_methods().await? {
+        if !method.active {
+            continue;
+        }
+        let Some(provided) = state.engine.provided(&method.settlement_type) else {
+            continue;
+        };
+        let settlement_type = &provided.settlement_type;
+        methods.push(CheckoutMethod {
+            id: method.id,
+            name: method.name,
+            explanation: method.explanation,
+            settlement_type: method.settlement_type,
+            settlement_label: settlement_type.label.clone(),
+            notice: settlement_type.notice.clone(),
+            options: settlement_type
+                .checkout_options
+                .iter()
+                .map(|option| CheckoutMethodOption {
+                    key: option.key.clone(),
+                    label: option.label.clone(),
+                    choices: option.choices.clone(),
+                })
+                .collect(),
+            recurring: settlement_type.recurring,
+        });
+    }
+    Ok(methods)
+}
+
+/// An order's sums. Prices include 10% consumption tax; the tax shown is the included part, rounded
+/// down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// The lines' sum.
+    pub items: i64,
+    /// Shipping.
+    pub shipping: i64,
+    /// What is charged.
+    pub total: i64,
+    /// The consumption tax included in the total.
+    pub tax: i64,
+}
+
+impl Totals {
+    /// The sums of `lines` with `shipping`.
+    pub fn of(lines: &[CartLine], shipping: i64) -> Totals {
+        let items: i64 = lines.iter().map(|l| l.unit_price * l.quantity).sum();
+        let total = items + shipping;
+        Totals {
+            items,
+            shipping,
+            total,
+            tax: total * 10 / 110,
+        }
+    }
+
+    /// The sums an attempt stored.
+    pub fn stored(snapshot: &AttemptSnapshot) -> Totals {
+        Totals {
+            items: snapshot.items_total,
+            shipping: snapshot.shipping,
+            total: snapshot.total,
+            tax: snapshot.tax,
+        }
+    }
+}
+
 /// Draws a link key: `digits` decimal digits, never starting with 0, from the OS CSPRNG.
 pub fn new_link_key(spec: &LinkKeySpec) -> String {
     let mut rng = OsRng;
@@ -105,37 +209,6 @@ pub fn new_card_update_key(spec: &LinkKeySpec) -> String {
     format!("{prefix}{}", new_link_key(&rest))
 }
 
-fn validate_customer(customer: &CustomerDetails) -> Result<(), CheckoutError> {
-    let mut missing = Vec::new();
-    if customer.family_name.trim().is_empty() {
-        missing.push("お名前（姓）");
-    }
-    if customer.given_name.trim().is_empty() {
-        missing.push("お名前（名）");
-    }
-    if customer.email.trim().is_empty() {
-        missing.push("メールアドレス");
-    }
-    if !missing.is_empty() {
-        return Err(CheckoutError::Input(format!(
-            "{}を入力してください",
-            missing.join("、")
-        )));
-    }
-    let email = customer.email.trim();
-    let valid_email = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && domain.contains('.')
-            && !email.chars().any(|c| c.is_whitespace() || c == ',')
-    });
-    if !valid_email {
-        return Err(CheckoutError::Input(
-            "メールアドレスが正しくありません".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 /// Validates the input, prices the cart from the catalogue and stores the attempt with a fresh link key.
 pub async fn create_attempt(
     state: &AppState,
@@ -145,7 +218,13 @@ pub async fn create_attempt(
     if input.lines.is_empty() {
         return Err(CheckoutError::Input("カートに商品がありません".to_owned()));
     }
-    validate_customer(&input.customer)?;
+    let customer = customer::tidy(&input.customer);
+    let problems = customer::problems(&customer);
+    if !problems.is_empty() {
+        // Every problem at once, as the storefront's form shows them.
+        let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        return Err(CheckoutError::Input(messages.join("。")));
+    }
     let method = state
         .store
         .payment_method(input.payment_method_id)
@@ -206,11 +285,7 @@ pub async fn create_attempt(
             )));
         }
     }
-    let items_total: i64 = lines.iter().map(|l| l.unit_price * l.quantity).sum();
-    let shipping = state.config.shop.shipping;
-    let total = items_total + shipping;
-    // Prices are tax-inclusive at 10%; the tax shown is the included part, rounded down.
-    let tax = total * 10 / 110;
+    let totals = Totals::of(&lines, state.config.shop.shipping);
     let mut options = BTreeMap::new();
     for option in &provided.settlement_type.checkout_options {
         let chosen = input.options.get(&option.key).cloned();
@@ -232,11 +307,11 @@ pub async fn create_attempt(
     }
     let snapshot = AttemptSnapshot {
         lines,
-        customer: input.customer.clone(),
-        items_total,
-        shipping,
-        total,
-        tax,
+        customer,
+        items_total: totals.items,
+        shipping: totals.shipping,
+        total: totals.total,
+        tax: totals.tax,
         note: input.note.clone(),
         options,
     };
@@ -283,17 +358,8 @@ pub fn return_urls(state: &AppState, settlement_type: &str) -> ReturnUrls {
 
 /// Checks that every value of a form can be sent in its charset; the error names the shopper's field.
 pub fn check_representable(form: &RedirectForm) -> Result<(), CheckoutError> {
-    if form.charset != WireCharset::ShiftJis {
-        return Ok(());
-    }
     for field in &form.fields {
-        let (_, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&field.value);
-        if unmappable {
-            let bad: String = field
-                .value
-                .chars()
-                .filter(|c| encoding_rs::SHIFT_JIS.encode(&c.to_string()).2)
-                .collect();
+        if let Some(bad) = charset::unrepresentable(form.charset, &field.value) {
             let label = field.label.clone().unwrap_or_else(|| field.name.clone());
             return Err(CheckoutError::Input(format!(
                 "{label}に決済会社へ送れない文字（{bad}）が含まれています。別の文字に置き換えてください"
@@ -388,13 +454,23 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
     Ok(Confirmed::Redirect(form))
 }
 
+/// A started card change: the card-update attempt's link key and the form that sends the member to the
+/// gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardUpdateStart {
+    /// The card-update attempt's link key (what the gateway's notification will name).
+    pub link_key: String,
+    /// The gateway form.
+    pub form: RedirectForm,
+}
+
 /// Starts a member's card change (PayQuick カード変更) for a module: stores a card-update attempt and
-/// returns the gateway form.
+/// returns its link key with the gateway form.
 pub async fn start_card_update(
     state: &AppState,
     member_id: i64,
     module_id: &str,
-) -> Result<RedirectForm, CheckoutError> {
+) -> Result<CardUpdateStart, CheckoutError> {
     let module_state = state
         .engine
         .states()
@@ -486,7 +562,10 @@ pub async fn start_card_update(
         .await
         .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
     check_representable(&form)?;
-    Ok(form)
+    Ok(CardUpdateStart {
+        link_key: attempt.link_key,
+        form,
+    })
 }
 
 /// What the shopper should see after a browser return.

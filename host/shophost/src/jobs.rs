@@ -38,7 +38,7 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     for number in &expired {
         tracing::info!(order = %number, "期限切れ");
     }
-    // Storefront sessions idle for a day are over (see `http/storefront.rs`).
+    // Storefront sessions idle for a day are over (see `http/storefront/session.rs`).
     let swept = state.store.sweep_sessions(now - SESSION_DAY_MILLIS).await?;
     if swept > 0 {
         tracing::debug!(swept, "idle storefront sessions removed");

@@ -1,4 +1,6 @@
-//! Member passwords: Argon2id in PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP
+//! Members: logging in with an e-mail and a password, for the storefront and the checkout API alike.
+//!
+//! Passwords are Argon2id in PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$…`, the OWASP
 //! minimum), with hashes made by earlier versions (PBKDF2-HMAC-SHA256, 60,000 iterations) still
 //! verified and replaced by Argon2id at the next successful login.
 //!
@@ -10,6 +12,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use rand::rngs::OsRng;
 use rand::RngCore;
+
+use crate::db::DbError;
+use crate::domain::Member;
+use crate::AppState;
 
 /// The scheme prefix of hashes made before Argon2id.
 const LEGACY_SCHEME: &str = "pbkdf2-sha256";
@@ -93,6 +99,31 @@ fn verify_legacy(password: &str, stored: &str) -> bool {
         .zip(&hash)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b))
         == 0
+}
+
+/// The member with this e-mail and password, or `None` when either is wrong. The hash is checked on a
+/// blocking thread, and an unknown e-mail costs the same work as a known one.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<Option<Member>, DbError> {
+    let found = state.store.member_by_email(email.trim()).await?;
+    let password = password.to_owned();
+    let (member, stored) = match found {
+        Some((member, stored)) => (Some(member), Some(stored)),
+        None => (None, None),
+    };
+    let verified = tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => verify_password(&password, &stored),
+        None => verify_unknown(&password),
+    })
+    .await
+    .map_err(|error| DbError::Unavailable(format!("password check failed: {error}")))?;
+    Ok(match verified {
+        Verified::Yes { .. } => member,
+        Verified::No => None,
+    })
 }
 
 #[cfg(test)]

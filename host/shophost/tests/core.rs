@@ -287,11 +287,10 @@ async fn add_method(
 }
 
 async fn active_names(state: &AppState) -> Vec<String> {
-    let methods = shophost::http::api::checkout_methods(state).await.unwrap();
-    methods
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_owned())
-        .collect()
+    let methods = shophost::checkout::methods_for_checkout(state)
+        .await
+        .unwrap();
+    methods.into_iter().map(|m| m.name).collect()
 }
 
 #[tokio::test]
@@ -448,6 +447,10 @@ async fn a_method_with_a_checkout_cannot_be_deleted() {
             email: "a@example.invalid".into(),
             family_name: "山田".into(),
             given_name: "太郎".into(),
+            postcode: "100-0001".into(),
+            prefecture: "東京都".into(),
+            address1: "千代田区千代田".into(),
+            phone: "03-1234-5678".into(),
             ..CustomerDetails::default()
         },
         payment_method_id: used,

@@ -717,3 +717,224 @@ async fn the_catalogue_marks_the_recurring_product() {
     // Only that one: the other demo products are bought once.
     assert_eq!(page.matches("class=\"recurring\"").count(), 1, "{page}");
 }
+
+#[tokio::test]
+async fn customer_problems_sit_next_to_their_fields() {
+    let (state, _dir) = shop("fields").await;
+    let mut browser = Browser::new(&state);
+    let mug = product_id(&state, "有田焼 マグカップ").await.to_string();
+    browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "1")])
+        .await;
+    let page = browser
+        .post("/checkout/customer", &customer_with(&[("postcode", "12")]))
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = page.text();
+    let message = "郵便番号は7桁の数字で入力してください（例: 100-0001）";
+    // Listed above the form, and again right after the postcode's input.
+    assert!(html.contains("id=\"form-errors\""), "{html}");
+    let input = html.find("id=\"postcode\"").expect("postcode input");
+    let next_label = html[input..].find("<label").expect("the next field") + input;
+    assert!(
+        html[input..next_label].contains(&format!("<p class=\"field-error\">{message}</p>")),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"field-error\"").count(), 1, "{html}");
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_a_cached_file_that_every_page_links() {
+    let (state, _dir) = shop("assets").await;
+    let mut browser = Browser::new(&state);
+    let index = browser.get("/").await.text();
+    assert!(!index.contains("<style"), "no inline styles: {index}");
+    let start = index
+        .find("href=\"/assets/shop.css?v=")
+        .expect("the layout links the stylesheet")
+        + "href=\"".len();
+    let end = index[start..].find('"').expect("end of href") + start;
+    let css = browser.get(&index[start..end]).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.content_type, "text/css; charset=utf-8");
+    assert!(String::from_utf8_lossy(&css.bytes).contains("#purchase_form"));
+    let response = shophost::http::router(state.clone())
+        .oneshot(
+            Request::get("/assets/shop.css")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+}
+
+/// Sends a JSON request through the router: status and body.
+async fn json_request(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .expect("request");
+    let response = shophost::http::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+#[tokio::test]
+async fn the_checkout_api_checks_customers_with_the_storefronts_rules() {
+    let (state, _dir) = shop("api-customer").await;
+    let card = method_id(&state, "acting_remise_card").await;
+    let mug = product_id(&state, "有田焼 マグカップ").await;
+    let body = |customer: serde_json::Value| {
+        serde_json::json!({
+            "lines": [{"product_id": mug, "quantity": 1}],
+            "customer": customer,
+            "payment_method_id": card,
+        })
+    };
+    // A name and an e-mail were once enough; now every problem the customer form names is named.
+    let (status, answer) = json_request(
+        &state,
+        "POST",
+        "/api/checkout",
+        Some(body(serde_json::json!({
+            "email": "taro@example.jp", "family_name": "山田", "given_name": "太郎",
+            "family_kana": "yamada", "phone": "03",
+        }))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let error = answer["error"].as_str().expect("error");
+    for message in [
+        "郵便番号を入力してください",
+        "市区町村・番地を入力してください",
+        "フリガナ（セイ）はカタカナで入力してください",
+        "都道府県を選んでください",
+        "電話番号は10桁または11桁の数字で入力してください",
+    ] {
+        assert!(error.contains(message), "{message} missing from {error}");
+    }
+
+    // A complete customer, typed with full-width digits, is stored tidied.
+    let customer: serde_json::Map<String, serde_json::Value> = CUSTOMER
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+        .collect();
+    let mut customer = serde_json::Value::Object(customer);
+    customer["postcode"] = serde_json::json!("１００－０００１");
+    let (status, answer) =
+        json_request(&state, "POST", "/api/checkout", Some(body(customer))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let link_key = answer["link_key"].as_str().expect("link key");
+    let attempt = state
+        .store
+        .attempt_by_link_key(link_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(attempt.snapshot.customer.postcode, "100-0001");
+}
+
+#[tokio::test]
+async fn the_payment_methods_api_keeps_its_shape() {
+    let (state, _dir) = shop("api-methods").await;
+    let (status, answer) = json_request(&state, "GET", "/api/payment-methods", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let methods = answer["payment_methods"].as_array().expect("methods");
+    let card = methods
+        .iter()
+        .find(|m| m["settlement_type"] == "acting_remise_card")
+        .expect("card");
+    let mut keys: Vec<&str> = card
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "explanation",
+            "id",
+            "name",
+            "notice",
+            "options",
+            "recurring",
+            "settlement_label",
+            "settlement_type"
+        ]
+    );
+    assert_eq!(card["options"][0]["key"], "div");
+    assert_eq!(
+        card["options"][0]["choices"][0],
+        serde_json::json!(["0", "一括払い"])
+    );
+    assert!(card["notice"].is_null() || card["notice"].is_string());
+}
+
+#[tokio::test]
+async fn a_card_change_names_its_module_and_remembers_its_attempt() {
+    let (state, _dir) = shop("card-change").await;
+    let mut browser = Browser::new(&state);
+    let login = browser
+        .post(
+            "/login",
+            &[
+                ("email", "demo@example.invalid"),
+                ("password", "demo"),
+                ("next", "/mypage"),
+            ],
+        )
+        .await;
+    assert_redirect(&login, "/mypage");
+
+    // Without a module the host does not guess a gateway: nothing is started.
+    let refused = browser.post("/mypage/card", &[("module", "")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused
+        .text()
+        .contains("変更するクレジットカードを選んでください"));
+    let unknown = browser.post("/mypage/card", &[("module", "nope")]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let page = browser.post("/mypage/card", &[("module", "remise")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.content_type, "text/html; charset=Shift_JIS");
+    let html = page.text();
+    assert!(html.contains("<meta charset=\"Shift_JIS\">"), "{html}");
+    assert!(html.contains("<form id=\"purchase_form\""), "{html}");
+    let link_key = hidden(&html, "S_TORIHIKI_NO").expect("the card-update link key");
+    let attempt = state
+        .store
+        .attempt_by_link_key(&link_key)
+        .await
+        .unwrap()
+        .expect("a card-update attempt");
+    assert_eq!(attempt.kind, shophost::domain::AttemptKind::CardUpdate);
+    assert!(attempt.member_id.is_some());
+
+    // The result page follows that attempt: no notification yet, so it looks again.
+    let done = browser.get("/mypage/card/done").await.text();
+    assert!(done.contains("id=\"card-result\">確認中"), "{done}");
+    assert!(
+        done.contains("<meta http-equiv=\"refresh\" content=\"2;url=/mypage/card/done?n=1\">"),
+        "{done}"
+    );
+}

@@ -3,6 +3,9 @@
 //! Money is an integer number of yen. Times are Unix milliseconds in UTC; the shop's time zone
 //! (Asia/Tokyo, UTC+9, no daylight saving) is applied only for display and for gateway dates.
 
+pub mod charset;
+pub mod customer;
+
 use serde::{Deserialize, Serialize};
 use shophost_module_api::{Customer, LocalDate, PaymentSlip};
 

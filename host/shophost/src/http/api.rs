@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::checkout::{self, CheckoutError, CheckoutInput, Confirmed, ReturnView};
+use crate::checkout::{self, CheckoutInput, Confirmed, ReturnView};
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -26,53 +26,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/checkout/{link_key}/confirm", post(confirm))
 }
 
-impl From<CheckoutError> for ApiError {
-    fn from(error: CheckoutError) -> Self {
-        match error {
-            CheckoutError::Input(message) => ApiError::BadRequest(message),
-            CheckoutError::NotFound => ApiError::NotFound,
-            CheckoutError::Unavailable(db) => ApiError::from(db),
-        }
-    }
-}
-
 async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "products": state.store.products().await? })))
 }
 
-/// The methods a shopper can choose now: in use (使用), settlement type provided, operator's order.
-pub async fn checkout_methods(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    let mut methods = Vec::new();
-    for method in state.store.payment_methods().await? {
-        if !method.active {
-            continue;
-        }
-        let Some(provided) = state.engine.provided(&method.settlement_type) else {
-            continue;
-        };
-        let options: Vec<Value> = provided
-            .settlement_type
-            .checkout_options
-            .iter()
-            .map(|o| json!({ "key": o.key, "label": o.label, "choices": o.choices }))
-            .collect();
-        methods.push(json!({
-            "id": method.id,
-            "name": method.name,
-            "explanation": method.explanation,
-            "settlement_type": method.settlement_type,
-            "settlement_label": provided.settlement_type.label,
-            "notice": provided.settlement_type.notice,
-            "options": options,
-            "recurring": provided.settlement_type.recurring,
-        }));
-    }
-    Ok(methods)
-}
-
 async fn payment_methods(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        json!({ "payment_methods": checkout_methods(&state).await? }),
+        json!({ "payment_methods": checkout::methods_for_checkout(&state).await? }),
     ))
 }
 
@@ -96,7 +56,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let member_id = match &body.member {
         Some(login) => Some(
-            crate::http::storefront::authenticate(&state, &login.email, &login.password)
+            crate::members::authenticate(&state, &login.email, &login.password)
                 .await?
                 .ok_or_else(|| {
                     ApiError::BadRequest("メールアドレスまたはパスワードが違います".to_owned())

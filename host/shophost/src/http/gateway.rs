@@ -14,8 +14,8 @@ use axum::routing::{any, get};
 use axum::Router;
 use shophost_module_api::{ReturnKind, WireResponse};
 
-use crate::checkout::{self, CheckoutError, Confirmed, ReturnView};
-use crate::http::html;
+use crate::checkout::{self, Confirmed, ReturnView};
+use crate::http::{html, PageError};
 use crate::inbound::{self, RawInbound};
 use crate::AppState;
 
@@ -110,7 +110,7 @@ async fn browser_return(
     request: Request,
 ) -> Response {
     let Some(kind) = ReturnKind::parse(&kind) else {
-        return html::error_page(StatusCode::NOT_FOUND, "ページが見つかりません");
+        return PageError::NotFound("ページが見つかりません".to_owned()).into_response();
     };
     let raw = read_raw(request, state.config.max_body_bytes).await;
     match checkout::handle_return(&state, &settlement_type, kind, raw).await {
@@ -122,33 +122,19 @@ async fn browser_return(
         }
         Ok(ReturnView::Cancelled(_)) => Redirect::to("/checkout/confirm").into_response(),
         Ok(ReturnView::Failed(message)) => html::payment_failed_page(&message),
-        Err(error) => checkout_error_page(error),
+        Err(error) => PageError::from(error).into_response(),
     }
-}
-
-/// The error page for a checkout error, with the status its variant means: a wrong URL is 404 and a
-/// shopper's mistake 400; only storage failures are 503 (logged here, shown generically).
-fn checkout_error_page(error: CheckoutError) -> Response {
-    let status = match &error {
-        CheckoutError::Input(_) => StatusCode::BAD_REQUEST,
-        CheckoutError::NotFound => StatusCode::NOT_FOUND,
-        CheckoutError::Unavailable(detail) => {
-            tracing::error!(%detail, "checkout page failed");
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    html::error_page(status, &error.to_string())
 }
 
 /// A Shift_JIS page that submits the gateway form (for headless storefronts using the JSON API).
 async fn pay_page(State(state): State<AppState>, Path(link_key): Path<String>) -> Response {
     match checkout::confirm(&state, &link_key).await {
         Ok(Confirmed::Redirect(form)) => {
-            html::redirect_form_page(&form, "決済ページへ移動しています", true)
+            html::redirect_form_page(&form, "決済ページへ移動しています")
         }
         Ok(Confirmed::Completed(order)) => {
             Redirect::to(&format!("/checkout/complete/{}", order.link_key)).into_response()
         }
-        Err(error) => checkout_error_page(error),
+        Err(error) => PageError::from(error).into_response(),
     }
 }

@@ -2,16 +2,21 @@
 //!
 //! Routes: gateway notifications (`/index.php?acting=…`, `/notify/{endpoint}`), browser returns
 //! (`/return/{settlement type}/{ok|ng|exit}`), the JSON checkout API (`/api/…`), the token-protected JSON
-//! admin API (`/admin/api/…`), the storefront (HTML), `/healthz` and `/metrics`.
+//! admin API (`/admin/api/…`), the storefront (HTML, from the templates in `host/shophost/templates`),
+//! its stylesheet (`/assets/shop.css`), `/healthz` and `/metrics`.
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod cross_origin;
+pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod html;
 pub mod server;
 pub mod storefront;
+
+pub use error::{ApiError, PageError};
 
 use std::time::Duration;
 
@@ -23,79 +28,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::db::DbError;
 use crate::AppState;
-
-/// The one error type of the JSON APIs. 5xx bodies are generic; the detail is logged once here.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 400: the request is wrong; the message says how.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 401: missing or wrong admin token.
-    #[error("missing or wrong admin token")]
-    Unauthorized,
-    /// 404.
-    #[error("not found")]
-    NotFound,
-    /// 409: refused because of the current state; the message says why and what to do.
-    #[error("{0}")]
-    Conflict(String),
-    /// 422: validation failed; `details` lists each problem.
-    #[error("{message}")]
-    Invalid {
-        /// Summary.
-        message: String,
-        /// Details as JSON.
-        details: serde_json::Value,
-    },
-    /// 503: the admin API has no token configured.
-    #[error("the admin API is disabled: set admin.token in shophost.toml or SHOPHOST_ADMIN_TOKEN")]
-    AdminDisabled,
-    /// 503: storage failed.
-    #[error("the service is temporarily unavailable")]
-    Unavailable(String),
-}
-
-impl From<DbError> for ApiError {
-    fn from(error: DbError) -> Self {
-        match error {
-            DbError::NotFound => ApiError::NotFound,
-            DbError::Conflict("payment_methods_name_key") => {
-                ApiError::Conflict("同じ名前の支払方法がすでにあります".to_owned())
-            }
-            DbError::Conflict("members_email_key") => {
-                ApiError::Conflict("このメールアドレスはすでに登録されています".to_owned())
-            }
-            DbError::Conflict(which) => ApiError::Conflict(which.to_owned()),
-            other => ApiError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::AdminDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let body = match &self {
-            ApiError::Unavailable(detail) => {
-                tracing::error!(%detail, "request failed");
-                json!({ "error": self.to_string() })
-            }
-            ApiError::Invalid { message, details } => {
-                json!({ "error": message, "details": details })
-            }
-            other => json!({ "error": other.to_string() }),
-        };
-        (status, Json(body)).into_response()
-    }
-}
 
 /// How long one request may take in all before it is answered 408 (a notification cut short this way
 /// is either committed, and its retry is a duplicate, or rolled back, and its retry applies it).
@@ -125,12 +58,14 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT)),
         )
+        .merge(assets::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_responses,
         ))
+        .layer(axum::middleware::from_fn(headers::secure))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

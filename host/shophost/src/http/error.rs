@@ -1,0 +1,239 @@
+//! The host's two HTTP error types, one per audience: [`ApiError`] answers the JSON APIs, [`PageError`]
+//! answers a browser with the HTML error page. Each maps a domain error once (`From<CheckoutError>`,
+//! `From<DbError>`), each variant says its status, and a 5xx shows a generic message while its detail is
+//! logged once, when the response is made.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::checkout::CheckoutError;
+use crate::db::DbError;
+use crate::http::html;
+
+/// The one error type of the JSON APIs.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is wrong; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: missing or wrong admin token.
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 409: refused because of the current state; the message says why and what to do.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: validation failed; `details` lists each problem.
+    #[error("{message}")]
+    Invalid {
+        /// Summary.
+        message: String,
+        /// Details as JSON.
+        details: serde_json::Value,
+    },
+    /// 503: the admin API has no token configured.
+    #[error("the admin API is disabled: set admin.token in shophost.toml or SHOPHOST_ADMIN_TOKEN")]
+    AdminDisabled,
+    /// 503: storage failed; the detail is logged, never sent.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::AdminDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => ApiError::NotFound,
+            DbError::Conflict("payment_methods_name_key") => {
+                ApiError::Conflict("同じ名前の支払方法がすでにあります".to_owned())
+            }
+            DbError::Conflict("members_email_key") => {
+                ApiError::Conflict("このメールアドレスはすでに登録されています".to_owned())
+            }
+            DbError::Conflict(which) => ApiError::Conflict(which.to_owned()),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(error: CheckoutError) -> Self {
+        match error {
+            CheckoutError::Input(message) => ApiError::BadRequest(message),
+            CheckoutError::NotFound => ApiError::NotFound,
+            CheckoutError::Unavailable(db) => ApiError::from(db),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::Unavailable(detail) => {
+                tracing::error!(%detail, "request failed");
+                json!({ "error": self.to_string() })
+            }
+            ApiError::Invalid { message, details } => {
+                json!({ "error": message, "details": details })
+            }
+            other => json!({ "error": other.to_string() }),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A page that could not be shown: the HTML error page instead, with the message for the shopper.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// 400: something the shopper sent is wrong; the message says what.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: the request needs a login it does not have.
+    #[error("ログインしてください")]
+    Unauthorized,
+    /// 404: the message names what was not found.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: refused because of the current state; the message says why.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: what was sent does not pass the checks; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    /// 503: storage (or another part of the host) failed; the detail is logged, never shown.
+    #[error("ただいま混み合っています。しばらくしてからもう一度お試しください")]
+    Unavailable(String),
+}
+
+impl PageError {
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Unauthorized => StatusCode::UNAUTHORIZED,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
+            PageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<DbError> for PageError {
+    fn from(error: DbError) -> Self {
+        PageError::Unavailable(error.to_string())
+    }
+}
+
+impl From<CheckoutError> for PageError {
+    fn from(error: CheckoutError) -> Self {
+        match error {
+            CheckoutError::Input(message) => PageError::BadRequest(message),
+            // The variant's message: お支払い手続きが見つかりません.
+            CheckoutError::NotFound => PageError::NotFound(error.to_string()),
+            CheckoutError::Unavailable(db) => db.into(),
+        }
+    }
+}
+
+/// For a page built from what the JSON API computes: the same status, in words for a shopper.
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::BadRequest(message) => PageError::BadRequest(message),
+            ApiError::Unauthorized => PageError::Unauthorized,
+            ApiError::NotFound => PageError::NotFound("ページが見つかりません".to_owned()),
+            ApiError::Conflict(message) => PageError::Conflict(message),
+            ApiError::Invalid { message, .. } => PageError::Invalid(message),
+            ApiError::AdminDisabled => PageError::Unavailable(error.to_string()),
+            ApiError::Unavailable(detail) => PageError::Unavailable(detail),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let PageError::Unavailable(detail) = &self {
+            tracing::error!(%detail, "page failed");
+        }
+        html::error_page(status, &self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_keep_the_status_the_api_meant() {
+        for (api, status) in [
+            (
+                ApiError::BadRequest("x".to_owned()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (ApiError::NotFound, StatusCode::NOT_FOUND),
+            (ApiError::Conflict("x".to_owned()), StatusCode::CONFLICT),
+            (ApiError::Unauthorized, StatusCode::UNAUTHORIZED),
+            (
+                ApiError::Unavailable("disk".to_owned()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ] {
+            assert_eq!(api.status(), status);
+            assert_eq!(PageError::from(api).status(), status);
+        }
+    }
+
+    #[test]
+    fn checkout_errors_map_to_the_same_statuses_for_pages_and_json() {
+        let cases = || {
+            [
+                CheckoutError::Input("数量".to_owned()),
+                CheckoutError::NotFound,
+                CheckoutError::Unavailable(DbError::Unavailable("down".to_owned())),
+            ]
+        };
+        let statuses: Vec<StatusCode> = cases()
+            .into_iter()
+            .map(|e| PageError::from(e).status())
+            .collect();
+        let json: Vec<StatusCode> = cases()
+            .into_iter()
+            .map(|e| ApiError::from(e).status())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::BAD_REQUEST,
+                StatusCode::NOT_FOUND,
+                StatusCode::SERVICE_UNAVAILABLE
+            ]
+        );
+        assert_eq!(statuses, json);
+    }
+
+    #[test]
+    fn an_unavailable_page_shows_no_detail() {
+        let error = PageError::from(DbError::Unavailable("password=secret".to_owned()));
+        assert!(!error.to_string().contains("secret"));
+    }
+}
