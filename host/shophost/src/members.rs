@@ -3,19 +3,7 @@
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use crate::domain::hex;
-
 const ITERATIONS: u32 = 60_000;
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
-}
 
 fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -29,8 +17,8 @@ pub fn hash_password(password: &str) -> String {
     OsRng.fill_bytes(&mut salt);
     format!(
         "pbkdf2-sha256${ITERATIONS}${}${}",
-        hex(&salt),
-        hex(&derive(password, &salt, ITERATIONS))
+        hex::encode(salt),
+        hex::encode(derive(password, &salt, ITERATIONS))
     )
 }
 
@@ -40,9 +28,11 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     let [scheme, iterations, salt, hash] = parts.as_slice() else {
         return false;
     };
-    let (Some(salt), Some(hash), Ok(iterations)) =
-        (unhex(salt), unhex(hash), iterations.parse::<u32>())
-    else {
+    let (Some(salt), Some(hash), Ok(iterations)) = (
+        hex::decode(salt).ok(),
+        hex::decode(hash).ok(),
+        iterations.parse::<u32>(),
+    ) else {
         return false;
     };
     if *scheme != "pbkdf2-sha256" || hash.len() != 32 {

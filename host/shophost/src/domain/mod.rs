@@ -17,18 +17,13 @@ pub fn now_millis() -> i64 {
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The shop-local calendar date of a Unix-millisecond instant.
-/// Bytes as lowercase hexadecimal.
+/// Bytes as lowercase hexadecimal. Kept only for `db/`, which is being moved in another branch and will
+/// call `hex::encode` itself; remove at that merge.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 15)]));
-    }
-    text
+    ::hex::encode(bytes)
 }
 
+/// The shop-local calendar date of a Unix-millisecond instant.
 pub fn local_date(millis: i64) -> LocalDate {
     let local_seconds = millis.div_euclid(1000) + SHOP_UTC_OFFSET_SECONDS;
     LocalDate::from_day_number(local_seconds.div_euclid(86_400))

@@ -36,9 +36,8 @@ use shophost_module_api::SettlementKind;
 use crate::checkout::{self, CartInputLine, CheckoutError, CheckoutInput, Confirmed, ReturnView};
 use crate::db::{DbError, OrderFilter};
 use crate::domain::{
-    hex, japanese_date, local_date, local_datetime, now_millis, scheduled_charge, Attempt,
-    AttemptKind, AttemptState, CartLine, CustomerDetails, Member, MemberCard, ProductRecurrence,
-    ORDER_DAY,
+    japanese_date, local_date, local_datetime, now_millis, scheduled_charge, Attempt, AttemptKind,
+    AttemptState, CartLine, CustomerDetails, Member, MemberCard, ProductRecurrence, ORDER_DAY,
 };
 use crate::http::html::{self, escape, yen};
 use crate::http::ApiError;
@@ -140,7 +139,7 @@ impl Session {
 fn new_session_id() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
