@@ -6,6 +6,7 @@
 //! included). The writer's commit counts and the gauges about orders are read at scrape time (the
 //! gauges from the database), so they are registered afresh, in a registry of their own, for each scrape.
 
+use std::hash::Hash;
 use std::time::Duration;
 
 use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
@@ -223,33 +224,37 @@ fn scrape_registry(counts: Option<&StoreCounts>, writer: WriterCounts) -> Regist
         "Orders flagged 要確認",
         ConstGauge::new(counts.orders_attention),
     );
-    let orders = Family::<OrderLabels, Gauge>::default();
-    for (settlement_type, status, count) in &counts.orders {
-        let labels = OrderLabels {
-            settlement_type: settlement_type.clone(),
-            status: status.clone(),
-        };
-        orders.get_or_create(&labels).set(*count);
-    }
     registry.register(
         "shophost_orders",
         "Orders by settlement type and payment status (unpaid = 未入金, expired = 期限切れ)",
-        orders,
+        gauge_family(&counts.orders, |settlement_type, status| OrderLabels {
+            settlement_type,
+            status,
+        }),
     );
-    let contracts = Family::<ContractLabels, Gauge>::default();
-    for (module, status, count) in &counts.contracts {
-        let labels = ContractLabels {
-            module: module.clone(),
-            status: status.clone(),
-        };
-        contracts.get_or_create(&labels).set(*count);
-    }
     registry.register(
         "shophost_recurring_contracts",
         "Recurring contracts (継続課金) by module and status (continuation = 継続中, stopped = 停止)",
-        contracts,
+        gauge_family(&counts.contracts, |module, status| ContractLabels {
+            module,
+            status,
+        }),
     );
     registry
+}
+
+/// One gauge per `(label, label, count)` row of [`StoreCounts`].
+fn gauge_family<L: Clone + Eq + Hash>(
+    rows: &[(String, String, i64)],
+    labels: fn(String, String) -> L,
+) -> Family<L, Gauge> {
+    let family = Family::<L, Gauge>::default();
+    for (first, second, count) in rows {
+        family
+            .get_or_create(&labels(first.clone(), second.clone()))
+            .set(*count);
+    }
+    family
 }
 
 #[cfg(test)]
