@@ -9,7 +9,7 @@
 //! transaction, same durability settings) and prints the host's rate as a ratio of it.
 //!
 //! Usage: `cargo run --release -p shophost-bench -- [--backend sqlite|postgres|both] [-n N] [--json FILE]`
-//! (`--steps card,conv` and `--concurrency 8` narrow a run, e.g. to profile one step).
+//! (`--steps card,conv` and `--concurrency 8` narrow a run, e.g. to profile one step; `--help` lists all).
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,79 +17,87 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 
-const CONCURRENCIES: [usize; 3] = [1, 8, 64];
-
-const USAGE: &str =
-    "usage: shophost-bench [--backend sqlite|postgres|both] [-n N] [--json FILE] [--pg-url URL] \
-     [--steps start,card,conv] [--concurrency 1,8,64]";
-
+/// Throughput, latency and memory of the shop host over loopback, against the database's raw commit
+/// rate.
+#[derive(Debug, Parser)]
+#[command(name = "shophost-bench")]
 struct Options {
-    backends: Vec<String>,
+    /// Which database to run against
+    #[arg(long = "backend", value_enum, default_value_t = Backend::Both)]
+    backend: Backend,
+    /// Checkouts per run
+    #[arg(short = 'n', value_name = "N", default_value_t = 2000)]
     n: usize,
+    /// Where to write the figures
+    #[arg(long, value_name = "FILE", default_value = "bench-results.json")]
     json: String,
-    pg_url: String,
-    /// Which steps to run: `start`, `card`, `conv` (all by default).
+    /// An administrative PostgreSQL URL; each run creates a fresh database beside it
+    /// (default: $SHOPHOST_BENCH_PG_URL, else postgres://postgres@127.0.0.1:5432/test)
+    #[arg(long, value_name = "URL")]
+    pg_url: Option<String>,
+    /// Which steps to run, separated by commas
+    #[arg(
+        long,
+        value_name = "STEPS",
+        value_delimiter = ',',
+        value_parser = ["start", "card", "conv"],
+        default_value = "start,card,conv"
+    )]
     steps: Vec<String>,
+    /// Concurrencies of the notification steps, separated by commas
+    #[arg(
+        long = "concurrency",
+        value_name = "LIST",
+        value_delimiter = ',',
+        value_parser = concurrency,
+        default_value = "1,8,64"
+    )]
     concurrencies: Vec<usize>,
+    /// Internal: run the server from this config (the bench re-executes itself with it)
+    #[arg(long, value_name = "CONFIG", hide = true)]
+    serve: Option<String>,
 }
 
-fn options() -> anyhow::Result<Options> {
-    let mut options = Options {
-        backends: vec!["sqlite".into(), "postgres".into()],
-        n: 2000,
-        json: "bench-results.json".into(),
-        pg_url: std::env::var("SHOPHOST_BENCH_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        steps: vec!["start".into(), "card".into(), "conv".into()],
-        concurrencies: CONCURRENCIES.to_vec(),
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned();
-        match (args[i].as_str(), value) {
-            ("--backend", Some(v)) => {
-                options.backends = match v.as_str() {
-                    "both" => vec!["sqlite".into(), "postgres".into()],
-                    "sqlite" | "postgres" => vec![v],
-                    other => bail!("unknown backend {other}"),
-                }
-            }
-            ("-n", Some(v)) => options.n = v.parse().context("-n takes a number")?,
-            ("--json", Some(v)) => options.json = v,
-            ("--pg-url", Some(v)) => options.pg_url = v,
-            ("--steps", Some(v)) => {
-                options.steps = v.split(',').map(str::to_owned).collect();
-                if let Some(bad) = options
-                    .steps
-                    .iter()
-                    .find(|s| !["start", "card", "conv"].contains(&s.as_str()))
-                {
-                    bail!("unknown step {bad} (steps: start, card, conv)");
-                }
-            }
-            ("--concurrency", Some(v)) => {
-                options.concurrencies = v
-                    .split(',')
-                    .map(|c| c.parse().ok().filter(|&c: &usize| c > 0))
-                    .collect::<Option<_>>()
-                    .context("--concurrency takes numbers separated by commas, e.g. 1,8,64")?;
-            }
-            (other, _) => bail!("unknown argument {other}\n{USAGE}"),
-        }
-        i += 2;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+/// One `--concurrency` value: a positive number.
+fn concurrency(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(concurrency) if concurrency > 0 => Ok(concurrency),
+        _ => Err("not a positive number (e.g. 1,8,64)".to_owned()),
     }
-    Ok(options)
+}
+
+impl Options {
+    fn backends(&self) -> &'static [&'static str] {
+        match self.backend {
+            Backend::Sqlite => &["sqlite"],
+            Backend::Postgres => &["postgres"],
+            Backend::Both => &["sqlite", "postgres"],
+        }
+    }
+
+    fn pg_url(&self) -> String {
+        self.pg_url
+            .clone()
+            .or_else(|| std::env::var("SHOPHOST_BENCH_PG_URL").ok())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--serve") {
-        return serve(&args[2]);
+    let options = Options::parse();
+    if let Some(config_path) = &options.serve {
+        return serve(config_path);
     }
-    let options = options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -393,7 +401,7 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
     std::fs::create_dir_all(&dir)?;
     let database_url = match backend {
         "sqlite" => format!("sqlite:{}", dir.join("bench.db").display()),
-        _ => fresh_pg_database(&options.pg_url).await?,
+        _ => fresh_pg_database(&options.pg_url()).await?,
     };
     let server = start_server(&dir, &database_url).await?;
     let client = reqwest::Client::builder()
@@ -505,7 +513,7 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
 
 async fn run(options: Options) -> anyhow::Result<()> {
     let mut results = Vec::new();
-    for backend in &options.backends {
+    for backend in options.backends() {
         eprintln!("benchmarking {backend} with n = {} …", options.n);
         results.push(
             bench_backend(backend, &options)

@@ -1,20 +1,57 @@
 //! The `shophost` command: run the shop, print or check a config, list payment modules.
 //!
 //! With no arguments it runs the shop: from `--config FILE`, `$SHOPHOST_CONFIG`, `./shophost.toml`, or,
-//! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox).
+//! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox). Arguments
+//! are parsed by clap; a usage error exits with 1, like every other error of this command.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand};
 use shophost::config::{Config, ConfigError, RawConfig, DEMO_CONFIG};
 use shophost::registry::Registry;
 
-const USAGE: &str = "usage:
-  shophost [serve] [--config FILE]   run the shop (default: ./shophost.toml, else the built-in demo)
-  shophost config example            print a commented example config
-  shophost config demo               print the built-in demo config (SQLite + the Remise sandbox)
-  shophost config check FILE         check a config file and every module's settings
-  shophost modules [--config FILE]   list registered modules, which are in use, and their settlement types";
+/// The shop host: run the shop, print or check a config, list payment modules.
+#[derive(Debug, Parser)]
+#[command(name = "shophost", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// With no command: run the shop (as `serve`).
+    #[command(flatten)]
+    serve: ConfigFile,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the shop (the default command)
+    Serve(ConfigFile),
+    /// Print or check a config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// List registered modules, which are in use, and their settlement types
+    Modules(ConfigFile),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example config (generated from module schemas)
+    Example,
+    /// Print the built-in demo config (SQLite + the Remise sandbox; what `cargo run` uses)
+    Demo,
+    /// Check a config file and every module's settings
+    Check {
+        /// The config file
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ConfigFile {
+    /// The config file (default: $SHOPHOST_CONFIG, else ./shophost.toml, else the built-in demo)
+    #[arg(long = "config", value_name = "FILE")]
+    path: Option<PathBuf>,
+}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -28,7 +65,7 @@ fn load(explicit: Option<PathBuf>) -> Result<(RawConfig, String), ConfigError> {
     match path {
         Some(path) => Ok((RawConfig::read(&path)?, path.display().to_string())),
         None => {
-            let source = "<built-in demo config>".to_owned();
+            let source = shophost::config::DEMO_SOURCE.to_owned();
             Ok((RawConfig::parse(DEMO_CONFIG, &source)?, source))
         }
     }
@@ -52,44 +89,40 @@ fn registry_for(raw: &RawConfig, source: &str) -> Result<Registry, String> {
     shophost::bundled::registry(loaded).map_err(|e| e.to_string())
 }
 
-fn parse_config_flag(args: &[String]) -> Result<Option<PathBuf>, String> {
-    match args {
-        [] => Ok(None),
-        [flag, file] if flag == "--config" => Ok(Some(PathBuf::from(file))),
-        _ => Err(format!("unexpected arguments: {}\n{USAGE}", args.join(" "))),
-    }
-}
-
 fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout and succeed; a usage error fails with 1, as every other error.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOPHOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        None => serve(None),
-        Some("serve") => parse_config_flag(&args[1..]).and_then(serve),
-        Some("config") => match args.get(1).map(String::as_str) {
-            Some("example") if args.len() == 2 => {
-                registry().map(|r| print!("{}", shophost::config::example(&r)))
-            }
-            Some("check") if args.len() == 3 => check(PathBuf::from(&args[2])),
-            Some("demo") if args.len() == 2 => {
-                print!("{DEMO_CONFIG}");
-                Ok(())
-            }
-            _ => Err(USAGE.to_owned()),
-        },
-        Some("modules") => parse_config_flag(&args[1..]).and_then(modules),
-        Some("--config") => parse_config_flag(&args).and_then(serve),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+    let result = match cli.command {
+        None => serve(cli.serve.path),
+        Some(Command::Serve(file)) => serve(file.path),
+        Some(Command::Config(ConfigCommand::Example)) => {
+            registry().map(|r| print!("{}", shophost::config::example(&r)))
+        }
+        Some(Command::Config(ConfigCommand::Demo)) => {
+            print!("{DEMO_CONFIG}");
             Ok(())
         }
-        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+        Some(Command::Config(ConfigCommand::Check { file })) => check(file),
+        Some(Command::Modules(file)) => modules(file.path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,59 +1,123 @@
-//! Counters for `/metrics`, in the Prometheus text format.
+//! Counters for `/metrics`, kept with the Prometheus client (`prometheus-client`) and exposed in the
+//! Prometheus text format (0.0.4), the format `/metrics` has always spoken.
 //!
 //! Notifications are counted per module, endpoint, settlement type, verdict and refusal reason, with a
 //! histogram of the time from receiving a notification to having its acknowledgement ready (the commit
-//! included). Gauges about orders come from the database at scrape time. Kept in-process and
-//! lock-light: one short mutex per notification.
+//! included). The writer's commit counts and the gauges about orders are read at scrape time (the
+//! gauges from the database), so they are registered afresh, in a registry of their own, for each scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use std::hash::Hash;
 use std::time::Duration;
 
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
 use crate::db::{StoreCounts, Verdict, WriterCounts};
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 11] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
 /// Labels of one notification counter.
-type NotificationKey = (String, String, String, String, String);
-
-#[derive(Debug, Default)]
-struct Inner {
-    notifications: BTreeMap<NotificationKey, u64>,
-    latency: BTreeMap<(String, String), Histogram>,
-    http: BTreeMap<u16, u64>,
-    expired: u64,
-    flagged: u64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NotificationLabels {
+    module: String,
+    endpoint: String,
+    settlement_type: String,
+    verdict: String,
+    reason: String,
 }
 
-/// The host's counters.
-#[derive(Debug, Default)]
+/// Labels of the acknowledgement-time histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndpointLabels {
+    module: String,
+    endpoint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabels {
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OrderLabels {
+    settlement_type: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ContractLabels {
+    module: String,
+    status: String,
+}
+
+/// The host's counters. Names are registered without `_total`: the client adds it to counters.
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    notifications: Family<NotificationLabels, Counter>,
+    ack_seconds: Family<EndpointLabels, Histogram>,
+    http_responses: Family<StatusLabels, Counter>,
+    orders_expired: Counter,
+    attempts_flagged: Counter,
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Metrics {
+    fn default() -> Self {
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        let ack_seconds =
+            Family::<EndpointLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        let http_responses = Family::<StatusLabels, Counter>::default();
+        let orders_expired = Counter::default();
+        let attempts_flagged = Counter::default();
+        // The client ends every help text with a full stop.
+        let mut registry = Registry::default();
+        registry.register(
+            "shophost_notifications",
+            "Gateway notifications by module, endpoint, settlement type and verdict",
+            notifications.clone(),
+        );
+        registry.register(
+            "shophost_notification_ack_seconds",
+            "Time from receiving a notification to its committed answer",
+            ack_seconds.clone(),
+        );
+        registry.register(
+            "shophost_http_responses",
+            "HTTP responses by status code",
+            http_responses.clone(),
+        );
+        registry.register(
+            "shophost_orders_expired",
+            "Unpaid orders expired by the deadline job in this process",
+            orders_expired.clone(),
+        );
+        registry.register(
+            "shophost_attempts_flagged",
+            "Attempts flagged 要確認 by the job in this process",
+            attempts_flagged.clone(),
+        );
+        Metrics {
+            registry,
+            notifications,
+            ack_seconds,
+            http_responses,
+            orders_expired,
+            attempts_flagged,
+        }
+    }
 }
 
 impl Metrics {
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// Counts a notification by verdict (and refusal reason) and records how long it took.
     pub fn count_notification(
         &self,
@@ -67,151 +131,130 @@ impl Metrics {
             Verdict::Refused { refusal, .. } => format!("{refusal:?}"),
             _ => String::new(),
         };
-        let key = (
-            module.to_owned(),
-            endpoint.to_owned(),
-            settlement_type.unwrap_or("").to_owned(),
-            verdict.as_str().to_owned(),
-            reason,
-        );
-        self.with(|inner| {
-            *inner.notifications.entry(key).or_default() += 1;
-            let histogram = inner
-                .latency
-                .entry((module.to_owned(), endpoint.to_owned()))
-                .or_default();
-            let seconds = elapsed.as_secs_f64();
-            for (bucket, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *bucket += 1;
-                }
-            }
-            histogram.count += 1;
-            histogram.sum += seconds;
-        });
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                module: module.to_owned(),
+                endpoint: endpoint.to_owned(),
+                settlement_type: settlement_type.unwrap_or("").to_owned(),
+                verdict: verdict.as_str().to_owned(),
+                reason,
+            })
+            .inc();
+        self.ack_seconds
+            .get_or_create(&EndpointLabels {
+                module: module.to_owned(),
+                endpoint: endpoint.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a notification answered "unavailable" because storage failed.
     pub fn count_unavailable(&self, module: &str, endpoint: &str) {
-        let key = (
-            module.to_owned(),
-            endpoint.to_owned(),
-            String::new(),
-            "unavailable".to_owned(),
-            String::new(),
-        );
-        self.with(|inner| *inner.notifications.entry(key).or_default() += 1);
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                module: module.to_owned(),
+                endpoint: endpoint.to_owned(),
+                settlement_type: String::new(),
+                verdict: "unavailable".to_owned(),
+                reason: String::new(),
+            })
+            .inc();
     }
 
     /// Counts an HTTP response by status code.
     pub fn count_http(&self, status: u16) {
-        self.with(|inner| *inner.http.entry(status).or_default() += 1);
+        self.http_responses
+            .get_or_create(&StatusLabels { status })
+            .inc();
     }
 
     /// Counts what a run of the scheduled jobs did.
     pub fn count_jobs(&self, expired: usize, flagged: usize) {
-        self.with(|inner| {
-            inner.expired += expired as u64;
-            inner.flagged += flagged as u64;
-        });
+        self.orders_expired.inc_by(expired as u64);
+        self.attempts_flagged.inc_by(flagged as u64);
     }
 
     /// The Prometheus text exposition; `counts` is `None` when the database did not answer.
     pub fn render(&self, counts: Option<&StoreCounts>, writer: WriterCounts) -> String {
+        let scrape = scrape_registry(counts, writer);
         let mut out = String::new();
-        self.with(|inner| {
-            out.push_str("# HELP shophost_notifications_total Gateway notifications by module, endpoint, settlement type and verdict.\n");
-            out.push_str("# TYPE shophost_notifications_total counter\n");
-            for ((module, endpoint, settlement_type, verdict, reason), count) in &inner.notifications {
-                let _ = writeln!(
-                    out,
-                    "shophost_notifications_total{{module=\"{}\",endpoint=\"{}\",settlement_type=\"{}\",verdict=\"{}\",reason=\"{}\"}} {count}",
-                    escape(module),
-                    escape(endpoint),
-                    escape(settlement_type),
-                    verdict,
-                    reason
-                );
-            }
-            out.push_str("# HELP shophost_notification_ack_seconds Time from receiving a notification to its committed answer.\n");
-            out.push_str("# TYPE shophost_notification_ack_seconds histogram\n");
-            for ((module, endpoint), histogram) in &inner.latency {
-                let labels = format!("module=\"{}\",endpoint=\"{}\"", escape(module), escape(endpoint));
-                for (count, bound) in histogram.counts.iter().zip(BUCKETS) {
-                    let _ = writeln!(out, "shophost_notification_ack_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
-                }
-                let _ = writeln!(out, "shophost_notification_ack_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
-                let _ = writeln!(out, "shophost_notification_ack_seconds_sum{{{labels}}} {}", histogram.sum);
-                let _ = writeln!(out, "shophost_notification_ack_seconds_count{{{labels}}} {}", histogram.count);
-            }
-            out.push_str("# HELP shophost_http_responses_total HTTP responses by status code.\n");
-            out.push_str("# TYPE shophost_http_responses_total counter\n");
-            for (status, count) in &inner.http {
-                let _ = writeln!(out, "shophost_http_responses_total{{status=\"{status}\"}} {count}");
-            }
-            out.push_str("# HELP shophost_orders_expired_total Unpaid orders expired by the deadline job in this process.\n");
-            out.push_str("# TYPE shophost_orders_expired_total counter\n");
-            let _ = writeln!(out, "shophost_orders_expired_total {}", inner.expired);
-            out.push_str("# HELP shophost_attempts_flagged_total Attempts flagged 要確認 by the job in this process.\n");
-            out.push_str("# TYPE shophost_attempts_flagged_total counter\n");
-            let _ = writeln!(out, "shophost_attempts_flagged_total {}", inner.flagged);
-        });
-        out.push_str("# HELP shophost_db_commits_total Commits that carried gateway requests (SQLite: one per group commit).\n");
-        out.push_str("# TYPE shophost_db_commits_total counter\n");
-        let _ = writeln!(out, "shophost_db_commits_total {}", writer.commits);
-        out.push_str(
-            "# HELP shophost_db_committed_requests_total Gateway requests those commits carried.\n",
-        );
-        out.push_str("# TYPE shophost_db_committed_requests_total counter\n");
-        let _ = writeln!(
-            out,
-            "shophost_db_committed_requests_total {}",
-            writer.requests
-        );
-        out.push_str("# HELP shophost_db_group_commit_retries_total Group commits that failed and were retried one request per transaction.\n");
-        out.push_str("# TYPE shophost_db_group_commit_retries_total counter\n");
-        let _ = writeln!(
-            out,
-            "shophost_db_group_commit_retries_total {}",
-            writer.retries
-        );
-        out.push_str("# HELP shophost_database_up Whether the database answered this scrape.\n");
-        out.push_str("# TYPE shophost_database_up gauge\n");
-        let _ = writeln!(out, "shophost_database_up {}", u8::from(counts.is_some()));
-        if let Some(counts) = counts {
-            out.push_str("# HELP shophost_attempts_awaiting_notification Checkout attempts flagged 要確認: success return, no notification.\n");
-            out.push_str("# TYPE shophost_attempts_awaiting_notification gauge\n");
-            let _ = writeln!(
-                out,
-                "shophost_attempts_awaiting_notification {}",
-                counts.attempts_attention
-            );
-            out.push_str("# HELP shophost_orders_attention Orders flagged 要確認.\n");
-            out.push_str("# TYPE shophost_orders_attention gauge\n");
-            let _ = writeln!(out, "shophost_orders_attention {}", counts.orders_attention);
-            out.push_str("# HELP shophost_orders Orders by settlement type and payment status (unpaid = 未入金, expired = 期限切れ).\n");
-            out.push_str("# TYPE shophost_orders gauge\n");
-            for (settlement_type, status, count) in &counts.orders {
-                let _ = writeln!(
-                    out,
-                    "shophost_orders{{settlement_type=\"{}\",status=\"{}\"}} {count}",
-                    escape(settlement_type),
-                    escape(status)
-                );
-            }
-            out.push_str("# HELP shophost_recurring_contracts Recurring contracts (継続課金) by module and status (continuation = 継続中, stopped = 停止).\n");
-            out.push_str("# TYPE shophost_recurring_contracts gauge\n");
-            for (module, status, count) in &counts.contracts {
-                let _ = writeln!(
-                    out,
-                    "shophost_recurring_contracts{{module=\"{}\",status=\"{}\"}} {count}",
-                    escape(module),
-                    escape(status)
-                );
+        for registry in [&self.registry, &scrape] {
+            // Writing to a `String` cannot fail, and every label here encodes.
+            if let Err(error) = prometheus_text::encode(&mut out, registry) {
+                tracing::error!(%error, "metrics: encoding failed");
             }
         }
         out
     }
+}
+
+/// What is read at scrape time: the writer's commit counts, and the gauges from the database.
+fn scrape_registry(counts: Option<&StoreCounts>, writer: WriterCounts) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "shophost_db_commits",
+        "Commits that carried gateway requests (SQLite: one per group commit)",
+        ConstCounter::new(writer.commits),
+    );
+    registry.register(
+        "shophost_db_committed_requests",
+        "Gateway requests those commits carried",
+        ConstCounter::new(writer.requests),
+    );
+    registry.register(
+        "shophost_db_group_commit_retries",
+        "Group commits that failed and were retried one request per transaction",
+        ConstCounter::new(writer.retries),
+    );
+    registry.register(
+        "shophost_database_up",
+        "Whether the database answered this scrape",
+        ConstGauge::new(i64::from(counts.is_some())),
+    );
+    let Some(counts) = counts else {
+        return registry;
+    };
+    registry.register(
+        "shophost_attempts_awaiting_notification",
+        "Checkout attempts flagged 要確認: success return, no notification",
+        ConstGauge::new(counts.attempts_attention),
+    );
+    registry.register(
+        "shophost_orders_attention",
+        "Orders flagged 要確認",
+        ConstGauge::new(counts.orders_attention),
+    );
+    registry.register(
+        "shophost_orders",
+        "Orders by settlement type and payment status (unpaid = 未入金, expired = 期限切れ)",
+        gauge_family(&counts.orders, |settlement_type, status| OrderLabels {
+            settlement_type,
+            status,
+        }),
+    );
+    registry.register(
+        "shophost_recurring_contracts",
+        "Recurring contracts (継続課金) by module and status (continuation = 継続中, stopped = 停止)",
+        gauge_family(&counts.contracts, |module, status| ContractLabels {
+            module,
+            status,
+        }),
+    );
+    registry
+}
+
+/// One gauge per `(label, label, count)` row of [`StoreCounts`].
+fn gauge_family<L: Clone + Eq + Hash>(
+    rows: &[(String, String, i64)],
+    labels: fn(String, String) -> L,
+) -> Family<L, Gauge> {
+    let family = Family::<L, Gauge>::default();
+    for (first, second, count) in rows {
+        family
+            .get_or_create(&labels(first.clone(), second.clone()))
+            .set(*count);
+    }
+    family
 }
 
 #[cfg(test)]

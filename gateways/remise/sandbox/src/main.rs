@@ -1,25 +1,43 @@
 //! `remise-sandbox`: runs the Remise sandbox as a standalone server for a shop's 接続テスト.
 //!
 //! Usage: `remise-sandbox [--listen 127.0.0.1:8081] [--card-notify URL] [--conv-notify URL]
-//! [--shop SHOPCO:HOSTID]...`. Arguments are parsed by hand because there are four of them
-//! and the crate keeps its dependencies lean.
+//! [--shop SHOPCO:HOSTID]...` (`--help` says what each one means).
 
 use std::net::SocketAddr;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use clap::Parser;
 use remise_sandbox::{Sandbox, SandboxConfig};
 
-const USAGE: &str = "usage: remise-sandbox [--listen ADDR] [--card-notify URL] [--conv-notify URL] [--shop SHOPCO:HOSTID]...
+/// Runs the Remise sandbox: hosted card and multi-payment pages, notifications, 加盟店バックヤード.
+#[derive(Debug, Parser)]
+#[command(name = "remise-sandbox")]
+struct Options {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// 結果通知URL: where card results are posted
+    #[arg(long, value_name = "URL", default_value_t = SandboxConfig::default().card_notify_url)]
+    card_notify: String,
+    /// 収納情報通知URL: where multi-payment notifications are posted
+    #[arg(long, value_name = "URL", default_value_t = SandboxConfig::default().conv_notify_url)]
+    conv_notify: String,
+    /// Accept only these shops (repeatable; default: any well-formed pair)
+    #[arg(long = "shop", value_name = "SHOPCO:HOSTID", value_parser = shop)]
+    shops: Vec<(String, String)>,
+}
 
-  --listen ADDR        address to listen on (default 127.0.0.1:8081)
-  --card-notify URL    結果通知URL: where card results are posted
-                       (default http://127.0.0.1:8080/index.php?acting=remise_card)
-  --conv-notify URL    収納情報通知URL: where multi-payment notifications are posted
-                       (default http://127.0.0.1:8080/index.php?acting=remise_conv)
-  --shop SHOPCO:HOSTID accept only these shops (repeatable; default: any well-formed pair)";
+/// One `--shop` value.
+fn shop(text: &str) -> Result<(String, String), String> {
+    let (shopco, host) = text
+        .split_once(':')
+        .ok_or_else(|| "expected SHOPCO:HOSTID".to_owned())?;
+    Ok((shopco.to_owned(), host.to_owned()))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -27,39 +45,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    let mut listen: SocketAddr = "127.0.0.1:8081".parse()?;
-    let mut config = SandboxConfig::default();
-    let mut arguments = std::env::args().skip(1);
-    while let Some(argument) = arguments.next() {
-        let mut value = |name: &str| {
-            arguments
-                .next()
-                .with_context(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match argument.as_str() {
-            "--listen" => {
-                let text = value("--listen")?;
-                listen = text
-                    .parse()
-                    .with_context(|| format!("--listen: not an address: {text}"))?;
-            }
-            "--card-notify" => config.card_notify_url = value("--card-notify")?,
-            "--conv-notify" => config.conv_notify_url = value("--conv-notify")?,
-            "--shop" => {
-                let text = value("--shop")?;
-                let Some((shopco, host)) = text.split_once(':') else {
-                    bail!("--shop: expected SHOPCO:HOSTID, got {text}");
-                };
-                config.shops.push((shopco.to_string(), host.to_string()));
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown argument: {other}\n{USAGE}"),
-        }
-    }
-
+    let config = SandboxConfig {
+        card_notify_url: options.card_notify,
+        conv_notify_url: options.conv_notify,
+        shops: options.shops,
+        ..SandboxConfig::default()
+    };
+    let listen = options.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

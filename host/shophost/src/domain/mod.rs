@@ -1,7 +1,11 @@
 //! The shop's domain types: what the host stores and shows, independent of any backend or gateway.
 //!
 //! Money is an integer number of yen. Times are Unix milliseconds in UTC; the shop's time zone
-//! (Asia/Tokyo, UTC+9, no daylight saving) is applied only for display and for gateway dates.
+//! (Asia/Tokyo, UTC+9, no daylight saving) is applied only for display and for gateway dates, in
+//! `time.rs`; the 継続課金 date rule is in `recurrence.rs`.
+
+mod recurrence;
+mod time;
 
 pub mod charset;
 pub mod customer;
@@ -9,53 +13,16 @@ pub mod customer;
 use serde::{Deserialize, Serialize};
 use shophost_module_api::{Customer, LocalDate, PaymentSlip};
 
-/// Japan Standard Time offset in seconds. Japan has had no daylight saving since 1951.
-pub const SHOP_UTC_OFFSET_SECONDS: i64 = 9 * 3600;
+pub use self::recurrence::{scheduled_charge, ProductRecurrence, ORDER_DAY};
+pub use self::time::{
+    from_module_date, japanese_date, local_date, local_datetime, now_millis, to_module_date,
+    SHOP_UTC_OFFSET,
+};
 
-/// Now, in Unix milliseconds.
-pub fn now_millis() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The shop-local calendar date of a Unix-millisecond instant.
-/// Bytes as lowercase hexadecimal.
+/// Bytes as lowercase hexadecimal. Kept only for `db/`, which is being moved in another branch and will
+/// call `hex::encode` itself; remove at that merge.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 15)]));
-    }
-    text
-}
-
-pub fn local_date(millis: i64) -> LocalDate {
-    let local_seconds = millis.div_euclid(1000) + SHOP_UTC_OFFSET_SECONDS;
-    LocalDate::from_day_number(local_seconds.div_euclid(86_400))
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in shop-local time.
-pub fn local_datetime(millis: i64) -> String {
-    let local_seconds = millis.div_euclid(1000) + SHOP_UTC_OFFSET_SECONDS;
-    let date = LocalDate::from_day_number(local_seconds.div_euclid(86_400));
-    let seconds = local_seconds.rem_euclid(86_400);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        date.year,
-        date.month,
-        date.day,
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
-}
-
-/// `YYYY年MM月DD日`.
-pub fn japanese_date(date: LocalDate) -> String {
-    format!("{:04}年{:02}月{:02}日", date.year, date.month, date.day)
+    ::hex::encode(bytes)
 }
 
 /// An order's payment status (入金状況).
@@ -192,77 +159,6 @@ pub struct Product {
     pub description: String,
     /// Set for a recurring product (継続課金).
     pub recurrence: Option<ProductRecurrence>,
-}
-
-/// How a recurring product is charged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductRecurrence {
-    /// Months between charges: 1, 6 or 12.
-    pub interval_months: u32,
-    /// Day of the month charges fall on: 1–28, or [`ORDER_DAY`] (the day of the first order).
-    pub charging_day: u32,
-}
-
-/// [`ProductRecurrence::charging_day`] for "the day of the first order" (受注日).
-pub const ORDER_DAY: u32 = 99;
-
-impl ProductRecurrence {
-    /// The first recurring charge after a first order on `ordered`: on the order's day `interval_months`
-    /// later when charged on the order day, else the next charging day (this month if it is still ahead,
-    /// next month otherwise), as WCEX DL Seller computes it.
-    pub fn first_charge(self, ordered: LocalDate) -> LocalDate {
-        let (year, month, day) = if self.charging_day == ORDER_DAY {
-            let months = i64::from(ordered.month) - 1 + i64::from(self.interval_months);
-            (
-                i64::from(ordered.year) + months.div_euclid(12),
-                months.rem_euclid(12) + 1,
-                u32::from(ordered.day),
-            )
-        } else if u32::from(ordered.day) < self.charging_day {
-            (
-                i64::from(ordered.year),
-                i64::from(ordered.month),
-                self.charging_day,
-            )
-        } else {
-            let months = i64::from(ordered.month);
-            (
-                i64::from(ordered.year) + months.div_euclid(12),
-                months.rem_euclid(12) + 1,
-                self.charging_day,
-            )
-        };
-        month_day(year, month, day).unwrap_or(ordered)
-    }
-}
-
-/// The date `year`-`month`-`day`, or the month's last day when it has no such day (the 29th–31st).
-fn month_day(year: i64, month: i64, day: u32) -> Option<LocalDate> {
-    (0..4).find_map(|back| {
-        LocalDate::parse_yyyymmdd(&format!(
-            "{year:04}{month:02}{:02}",
-            day.saturating_sub(back)
-        ))
-    })
-}
-
-/// The date a recurring charge registered to start on `first` (`YYYYMMDD`) and repeat every
-/// `interval_months` falls on next, on or after `today`: the gateway charges on that schedule by itself,
-/// so the shop shows it without hearing about each charge. `None` when `first` is not a date.
-pub fn scheduled_charge(first: &str, interval_months: i64, today: LocalDate) -> Option<LocalDate> {
-    let first = LocalDate::parse_yyyymmdd(first)?;
-    let interval = interval_months.max(1);
-    let start = i64::from(first.year) * 12 + i64::from(first.month) - 1;
-    (0..=1200 / interval)
-        .map(|k| {
-            let months = start + k * interval;
-            month_day(
-                months.div_euclid(12),
-                months.rem_euclid(12) + 1,
-                u32::from(first.day),
-            )
-        })
-        .find_map(|date| date.filter(|date| *date >= today))
 }
 
 /// One line of a cart or order.
@@ -631,67 +527,4 @@ pub struct SettlementError {
     pub journal_id: Option<i64>,
     /// When.
     pub at: i64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shop_dates_are_tokyo_dates() {
-        // 2026-11-27 15:30 UTC is 2026-11-28 00:30 in Tokyo.
-        let millis = 1_795_793_400_000;
-        assert_eq!(local_datetime(millis), "2026-11-28 00:30:00");
-        assert_eq!(local_date(millis).yyyymmdd(), "20261128");
-        assert_eq!(japanese_date(local_date(millis)), "2026年11月28日");
-    }
-}
-
-#[cfg(test)]
-mod recurrence_tests {
-    use super::{ProductRecurrence, ORDER_DAY};
-    use shophost_module_api::LocalDate;
-
-    fn date(text: &str) -> LocalDate {
-        LocalDate::parse_yyyymmdd(text).expect("a date")
-    }
-
-    #[test]
-    fn the_first_recurring_charge_follows_dl_sellers_rule() {
-        let on = |interval_months, charging_day, ordered: &str| {
-            ProductRecurrence {
-                interval_months,
-                charging_day,
-            }
-            .first_charge(date(ordered))
-            .yyyymmdd()
-        };
-        // A charging day still ahead this month is this month's; otherwise next month's.
-        assert_eq!(on(1, 10, "20261105"), "20261110");
-        assert_eq!(on(1, 10, "20261110"), "20261210");
-        assert_eq!(on(1, 10, "20261227"), "20270110");
-        // Charged on the order day: the same day `interval` months on, the month's last day if shorter.
-        assert_eq!(on(1, ORDER_DAY, "20261127"), "20261227");
-        assert_eq!(on(6, ORDER_DAY, "20261127"), "20270527");
-        assert_eq!(on(12, ORDER_DAY, "20260131"), "20270131");
-        assert_eq!(on(1, ORDER_DAY, "20260131"), "20260228");
-        assert_eq!(on(1, ORDER_DAY, "20280131"), "20280229");
-    }
-
-    #[test]
-    fn the_scheduled_charge_follows_the_registration() {
-        let next = |first: &str, interval, today: &str| {
-            super::scheduled_charge(first, interval, date(today)).map(LocalDate::yyyymmdd)
-        };
-        assert_eq!(next("20261227", 1, "20261127").as_deref(), Some("20261227"));
-        assert_eq!(next("20261227", 1, "20261227").as_deref(), Some("20261227"));
-        assert_eq!(next("20261227", 1, "20261228").as_deref(), Some("20270127"));
-        assert_eq!(next("20261231", 1, "20270201").as_deref(), Some("20270228"));
-        assert_eq!(next("20261210", 6, "20270701").as_deref(), Some("20271210"));
-        assert_eq!(
-            next("20261210", 12, "20300101").as_deref(),
-            Some("20301210")
-        );
-        assert_eq!(next("not a date", 1, "20261127"), None);
-    }
 }

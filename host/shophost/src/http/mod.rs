@@ -105,7 +105,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         body,
     )
