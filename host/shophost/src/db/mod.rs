@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shophost_module_api::{Notification, Refusal, SettingsValues, SettlementKind, WireResponse};
+use shophost_module_api::{
+    Answer, Notification, Refusal, SettingsValues, SettlementKind, WireResponse,
+};
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
@@ -241,9 +243,68 @@ pub struct Recorded {
     pub response: WireResponse,
 }
 
-/// Builds the response for a verdict; given to [`Store::record_inbound`] so the response is journaled in
-/// the same transaction as the change.
-pub type Responder = Arc<dyn Fn(&Verdict) -> WireResponse + Send + Sync>;
+/// Every response a request may get from [`Store::record_inbound`], worked out by the caller before
+/// storage: one to acknowledge (accepted or duplicate) and one for each [`Refusal`]. The store picks one
+/// by its verdict and journals it in the same transaction as the change, so storage runs no module code.
+/// "Unavailable" is not here: it is the caller's answer when storage fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responses {
+    acknowledge: WireResponse,
+    /// By [`Responses::slot`].
+    refused: [WireResponse; 5],
+}
+
+impl Responses {
+    /// Asks `respond` now for the acknowledgement and for every refusal. A refusal's detail is only for
+    /// logs (modules do not send it) and the store decides the reason later, so the detail says where
+    /// to find it.
+    pub fn ask(respond: impl Fn(&Answer) -> WireResponse) -> Self {
+        let refuse = |refusal| {
+            respond(&Answer::Refuse {
+                refusal,
+                detail: "refused; the reason is in the notification journal".to_owned(),
+            })
+        };
+        Responses {
+            acknowledge: respond(&Answer::Acknowledge),
+            refused: [
+                Refusal::SourceNotAllowed,
+                Refusal::Malformed,
+                Refusal::UnknownLinkKey,
+                Refusal::Mismatch,
+                Refusal::WrongState,
+            ]
+            .map(refuse),
+        }
+    }
+
+    /// The same response whatever the verdict (an endpoint no module listens on, a browser return).
+    pub fn always(response: WireResponse) -> Self {
+        Responses {
+            refused: std::array::from_fn(|_| response.clone()),
+            acknowledge: response,
+        }
+    }
+
+    /// The response for a verdict.
+    pub fn pick(&self, verdict: &Verdict) -> &WireResponse {
+        match verdict {
+            Verdict::Accepted | Verdict::Duplicate => &self.acknowledge,
+            Verdict::Refused { refusal, .. } => &self.refused[Self::slot(*refusal)],
+        }
+    }
+
+    /// Where a refusal's response is kept; in the order [`Responses::ask`] fills them.
+    fn slot(refusal: Refusal) -> usize {
+        match refusal {
+            Refusal::SourceNotAllowed => 0,
+            Refusal::Malformed => 1,
+            Refusal::UnknownLinkKey => 2,
+            Refusal::Mismatch => 3,
+            Refusal::WrongState => 4,
+        }
+    }
+}
 
 /// The change [`Store::modify_session`] applies: current data in, new data out.
 pub type SessionChange<'a> = Box<dyn FnOnce(Option<String>) -> String + Send + 'a>;
@@ -393,14 +454,15 @@ pub trait Store: Send + Sync {
     /// Counts for `/metrics`.
     async fn counts(&self) -> Result<StoreCounts, DbError>;
 
-    /// Journals an inbound request and applies it, in one transaction. Returns the response to send.
+    /// Journals an inbound request and applies it, in one transaction, with the one of `responses` its
+    /// verdict picks. Returns the response to send.
     /// Takes the request by value: the SQLite writer keeps it until its commit, without a copy.
     async fn record_inbound(
         &self,
         record: InboundRecord,
         intent: Intent,
         context: ApplyContext,
-        respond: Responder,
+        responses: Responses,
     ) -> Result<Recorded, DbError>;
     /// Journal entries, newest first, optionally for one link key.
     async fn journal(
@@ -501,5 +563,40 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
     match Backend::for_url(url).map_err(DbError::Unavailable)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
         Backend::Postgres => Ok(Arc::new(PgStore::connect(url).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shophost_module_api::{Answer, Refusal, WireResponse};
+
+    use super::{Responses, Verdict};
+
+    #[test]
+    fn each_verdict_picks_the_response_the_module_gave_for_it() {
+        let responses = Responses::ask(|answer| {
+            let body = match answer {
+                Answer::Acknowledge => "ack".to_owned(),
+                Answer::Refuse { refusal, .. } => format!("{refusal:?}"),
+                Answer::Unavailable => "unavailable".to_owned(),
+            };
+            WireResponse::text(200, "text/plain", &body)
+        });
+        let body = |verdict: Verdict| String::from_utf8(responses.pick(&verdict).body.clone());
+        assert_eq!(body(Verdict::Accepted).unwrap(), "ack");
+        assert_eq!(body(Verdict::Duplicate).unwrap(), "ack");
+        for refusal in [
+            Refusal::SourceNotAllowed,
+            Refusal::Malformed,
+            Refusal::UnknownLinkKey,
+            Refusal::Mismatch,
+            Refusal::WrongState,
+        ] {
+            let verdict = Verdict::Refused {
+                refusal,
+                reason: String::new(),
+            };
+            assert_eq!(body(verdict).unwrap(), format!("{refusal:?}"));
+        }
     }
 }

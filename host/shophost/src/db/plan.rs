@@ -12,7 +12,7 @@ use shophost_module_api::{
     CardOnFile, Notification, Refusal, SettlementKind, Signal, WireResponse,
 };
 
-use super::{ApplyContext, InboundRecord, Intent, Recorded, Responder, Verdict};
+use super::{ApplyContext, InboundRecord, Intent, Recorded, Responses, Verdict};
 use crate::domain::{
     local_date, Attempt, AttemptKind, AttemptState, CartRecurrence, PaymentStatus, StoredSlip,
 };
@@ -458,9 +458,9 @@ pub(super) fn entry<'a>(
     record: &InboundRecord,
     intent: &'a Intent,
     decision: Decision,
-    respond: &Responder,
+    responses: &Responses,
 ) -> (Entry<'a>, Journaled) {
-    let response = respond(&decision.verdict);
+    let response = responses.pick(&decision.verdict).clone();
     let reason = match &decision.verdict {
         Verdict::Refused { reason, .. } => reason.clone(),
         Verdict::Accepted => decision

@@ -27,7 +27,7 @@ use super::plan::{self, json, ATTEMPT_COLUMNS};
 use super::sqlite_round::{self, Round};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
-    Recorded, Responder, Store, StoreCounts, StoredSettings, WriterStats,
+    Recorded, Responses, Store, StoreCounts, StoredSettings, WriterStats,
 };
 use crate::domain::{
     now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState, CartLine, CustomerDetails,
@@ -51,7 +51,7 @@ struct WriteJob {
     record: InboundRecord,
     intent: Intent,
     context: ApplyContext,
-    respond: Responder,
+    responses: Responses,
     reply: oneshot::Sender<Result<Recorded, DbError>>,
 }
 
@@ -107,7 +107,7 @@ impl SqliteStore {
         record: InboundRecord,
         intent: Intent,
         context: ApplyContext,
-        respond: Responder,
+        responses: Responses,
     ) -> Result<Recorded, DbError> {
         let stopped = || DbError::Unavailable("the SQLite writer has stopped".to_owned());
         let (reply, answer) = oneshot::channel();
@@ -115,7 +115,7 @@ impl SqliteStore {
             record,
             intent,
             context,
-            respond,
+            responses,
             reply,
         };
         self.writer.send(job).await.map_err(|_| stopped())?;
@@ -356,7 +356,7 @@ fn decide_into(
             .attempt;
         order_id = writes.change(attempt, change, at).or(order_id);
     }
-    let (entry, journaled) = plan::entry(&job.record, &job.intent, decision, &job.respond);
+    let (entry, journaled) = plan::entry(&job.record, &job.intent, decision, &job.responses);
     let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
     Ok(journaled.recorded(journal_id))
 }
@@ -425,10 +425,10 @@ impl PgStore {
         record: InboundRecord,
         intent: Intent,
         context: ApplyContext,
-        respond: Responder,
+        responses: Responses,
     ) -> Result<Recorded, DbError> {
         let mut tx = self.write.begin().await?;
-        let recorded = Self::record_in_tx(&mut tx, &record, &intent, &context, &respond).await?;
+        let recorded = Self::record_in_tx(&mut tx, &record, &intent, &context, &responses).await?;
         tx.commit().await?;
         self.stats.committed(1);
         Ok(recorded)
@@ -499,7 +499,7 @@ impl PgStore {
         record: &InboundRecord,
         intent: &Intent,
         context: &ApplyContext,
-        respond: &Responder,
+        responses: &Responses,
     ) -> Result<Recorded, DbError> {
         let at = record.received_at;
         let mut attempt = None;
@@ -564,7 +564,7 @@ impl PgStore {
             pg::write(&mut script, attempt, change, at);
             Self::run(tx, &script).await?;
         }
-        let (entry, journaled) = plan::entry(record, intent, decision, respond);
+        let (entry, journaled) = plan::entry(record, intent, decision, responses);
         let mut script = pg::Statement::default();
         pg::journal(
             &mut script,
@@ -1360,9 +1360,9 @@ macro_rules! store_impl {
                 record: InboundRecord,
                 intent: Intent,
                 context: ApplyContext,
-                respond: Responder,
+                responses: Responses,
             ) -> Result<Recorded, DbError> {
-                self.record(record, intent, context, respond).await
+                self.record(record, intent, context, responses).await
             }
 
             async fn journal(&self, link_key: Option<&str>, limit: i64) -> Result<Vec<JournalEntry>, DbError> {
