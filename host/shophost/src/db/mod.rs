@@ -1,21 +1,34 @@
 //! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL.
 //!
-//! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`)
-//! and its connection setup; the queries are written once, in `store_impl.rs`, and expanded for each
-//! backend by a macro so both run the same statements with their own concrete types. The one exception is
-//! the hot path, applying a gateway signal: what it changes is decided once (`plan.rs`, no I/O) and
-//! written the way each backend is fastest at (`sqlite_round.rs`: many requests per transaction in a few
-//! round trips; `pg_statements.rs`: one request per transaction, locked). The backend is picked in one
-//! `match` on the URL scheme in [`connect`].
+//! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`),
+//! its connection setup and its way of applying gateway signals; everything else is written once:
+//!
+//! - `columns.rs` holds each table's column list, which every statement that names columns takes, and
+//!   builds the new rows both backends insert;
+//! - `rows.rs` reads rows back into domain types;
+//! - `queries/` holds the cold-path SQL (settings, catalogue, sessions, members, attempts, orders,
+//!   journal) once, as generic functions over a backend's `sqlx::Database` whose only bound is the
+//!   small `Dialect` trait; the one `Store` impl, for every backend, is there too;
+//! - `decide.rs` decides, in plain Rust and without I/O, what an inbound request changes.
+//!
+//! The hot path, applying a gateway signal, is written the way each backend is fastest at:
+//! `sqlite/` (`writer.rs`: group commit, many requests per transaction; `round.rs`: each round's reads
+//! and writes in two round trips of fixed text) and `postgres/` (one request per transaction, the
+//! attempt row locked first; `statements.rs`). The backend is picked in one `match` on the URL scheme in
+//! [`connect`].
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
-//! also writes the notification journal entry and the response; the caller sends that response only
-//! after this returns `Ok`.
+//! also writes the notification journal entry and the response. The caller works out every response the
+//! request may get before storage ([`Responses`]), so storage runs no module code; the store journals
+//! the one its verdict picks, and the caller sends it only after this returns `Ok`.
 
-mod pg_statements;
-mod plan;
-mod sqlite_round;
-mod store_impl;
+mod columns;
+mod decide;
+mod error;
+mod postgres;
+mod queries;
+mod rows;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,52 +44,9 @@ use crate::domain::{
     RecurringContract, SettlementError,
 };
 
-pub use store_impl::{PgStore, SqliteStore};
-
-/// Storage errors.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The database could not be reached or failed; the detail is for logs only.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The row does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A uniqueness or reference rule was broken; names which.
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    /// Stored data could not be read back (a bug or a manual edit).
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::RowNotFound => DbError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                let message = db.message().to_owned();
-                let constraint = db.constraint().unwrap_or("").to_owned();
-                if constraint.contains("name") || message.contains("payment_methods.name") {
-                    DbError::Conflict("payment_methods_name_key")
-                } else if constraint.contains("link_key") || message.contains("link_key") {
-                    DbError::Conflict("checkout_attempts_link_key_key")
-                } else if message.contains("members.email") || constraint.contains("email") {
-                    DbError::Conflict("members_email_key")
-                } else {
-                    DbError::Conflict("unique")
-                }
-            }
-            _ => DbError::Unavailable(error.to_string()),
-        }
-    }
-}
-
-impl From<serde_json::Error> for DbError {
-    fn from(error: serde_json::Error) -> Self {
-        DbError::Corrupt(error.to_string())
-    }
-}
+pub use error::DbError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// Settings as stored for one module.
 #[derive(Debug, Clone, PartialEq, Eq)]
