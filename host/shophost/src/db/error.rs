@@ -164,4 +164,52 @@ mod tests {
         check(Some("some_name_key"), "", None);
         check(None, "NOT NULL constraint failed: orders.total", None);
     }
+
+    /// The unique constraints a migration declares, as (PostgreSQL's name, SQLite's columns text):
+    /// `CONSTRAINT name UNIQUE (a, b)` and `column … UNIQUE` (named `table_column_key`).
+    fn declared(sql: &str) -> Vec<(String, String)> {
+        let mut table = "";
+        let mut found = Vec::new();
+        for line in sql.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                table = rest.split_whitespace().next().unwrap_or("");
+            } else if let Some(rest) = line.strip_prefix("CONSTRAINT ") {
+                let (name, rest) = rest.split_once(' ').unwrap();
+                if let Some(columns) = rest.strip_prefix("UNIQUE (") {
+                    let columns: Vec<String> = columns
+                        .trim_end_matches([')', ','])
+                        .split(", ")
+                        .map(|column| format!("{table}.{column}"))
+                        .collect();
+                    found.push((name.to_owned(), columns.join(", ")));
+                }
+            } else if line.contains(" UNIQUE") {
+                let column = line.split_whitespace().next().unwrap();
+                found.push((format!("{table}_{column}_key"), format!("{table}.{column}")));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_unique_constraint_of_the_migrations_has_its_name() {
+        let migrations = [
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+            include_str!("../../migrations/sqlite/0002_recurring.sql"),
+            include_str!("../../migrations/sqlite/0003_sessions.sql"),
+            include_str!("../../migrations/postgres/0001_init.sql"),
+            include_str!("../../migrations/postgres/0002_recurring.sql"),
+            include_str!("../../migrations/postgres/0003_sessions.sql"),
+        ];
+        let declared: Vec<_> = migrations.iter().flat_map(|sql| declared(sql)).collect();
+        assert!(declared.len() >= 20, "{declared:?}");
+        for (name, columns) in declared {
+            check(Some(&name), "", Some(&name));
+            check(
+                None,
+                &format!("UNIQUE constraint failed: {columns}"),
+                Some(&name),
+            );
+        }
+    }
 }

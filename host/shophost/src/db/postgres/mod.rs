@@ -15,7 +15,7 @@ use sqlx::Postgres;
 use self::statements::Statement;
 use super::columns::Value;
 use super::decide::{self, Change};
-use super::queries::{Dialect, HotPath, Pools};
+use super::queries::{bind, Dialect, HotPath, Pools};
 use super::rows::{self, Columns};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterCounts, WriterStats,
@@ -158,23 +158,6 @@ impl HotPath for PgStore {
         self.stats.committed(1);
         Ok(recorded)
     }
-}
-
-/// Binds [`Value`]s in order.
-fn bind<'q>(
-    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    args: Vec<Value>,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    for arg in args {
-        query = match arg {
-            Value::Int(int) => query.bind(int),
-            Value::Text(text) => query.bind(text),
-            Value::Bytes(bytes) => query.bind(bytes),
-            Value::Bool(flag) => query.bind(flag),
-            Value::Expression(_) => unreachable!("an expression is written into the statement"),
-        };
-    }
-    query
 }
 
 #[async_trait]

@@ -18,7 +18,8 @@ mod shoppers;
 
 use async_trait::async_trait;
 use shophost_module_api::SettingsValues;
-use sqlx::{Database, Pool};
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Pool, Type};
 
 use super::columns::{NewRow, Value};
 use super::decide::Change;
@@ -81,6 +82,30 @@ impl<DB: Database> Clone for Pools<DB> {
             read: self.read.clone(),
         }
     }
+}
+
+/// Binds [`Value`]s in order: for the backends' [`Dialect`] impls, whose drivers encode these types.
+pub(super) fn bind<'q, DB>(
+    mut query: Query<'q, DB, DB::Arguments<'q>>,
+    args: Vec<Value>,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Vec<u8>: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Value::Int(int) => query.bind(int),
+            Value::Text(text) => query.bind(text),
+            Value::Bytes(bytes) => query.bind(bytes),
+            Value::Bool(flag) => query.bind(flag),
+            Value::Expression(sql) => unreachable!("`{sql}` belongs in a statement's text"),
+        };
+    }
+    query
 }
 
 /// `INSERT INTO table (columns) VALUES ($1, …)` for a new row, then `tail`.

@@ -21,7 +21,7 @@ use self::round::Round;
 use self::writer::{checkpoint_wal, group_commit, WriteJob};
 use super::columns::Value;
 use super::decide::Change;
-use super::queries::{Dialect, HotPath, Pools};
+use super::queries::{bind, Dialect, HotPath, Pools};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterCounts, WriterStats,
 };
@@ -112,23 +112,6 @@ impl HotPath for SqliteStore {
         self.writer.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
-}
-
-/// Binds [`Value`]s in order.
-fn bind<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    args: Vec<Value>,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    for arg in args {
-        query = match arg {
-            Value::Int(int) => query.bind(int),
-            Value::Text(text) => query.bind(text),
-            Value::Bytes(bytes) => query.bind(bytes),
-            Value::Bool(flag) => query.bind(flag),
-            Value::Expression(_) => unreachable!("SQLite statements bind no expressions"),
-        };
-    }
-    query
 }
 
 #[async_trait]
