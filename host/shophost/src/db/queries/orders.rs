@@ -2,7 +2,9 @@
 //! API read and change them; applying a gateway signal is the hot path, in each backend's folder.
 
 use super::{insert, Dialect, Pools};
-use crate::db::columns::{history_row, json, NewRow, ATTEMPTS, JOURNAL, ORDERS, SETTLEMENT_ERRORS};
+use crate::db::columns::{
+    history_row, json, NewRow, ATTEMPTS, JOURNAL, ORDERS, ORDER_HISTORY, SETTLEMENT_ERRORS,
+};
 use crate::db::decide::{self, Change, NewOrder};
 use crate::db::rows::{self, Columns};
 use crate::db::{DbError, NewAttempt, OrderFilter, StoreCounts};
@@ -139,9 +141,11 @@ impl<DB: Dialect> Pools<DB> {
     }
 
     pub async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError> {
-        let sql = "SELECT from_status, to_status, reason, at FROM order_history \
-                   WHERE order_id = $1 ORDER BY id";
-        let rows = self.read_rows(sql, vec![order_id.into()]).await?;
+        let sql = format!(
+            "SELECT {} FROM order_history WHERE order_id = $1 ORDER BY id",
+            ORDER_HISTORY.select()
+        );
+        let rows = self.read_rows(&sql, vec![order_id.into()]).await?;
         rows.iter().map(rows::history_entry).collect()
     }
 

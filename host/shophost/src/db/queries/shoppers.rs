@@ -8,11 +8,12 @@ use crate::domain::{now_millis, CustomerDetails, Member, MemberCard};
 
 impl<DB: Dialect> Pools<DB> {
     pub async fn session(&self, id: &str, fresh_after: i64) -> Result<Option<String>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM storefront_sessions WHERE id = $1 AND touched_at >= $2",
+            SESSIONS.select()
+        );
         let row = self
-            .read_row(
-                "SELECT data FROM storefront_sessions WHERE id = $1 AND touched_at >= $2",
-                vec![id.into(), fresh_after.into()],
-            )
+            .read_row(&sql, vec![id.into(), fresh_after.into()])
             .await?;
         row.map(|row| row.text("data")).transpose()
     }
@@ -26,7 +27,8 @@ impl<DB: Dialect> Pools<DB> {
     ) -> Result<(), DbError> {
         let mut tx = self.write.begin().await?;
         let sql = format!(
-            "SELECT data, touched_at FROM storefront_sessions WHERE id = $1 {}",
+            "SELECT {} FROM storefront_sessions WHERE id = $1 {}",
+            SESSIONS.select(),
             DB::FOR_UPDATE
         );
         let current = DB::fetch(&mut tx, &sql, vec![id.into()]).await?;
