@@ -661,12 +661,16 @@ pub async fn handle_return(
                     .collect(),
                 channel: "browser_return",
             };
-            let respond: crate::db::Responder = std::sync::Arc::new(|_: &Verdict| {
-                shophost_module_api::WireResponse::text(303, "text/plain", "browser return")
-            });
+            let response =
+                shophost_module_api::WireResponse::text(303, "text/plain", "browser return");
             let recorded = state
                 .store
-                .record_inbound(record, Intent::Apply(notification), context, respond)
+                .record_inbound(
+                    record,
+                    Intent::Apply(notification),
+                    context,
+                    crate::db::Responses::always(response),
+                )
                 .await?;
             if let Verdict::Refused { reason, .. } = &recorded.verdict {
                 tracing::warn!(link_key = %link_key, "browser return refused: {reason}");

@@ -12,9 +12,7 @@ use shophost_module_api::{
     Answer, InboundRequest, IpRange, NotificationTrust, Refusal, WireCharset, WireResponse,
 };
 
-use std::sync::Arc;
-
-use crate::db::{ApplyContext, InboundRecord, Intent, Responder, Verdict};
+use crate::db::{ApplyContext, InboundRecord, Intent, Responses, Verdict};
 use crate::domain::now_millis;
 use crate::AppState;
 
@@ -168,16 +166,6 @@ pub fn decode(raw: &RawInbound, charset: WireCharset, trusted_proxies: &[IpRange
     }
 }
 
-fn answer_for(verdict: &Verdict) -> Answer {
-    match verdict {
-        Verdict::Accepted | Verdict::Duplicate => Answer::Acknowledge,
-        Verdict::Refused { refusal, reason } => Answer::Refuse {
-            refusal: *refusal,
-            detail: reason.clone(),
-        },
-    }
-}
-
 /// The outcome of handling a notification, for the web layer and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -214,16 +202,14 @@ pub async fn handle_notification(
             settlement_kinds: Default::default(),
             channel: "notification",
         };
-        let respond: Responder = Arc::new(|_: &Verdict| {
-            WireResponse::text(
-                404,
-                "text/plain; charset=UTF-8",
-                "unknown notification endpoint",
-            )
-        });
+        let response = WireResponse::text(
+            404,
+            "text/plain; charset=UTF-8",
+            "unknown notification endpoint",
+        );
         return match state
             .store
-            .record_inbound(record, intent, context, respond.clone())
+            .record_inbound(record, intent, context, Responses::always(response.clone()))
             .await
         {
             Ok(recorded) => Handled {
@@ -234,7 +220,7 @@ pub async fn handle_notification(
             Err(error) => {
                 tracing::error!(endpoint = %name, %error, "could not journal a request to an unknown endpoint");
                 Handled {
-                    response: respond(&Verdict::Duplicate),
+                    response,
                     verdict: None,
                     journal_id: None,
                 }
@@ -252,8 +238,7 @@ pub async fn handle_notification(
         received_at,
         replay_of,
     );
-    // Shared with the responder, which answers in the module's protocol after the commit.
-    let request = Arc::new(decoded.request);
+    let request = decoded.request;
     let intent = if raw.body.len() > state.config.max_body_bytes {
         Intent::Refuse {
             refusal: Refusal::Malformed,
@@ -304,13 +289,12 @@ pub async fn handle_notification(
         settlement_kinds: target.kinds.clone(),
         channel: "notification",
     };
-    let respond: Responder = {
-        let (module, name, request) = (module.clone(), name.to_owned(), Arc::clone(&request));
-        Arc::new(move |verdict: &Verdict| module.respond(&name, &request, &answer_for(verdict)))
-    };
+    // The module's answers are worked out now, so storage runs no module code; the store journals the
+    // one its verdict picks and the caller sends it after the commit.
+    let responses = Responses::ask(|answer| module.respond(name, &request, answer));
     match state
         .store
-        .record_inbound(record, intent, context, respond)
+        .record_inbound(record, intent, context, responses)
         .await
     {
         Ok(recorded) => {

@@ -1,27 +1,42 @@
 //! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL.
 //!
-//! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`)
-//! and its connection setup; the queries are written once, in `store_impl.rs`, and expanded for each
-//! backend by a macro so both run the same statements with their own concrete types. The one exception is
-//! the hot path, applying a gateway signal: what it changes is decided once (`plan.rs`, no I/O) and
-//! written the way each backend is fastest at (`sqlite_round.rs`: many requests per transaction in a few
-//! round trips; `pg_statements.rs`: one request per transaction, locked). The backend is picked in one
-//! `match` on the URL scheme in [`connect`].
+//! There is no `sqlx::Any`. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`),
+//! its connection setup and its way of applying gateway signals; everything else is written once:
+//!
+//! - `columns.rs` holds each table's column list, which every statement that names columns takes, and
+//!   builds the new rows both backends insert;
+//! - `rows.rs` reads rows back into domain types;
+//! - `queries/` holds the cold-path SQL (settings, catalogue, sessions, members, attempts, orders,
+//!   journal) once, as generic functions over a backend's `sqlx::Database` whose only bound is the
+//!   small `Dialect` trait; the one `Store` impl, for every backend, is there too;
+//! - `decide.rs` decides, in plain Rust and without I/O, what an inbound request changes.
+//!
+//! The hot path, applying a gateway signal, is written the way each backend is fastest at:
+//! `sqlite/` (`writer.rs`: group commit, many requests per transaction; `round.rs`: each round's reads
+//! and writes in two round trips of fixed text) and `postgres/` (one request per transaction, the
+//! attempt row locked first; `statements.rs`). The backend is picked in one `match` on the URL scheme in
+//! [`connect`].
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
-//! also writes the notification journal entry and the response; the caller sends that response only
-//! after this returns `Ok`.
+//! also writes the notification journal entry and the response. The caller works out every response the
+//! request may get before storage ([`Responses`]), so storage runs no module code; the store journals
+//! the one its verdict picks, and the caller sends it only after this returns `Ok`.
 
-mod pg_statements;
-mod plan;
-mod sqlite_round;
-mod store_impl;
+mod columns;
+mod decide;
+mod error;
+mod postgres;
+mod queries;
+mod rows;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shophost_module_api::{Notification, Refusal, SettingsValues, SettlementKind, WireResponse};
+use shophost_module_api::{
+    Answer, Notification, Refusal, SettingsValues, SettlementKind, WireResponse,
+};
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
@@ -29,52 +44,9 @@ use crate::domain::{
     RecurringContract, SettlementError,
 };
 
-pub use store_impl::{PgStore, SqliteStore};
-
-/// Storage errors.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The database could not be reached or failed; the detail is for logs only.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The row does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A uniqueness or reference rule was broken; names which.
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    /// Stored data could not be read back (a bug or a manual edit).
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::RowNotFound => DbError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                let message = db.message().to_owned();
-                let constraint = db.constraint().unwrap_or("").to_owned();
-                if constraint.contains("name") || message.contains("payment_methods.name") {
-                    DbError::Conflict("payment_methods_name_key")
-                } else if constraint.contains("link_key") || message.contains("link_key") {
-                    DbError::Conflict("checkout_attempts_link_key_key")
-                } else if message.contains("members.email") || constraint.contains("email") {
-                    DbError::Conflict("members_email_key")
-                } else {
-                    DbError::Conflict("unique")
-                }
-            }
-            _ => DbError::Unavailable(error.to_string()),
-        }
-    }
-}
-
-impl From<serde_json::Error> for DbError {
-    fn from(error: serde_json::Error) -> Self {
-        DbError::Corrupt(error.to_string())
-    }
-}
+pub use error::DbError;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// Settings as stored for one module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,9 +213,68 @@ pub struct Recorded {
     pub response: WireResponse,
 }
 
-/// Builds the response for a verdict; given to [`Store::record_inbound`] so the response is journaled in
-/// the same transaction as the change.
-pub type Responder = Arc<dyn Fn(&Verdict) -> WireResponse + Send + Sync>;
+/// Every response a request may get from [`Store::record_inbound`], worked out by the caller before
+/// storage: one to acknowledge (accepted or duplicate) and one for each [`Refusal`]. The store picks one
+/// by its verdict and journals it in the same transaction as the change, so storage runs no module code.
+/// "Unavailable" is not here: it is the caller's answer when storage fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responses {
+    acknowledge: WireResponse,
+    /// By [`Responses::slot`].
+    refused: [WireResponse; 5],
+}
+
+impl Responses {
+    /// Asks `respond` now for the acknowledgement and for every refusal. A refusal's detail is only for
+    /// logs (modules do not send it) and the store decides the reason later, so the detail says where
+    /// to find it.
+    pub fn ask(respond: impl Fn(&Answer) -> WireResponse) -> Self {
+        let refuse = |refusal| {
+            respond(&Answer::Refuse {
+                refusal,
+                detail: "refused; the reason is in the notification journal".to_owned(),
+            })
+        };
+        Responses {
+            acknowledge: respond(&Answer::Acknowledge),
+            refused: [
+                Refusal::SourceNotAllowed,
+                Refusal::Malformed,
+                Refusal::UnknownLinkKey,
+                Refusal::Mismatch,
+                Refusal::WrongState,
+            ]
+            .map(refuse),
+        }
+    }
+
+    /// The same response whatever the verdict (an endpoint no module listens on, a browser return).
+    pub fn always(response: WireResponse) -> Self {
+        Responses {
+            refused: std::array::from_fn(|_| response.clone()),
+            acknowledge: response,
+        }
+    }
+
+    /// The response for a verdict.
+    pub fn pick(&self, verdict: &Verdict) -> &WireResponse {
+        match verdict {
+            Verdict::Accepted | Verdict::Duplicate => &self.acknowledge,
+            Verdict::Refused { refusal, .. } => &self.refused[Self::slot(*refusal)],
+        }
+    }
+
+    /// Where a refusal's response is kept; in the order [`Responses::ask`] fills them.
+    fn slot(refusal: Refusal) -> usize {
+        match refusal {
+            Refusal::SourceNotAllowed => 0,
+            Refusal::Malformed => 1,
+            Refusal::UnknownLinkKey => 2,
+            Refusal::Mismatch => 3,
+            Refusal::WrongState => 4,
+        }
+    }
+}
 
 /// The change [`Store::modify_session`] applies: current data in, new data out.
 pub type SessionChange<'a> = Box<dyn FnOnce(Option<String>) -> String + Send + 'a>;
@@ -393,14 +424,15 @@ pub trait Store: Send + Sync {
     /// Counts for `/metrics`.
     async fn counts(&self) -> Result<StoreCounts, DbError>;
 
-    /// Journals an inbound request and applies it, in one transaction. Returns the response to send.
+    /// Journals an inbound request and applies it, in one transaction, with the one of `responses` its
+    /// verdict picks. Returns the response to send.
     /// Takes the request by value: the SQLite writer keeps it until its commit, without a copy.
     async fn record_inbound(
         &self,
         record: InboundRecord,
         intent: Intent,
         context: ApplyContext,
-        respond: Responder,
+        responses: Responses,
     ) -> Result<Recorded, DbError>;
     /// Journal entries, newest first, optionally for one link key.
     async fn journal(
@@ -501,5 +533,40 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
     match Backend::for_url(url).map_err(DbError::Unavailable)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
         Backend::Postgres => Ok(Arc::new(PgStore::connect(url).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shophost_module_api::{Answer, Refusal, WireResponse};
+
+    use super::{Responses, Verdict};
+
+    #[test]
+    fn each_verdict_picks_the_response_the_module_gave_for_it() {
+        let responses = Responses::ask(|answer| {
+            let body = match answer {
+                Answer::Acknowledge => "ack".to_owned(),
+                Answer::Refuse { refusal, .. } => format!("{refusal:?}"),
+                Answer::Unavailable => "unavailable".to_owned(),
+            };
+            WireResponse::text(200, "text/plain", &body)
+        });
+        let body = |verdict: Verdict| String::from_utf8(responses.pick(&verdict).body.clone());
+        assert_eq!(body(Verdict::Accepted).unwrap(), "ack");
+        assert_eq!(body(Verdict::Duplicate).unwrap(), "ack");
+        for refusal in [
+            Refusal::SourceNotAllowed,
+            Refusal::Malformed,
+            Refusal::UnknownLinkKey,
+            Refusal::Mismatch,
+            Refusal::WrongState,
+        ] {
+            let verdict = Verdict::Refused {
+                refusal,
+                reason: String::new(),
+            };
+            assert_eq!(body(verdict).unwrap(), format!("{refusal:?}"));
+        }
     }
 }

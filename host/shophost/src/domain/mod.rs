@@ -19,12 +19,6 @@ pub use self::time::{
     SHOP_UTC_OFFSET,
 };
 
-/// Bytes as lowercase hexadecimal. Kept only for `db/`, which is being moved in another branch and will
-/// call `hex::encode` itself; remove at that merge.
-pub fn hex(bytes: &[u8]) -> String {
-    ::hex::encode(bytes)
-}
-
 /// An order's payment status (入金状況).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -22,7 +22,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DbError;
-use crate::domain::{hex, now_millis, CustomerDetails};
+use crate::domain::{now_millis, CustomerDetails};
 use crate::AppState;
 
 /// The session cookie's name.
@@ -81,7 +81,7 @@ impl Session {
 fn new_session_id() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

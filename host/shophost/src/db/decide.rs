@@ -2,25 +2,23 @@
 //!
 //! Applying a gateway signal is three steps: read the attempt with everything the decision needs
 //! ([`Loaded`]: the attempt, whether the signal's event key is recorded and for which link key, and the
-//! attempt's order), decide ([`decide`], no I/O), and write the [`Write`]s and the journal [`Entry`].
+//! attempt's order), decide ([`decide`], no I/O), and write the [`Change`]s and the journal [`Entry`].
 //! Because deciding reads nothing, each backend writes the way it is fastest at: the SQLite writer
-//! (`sqlite_round.rs`) reads and writes a whole round of requests in two round trips of fixed text;
-//! PostgreSQL (`pg_statements.rs`) runs one request per transaction, the attempt row locked first so
-//! several host processes agree.
+//! (`sqlite/round.rs`) reads and writes a whole round of requests in two round trips of fixed text;
+//! PostgreSQL (`postgres/statements.rs`) runs one request per transaction, the attempt row locked first
+//! so several host processes agree. The response journaled with the entry is one of the [`Responses`]
+//! the caller worked out before storage: deciding runs no module code.
 
 use shophost_module_api::{
     CardOnFile, Notification, Refusal, SettlementKind, Signal, WireResponse,
 };
 
-use super::{ApplyContext, InboundRecord, Intent, Recorded, Responder, Verdict};
+use super::{ApplyContext, InboundRecord, Intent, Recorded, Responses, Verdict};
 use crate::domain::{
     local_date, Attempt, AttemptKind, AttemptState, CartRecurrence, PaymentStatus, StoredSlip,
 };
 
-pub(super) const ATTEMPT_COLUMNS: &str = "id, link_key, kind, module_id, settlement_type, payment_method_id, \
-     payment_method_name, member_id, snapshot_json, total, state, returned_at, attention, order_id, created_at";
-
-/// What [`load`] read about one signal's attempt.
+/// What was read about one signal's attempt.
 #[derive(Debug, Clone)]
 pub(super) struct Loaded {
     pub attempt: Attempt,
@@ -32,28 +30,12 @@ pub(super) struct Loaded {
 
 /// A change to make, decided before writing.
 #[derive(Debug, Clone)]
-pub(super) enum Write {
+pub(super) enum Change {
     /// Create the attempt's order and move the attempt to `ordered`.
-    CreateOrder {
-        status: PaymentStatus,
-        label: String,
-        transaction_id: Option<String>,
-        slip: Option<StoredSlip>,
-        reason: String,
-        number: String,
-        /// 要確認 from the start, with why.
-        attention: Option<String>,
-    },
+    CreateOrder(NewOrder),
     /// Register the recurring charge the new order's payment set up (継続課金の契約), for the order the
-    /// [`Write::CreateOrder`] before it creates.
-    CreateContract {
-        /// The gateway's id for it, when reported.
-        gateway_id: Option<String>,
-        member_id: i64,
-        product_name: String,
-        amount: i64,
-        recurrence: CartRecurrence,
-    },
+    /// [`Change::CreateOrder`] before it creates.
+    CreateContract(NewContract),
     /// Flag an order 要確認.
     FlagOrder { order_id: i64, attention: String },
     /// Add the payment slip to an order made by an earlier receipt.
@@ -76,6 +58,31 @@ pub(super) enum Write {
     CardUpdated,
 }
 
+/// The order a [`Change::CreateOrder`] creates (the rest of its row comes from the attempt).
+#[derive(Debug, Clone)]
+pub(super) struct NewOrder {
+    pub status: PaymentStatus,
+    pub label: String,
+    pub transaction_id: Option<String>,
+    pub slip: Option<StoredSlip>,
+    /// The first line of its history.
+    pub reason: String,
+    pub number: String,
+    /// 要確認 from the start, with why.
+    pub attention: Option<String>,
+}
+
+/// The recurring contract a [`Change::CreateContract`] registers.
+#[derive(Debug, Clone)]
+pub(super) struct NewContract {
+    /// The gateway's id for it, when reported.
+    pub gateway_id: Option<String>,
+    pub member_id: i64,
+    pub product_name: String,
+    pub amount: i64,
+    pub recurrence: CartRecurrence,
+}
+
 /// What a request came to, and the changes that make it so.
 #[derive(Debug, Clone)]
 pub(super) struct Decision {
@@ -85,7 +92,7 @@ pub(super) struct Decision {
     pub order_number: Option<String>,
     /// The event kind to claim the signal's dedup key with (accepted signals only).
     pub claim: Option<&'static str>,
-    pub writes: Vec<Write>,
+    pub writes: Vec<Change>,
     /// A line for the 決済エラーログ: result and link key.
     pub error_log: Option<(String, Option<String>)>,
 }
@@ -158,13 +165,13 @@ fn recurring_contract(decision: &mut Decision, attempt: &Attempt, gateway_id: Op
     };
     let attention = match (attempt.member_id, gateway_id) {
         (Some(member_id), _) => {
-            decision.writes.push(Write::CreateContract {
+            decision.writes.push(Change::CreateContract(NewContract {
                 gateway_id: gateway_id.cloned(),
                 member_id,
                 product_name: line.name.clone(),
                 amount: attempt.total,
                 recurrence,
-            });
+            }));
             gateway_id.is_none().then(|| {
                 "継続課金の登録番号がゲートウェイから通知されませんでした。ゲートウェイの管理画面で継続課金の登録を確認してください".to_owned()
             })
@@ -173,14 +180,12 @@ fn recurring_contract(decision: &mut Decision, attempt: &Attempt, gateway_id: Op
             "会員でない注文に継続課金の商品があります。継続課金は登録されていません".to_owned(),
         ),
     };
-    if let Some(Write::CreateOrder {
-        attention: slot, ..
-    }) = decision
+    if let Some(Change::CreateOrder(order)) = decision
         .writes
         .iter_mut()
-        .find(|write| matches!(write, Write::CreateOrder { .. }))
+        .find(|change| matches!(change, Change::CreateOrder(_)))
     {
-        *slot = attention;
+        order.attention = attention;
     }
 }
 
@@ -302,7 +307,7 @@ fn decide_for_attempt(
                         reason: &str| {
         let number = order_number(attempt.id, at);
         decision.order_number = Some(number.clone());
-        decision.writes.push(Write::CreateOrder {
+        decision.writes.push(Change::CreateOrder(NewOrder {
             status,
             label: label.clone(),
             transaction_id: transaction_id.cloned(),
@@ -310,7 +315,7 @@ fn decide_for_attempt(
             reason: reason.to_owned(),
             number,
             attention: None,
-        });
+        }));
     };
     match &notification.signal {
         Signal::PaymentSucceeded {
@@ -331,13 +336,13 @@ fn decide_for_attempt(
                 }
                 // A second successful payment for one checkout: money was taken twice. Keep it
                 // (acknowledged, recorded) and make the operator look.
-                Some((order_id, _, _)) => decision.writes.push(Write::FlagOrder {
+                Some((order_id, _, _)) => decision.writes.push(Change::FlagOrder {
                     order_id: *order_id,
                     attention: format!("同じリンクキーで別の決済（取引ID {transaction_id}）が通知されました。ルミーズの管理画面で確認してください"),
                 }),
             }
             if let (Some(card), Some(member_id)) = (card, attempt.member_id) {
-                decision.writes.push(Write::UpsertCard {
+                decision.writes.push(Change::UpsertCard {
                     member_id,
                     card: card.clone(),
                 });
@@ -366,7 +371,7 @@ fn decide_for_attempt(
                     "支払番号発行",
                 ),
                 // The receipt came first and made the order; add the slip now.
-                Some((order_id, _, _)) => decision.writes.push(Write::AddSlip {
+                Some((order_id, _, _)) => decision.writes.push(Change::AddSlip {
                     order_id: *order_id,
                     slip: stored,
                     transaction_id: transaction_id.clone(),
@@ -381,15 +386,17 @@ fn decide_for_attempt(
                 None,
                 "入金通知（支払番号発行の通知より先に到着）",
             ),
-            Some((order_id, PaymentStatus::Unpaid, _)) => decision.writes.push(Write::Transition {
-                order_id: *order_id,
-                from: PaymentStatus::Unpaid,
-                to: PaymentStatus::Paid,
-                attention: None,
-                reason: "入金通知",
-            }),
+            Some((order_id, PaymentStatus::Unpaid, _)) => {
+                decision.writes.push(Change::Transition {
+                    order_id: *order_id,
+                    from: PaymentStatus::Unpaid,
+                    to: PaymentStatus::Paid,
+                    attention: None,
+                    reason: "入金通知",
+                })
+            }
             Some((order_id, PaymentStatus::Expired, _)) => {
-                decision.writes.push(Write::Transition {
+                decision.writes.push(Change::Transition {
                     order_id: *order_id,
                     from: PaymentStatus::Expired,
                     to: PaymentStatus::Paid,
@@ -397,7 +404,7 @@ fn decide_for_attempt(
                     reason: "入金通知（期限後入金）",
                 })
             }
-            Some((order_id, other, _)) => decision.writes.push(Write::FlagOrder {
+            Some((order_id, other, _)) => decision.writes.push(Change::FlagOrder {
                 order_id: *order_id,
                 attention: format!("入金状況が{}の注文に入金通知が届きました", other.label()),
             }),
@@ -407,12 +414,12 @@ fn decide_for_attempt(
         }
         Signal::CardRegistered { card } => {
             if let Some(member_id) = attempt.member_id {
-                decision.writes.push(Write::UpsertCard {
+                decision.writes.push(Change::UpsertCard {
                     member_id,
                     card: card.clone(),
                 });
             }
-            decision.writes.push(Write::CardUpdated);
+            decision.writes.push(Change::CardUpdated);
         }
     }
     decision
@@ -458,9 +465,9 @@ pub(super) fn entry<'a>(
     record: &InboundRecord,
     intent: &'a Intent,
     decision: Decision,
-    respond: &Responder,
+    responses: &Responses,
 ) -> (Entry<'a>, Journaled) {
-    let response = respond(&decision.verdict);
+    let response = responses.pick(&decision.verdict).clone();
     let reason = match &decision.verdict {
         Verdict::Refused { reason, .. } => reason.clone(),
         Verdict::Accepted => decision
@@ -502,256 +509,5 @@ pub(super) fn entry<'a>(
     (entry, journaled)
 }
 
-/// JSON text for a column.
-pub(super) fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use shophost_module_api::{Capture, Notification, Refusal, SettlementKind, Signal};
-
-    use super::{decide, Loaded, Write};
-    use crate::db::{ApplyContext, Verdict};
-    use crate::domain::{Attempt, AttemptKind, AttemptSnapshot, AttemptState, PaymentStatus};
-
-    const AT: i64 = 1_795_000_000_000;
-
-    fn context() -> ApplyContext {
-        ApplyContext {
-            module_id: "remise".into(),
-            settlement_labels: BTreeMap::from([("acting_remise_conv".into(), "コンビニ".into())]),
-            settlement_kinds: BTreeMap::from([
-                ("acting_remise_card".into(), SettlementKind::Immediate),
-                ("acting_remise_conv".into(), SettlementKind::Deferred),
-            ]),
-            channel: "notification",
-        }
-    }
-
-    fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded {
-        Loaded {
-            attempt: Attempt {
-                id: 42,
-                link_key: "12345678901234567".into(),
-                kind: AttemptKind::Order,
-                module_id: "remise".into(),
-                settlement_type: settlement_type.into(),
-                payment_method_id: Some(1),
-                payment_method_name: "方法".into(),
-                member_id: Some(7),
-                snapshot: AttemptSnapshot {
-                    lines: Vec::new(),
-                    customer: Default::default(),
-                    items_total: 1000,
-                    shipping: 0,
-                    total: 1000,
-                    tax: 0,
-                    note: String::new(),
-                    options: BTreeMap::new(),
-                },
-                total: 1000,
-                state: if order.is_some() {
-                    AttemptState::Ordered
-                } else {
-                    AttemptState::Open
-                },
-                returned_at: None,
-                attention: None,
-                order_id: order.map(|(id, _)| id),
-                created_at: AT,
-            },
-            recorded_for: None,
-            order: order.map(|(id, status)| (id, status, "20261127-000042".into())),
-        }
-    }
-
-    fn signal(signal: Signal) -> Notification {
-        Notification {
-            link_key: "12345678901234567".into(),
-            signal,
-            dedup_key: "card:1".into(),
-            mismatches: Vec::new(),
-        }
-    }
-
-    fn card_success(amount: i64) -> Notification {
-        signal(Signal::PaymentSucceeded {
-            transaction_id: "T1".into(),
-            amount,
-            capture: Capture::Captured,
-            card: None,
-            recurring_id: None,
-        })
-    }
-
-    fn received() -> Notification {
-        signal(Signal::PaymentReceived {
-            amount: Some(1000),
-            transaction_id: None,
-        })
-    }
-
-    fn refusal(verdict: &Verdict) -> Option<Refusal> {
-        match verdict {
-            Verdict::Refused { refusal, .. } => Some(*refusal),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn a_first_card_success_claims_the_event_and_creates_the_order() {
-        let d = decide(
-            Some(&loaded("acting_remise_card", None)),
-            &card_success(1000),
-            &context(),
-            AT,
-        );
-        assert_eq!(d.verdict, Verdict::Accepted);
-        assert_eq!(d.claim, Some("payment_succeeded"));
-        assert_eq!(d.settlement_type.as_deref(), Some("acting_remise_card"));
-        assert_eq!(
-            d.order_number.as_deref(),
-            Some(super::order_number(42, AT).as_str())
-        );
-        match d.writes.as_slice() {
-            [Write::CreateOrder {
-                status,
-                transaction_id,
-                ..
-            }] => {
-                assert_eq!(*status, PaymentStatus::Captured);
-                assert_eq!(transaction_id.as_deref(), Some("T1"));
-            }
-            other => panic!("unexpected writes {other:?}"),
-        }
-    }
-
-    #[test]
-    fn refusals_and_duplicates_claim_nothing_and_write_nothing() {
-        let ctx = context();
-        let card = loaded("acting_remise_card", None);
-        let cases = [
-            (
-                decide(None, &card_success(1000), &ctx, AT),
-                Some(Refusal::UnknownLinkKey),
-            ),
-            (
-                decide(Some(&card), &card_success(999), &ctx, AT),
-                Some(Refusal::Mismatch),
-            ),
-            (
-                decide(Some(&card), &received(), &ctx, AT),
-                Some(Refusal::Mismatch),
-            ),
-            (
-                decide(
-                    Some(&Loaded {
-                        recorded_for: Some("other".into()),
-                        ..card.clone()
-                    }),
-                    &card_success(1000),
-                    &ctx,
-                    AT,
-                ),
-                Some(Refusal::Mismatch),
-            ),
-            (
-                decide(
-                    Some(&Loaded {
-                        recorded_for: Some(card.attempt.link_key.clone()),
-                        ..card.clone()
-                    }),
-                    &card_success(1000),
-                    &ctx,
-                    AT,
-                ),
-                None,
-            ),
-        ];
-        for (decision, expected) in cases {
-            assert_eq!(refusal(&decision.verdict), expected, "{decision:?}");
-            if expected.is_none() {
-                assert_eq!(decision.verdict, Verdict::Duplicate);
-            } else {
-                assert!(decision.error_log.is_some(), "{decision:?}");
-            }
-            assert!(
-                decision.claim.is_none() && decision.writes.is_empty(),
-                "{decision:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_receipt_moves_the_order_by_its_current_status() {
-        let ctx = context();
-        let moved = |status| {
-            decide(
-                Some(&loaded("acting_remise_conv", Some((5, status)))),
-                &received(),
-                &ctx,
-                AT,
-            )
-            .writes
-        };
-        assert!(matches!(
-            moved(PaymentStatus::Unpaid).as_slice(),
-            [Write::Transition {
-                order_id: 5,
-                from: PaymentStatus::Unpaid,
-                to: PaymentStatus::Paid,
-                attention: None,
-                ..
-            }]
-        ));
-        assert!(matches!(
-            moved(PaymentStatus::Expired).as_slice(),
-            [Write::Transition {
-                from: PaymentStatus::Expired,
-                to: PaymentStatus::Paid,
-                attention: Some(_),
-                ..
-            }]
-        ));
-        assert!(matches!(
-            moved(PaymentStatus::Paid).as_slice(),
-            [Write::FlagOrder { order_id: 5, .. }]
-        ));
-        let early = decide(
-            Some(&loaded("acting_remise_conv", None)),
-            &received(),
-            &ctx,
-            AT,
-        );
-        assert!(matches!(
-            early.writes.as_slice(),
-            [Write::CreateOrder {
-                status: PaymentStatus::Paid,
-                ..
-            }]
-        ));
-        assert_eq!(early.claim, Some("payment_received"));
-    }
-
-    #[test]
-    fn a_second_card_success_flags_the_order_instead_of_making_another() {
-        let d = decide(
-            Some(&loaded(
-                "acting_remise_card",
-                Some((5, PaymentStatus::Captured)),
-            )),
-            &card_success(1000),
-            &context(),
-            AT,
-        );
-        assert_eq!(d.verdict, Verdict::Accepted);
-        assert_eq!(d.order_number.as_deref(), Some("20261127-000042"));
-        assert!(matches!(
-            d.writes.as_slice(),
-            [Write::FlagOrder { order_id: 5, .. }]
-        ));
-    }
-}
+mod tests;

@@ -1,0 +1,247 @@
+//! Unit tests of [`decide`](super::decide): refusals, duplicates and the changes each signal makes.
+
+use std::collections::BTreeMap;
+
+use shophost_module_api::{Capture, Notification, Refusal, SettlementKind, Signal};
+
+use super::{decide, Change, Loaded, NewOrder};
+use crate::db::{ApplyContext, Verdict};
+use crate::domain::{Attempt, AttemptKind, AttemptSnapshot, AttemptState, PaymentStatus};
+
+const AT: i64 = 1_795_000_000_000;
+
+fn context() -> ApplyContext {
+    ApplyContext {
+        module_id: "remise".into(),
+        settlement_labels: BTreeMap::from([("acting_remise_conv".into(), "コンビニ".into())]),
+        settlement_kinds: BTreeMap::from([
+            ("acting_remise_card".into(), SettlementKind::Immediate),
+            ("acting_remise_conv".into(), SettlementKind::Deferred),
+        ]),
+        channel: "notification",
+    }
+}
+
+fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded {
+    Loaded {
+        attempt: Attempt {
+            id: 42,
+            link_key: "12345678901234567".into(),
+            kind: AttemptKind::Order,
+            module_id: "remise".into(),
+            settlement_type: settlement_type.into(),
+            payment_method_id: Some(1),
+            payment_method_name: "方法".into(),
+            member_id: Some(7),
+            snapshot: AttemptSnapshot {
+                lines: Vec::new(),
+                customer: Default::default(),
+                items_total: 1000,
+                shipping: 0,
+                total: 1000,
+                tax: 0,
+                note: String::new(),
+                options: BTreeMap::new(),
+            },
+            total: 1000,
+            state: if order.is_some() {
+                AttemptState::Ordered
+            } else {
+                AttemptState::Open
+            },
+            returned_at: None,
+            attention: None,
+            order_id: order.map(|(id, _)| id),
+            created_at: AT,
+        },
+        recorded_for: None,
+        order: order.map(|(id, status)| (id, status, "20261127-000042".into())),
+    }
+}
+
+fn signal(signal: Signal) -> Notification {
+    Notification {
+        link_key: "12345678901234567".into(),
+        signal,
+        dedup_key: "card:1".into(),
+        mismatches: Vec::new(),
+    }
+}
+
+fn card_success(amount: i64) -> Notification {
+    signal(Signal::PaymentSucceeded {
+        transaction_id: "T1".into(),
+        amount,
+        capture: Capture::Captured,
+        card: None,
+        recurring_id: None,
+    })
+}
+
+fn received() -> Notification {
+    signal(Signal::PaymentReceived {
+        amount: Some(1000),
+        transaction_id: None,
+    })
+}
+
+fn refusal(verdict: &Verdict) -> Option<Refusal> {
+    match verdict {
+        Verdict::Refused { refusal, .. } => Some(*refusal),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_first_card_success_claims_the_event_and_creates_the_order() {
+    let d = decide(
+        Some(&loaded("acting_remise_card", None)),
+        &card_success(1000),
+        &context(),
+        AT,
+    );
+    assert_eq!(d.verdict, Verdict::Accepted);
+    assert_eq!(d.claim, Some("payment_succeeded"));
+    assert_eq!(d.settlement_type.as_deref(), Some("acting_remise_card"));
+    assert_eq!(
+        d.order_number.as_deref(),
+        Some(super::order_number(42, AT).as_str())
+    );
+    match d.writes.as_slice() {
+        [Change::CreateOrder(NewOrder {
+            status,
+            transaction_id,
+            ..
+        })] => {
+            assert_eq!(*status, PaymentStatus::Captured);
+            assert_eq!(transaction_id.as_deref(), Some("T1"));
+        }
+        other => panic!("unexpected writes {other:?}"),
+    }
+}
+
+#[test]
+fn refusals_and_duplicates_claim_nothing_and_write_nothing() {
+    let ctx = context();
+    let card = loaded("acting_remise_card", None);
+    let cases = [
+        (
+            decide(None, &card_success(1000), &ctx, AT),
+            Some(Refusal::UnknownLinkKey),
+        ),
+        (
+            decide(Some(&card), &card_success(999), &ctx, AT),
+            Some(Refusal::Mismatch),
+        ),
+        (
+            decide(Some(&card), &received(), &ctx, AT),
+            Some(Refusal::Mismatch),
+        ),
+        (
+            decide(
+                Some(&Loaded {
+                    recorded_for: Some("other".into()),
+                    ..card.clone()
+                }),
+                &card_success(1000),
+                &ctx,
+                AT,
+            ),
+            Some(Refusal::Mismatch),
+        ),
+        (
+            decide(
+                Some(&Loaded {
+                    recorded_for: Some(card.attempt.link_key.clone()),
+                    ..card.clone()
+                }),
+                &card_success(1000),
+                &ctx,
+                AT,
+            ),
+            None,
+        ),
+    ];
+    for (decision, expected) in cases {
+        assert_eq!(refusal(&decision.verdict), expected, "{decision:?}");
+        if expected.is_none() {
+            assert_eq!(decision.verdict, Verdict::Duplicate);
+        } else {
+            assert!(decision.error_log.is_some(), "{decision:?}");
+        }
+        assert!(
+            decision.claim.is_none() && decision.writes.is_empty(),
+            "{decision:?}"
+        );
+    }
+}
+
+#[test]
+fn a_receipt_moves_the_order_by_its_current_status() {
+    let ctx = context();
+    let moved = |status| {
+        decide(
+            Some(&loaded("acting_remise_conv", Some((5, status)))),
+            &received(),
+            &ctx,
+            AT,
+        )
+        .writes
+    };
+    assert!(matches!(
+        moved(PaymentStatus::Unpaid).as_slice(),
+        [Change::Transition {
+            order_id: 5,
+            from: PaymentStatus::Unpaid,
+            to: PaymentStatus::Paid,
+            attention: None,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        moved(PaymentStatus::Expired).as_slice(),
+        [Change::Transition {
+            from: PaymentStatus::Expired,
+            to: PaymentStatus::Paid,
+            attention: Some(_),
+            ..
+        }]
+    ));
+    assert!(matches!(
+        moved(PaymentStatus::Paid).as_slice(),
+        [Change::FlagOrder { order_id: 5, .. }]
+    ));
+    let early = decide(
+        Some(&loaded("acting_remise_conv", None)),
+        &received(),
+        &ctx,
+        AT,
+    );
+    assert!(matches!(
+        early.writes.as_slice(),
+        [Change::CreateOrder(NewOrder {
+            status: PaymentStatus::Paid,
+            ..
+        })]
+    ));
+    assert_eq!(early.claim, Some("payment_received"));
+}
+
+#[test]
+fn a_second_card_success_flags_the_order_instead_of_making_another() {
+    let d = decide(
+        Some(&loaded(
+            "acting_remise_card",
+            Some((5, PaymentStatus::Captured)),
+        )),
+        &card_success(1000),
+        &context(),
+        AT,
+    );
+    assert_eq!(d.verdict, Verdict::Accepted);
+    assert_eq!(d.order_number.as_deref(), Some("20261127-000042"));
+    assert!(matches!(
+        d.writes.as_slice(),
+        [Change::FlagOrder { order_id: 5, .. }]
+    ));
+}

@@ -1,0 +1,195 @@
+//! The PostgreSQL store: its connection, how the shared queries run on it, and its hot path, one
+//! transaction per inbound request ([`PgStore::record_in_tx`], statements in `statements.rs`).
+//!
+//! [`PgStore`] implements `HotPath`; the rest of `Store` is the shared queries (`queries/`).
+
+mod statements;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnection, PgPoolOptions, PgRow};
+use sqlx::Postgres;
+
+use self::statements::Statement;
+use super::columns::Value;
+use super::decide::{self, Change};
+use super::queries::{bind, Dialect, HotPath, Pools};
+use super::rows::{self, Columns};
+use super::{
+    ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterCounts, WriterStats,
+};
+use crate::domain::Attempt;
+
+/// The PostgreSQL store: one pool; row locks (`FOR UPDATE`) serialise signals about the same attempt
+/// across host processes.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pools: Pools<Postgres>,
+    stats: Arc<WriterStats>,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL and migrates the database.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(PgStore {
+            pools: Pools {
+                write: pool.clone(),
+                read: pool,
+            },
+            stats: Default::default(),
+        })
+    }
+
+    /// Runs one statement; returns its rows.
+    async fn run(
+        connection: &mut PgConnection,
+        statement: Statement,
+    ) -> Result<Vec<PgRow>, DbError> {
+        Postgres::fetch(connection, &statement.sql, statement.args).await
+    }
+
+    /// Journals and applies one inbound request inside a transaction (the caller commits): lock the
+    /// attempt, read, decide, claim the event, write the changes and the journal entry.
+    async fn record_in_tx(
+        tx: &mut PgConnection,
+        record: &InboundRecord,
+        intent: &Intent,
+        context: &ApplyContext,
+        responses: &Responses,
+    ) -> Result<Recorded, DbError> {
+        let at = record.received_at;
+        let mut attempt = None;
+        let decision = match intent {
+            Intent::Refuse {
+                refusal,
+                reason,
+                link_key,
+            } => decide::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+            Intent::Apply(notification) => {
+                // Lock first: the read below then sees everything committed before the lock was
+                // granted (a read that locks keeps its older snapshot for its subqueries).
+                let lock = "SELECT id FROM checkout_attempts WHERE link_key = $1 FOR UPDATE";
+                Postgres::execute(tx, lock, vec![notification.link_key.as_str().into()]).await?;
+                let mut loaded = Self::run(tx, statements::load(notification))
+                    .await?
+                    .first()
+                    .map(rows::loaded)
+                    .transpose()?;
+                let mut decision = decide::decide(loaded.as_ref(), notification, context, at);
+                if let Some(kind) = decision.claim {
+                    let claim = statements::claim(notification, context, kind, at);
+                    let claimed = Postgres::execute(tx, &claim.sql, claim.args).await? == 1;
+                    if !claimed {
+                        // Another host recorded the event after our read: decide again knowing it.
+                        let sql = "SELECT link_key FROM payment_events WHERE dedup_key = $1";
+                        let args = vec![Value::from(notification.dedup_key.as_str())];
+                        let found = Postgres::fetch(tx, sql, args).await?;
+                        let recorded_for =
+                            found.first().ok_or(DbError::NotFound)?.text("link_key")?;
+                        if let Some(loaded) = loaded.as_mut() {
+                            loaded.recorded_for = Some(recorded_for);
+                        }
+                        decision = decide::decide(loaded.as_ref(), notification, context, at);
+                        if decision.claim.is_some() {
+                            return Err(DbError::Corrupt(format!(
+                                "event {} could be neither claimed nor found",
+                                notification.dedup_key
+                            )));
+                        }
+                    }
+                }
+                attempt = loaded.map(|loaded| loaded.attempt);
+                decision
+            }
+        };
+        for change in &decision.writes {
+            let attempt = attempt
+                .as_ref()
+                .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?;
+            Self::run(tx, statements::write(attempt, change, at)).await?;
+        }
+        let (entry, journaled) = decide::entry(record, intent, decision, responses);
+        let attempt_id = attempt.as_ref().map(|attempt| attempt.id);
+        let journal = statements::journal(record, &entry, attempt_id);
+        let journal_id = Self::run(tx, journal)
+            .await?
+            .last()
+            .ok_or_else(|| DbError::Corrupt("journal insert returned no id".to_owned()))?
+            .int("journal_id")?;
+        Ok(journaled.recorded(journal_id))
+    }
+}
+
+#[async_trait]
+impl HotPath for PgStore {
+    type Db = Postgres;
+
+    fn pools(&self) -> &Pools<Postgres> {
+        &self.pools
+    }
+
+    fn writer_counts(&self) -> WriterCounts {
+        self.stats.read()
+    }
+
+    /// One transaction per request: PostgreSQL commits from many connections at once, and row locks
+    /// order the requests about one attempt across host processes.
+    async fn record(
+        &self,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
+        responses: Responses,
+    ) -> Result<Recorded, DbError> {
+        let mut tx = self.pools.write.begin().await?;
+        let recorded = Self::record_in_tx(&mut tx, &record, &intent, &context, &responses).await?;
+        tx.commit().await?;
+        self.stats.committed(1);
+        Ok(recorded)
+    }
+}
+
+#[async_trait]
+impl Dialect for Postgres {
+    const BACKEND: &'static str = "postgres";
+    const FOR_UPDATE: &'static str = "FOR UPDATE";
+
+    async fn fetch(
+        connection: &mut PgConnection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<PgRow>, DbError> {
+        Ok(bind(sqlx::query(sql), args).fetch_all(connection).await?)
+    }
+
+    async fn execute(
+        connection: &mut PgConnection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<u64, DbError> {
+        let done = bind(sqlx::query(sql), args).execute(connection).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn write_change(
+        connection: &mut PgConnection,
+        attempt: &Attempt,
+        change: &Change,
+        at: i64,
+    ) -> Result<(), DbError> {
+        PgStore::run(connection, statements::write(attempt, change, at))
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,251 @@
+//! What the operator sets up: module settings, payment methods, products and recurring contracts.
+
+use shophost_module_api::SettingsValues;
+
+use super::{insert, Dialect, Pools};
+use crate::db::columns::{
+    json, NewRow, Value, CONTRACTS, MODULE_SETTINGS, PAYMENT_METHODS, PRODUCTS,
+};
+use crate::db::rows::{self, Columns};
+use crate::db::{DbError, NewPaymentMethod, StoredSettings};
+use crate::domain::{now_millis, PaymentMethod, Product, ProductRecurrence, RecurringContract};
+
+impl<DB: Dialect> Pools<DB> {
+    pub async fn module_settings(
+        &self,
+        module_id: &str,
+    ) -> Result<Option<StoredSettings>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM module_settings WHERE module_id = $1",
+            MODULE_SETTINGS.select()
+        );
+        let row = self.read_row(&sql, vec![module_id.into()]).await?;
+        row.as_ref().map(rows::settings).transpose()
+    }
+
+    pub async fn save_module_settings(
+        &self,
+        module_id: &str,
+        values: &SettingsValues,
+        source: &str,
+        valid: bool,
+    ) -> Result<(), DbError> {
+        let row = NewRow::new(&MODULE_SETTINGS)
+            .set("module_id", module_id)
+            .set("values_json", json(values))
+            .set("source", source)
+            .set("valid", valid)
+            .set("updated_at", now_millis());
+        let sql = insert(
+            &row,
+            "ON CONFLICT (module_id) DO UPDATE SET values_json = excluded.values_json, \
+             source = excluded.source, valid = excluded.valid, updated_at = excluded.updated_at",
+        );
+        self.write(&sql, row.into_values()).await.map(drop)
+    }
+
+    pub async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM payment_methods ORDER BY sort, id",
+            PAYMENT_METHODS.select()
+        );
+        let rows = self.read_rows(&sql, Vec::new()).await?;
+        rows.iter().map(rows::payment_method).collect()
+    }
+
+    pub async fn payment_method(&self, id: i64) -> Result<Option<PaymentMethod>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM payment_methods WHERE id = $1",
+            PAYMENT_METHODS.select()
+        );
+        let row = self.read_row(&sql, vec![id.into()]).await?;
+        row.as_ref().map(rows::payment_method).transpose()
+    }
+
+    pub async fn create_payment_method(
+        &self,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError> {
+        let row = NewRow::new(&PAYMENT_METHODS)
+            .set("name", &method.name)
+            .set("explanation", &method.explanation)
+            .set("settlement_type", &method.settlement_type)
+            .set("module", "")
+            .set("active", method.active)
+            .set("sort", method.sort);
+        let sql = insert(&row, &format!("RETURNING {}", PAYMENT_METHODS.select()));
+        let rows = self.write_rows(&sql, row.into_values()).await?;
+        rows::payment_method(rows.first().ok_or(DbError::NotFound)?)
+    }
+
+    pub async fn update_payment_method(
+        &self,
+        id: i64,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError> {
+        let sql = format!(
+            "UPDATE payment_methods SET name = $1, explanation = $2, settlement_type = $3, \
+             active = $4, sort = $5 WHERE id = $6 RETURNING {}",
+            PAYMENT_METHODS.select()
+        );
+        let args = vec![
+            method.name.as_str().into(),
+            method.explanation.as_str().into(),
+            method.settlement_type.as_str().into(),
+            method.active.into(),
+            method.sort.into(),
+            id.into(),
+        ];
+        let rows = self.write_rows(&sql, args).await?;
+        rows::payment_method(rows.first().ok_or(DbError::NotFound)?)
+    }
+
+    pub async fn delete_payment_method(&self, id: i64) -> Result<(), DbError> {
+        let mut tx = self.write.begin().await?;
+        let used = DB::fetch(
+            &mut tx,
+            "SELECT (SELECT COUNT(*) FROM orders WHERE payment_method_id = $1) + \
+             (SELECT COUNT(*) FROM checkout_attempts WHERE payment_method_id = $1) AS used",
+            vec![id.into()],
+        )
+        .await?;
+        if used.first().ok_or(DbError::NotFound)?.int("used")? > 0 {
+            return Err(DbError::Conflict("orders"));
+        }
+        let deleted = DB::execute(
+            &mut tx,
+            "DELETE FROM payment_methods WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        if deleted == 0 {
+            return Err(DbError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn stop_methods_of_types(&self, types: &[String]) -> Result<Vec<String>, DbError> {
+        let mut stopped = Vec::new();
+        let mut tx = self.write.begin().await?;
+        for settlement_type in types {
+            let rows = DB::fetch(
+                &mut tx,
+                "UPDATE payment_methods SET active = FALSE WHERE settlement_type = $1 AND active \
+                 RETURNING name",
+                vec![settlement_type.into()],
+            )
+            .await?;
+            for row in rows {
+                stopped.push(row.text("name")?);
+            }
+        }
+        tx.commit().await?;
+        stopped.sort();
+        Ok(stopped)
+    }
+
+    pub async fn stop_methods_not_provided(
+        &self,
+        provided: &[String],
+    ) -> Result<Vec<String>, DbError> {
+        let methods = self.payment_methods().await?;
+        let missing: Vec<String> = methods
+            .iter()
+            .filter(|m| m.active && !provided.contains(&m.settlement_type))
+            .map(|m| m.settlement_type.clone())
+            .collect();
+        self.stop_methods_of_types(&missing).await
+    }
+
+    pub async fn products(&self) -> Result<Vec<Product>, DbError> {
+        let sql = format!("SELECT {} FROM products ORDER BY id", PRODUCTS.select());
+        let rows = self.read_rows(&sql, Vec::new()).await?;
+        rows.iter().map(rows::product).collect()
+    }
+
+    pub async fn product(&self, id: i64) -> Result<Option<Product>, DbError> {
+        Ok(self.products().await?.into_iter().find(|p| p.id == id))
+    }
+
+    pub async fn ensure_product(
+        &self,
+        sku: &str,
+        name: &str,
+        price: i64,
+        description: &str,
+    ) -> Result<(), DbError> {
+        let row = NewRow::new(&PRODUCTS)
+            .set("sku", sku)
+            .set("name", name)
+            .set("price", price)
+            .set("description", description)
+            .set("recurring_months", None::<i64>)
+            .set("charging_day", None::<i64>);
+        let sql = insert(&row, "ON CONFLICT (sku) DO NOTHING");
+        self.write(&sql, row.into_values()).await.map(drop)
+    }
+
+    pub async fn set_product_recurrence(
+        &self,
+        sku: &str,
+        recurrence: Option<ProductRecurrence>,
+    ) -> Result<(), DbError> {
+        let args = vec![
+            recurrence.map(|r| i64::from(r.interval_months)).into(),
+            recurrence.map(|r| i64::from(r.charging_day)).into(),
+            sku.into(),
+        ];
+        let changed = self
+            .write(
+                "UPDATE products SET recurring_months = $1, charging_day = $2 WHERE sku = $3",
+                args,
+            )
+            .await?;
+        if changed == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn contracts(
+        &self,
+        member_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM recurring_contracts WHERE ($1 IS NULL OR member_id = $1) \
+             ORDER BY id DESC LIMIT $2",
+            CONTRACTS.select()
+        );
+        let rows = self
+            .read_rows(&sql, vec![member_id.into(), limit.into()])
+            .await?;
+        rows.iter().map(rows::contract).collect()
+    }
+
+    pub async fn stop_contract(&self, id: i64) -> Result<RecurringContract, DbError> {
+        let sql = format!(
+            "UPDATE recurring_contracts SET status = 'stopped', updated_at = $1 \
+             WHERE id = $2 AND status = 'continuation' RETURNING {}",
+            CONTRACTS.select()
+        );
+        let stopped = self
+            .write_rows(&sql, vec![now_millis().into(), id.into()])
+            .await?;
+        if let Some(row) = stopped.first() {
+            return rows::contract(row);
+        }
+        let exists = self
+            .write_rows(
+                "SELECT id FROM recurring_contracts WHERE id = $1",
+                vec![Value::from(id)],
+            )
+            .await?;
+        Err(if exists.is_empty() {
+            DbError::NotFound
+        } else {
+            DbError::Conflict("contract_stopped")
+        })
+    }
+}

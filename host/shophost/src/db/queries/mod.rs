@@ -1,0 +1,418 @@
+//! The cold-path SQL, written once for both backends, and the one [`Store`] impl.
+//!
+//! The queries are plain generic functions over a backend's `sqlx::Database` (methods of
+//! [`Pools`], by topic: `catalogue.rs`, `shoppers.rs`, `orders.rs`), so go-to-definition reaches the
+//! SQL and each query is read once. Their one bound is [`Dialect`]: how a backend runs a statement
+//! with [`Value`] arguments, and the one clause whose text differs (`FOR UPDATE`). Each backend
+//! implements it in a few lines (`sqlite/mod.rs`, `postgres/mod.rs`); spelling sqlx's own bounds
+//! (executor, encode, decode) on every generic function instead would repeat a dozen lines each time.
+//! Placeholders are `$1, $2, …`: PostgreSQL reads them natively, and sqlx's SQLite driver binds a `$N`
+//! parameter to argument N.
+//!
+//! A store implements [`HotPath`], the part each backend does its own way (recording inbound requests),
+//! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
+
+mod catalogue;
+mod orders;
+mod shoppers;
+
+use async_trait::async_trait;
+use shophost_module_api::SettingsValues;
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Pool, Type};
+
+use super::columns::{NewRow, Value};
+use super::decide::Change;
+use super::rows::Columns;
+use super::{
+    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
+    Recorded, Responses, SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
+};
+use crate::domain::{
+    Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry,
+    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, SettlementError,
+};
+
+/// What the shared queries need of a backend's database type.
+#[async_trait]
+pub(super) trait Dialect: Database<Row: Columns> {
+    /// The backend's name, as [`Store::backend`] gives it.
+    const BACKEND: &'static str;
+    /// The clause that locks the rows a transaction reads (`FOR UPDATE`). Empty for SQLite, which
+    /// neither needs nor parses it: its single writer connection already serialises write
+    /// transactions.
+    const FOR_UPDATE: &'static str;
+
+    /// Runs a statement; returns its rows.
+    async fn fetch(
+        connection: &mut Self::Connection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<Self::Row>, DbError>;
+
+    /// Runs a statement; returns how many rows it changed.
+    async fn execute(
+        connection: &mut Self::Connection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<u64, DbError>;
+
+    /// Writes one decided change to `attempt`, the way the backend's hot path writes it (for an order
+    /// an operator recovers by hand).
+    async fn write_change(
+        connection: &mut Self::Connection,
+        attempt: &Attempt,
+        change: &Change,
+        at: i64,
+    ) -> Result<(), DbError>;
+}
+
+/// A store's connection pools: writes go to `write`, reads to `read` (on PostgreSQL the same pool).
+#[derive(Debug)]
+pub(super) struct Pools<DB: Database> {
+    pub write: Pool<DB>,
+    pub read: Pool<DB>,
+}
+
+// Not derived: a derive would ask the database type to be `Clone` too.
+impl<DB: Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Pools {
+            write: self.write.clone(),
+            read: self.read.clone(),
+        }
+    }
+}
+
+/// Binds [`Value`]s in order: for the backends' [`Dialect`] impls, whose drivers encode these types.
+pub(super) fn bind<'q, DB>(
+    mut query: Query<'q, DB, DB::Arguments<'q>>,
+    args: Vec<Value>,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Vec<u8>: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Value::Int(int) => query.bind(int),
+            Value::Text(text) => query.bind(text),
+            Value::Bytes(bytes) => query.bind(bytes),
+            Value::Bool(flag) => query.bind(flag),
+            Value::Expression(sql) => unreachable!("`{sql}` belongs in a statement's text"),
+        };
+    }
+    query
+}
+
+/// `INSERT INTO table (columns) VALUES ($1, …)` for a new row, then `tail`.
+fn insert(row: &NewRow, tail: &str) -> String {
+    let placeholders: Vec<String> = (1..=row.values().len()).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) {tail}",
+        row.table().name,
+        row.table().insert(),
+        placeholders.join(", ")
+    )
+}
+
+impl<DB: Dialect> Pools<DB> {
+    /// Rows of a read.
+    async fn read_rows(&self, sql: &str, args: Vec<Value>) -> Result<Vec<DB::Row>, DbError> {
+        let mut connection = self.read.acquire().await?;
+        DB::fetch(&mut connection, sql, args).await
+    }
+
+    /// The row of a read, if any.
+    async fn read_row(&self, sql: &str, args: Vec<Value>) -> Result<Option<DB::Row>, DbError> {
+        Ok(self.read_rows(sql, args).await?.into_iter().next())
+    }
+
+    /// Rows a write returns.
+    async fn write_rows(&self, sql: &str, args: Vec<Value>) -> Result<Vec<DB::Row>, DbError> {
+        let mut connection = self.write.acquire().await?;
+        DB::fetch(&mut connection, sql, args).await
+    }
+
+    /// How many rows a write changed.
+    async fn write(&self, sql: &str, args: Vec<Value>) -> Result<u64, DbError> {
+        let mut connection = self.write.acquire().await?;
+        DB::execute(&mut connection, sql, args).await
+    }
+}
+
+/// The part of [`Store`] each backend does its own way.
+#[async_trait]
+pub(super) trait HotPath: Send + Sync + 'static {
+    /// The backend's database type.
+    type Db: Dialect;
+    /// The pools the shared queries use.
+    fn pools(&self) -> &Pools<Self::Db>;
+    /// See [`Store::writer_counts`].
+    fn writer_counts(&self) -> WriterCounts;
+    /// See [`Store::record_inbound`].
+    async fn record(
+        &self,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
+        responses: Responses,
+    ) -> Result<Recorded, DbError>;
+}
+
+#[async_trait]
+impl<S: HotPath> Store for S {
+    fn backend(&self) -> &'static str {
+        S::Db::BACKEND
+    }
+
+    fn writer_counts(&self) -> WriterCounts {
+        HotPath::writer_counts(self)
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        self.pools().write("SELECT 1", Vec::new()).await.map(drop)
+    }
+
+    async fn module_settings(&self, module_id: &str) -> Result<Option<StoredSettings>, DbError> {
+        self.pools().module_settings(module_id).await
+    }
+
+    async fn save_module_settings(
+        &self,
+        module_id: &str,
+        values: &SettingsValues,
+        source: &str,
+        valid: bool,
+    ) -> Result<(), DbError> {
+        let pools = self.pools();
+        pools
+            .save_module_settings(module_id, values, source, valid)
+            .await
+    }
+
+    async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError> {
+        self.pools().payment_methods().await
+    }
+
+    async fn payment_method(&self, id: i64) -> Result<Option<PaymentMethod>, DbError> {
+        self.pools().payment_method(id).await
+    }
+
+    async fn create_payment_method(
+        &self,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError> {
+        self.pools().create_payment_method(method).await
+    }
+
+    async fn update_payment_method(
+        &self,
+        id: i64,
+        method: &NewPaymentMethod,
+    ) -> Result<PaymentMethod, DbError> {
+        self.pools().update_payment_method(id, method).await
+    }
+
+    async fn delete_payment_method(&self, id: i64) -> Result<(), DbError> {
+        self.pools().delete_payment_method(id).await
+    }
+
+    async fn stop_methods_of_types(&self, types: &[String]) -> Result<Vec<String>, DbError> {
+        self.pools().stop_methods_of_types(types).await
+    }
+
+    async fn stop_methods_not_provided(&self, provided: &[String]) -> Result<Vec<String>, DbError> {
+        self.pools().stop_methods_not_provided(provided).await
+    }
+
+    async fn products(&self) -> Result<Vec<Product>, DbError> {
+        self.pools().products().await
+    }
+
+    async fn product(&self, id: i64) -> Result<Option<Product>, DbError> {
+        self.pools().product(id).await
+    }
+
+    async fn ensure_product(
+        &self,
+        sku: &str,
+        name: &str,
+        price: i64,
+        description: &str,
+    ) -> Result<(), DbError> {
+        let pools = self.pools();
+        pools.ensure_product(sku, name, price, description).await
+    }
+
+    async fn set_product_recurrence(
+        &self,
+        sku: &str,
+        recurrence: Option<ProductRecurrence>,
+    ) -> Result<(), DbError> {
+        self.pools().set_product_recurrence(sku, recurrence).await
+    }
+
+    async fn contracts(
+        &self,
+        member_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError> {
+        self.pools().contracts(member_id, limit).await
+    }
+
+    async fn stop_contract(&self, id: i64) -> Result<RecurringContract, DbError> {
+        self.pools().stop_contract(id).await
+    }
+
+    async fn session(&self, id: &str, fresh_after: i64) -> Result<Option<String>, DbError> {
+        self.pools().session(id, fresh_after).await
+    }
+
+    async fn modify_session(
+        &self,
+        id: &str,
+        fresh_after: i64,
+        at: i64,
+        change: SessionChange<'_>,
+    ) -> Result<(), DbError> {
+        self.pools()
+            .modify_session(id, fresh_after, at, change)
+            .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), DbError> {
+        self.pools().delete_session(id).await
+    }
+
+    async fn sweep_sessions(&self, before: i64) -> Result<u64, DbError> {
+        self.pools().sweep_sessions(before).await
+    }
+
+    async fn create_member(
+        &self,
+        email: &str,
+        password_hash: &str,
+        details: &CustomerDetails,
+    ) -> Result<Member, DbError> {
+        let pools = self.pools();
+        pools.create_member(email, password_hash, details).await
+    }
+
+    async fn member_by_email(&self, email: &str) -> Result<Option<(Member, String)>, DbError> {
+        self.pools().member_by_email(email).await
+    }
+
+    async fn member(&self, id: i64) -> Result<Option<Member>, DbError> {
+        self.pools().member(id).await
+    }
+
+    async fn member_card(
+        &self,
+        member_id: i64,
+        module_id: &str,
+    ) -> Result<Option<MemberCard>, DbError> {
+        self.pools().member_card(member_id, module_id).await
+    }
+
+    async fn delete_member_card(&self, member_id: i64, module_id: &str) -> Result<bool, DbError> {
+        self.pools().delete_member_card(member_id, module_id).await
+    }
+
+    async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError> {
+        self.pools().create_attempt(attempt).await
+    }
+
+    async fn attempt_by_link_key(&self, link_key: &str) -> Result<Option<Attempt>, DbError> {
+        self.pools().attempt_by_link_key(link_key).await
+    }
+
+    async fn attempts(&self, open_only: bool, limit: i64) -> Result<Vec<Attempt>, DbError> {
+        self.pools().attempts(open_only, limit).await
+    }
+
+    async fn mark_returned(&self, link_key: &str, at: i64) -> Result<(), DbError> {
+        self.pools().mark_returned(link_key, at).await
+    }
+
+    async fn flag_unconfirmed_returns(
+        &self,
+        returned_before: i64,
+        reason: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let pools = self.pools();
+        pools
+            .flag_unconfirmed_returns(returned_before, reason)
+            .await
+    }
+
+    async fn recover_attempt(
+        &self,
+        link_key: &str,
+        status: PaymentStatus,
+        settlement_label: &str,
+        reason: &str,
+    ) -> Result<Order, DbError> {
+        let pools = self.pools();
+        pools
+            .recover_attempt(link_key, status, settlement_label, reason)
+            .await
+    }
+
+    async fn orders(&self, filter: &OrderFilter, limit: i64) -> Result<Vec<Order>, DbError> {
+        self.pools().orders(filter, limit).await
+    }
+
+    async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError> {
+        self.pools().order_history(order_id).await
+    }
+
+    async fn payment_event_count(&self, link_key: &str) -> Result<i64, DbError> {
+        self.pools().payment_event_count(link_key).await
+    }
+
+    async fn last_payment_event(&self, link_key: &str) -> Result<Option<String>, DbError> {
+        self.pools().last_payment_event(link_key).await
+    }
+
+    async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError> {
+        self.pools().expire_unpaid(cutoff, reason).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, DbError> {
+        self.pools().counts().await
+    }
+
+    async fn record_inbound(
+        &self,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
+        responses: Responses,
+    ) -> Result<Recorded, DbError> {
+        self.record(record, intent, context, responses).await
+    }
+
+    async fn journal(
+        &self,
+        link_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, DbError> {
+        self.pools().journal(link_key, limit).await
+    }
+
+    async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, DbError> {
+        self.pools().journal_entry(id).await
+    }
+
+    async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError> {
+        self.pools().settlement_errors(limit).await
+    }
+
+    async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError> {
+        self.pools().delete_settlement_error(id).await
+    }
+}

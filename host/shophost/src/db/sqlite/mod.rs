@@ -1,0 +1,159 @@
+//! The SQLite store: its connection, how the shared queries run on it, and its hot path, the
+//! group-commit writer (`writer.rs`) and its rounds (`round.rs`).
+//!
+//! [`SqliteStore`] implements `HotPath`; the rest of `Store` is the shared queries (`queries/`).
+
+mod round;
+mod writer;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use self::round::Round;
+use self::writer::{checkpoint_wal, group_commit, WriteJob};
+use super::columns::Value;
+use super::decide::Change;
+use super::queries::{bind, Dialect, HotPath, Pools};
+use super::{
+    ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterCounts, WriterStats,
+};
+use crate::domain::Attempt;
+
+/// The SQLite store: one writer connection (SQLite has one writer at a time anyway, and a single
+/// connection makes write transactions queue in the pool instead of failing with `SQLITE_BUSY`) and a
+/// small pool of readers. WAL journal, `synchronous = FULL`: a commit is on disk before we acknowledge.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pools: Pools<Sqlite>,
+    writer: mpsc::Sender<WriteJob>,
+    stats: Arc<WriterStats>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite:` URL and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Unavailable(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            // Statement journals (for multi-row statements) in memory: no file create/unlink per request.
+            .pragma("temp_store", "memory")
+            // Checkpoints run in the background (`checkpoint_wal`), not inside a commit that a request
+            // waits for; a committing writer checkpoints only if that has fallen far behind.
+            .pragma("wal_autocheckpoint", "20000")
+            .pragma("journal_size_limit", "67108864")
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&write)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone().read_only(true))
+            .await?;
+        let (writer, jobs) = mpsc::channel(1024);
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(group_commit(write.clone(), jobs, stats.clone()));
+        tokio::spawn(checkpoint_wal(options, writer.downgrade()));
+        Ok(SqliteStore {
+            pools: Pools { write, read },
+            writer,
+            stats,
+        })
+    }
+}
+
+#[async_trait]
+impl HotPath for SqliteStore {
+    type Db = Sqlite;
+
+    fn pools(&self) -> &Pools<Sqlite> {
+        &self.pools
+    }
+
+    fn writer_counts(&self) -> WriterCounts {
+        self.stats.read()
+    }
+
+    /// Hands the request to the group-commit writer and waits for its commit.
+    async fn record(
+        &self,
+        record: InboundRecord,
+        intent: Intent,
+        context: ApplyContext,
+        responses: Responses,
+    ) -> Result<Recorded, DbError> {
+        let stopped = || DbError::Unavailable("the SQLite writer has stopped".to_owned());
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            record,
+            intent,
+            context,
+            responses,
+            reply,
+        };
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+#[async_trait]
+impl Dialect for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    const FOR_UPDATE: &'static str = "";
+
+    async fn fetch(
+        connection: &mut SqliteConnection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<SqliteRow>, DbError> {
+        Ok(bind(sqlx::query(sql), args).fetch_all(connection).await?)
+    }
+
+    async fn execute(
+        connection: &mut SqliteConnection,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<u64, DbError> {
+        let done = bind(sqlx::query(sql), args).execute(connection).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// One change in a round of its own, the order id given out as a round would.
+    async fn write_change(
+        connection: &mut SqliteConnection,
+        attempt: &Attempt,
+        change: &Change,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let base: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS base FROM orders")
+            .fetch_one(&mut *connection)
+            .await?
+            .try_get("base")?;
+        let mut round = Round::new(0, base);
+        round.change(attempt, change, at);
+        let mut write = sqlx::query(&round::WRITE);
+        for arg in round.args() {
+            write = write.bind(arg);
+        }
+        write.execute(connection).await?;
+        Ok(())
+    }
+}

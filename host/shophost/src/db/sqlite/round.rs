@@ -1,0 +1,375 @@
+//! The SQLite writer's rounds: many decided requests (see `decide.rs`) read and written in two round
+//! trips of fixed text.
+//!
+//! sqlx runs SQLite statements on a worker thread, and each round trip to it is a pair of thread
+//! wake-ups; a prepared statement is cached by its exact text. So a round sends its reads as [`READ`]
+//! and its writes as [`WRITE`], one multi-statement string each whose text never changes: the rows go
+//! as JSON arrays, one argument per table, unpacked by `json_each`. Each array holds a [`NewRow`]'s
+//! values in its table's column order, and the `value ->> N` positions that unpack it are derived from
+//! the same column list (`columns.rs`), so the two cannot drift apart. SQLite has one writer, so what
+//! a round reads stays true until it writes, and the ids of the new journal entries and orders can be
+//! given out in advance (the highest id read plus one, two, …), which lets an event carry its journal
+//! entry and order ids in the same statement that inserts it.
+
+use std::sync::LazyLock;
+
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde_json::json;
+
+use crate::db::columns::{
+    card_row, contract_row, error_row, event_row, history_row, journal_row, order_row, NewRow,
+    Table, Value, ATTEMPTS, CONTRACTS, JOURNAL, MEMBER_CARDS, ORDERS, ORDER_HISTORY,
+    PAYMENT_EVENTS, SETTLEMENT_ERRORS,
+};
+use crate::db::decide::{Change, Entry};
+use crate::db::{ApplyContext, InboundRecord};
+use crate::domain::Attempt;
+
+/// A round's reads. `$1`: `[[link key, event key], …]`. The first row holds the highest journal and
+/// order ids; every other row is one attempt with `recorded_for` (the link key its request's event
+/// key is recorded for), `order_status` and `order_number`.
+pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM notification_journal) AS journal_base, \
+         (SELECT COALESCE(MAX(id), 0) FROM orders) AS order_base;
+         SELECT {}, \
+         (SELECT e.link_key FROM payment_events e WHERE e.dedup_key = \
+          (SELECT k.value ->> 1 FROM json_each($1) k WHERE k.value ->> 0 = checkout_attempts.link_key)) \
+          AS recorded_for, \
+         (SELECT payment_status FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_status, \
+         (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number \
+         FROM checkout_attempts WHERE link_key IN (SELECT value ->> 0 FROM json_each($1))",
+        ATTEMPTS.select()
+    )
+});
+
+/// [`READ`] opening the batch's transaction (with the write lock, so nothing changes what it reads).
+pub(super) static BEGIN_AND_READ: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}", *READ));
+
+/// [`WRITE`] committing the batch's transaction.
+pub(super) static WRITE_AND_COMMIT: LazyLock<String> =
+    LazyLock::new(|| format!("{};\nCOMMIT", *WRITE));
+
+/// The arguments of an order's update (not a table: the columns of a [`NewRow`] that updates one).
+/// NULL leaves a column as it is; `from_status`, when given, guards the move.
+const ORDER_UPDATE: Table = Table {
+    name: "orders (update)",
+    key: None,
+    columns: &[
+        "id",
+        "from_status",
+        "payment_status",
+        "attention",
+        "slip_json",
+        "deadline",
+        "transaction_id",
+        "updated_at",
+    ],
+    bytes: &[],
+};
+
+/// The arguments of an attempt's update; see [`ORDER_UPDATE`].
+const ATTEMPT_UPDATE: Table = Table {
+    name: "checkout_attempts (update)",
+    key: None,
+    columns: &["id", "state", "order_id", "updated_at"],
+    bytes: &[],
+};
+
+/// Where `column` of `table`'s rows is in the JSON array `alias.value` (after the key, if `keyed`).
+fn at(alias: &str, table: &Table, keyed: bool, column: &str) -> String {
+    let index = table
+        .columns
+        .iter()
+        .position(|name| *name == column)
+        .unwrap_or_else(|| panic!("{} has no column `{column}`", table.name));
+    format!("{alias}value ->> {}", index + usize::from(keyed))
+}
+
+/// `INSERT INTO table (columns) SELECT value ->> 0, … FROM json_each($arg)`, the positions taken from
+/// the table's column list (bytes travel as hex); `filter` goes before the `ORDER BY`.
+fn insert(table: &Table, keyed: bool, arg: usize, filter: &str) -> String {
+    let key = table.key.filter(|_| keyed);
+    let columns: Vec<&str> = key.iter().chain(table.columns).copied().collect();
+    let values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            if table.bytes.contains(column) {
+                format!("unhex(value ->> {index})")
+            } else {
+                format!("value ->> {index}")
+            }
+        })
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) SELECT {} FROM json_each(${arg}) {filter} ORDER BY key",
+        table.name,
+        columns.join(", "),
+        values.join(", ")
+    )
+}
+
+/// A round's writes, in an order the foreign keys accept. Arguments `$1`–`$9` are the JSON arrays of
+/// [`Round`]. A transition's history line is written only if the order still has the status it moves
+/// from, and the move itself is guarded the same way. The `+` before a guarded column keeps SQLite from
+/// driving an update by that column's index (every open attempt) instead of by the round's rows.
+pub(super) static WRITE: LazyLock<String> = LazyLock::new(|| {
+    let history = |column| at("", &ORDER_HISTORY, false, column);
+    let order = |column| at("u.", &ORDER_UPDATE, false, column);
+    let attempt = |column| at("u.", &ATTEMPT_UPDATE, false, column);
+    let guarded_history = format!(
+        "WHERE {from} IS NULL OR EXISTS (SELECT 1 FROM orders o WHERE o.id = {id} \
+         AND o.payment_status = {from})",
+        from = history("from_status"),
+        id = history("order_id"),
+    );
+    [
+        insert(&JOURNAL, true, 1, ""),
+        insert(&ORDERS, true, 2, ""),
+        insert(&CONTRACTS, false, 9, ""),
+        insert(&PAYMENT_EVENTS, false, 3, ""),
+        insert(&ORDER_HISTORY, false, 4, &guarded_history),
+        format!(
+            "UPDATE orders SET payment_status = COALESCE({to}, payment_status), \
+             attention = COALESCE({attention}, attention), slip_json = COALESCE({slip}, slip_json), \
+             deadline = COALESCE(deadline, {deadline}), \
+             transaction_id = COALESCE(transaction_id, {transaction}), updated_at = {at} \
+             FROM json_each($5) AS u WHERE orders.id = {id} \
+             AND ({from} IS NULL OR +orders.payment_status = {from})",
+            to = order("payment_status"),
+            attention = order("attention"),
+            slip = order("slip_json"),
+            deadline = order("deadline"),
+            transaction = order("transaction_id"),
+            at = order("updated_at"),
+            id = order("id"),
+            from = order("from_status"),
+        ),
+        format!(
+            "UPDATE checkout_attempts SET state = {state}, order_id = COALESCE({order}, order_id), \
+             attention = CASE WHEN {state} = 'ordered' THEN NULL ELSE attention END, updated_at = {at} \
+             FROM json_each($6) AS u WHERE checkout_attempts.id = {id} \
+             AND +checkout_attempts.state = 'open'",
+            state = attempt("state"),
+            order = attempt("order_id"),
+            at = attempt("updated_at"),
+            id = attempt("id"),
+        ),
+        // `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the insert, not to a join.
+        insert(&MEMBER_CARDS, false, 7, "WHERE true")
+            + " ON CONFLICT (member_id, module_id) DO UPDATE SET token = excluded.token, \
+               last4 = excluded.last4, expiry = excluded.expiry, updated_at = excluded.updated_at",
+        insert(&SETTLEMENT_ERRORS, false, 8, ""),
+    ]
+    .join(";\n")
+});
+
+/// A new row as `json_each` unpacks it: an array of its values in column order, bytes as hex.
+impl Serialize for NewRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let values = self.values();
+        let mut array = serializer.serialize_seq(Some(values.len()))?;
+        for value in values {
+            match value {
+                Value::Int(int) => array.serialize_element(int)?,
+                Value::Text(text) => array.serialize_element(text)?,
+                Value::Bytes(bytes) => array.serialize_element(&hex::encode(bytes))?,
+                Value::Bool(flag) => array.serialize_element(flag)?,
+                // Rounds give ids out in advance; an expression is PostgreSQL's.
+                Value::Expression(_) => array.serialize_element(&None::<()>)?,
+            }
+        }
+        array.end()
+    }
+}
+
+/// The rows one round writes, table by table.
+#[derive(Debug)]
+pub(super) struct Round {
+    journal: Vec<NewRow>,
+    orders: Vec<NewRow>,
+    events: Vec<NewRow>,
+    history: Vec<NewRow>,
+    order_updates: Vec<NewRow>,
+    attempts: Vec<NewRow>,
+    cards: Vec<NewRow>,
+    errors: Vec<NewRow>,
+    contracts: Vec<NewRow>,
+    next_journal_id: i64,
+    next_order_id: i64,
+}
+
+/// An order's update; `None` leaves a column as it is.
+fn order_update(order_id: i64) -> NewRow {
+    NewRow::new(&ORDER_UPDATE).set("id", order_id)
+}
+
+impl Round {
+    /// A round whose new journal entries and orders get ids above the highest ones read.
+    pub fn new(journal_base: i64, order_base: i64) -> Self {
+        Round {
+            journal: Vec::new(),
+            orders: Vec::new(),
+            events: Vec::new(),
+            history: Vec::new(),
+            order_updates: Vec::new(),
+            attempts: Vec::new(),
+            cards: Vec::new(),
+            errors: Vec::new(),
+            contracts: Vec::new(),
+            next_journal_id: journal_base + 1,
+            next_order_id: order_base + 1,
+        }
+    }
+
+    fn attempt_update(&mut self, attempt: &Attempt, state: &str, order_id: Option<i64>, at: i64) {
+        self.attempts.push(
+            NewRow::new(&ATTEMPT_UPDATE)
+                .set("id", attempt.id)
+                .set("state", state)
+                .set("order_id", order_id)
+                .set("updated_at", at),
+        );
+    }
+
+    /// Adds one change to `attempt`; returns the id of the order it creates, if it creates one.
+    pub fn change(&mut self, attempt: &Attempt, change: &Change, at: i64) -> Option<i64> {
+        let none = None::<String>;
+        match change {
+            Change::CreateOrder(order) => {
+                let id = self.next_order_id;
+                self.next_order_id += 1;
+                let row = NewRow::with_key(&ORDERS, id);
+                self.orders.push(order_row(row, attempt, order, at));
+                self.history.push(history_row(
+                    id.into(),
+                    None,
+                    order.status,
+                    &order.reason,
+                    at,
+                ));
+                self.attempt_update(attempt, "ordered", Some(id), at);
+                return Some(id);
+            }
+            Change::FlagOrder {
+                order_id,
+                attention,
+            } => self.order_updates.push(
+                order_update(*order_id)
+                    .set("from_status", none.clone())
+                    .set("payment_status", none.clone())
+                    .set("attention", attention)
+                    .set("slip_json", none.clone())
+                    .set("deadline", none.clone())
+                    .set("transaction_id", none)
+                    .set("updated_at", at),
+            ),
+            Change::AddSlip {
+                order_id,
+                slip,
+                transaction_id,
+            } => self.order_updates.push(
+                order_update(*order_id)
+                    .set("from_status", none.clone())
+                    .set("payment_status", none.clone())
+                    .set("attention", none)
+                    .set("slip_json", crate::db::columns::json(slip))
+                    .set("deadline", slip.deadline.clone())
+                    .set("transaction_id", transaction_id)
+                    .set("updated_at", at),
+            ),
+            Change::Transition {
+                order_id,
+                from,
+                to,
+                attention,
+                reason,
+            } => {
+                self.history.push(history_row(
+                    (*order_id).into(),
+                    Some(*from),
+                    *to,
+                    reason,
+                    at,
+                ));
+                self.order_updates.push(
+                    order_update(*order_id)
+                        .set("from_status", from.as_str())
+                        .set("payment_status", to.as_str())
+                        .set("attention", *attention)
+                        .set("slip_json", none.clone())
+                        .set("deadline", none.clone())
+                        .set("transaction_id", none)
+                        .set("updated_at", at),
+                );
+            }
+            Change::UpsertCard { member_id, card } => {
+                self.cards
+                    .push(card_row(*member_id, &attempt.module_id, card, at))
+            }
+            Change::CardUpdated => self.attempt_update(attempt, "card_updated", None, at),
+            Change::CreateContract(contract) => {
+                // The order created just before it, by this attempt's CreateOrder.
+                let order_id = Value::from(self.next_order_id - 1);
+                self.contracts
+                    .push(contract_row(order_id, attempt, contract, at))
+            }
+        }
+        None
+    }
+
+    /// Adds a request's journal entry, with its accepted event (about `order_id`, the attempt's order)
+    /// and its error-log line; returns the entry's id.
+    pub fn journal(
+        &mut self,
+        record: &InboundRecord,
+        entry: &Entry<'_>,
+        context: &ApplyContext,
+        order_id: Option<i64>,
+    ) -> i64 {
+        let id = self.next_journal_id;
+        self.next_journal_id += 1;
+        let row = NewRow::with_key(&JOURNAL, id);
+        self.journal.push(journal_row(row, record, entry));
+        if let (Some((dedup_key, kind)), Some(link_key)) = (entry.event, &entry.link_key) {
+            let at = record.received_at;
+            self.events.push(event_row(
+                context,
+                dedup_key,
+                link_key,
+                kind,
+                at,
+                order_id,
+                Some(id),
+            ));
+        }
+        if let Some((result, key)) = &entry.error_log {
+            self.errors
+                .push(error_row(record, result, key.as_deref(), id.into()));
+        }
+        id
+    }
+
+    /// The arguments of [`WRITE`].
+    pub fn args(&self) -> [String; 9] {
+        [
+            &self.journal,
+            &self.orders,
+            &self.events,
+            &self.history,
+            &self.order_updates,
+            &self.attempts,
+            &self.cards,
+            &self.errors,
+            &self.contracts,
+        ]
+        .map(|rows| serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned()))
+    }
+}
+
+/// The argument of [`READ`] for a round's signals: `[[link key, event key], …]`.
+pub(super) fn read_arg<'a>(keys: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    serde_json::Value::Array(keys.map(|(link, event)| json!([link, event])).collect()).to_string()
+}

@@ -1,0 +1,298 @@
+//! SQLite's group-commit writer: every inbound request goes through one task, which commits the
+//! requests that wait together, in rounds (`round.rs`), with one fsync for all of them.
+//!
+//! A request is answered only after the commit that holds it. If a batch fails, nothing of it was
+//! answered yet: it is rolled back and its requests are retried one transaction each, so one bad
+//! request cannot sink the others. A background task checkpoints the write-ahead log so that no
+//! commit a request waits for carries a checkpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::round::{self, Round};
+use crate::db::decide;
+use crate::db::rows;
+use crate::db::{ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterStats};
+
+/// One inbound request waiting for the writer.
+pub(super) struct WriteJob {
+    pub record: InboundRecord,
+    pub intent: Intent,
+    pub context: ApplyContext,
+    pub responses: Responses,
+    pub reply: oneshot::Sender<Result<Recorded, DbError>>,
+}
+
+/// The most inbound requests one commit carries.
+const MAX_BATCH: usize = 64;
+
+/// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
+/// the previous commit was on disk goes into the next one, and so does every request that arrives
+/// while that one is being written (up to [`MAX_BATCH`]). Every request is answered only after the
+/// commit that holds it.
+pub(super) async fn group_commit(
+    pool: SqlitePool,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    stats: Arc<WriterStats>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        take_waiting(&mut jobs, &mut batch);
+        let results = commit_batch(&pool, &mut batch, &mut jobs, &stats).await;
+        for (job, result) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Copies the write-ahead log into the database every second from a connection of its own. A passive
+/// checkpoint neither waits for nor blocks the writer, so commits (which requests wait for) never
+/// carry one; it ends when the store is dropped.
+pub(super) async fn checkpoint_wal(
+    options: SqliteConnectOptions,
+    store: mpsc::WeakSender<WriteJob>,
+) {
+    use sqlx::Connection;
+    let mut connection = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if store.upgrade().is_none() {
+            break;
+        }
+        if connection.is_none() {
+            connection = sqlx::SqliteConnection::connect_with(&options).await.ok();
+        }
+        if let Some(open) = connection.as_mut() {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *open)
+                .await
+            {
+                tracing::debug!(%error, "background WAL checkpoint failed; retrying with a new connection");
+                connection = None;
+            }
+        }
+    }
+}
+
+/// Moves waiting requests into the batch, up to [`MAX_BATCH`]; returns how many.
+fn take_waiting(jobs: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> usize {
+    let before = batch.len();
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch.len() - before
+}
+
+async fn commit_batch(
+    pool: &SqlitePool,
+    batch: &mut Vec<WriteJob>,
+    jobs: &mut mpsc::Receiver<WriteJob>,
+    stats: &WriterStats,
+) -> Vec<Result<Recorded, DbError>> {
+    // The fast path: every request in one transaction. A storage error in any of them rolls the whole
+    // batch back (nothing was answered yet) and the requests are retried one transaction each, so one
+    // failure cannot sink the others.
+    let error = match commit_in_rounds(pool, batch, Some(jobs)).await {
+        Ok(recorded) => {
+            stats.committed(recorded.len());
+            return recorded.into_iter().map(Ok).collect();
+        }
+        Err(error) => error,
+    };
+    if batch.len() == 1 {
+        return vec![Err(error)];
+    }
+    tracing::warn!(%error, requests = batch.len(), "a batched commit failed; retrying one transaction per request");
+    stats.retried();
+    let mut results = Vec::with_capacity(batch.len());
+    for job in std::mem::take(batch) {
+        let mut one = vec![job];
+        let result = commit_in_rounds(pool, &mut one, None).await;
+        if result.is_ok() {
+            stats.committed(1);
+        }
+        batch.extend(one);
+        results.push(result.and_then(|mut recorded| {
+            recorded
+                .pop()
+                .ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
+        }));
+    }
+    results
+}
+
+/// Applies a batch in one transaction, in rounds. A round reads everything its requests need in one
+/// round trip ([`round::READ`]), decides each in memory and writes them all in a second
+/// ([`round::WRITE`]). Requests that arrive while a round is being read join it with one more
+/// read before its write; a request about a link key or event key already in the round waits for the
+/// next round, which reads what the earlier one wrote.
+async fn commit_in_rounds(
+    pool: &SqlitePool,
+    batch: &mut Vec<WriteJob>,
+    jobs: Option<&mut mpsc::Receiver<WriteJob>>,
+) -> Result<Vec<Recorded>, DbError> {
+    let mut conn = pool.acquire().await?;
+    let result = rounds(&mut conn, batch, jobs).await;
+    if result.is_err() {
+        // The transaction is opened and committed inside the scripts; after a failure, end it. (SQLite
+        // may have ended it already; "no transaction is active" is then the expected answer.) A
+        // connection whose state is unknown is not given back to the pool.
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            if !error.to_string().contains("no transaction is active") {
+                conn.close_on_drop();
+            }
+        }
+    }
+    result
+}
+
+async fn rounds(
+    conn: &mut sqlx::SqliteConnection,
+    batch: &mut Vec<WriteJob>,
+    mut jobs: Option<&mut mpsc::Receiver<WriteJob>>,
+) -> Result<Vec<Recorded>, DbError> {
+    let mut first = true;
+    let mut results: Vec<Option<Recorded>> = batch.iter().map(|_| None).collect();
+    let mut waiting: Vec<usize> = (0..batch.len()).collect();
+    while !waiting.is_empty() {
+        let mut keys = HashSet::new();
+        let mut writes: Option<Round> = None;
+        let mut recorded = Vec::new();
+        let mut reading = take_fitting(batch, &mut waiting, &mut keys);
+        while !reading.is_empty() {
+            let signals = reading.iter().filter_map(|&i| match &batch[i].intent {
+                Intent::Apply(notification) => Some((
+                    notification.link_key.as_str(),
+                    notification.dedup_key.as_str(),
+                )),
+                Intent::Refuse { .. } => None,
+            });
+            let read = if first {
+                &round::BEGIN_AND_READ
+            } else {
+                &round::READ
+            };
+            first = false;
+            let rows = sqlx::query(read)
+                .bind(round::read_arg(signals))
+                .fetch_all(&mut *conn)
+                .await?;
+            let (bases, attempts) = rows
+                .split_first()
+                .ok_or_else(|| DbError::Corrupt("the round read returned nothing".to_owned()))?;
+            let mut loaded = HashMap::new();
+            for row in attempts {
+                let found = rows::loaded(row)?;
+                loaded.insert(found.attempt.link_key.clone(), found);
+            }
+            // Ids are given out from the first read of the round: nothing is written before its write.
+            let writes = match &mut writes {
+                Some(writes) => writes,
+                None => writes.insert(Round::new(
+                    bases.try_get("journal_base")?,
+                    bases.try_get("order_base")?,
+                )),
+            };
+            for i in reading {
+                recorded.push((i, decide_into(writes, &batch[i], &loaded)?));
+            }
+            if let Some(jobs) = jobs.as_mut() {
+                // Requests that came while this round was read join it (or the next round).
+                let before = batch.len();
+                if take_waiting(jobs, batch) > 0 {
+                    waiting.extend(before..batch.len());
+                    results.resize_with(batch.len(), || None);
+                }
+            }
+            reading = take_fitting(batch, &mut waiting, &mut keys);
+        }
+        let writes =
+            writes.ok_or_else(|| DbError::Corrupt("a round without requests".to_owned()))?;
+        let mut write = sqlx::query(if waiting.is_empty() {
+            &round::WRITE_AND_COMMIT
+        } else {
+            &round::WRITE
+        });
+        for arg in writes.args() {
+            write = write.bind(arg);
+        }
+        write.execute(&mut *conn).await?;
+        for (i, result) in recorded {
+            results[i] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|result| {
+            result.ok_or_else(|| DbError::Corrupt("a request was not applied".to_owned()))
+        })
+        .collect()
+}
+
+/// Decides one request of a round from what the round read and adds its writes and journal entry.
+fn decide_into(
+    writes: &mut Round,
+    job: &WriteJob,
+    loaded: &HashMap<String, decide::Loaded>,
+) -> Result<Recorded, DbError> {
+    let at = job.record.received_at;
+    let (decision, found) = match &job.intent {
+        Intent::Refuse {
+            refusal,
+            reason,
+            link_key,
+        } => (
+            decide::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
+            None,
+        ),
+        Intent::Apply(notification) => {
+            let found = loaded.get(&notification.link_key);
+            (decide::decide(found, notification, &job.context, at), found)
+        }
+    };
+    let mut order_id = found.and_then(|found| found.order.as_ref().map(|order| order.0));
+    for change in &decision.writes {
+        let attempt = &found
+            .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
+            .attempt;
+        order_id = writes.change(attempt, change, at).or(order_id);
+    }
+    let (entry, journaled) = decide::entry(&job.record, &job.intent, decision, &job.responses);
+    let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
+    Ok(journaled.recorded(journal_id))
+}
+
+/// Takes from `waiting` the requests that share no link key and no event key with `keys` (the keys of
+/// the round so far) or with one another, adding theirs to `keys`.
+fn take_fitting(
+    batch: &[WriteJob],
+    waiting: &mut Vec<usize>,
+    keys: &mut HashSet<(&'static str, String)>,
+) -> Vec<usize> {
+    let (fitting, later): (Vec<usize>, Vec<usize>) =
+        waiting.iter().partition(|&&i| match &batch[i].intent {
+            Intent::Refuse { .. } => true,
+            Intent::Apply(notification) => {
+                let link = ("link", notification.link_key.clone());
+                let event = ("event", notification.dedup_key.clone());
+                let free = !keys.contains(&link) && !keys.contains(&event);
+                if free {
+                    keys.insert(link);
+                    keys.insert(event);
+                }
+                free
+            }
+        });
+    *waiting = later;
+    fitting
+}
