@@ -24,6 +24,7 @@ pub mod notices;
 pub mod registry;
 pub mod sandbox;
 pub mod serve;
+pub mod throttle;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -36,4 +37,6 @@ pub struct AppState {
     pub config: Arc<config::Config>,
     /// Counters.
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed logins, per client address and per account.
+    pub logins: Arc<throttle::LoginThrottle>,
 }

@@ -101,13 +101,45 @@ fn verify_legacy(password: &str, stored: &str) -> bool {
         == 0
 }
 
-/// The member with this e-mail and password, or `None` when either is wrong. The hash is checked on a
-/// blocking thread, and an unknown e-mail costs the same work as a known one.
+/// What a login came to.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// The e-mail and password are a member's.
+    Member(Box<Member>),
+    /// Either is wrong (which one is not said).
+    Wrong,
+    /// This client or account failed too often lately; try again after this long.
+    Throttled(std::time::Duration),
+}
+
+impl Login {
+    /// The message for a login that did not succeed, in the shop's Japanese.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            Login::Member(_) => None,
+            Login::Wrong => Some("メールアドレスまたはパスワードが違います".to_owned()),
+            Login::Throttled(wait) => Some(format!(
+                "ログインの失敗が続いたため、しばらく受け付けを止めています。約{}分後にもう一度お試しください",
+                wait.as_secs().div_ceil(60).max(1)
+            )),
+        }
+    }
+}
+
+/// Checks a member's e-mail and password for a login from `client`. Throttled per client address and
+/// per account ([`crate::throttle`]); the hash is checked on a blocking thread, and an unknown e-mail
+/// costs the same work as a known one.
 pub async fn authenticate(
     state: &AppState,
+    client: std::net::IpAddr,
     email: &str,
     password: &str,
-) -> Result<Option<Member>, DbError> {
+) -> Result<Login, DbError> {
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.logins.check(client, email, now) {
+        tracing::warn!(%client, "login refused: too many failures lately");
+        return Ok(Login::Throttled(wait));
+    }
     let found = state.store.member_by_email(email.trim()).await?;
     let password = password.to_owned();
     let (member, stored) = match found {
@@ -120,10 +152,20 @@ pub async fn authenticate(
     })
     .await
     .map_err(|error| DbError::Unavailable(format!("password check failed: {error}")))?;
-    Ok(match verified {
-        Verified::Yes { .. } => member,
-        Verified::No => None,
-    })
+    match (verified, member) {
+        (Verified::Yes { rehash }, Some(member)) => {
+            state.logins.succeeded(email);
+            if let Some(hash) = rehash {
+                // An older scheme's hash: store the Argon2id one now that the password is known.
+                state.store.set_member_password(member.id, &hash).await?;
+            }
+            Ok(Login::Member(Box::new(member)))
+        }
+        _ => {
+            state.logins.failed(client, email, now);
+            Ok(Login::Wrong)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
         engine: Arc::new(engine),
         config: Arc::new(config),
         metrics: Arc::new(crate::metrics::Metrics::default()),
+        logins: Arc::new(crate::throttle::LoginThrottle::default()),
     })
 }
 

@@ -386,6 +386,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<MemberCard>, DbError>;
     /// Forgets the card a module keeps for a member (PayQuick 解除); true if there was one.
     async fn delete_member_card(&self, member_id: i64, module_id: &str) -> Result<bool, DbError>;
+    /// Replaces a member's password hash (a hash of an older scheme, at a successful login);
+    /// `NotFound` for an unknown member.
+    async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError>;
 
     /// Stores a checkout attempt; `Conflict("checkout_attempts_link_key_key")` if the key exists.
     async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError>;

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::checkout::{self, CheckoutInput, Confirmed, ReturnView};
+use crate::http::client::ClientAddress;
 use crate::http::ApiError;
+use crate::members::Login;
 use crate::AppState;
 
 /// The checkout API routes.
@@ -52,17 +54,23 @@ struct CreateBody {
 
 async fn create(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
     let member_id = match &body.member {
-        Some(login) => Some(
-            crate::members::authenticate(&state, &login.email, &login.password)
+        Some(login) => {
+            match crate::members::authenticate(&state, client, &login.email, &login.password)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::BadRequest("メールアドレスまたはパスワードが違います".to_owned())
-                })?
-                .id,
-        ),
+            {
+                Login::Member(member) => Some(member.id),
+                refused @ Login::Throttled(_) => {
+                    return Err(ApiError::TooManyRequests(
+                        refused.refusal().unwrap_or_default(),
+                    ))
+                }
+                refused => return Err(ApiError::BadRequest(refused.refusal().unwrap_or_default())),
+            }
+        }
         None => None,
     };
     let attempt = checkout::create_attempt(&state, &body.input, member_id).await?;

@@ -35,6 +35,9 @@ pub enum ApiError {
         /// Details as JSON.
         details: serde_json::Value,
     },
+    /// 429: too many failed attempts lately; the message says how long to wait.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 503: the admin API has no token configured.
     #[error("the admin API is disabled: set admin.token in shophost.toml or SHOPHOST_ADMIN_TOKEN")]
     AdminDisabled,
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AdminDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -161,7 +165,9 @@ impl From<ApiError> for PageError {
             ApiError::BadRequest(message) => PageError::BadRequest(message),
             ApiError::Unauthorized => PageError::Unauthorized,
             ApiError::NotFound => PageError::NotFound("ページが見つかりません".to_owned()),
-            ApiError::Conflict(message) => PageError::Conflict(message),
+            ApiError::Conflict(message) | ApiError::TooManyRequests(message) => {
+                PageError::Conflict(message)
+            }
             ApiError::Invalid { message, .. } => PageError::Invalid(message),
             ApiError::AdminDisabled => PageError::Unavailable(error.to_string()),
             ApiError::Unavailable(detail) => PageError::Unavailable(detail),

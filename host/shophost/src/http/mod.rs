@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod client;
 pub mod cross_origin;
 pub mod error;
 pub mod gateway;

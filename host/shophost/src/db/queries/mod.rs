@@ -322,6 +322,10 @@ impl<S: HotPath> Store for S {
         self.pools().delete_member_card(member_id, module_id).await
     }
 
+    async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError> {
+        self.pools().set_member_password(member_id, hash).await
+    }
+
     async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError> {
         self.pools().create_attempt(attempt).await
     }

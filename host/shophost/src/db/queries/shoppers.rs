@@ -114,4 +114,12 @@ impl<DB: Dialect> Pools<DB> {
             .await?;
         Ok(deleted > 0)
     }
+
+    pub async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError> {
+        let sql = "UPDATE members SET password_hash = $1 WHERE id = $2";
+        match self.write(sql, vec![hash.into(), member_id.into()]).await? {
+            0 => Err(DbError::NotFound),
+            _ => Ok(()),
+        }
+    }
 }

@@ -17,7 +17,9 @@ use crate::db::{DbError, OrderFilter};
 use crate::domain::{
     japanese_date, local_date, now_millis, scheduled_charge, AttemptState, Member, MemberCard,
 };
+use crate::http::client::ClientAddress;
 use crate::http::{html, PageError};
+use crate::members::Login;
 use crate::AppState;
 
 #[derive(Debug, serde::Deserialize)]
@@ -46,21 +48,29 @@ pub(super) async fn login_page(
 
 pub(super) async fn login_submit(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> PageResult {
     let mut visit = Visit::read(&state, &headers).await?;
     let email = field(&fields, "email").trim().to_owned();
     let next = safe_next(&field(&fields, "next"));
-    let Some(member) =
-        crate::members::authenticate(&state, &email, &field(&fields, "password")).await?
-    else {
-        let page = LoginPage {
-            email,
-            next,
-            errors: FormErrors::general("メールアドレスまたはパスワードが違います"),
-        };
-        return Ok(visit.respond(html::render(StatusCode::UNAUTHORIZED, &page)));
+    let login =
+        crate::members::authenticate(&state, client, &email, &field(&fields, "password")).await?;
+    let member = match login {
+        Login::Member(member) => member,
+        refused => {
+            let status = match refused {
+                Login::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let page = LoginPage {
+                email,
+                next,
+                errors: FormErrors::general(refused.refusal().unwrap_or_default()),
+            };
+            return Ok(visit.respond(html::render(status, &page)));
+        }
     };
     visit.rotate(&state).await?;
     visit

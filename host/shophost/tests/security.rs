@@ -1,6 +1,7 @@
-//! Cross-site posts to the storefront's forms establish nothing and change nothing: no session is
-//! created, rotated or ended, no cart changes, no card change starts. The same posts from the shop's
-//! own pages go through.
+//! The storefront's defences, through the router: cross-site posts to its forms establish nothing and
+//! change nothing (no session is created, rotated or ended, no cart changes, no card change starts)
+//! while the same posts from the shop's own pages go through; logins are throttled per account and per
+//! client address; passwords hashed by earlier versions are replaced by Argon2id at the next login.
 
 use std::path::PathBuf;
 
@@ -20,8 +21,7 @@ impl Drop for TempDir {
 
 /// A shop on the demo config (sandbox off) in a fresh SQLite file, and its public origin.
 async fn shop(name: &str) -> (Router, AppState, TempDir) {
-    let dir =
-        std::env::temp_dir().join(format!("shophost-cross-site-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("shophost-security-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let text = shophost::config::DEMO_CONFIG
@@ -186,4 +186,114 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
     assert_eq!(get(&app, Some(&cookie), "/cart").await.body, cart_before);
     // Reading stays open to links from anywhere.
     assert_eq!(get(&app, None, "/").await.status, StatusCode::OK);
+}
+
+fn login_form(email: &str, password: &str) -> String {
+    format!(
+        "email={}&password={password}&next=%2Fmypage",
+        email.replace('@', "%40")
+    )
+}
+
+#[tokio::test]
+async fn logins_are_throttled_per_account_with_a_japanese_message() {
+    let (app, _state, _dir) = shop("throttle").await;
+    for _ in 0..shophost::throttle::PER_ACCOUNT {
+        let answer = post(
+            &app,
+            From::Shop,
+            None,
+            "/login",
+            &login_form("demo@example.invalid", "wrong"),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        assert!(answer
+            .body
+            .contains("メールアドレスまたはパスワードが違います"));
+    }
+    // Now even the right password waits, and the page says for how long.
+    let answer = post(&app, From::Shop, None, "/login", LOGIN).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("ログインの失敗が続いたため"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("約15分後"), "{}", answer.body);
+    assert!(answer.set_cookie.is_none());
+    // The checkout API applies the same count.
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/checkout")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            serde_json::json!({
+                "lines": [{ "product_id": 1, "quantity": 1 }],
+                "customer": shophost::domain::CustomerDetails::default(),
+                "payment_method_id": 1,
+                "member": { "email": "demo@example.invalid", "password": "demo" },
+            })
+            .to_string(),
+        ))
+        .unwrap();
+    assert_eq!(
+        send(&app, request).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login() {
+    let (app, state, _dir) = shop("rehash").await;
+    // What the previous version stored for "secret1": PBKDF2-HMAC-SHA256, 60,000 iterations, salt
+    // and hash in hex.
+    let salt = [0x5au8; 16];
+    let mut derived = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"secret1", &salt, 60_000, &mut derived);
+    let legacy = format!(
+        "pbkdf2-sha256$60000${}${}",
+        hex::encode(salt),
+        hex::encode(derived)
+    );
+    let details = shophost::domain::CustomerDetails {
+        email: "old@example.jp".into(),
+        ..Default::default()
+    };
+    state
+        .store
+        .create_member("old@example.jp", &legacy, &details)
+        .await
+        .unwrap();
+    let answer = post(
+        &app,
+        From::Shop,
+        None,
+        "/login",
+        &login_form("old@example.jp", "secret1"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let (_, stored) = state
+        .store
+        .member_by_email("old@example.jp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    // And the new hash works at the next login.
+    let again = post(
+        &app,
+        From::Shop,
+        None,
+        "/login",
+        &login_form("old@example.jp", "secret1"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
 }
