@@ -397,7 +397,7 @@ async fn one_failing_write_in_a_group_commit_fails_alone() {
         "the failing write shared a group commit (which failed and was retried) in some of the \
          {rounds} rounds, at most once per round: {writer:?}"
     );
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     let line = format!("shophost_db_group_commit_retries_total {}", writer.retries);
     assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     assert_untouched(&shop, &blocked).await;

@@ -96,3 +96,16 @@ async fn pages_carry_security_headers() {
     );
     shop.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_admin_token() {
+    let shop = Shop::start().await;
+    let anonymous = shop.get("/metrics").await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(!anonymous.text().contains("shophost_"));
+    assert!(shop
+        .metrics()
+        .await
+        .contains("shophost_http_responses_total"));
+    shop.finish().await;
+}

@@ -155,7 +155,7 @@ async fn duplicate_storm(database: Database) {
             "no two of the concurrent copies shared a SQLite commit: {writer:?}"
         ),
     }
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     for line in [
         format!("shophost_db_committed_requests_total {}", writer.requests),
         format!("shophost_db_commits_total {}", writer.commits),

@@ -242,7 +242,7 @@ async fn subscribe(database: Database) {
         listed["contracts"][0]["next_charge_expected"].is_null(),
         "{listed}"
     );
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     assert!(
         metrics.contains("shophost_recurring_contracts{module=\"remise\",status=\"stopped\"} 1"),
         "{metrics}"

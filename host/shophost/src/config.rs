@@ -44,6 +44,9 @@ pub struct RawServer {
     /// Largest notification body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// A separate address serving `/metrics` without the admin token (for a scraper on a private
+    /// network); on the shop's own address `/metrics` needs the admin token.
+    pub metrics_listen: Option<String>,
 }
 
 /// `[database]`.
@@ -173,6 +176,7 @@ fn default_server() -> RawServer {
         public_url: None,
         trusted_proxies: Vec::new(),
         max_body_bytes: default_max_body(),
+        metrics_listen: None,
     }
 }
 fn default_database() -> RawDatabase {
@@ -210,6 +214,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpRange>,
     /// Largest notification body.
     pub max_body_bytes: usize,
+    /// Where `/metrics` is served without the admin token, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Database URL.
     pub database_url: String,
     /// Admin token (None: the admin API is closed).
@@ -332,6 +338,19 @@ impl Config {
                 "must be at least 1024".to_owned(),
             ));
         }
+        let metrics_listen = raw
+            .server
+            .metrics_listen
+            .as_deref()
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    err(
+                        "server.metrics_listen",
+                        format!("`{text}` is not an address like 127.0.0.1:9100"),
+                    )
+                })
+            })
+            .transpose()?;
         let database_url = env("SHOPHOST_DATABASE_URL").unwrap_or(raw.database.url.clone());
         crate::db::Backend::for_url(&database_url).map_err(|reason| err("database.url", reason))?;
         let admin_token = env("SHOPHOST_ADMIN_TOKEN")
@@ -435,6 +454,7 @@ impl Config {
             public_url,
             trusted_proxies,
             max_body_bytes: raw.server.max_body_bytes,
+            metrics_listen,
             database_url,
             admin_token,
             shop: raw.shop,
@@ -595,7 +615,10 @@ pub fn example(registry: &Registry) -> String {
          # X-Forwarded-For is believed only from these proxies.\n\
          trusted_proxies = []\n\
          # Largest notification body accepted, in bytes.\n\
-         max_body_bytes = 65536\n\n\
+         max_body_bytes = 65536\n\
+         # /metrics needs the admin token on the shop's address; to let a Prometheus scraper on a\n\
+         # private network read it without one, serve it on an address of its own:\n\
+         # metrics_listen = \"10.0.0.5:9100\"\n\n\
          [database]\n\
          # sqlite:PATH (embedded, the default) or postgres://user@host/db (several host processes).\n\
          url = \"sqlite:shophost-data/shophost.db\"\n\n\

@@ -169,6 +169,18 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr().context("the listening address")?;
+    if let Some(metrics_addr) = state.config.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_addr} (server.metrics_listen)"))?;
+        tokio::spawn(crate::http::server::serve(
+            metrics_listener,
+            crate::http::metrics_router(state.clone()),
+            std::future::pending(),
+            DRAIN_DEADLINE,
+        ));
+        println!("  metrics:         http://{metrics_addr}/metrics (no token: keep it private)");
+    }
     if let Some(sandbox_addr) = sandbox {
         crate::sandbox::start(&state, sandbox_addr).await?;
     }

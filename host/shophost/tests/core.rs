@@ -182,7 +182,7 @@ fn config_error(text: &str) -> String {
 fn every_config_error_names_file_key_and_reason() {
     let cases: &[(&str, &str)] = &[
         ("[modules]\nin_use = [\"remise\"]\n", "ok"),
-        ("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n", "shophost.toml: server.port (line 3): unknown field `port`, expected one of `listen`, `public_url`, `trusted_proxies`, `max_body_bytes`"),
+        ("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n", "shophost.toml: server.port (line 3): unknown field `port`, expected one of `listen`, `public_url`, `trusted_proxies`, `max_body_bytes`, `metrics_listen`"),
         ("[shop]\nshipping = \"free\"\n", "shophost.toml: shop.shipping (line 2): invalid type: string \"free\", expected i64"),
         ("[oops]\n", "shophost.toml: oops (line 1): unknown field `oops`, expected one of `server`, `database`, `admin`, `shop`, `sandbox`, `modules`"),
         ("[server]\nlisten = \"nowhere\"\n", "shophost.toml: server.listen: `nowhere` is not an address like 127.0.0.1:8080"),

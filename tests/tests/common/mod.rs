@@ -461,6 +461,18 @@ impl Shop {
         (page.status, value)
     }
 
+    /// `/metrics` as the operator's scraper reads it (with the admin token).
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base);
+        let request = self
+            .http
+            .get(&url)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"));
+        let page = Page::read(request.send().await, &url).await;
+        assert_eq!(page.status, 200, "GET /metrics: {}", page.text());
+        page.text()
+    }
+
     /// An admin GET that must succeed.
     pub async fn admin_get(&self, path: &str) -> Value {
         let (status, value) = self.admin("GET", path, None).await;

@@ -61,7 +61,14 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(assets::routes())
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        // Counts and flags of the shop's business: the admin token, or `server.metrics_listen`.
+        .route(
+            "/metrics",
+            get(metrics).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admin::require_token,
+            )),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_responses,
@@ -90,6 +97,13 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
                 .into_response()
         }
     }
+}
+
+/// `/metrics` alone, without the admin token, for `server.metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
