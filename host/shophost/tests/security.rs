@@ -174,6 +174,7 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
             ("/cart/add", "product_id=2&quantity=5"),
             ("/cart/update", "remove=1"),
             ("/mypage/card", "module=remise"),
+            ("/checkout/confirm", "revision=0"),
             ("/login", LOGIN),
         ] {
             refused(&post(&app, from, Some(&cookie), path, form).await, path);

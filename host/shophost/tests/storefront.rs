@@ -245,6 +245,19 @@ async fn fill_cart_and_customer(
     assert_redirect(&details, "/checkout/delivery");
 }
 
+/// The confirm page's button, pressed: shows the confirm page (which stores nothing) and posts its form,
+/// as a click does. Returns the POST's answer.
+async fn confirm_order(browser: &mut Browser) -> Page {
+    let review = browser.get("/checkout/confirm").await;
+    assert_eq!(review.status, StatusCode::OK);
+    let html = review.text();
+    assert!(html.contains("<form id=\"confirm_form\""), "{html}");
+    let revision = hidden(&html, "revision").expect("the confirm form's revision");
+    browser
+        .post("/checkout/confirm", &[("revision", &revision)])
+        .await
+}
+
 #[tokio::test]
 async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
     let (state, _dir) = shop("card").await;
@@ -305,7 +318,21 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
         .await;
     assert_redirect(&chosen, "/checkout/confirm");
 
-    let confirm = browser.get("/checkout/confirm").await;
+    // The confirm page shows the order and a button that confirms it; no gateway form yet.
+    let review = browser.get("/checkout/confirm").await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert_eq!(review.content_type, "text/html; charset=UTF-8");
+    let html = review.text();
+    assert!(html.contains("山田 太郎"), "{html}");
+    assert!(html.contains("2回払い"));
+    assert!(html.contains("午前中に届けてください"));
+    assert!(html.contains("7,980円"));
+    assert!(html.contains("注文内容を確定して支払いへ進む"));
+    assert!(html.contains("action=\"/checkout/confirm\" method=\"post\""));
+    assert!(!html.contains("purchase_form"), "{html}");
+    assert!(!html.contains("S_TORIHIKI_NO"));
+
+    let confirm = confirm_order(&mut browser).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert_eq!(confirm.content_type, "text/html; charset=Shift_JIS");
     let html = confirm.text();
@@ -321,8 +348,8 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
     assert_eq!(hidden(&html, "TOTAL").as_deref(), Some("7980"));
     let link_key = hidden(&html, "S_TORIHIKI_NO").expect("S_TORIHIKI_NO");
 
-    // Showing the page again is the same attempt.
-    let again = browser.get("/checkout/confirm").await.text();
+    // Confirming again is the same attempt.
+    let again = confirm_order(&mut browser).await.text();
     assert_eq!(hidden(&again, "S_TORIHIKI_NO"), Some(link_key.clone()));
     // So is sending the same choices again (which must be accepted, not refused).
     let resent = browser
@@ -336,7 +363,7 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
         )
         .await;
     assert_redirect(&resent, "/checkout/confirm");
-    let same = browser.get("/checkout/confirm").await.text();
+    let same = confirm_order(&mut browser).await.text();
     assert_eq!(hidden(&same, "S_TORIHIKI_NO"), Some(link_key.clone()));
 
     // Changing the cart makes a new attempt with the new total.
@@ -344,7 +371,12 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
     browser
         .post("/cart/add", &[("product_id", &towel), ("quantity", "1")])
         .await;
-    let changed = browser.get("/checkout/confirm").await.text();
+    assert!(browser
+        .get("/checkout/confirm")
+        .await
+        .text()
+        .contains("9,080円"));
+    let changed = confirm_order(&mut browser).await.text();
     let new_key = hidden(&changed, "S_TORIHIKI_NO").expect("S_TORIHIKI_NO");
     assert_ne!(new_key, link_key);
     assert_eq!(hidden(&changed, "TOTAL").as_deref(), Some("9080"));
@@ -362,6 +394,76 @@ async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
         Some("1")
     );
     assert_eq!(attempt.snapshot.customer.family_name, "山田");
+}
+
+/// The 決済直前ログ through the admin API: each attempt's link key.
+async fn admin_attempt_keys(state: &AppState) -> Vec<String> {
+    let request = Request::get("/admin/api/attempts")
+        .header(header::AUTHORIZATION, "Bearer storefront-test-token")
+        .body(Body::empty())
+        .expect("request");
+    let response = shophost::http::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let answer: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    answer["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|attempt| attempt["link_key"].as_str().expect("link key").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn only_confirming_stores_the_attempt_and_confirming_again_reuses_it() {
+    let (state, _dir) = shop("confirm-post").await;
+    let mut browser = Browser::new(&state);
+    fill_cart_and_customer(&mut browser, &state, CUSTOMER).await;
+    let conv = method_id(&state, "acting_remise_conv").await.to_string();
+    browser
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &conv), ("note", "")],
+        )
+        .await;
+
+    // Looking, twice, stores nothing.
+    for _ in 0..2 {
+        let review = browser.get("/checkout/confirm").await;
+        assert_eq!(review.status, StatusCode::OK);
+        assert!(review.text().contains("id=\"confirm_button\""));
+    }
+    assert!(admin_attempt_keys(&state).await.is_empty());
+
+    // The button stores one attempt and answers with its gateway form.
+    let html = confirm_order(&mut browser).await.text();
+    let link_key = hidden(&html, "S_TORIHIKI_NO").expect("the gateway form");
+    assert_eq!(admin_attempt_keys(&state).await, [link_key.clone()]);
+
+    // Pressing it again (a reload, a second click, the way back from the gateway) reuses that attempt.
+    let again = confirm_order(&mut browser).await.text();
+    assert_eq!(hidden(&again, "S_TORIHIKI_NO"), Some(link_key.clone()));
+    assert_eq!(admin_attempt_keys(&state).await, [link_key.clone()]);
+
+    // A button from before a change confirms nothing: the shopper sees the order as it is now.
+    let stale = hidden(&browser.get("/checkout/confirm").await.text(), "revision").unwrap();
+    let towel = product_id(&state, "今治タオル ハンカチ").await.to_string();
+    browser
+        .post("/cart/add", &[("product_id", &towel), ("quantity", "1")])
+        .await;
+    let refused = browser
+        .post("/checkout/confirm", &[("revision", &stale)])
+        .await;
+    assert_redirect(&refused, "/checkout/confirm?changed=1");
+    assert_eq!(admin_attempt_keys(&state).await, [link_key.clone()]);
+    let review = browser.get("/checkout/confirm?changed=1").await.text();
+    assert!(review.contains("id=\"order-changed\""), "{review}");
+    assert!(review.contains("今治タオル ハンカチ"));
 }
 
 #[tokio::test]
@@ -426,7 +528,9 @@ async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its
         )
         .await;
     assert_redirect(&chosen, "/checkout/confirm");
-    let confirm = browser.get("/checkout/confirm").await;
+    let review = browser.get("/checkout/confirm").await.text();
+    assert!(review.contains("（お支払いの有効期限はご注文日から14日間となっております。）"));
+    let confirm = confirm_order(&mut browser).await;
     assert_eq!(confirm.content_type, "text/html; charset=Shift_JIS");
     let html = confirm.text();
     assert!(html.contains("コンビニ・電子マネー決済"));
@@ -472,12 +576,127 @@ async fn a_name_outside_shift_jis_gets_a_message_instead_of_a_form() {
     );
     assert!(!html.contains("S_TORIHIKI_NO"));
 
-    // Fixing the name gives the form.
+    assert!(
+        !html.contains("id=\"confirm_form\""),
+        "nothing to confirm: {html}"
+    );
+    let attempts = state.store.attempts(false, 10).await.unwrap();
+    assert!(attempts.is_empty(), "a refused page stores nothing");
+
+    // Fixing the name gives the button, and the button the form.
     let fixed = browser.post("/checkout/customer", CUSTOMER).await;
     assert_redirect(&fixed, "/checkout/delivery");
-    let html = browser.get("/checkout/confirm").await.text();
+    let html = confirm_order(&mut browser).await.text();
     assert!(html.contains("<form id=\"purchase_form\""));
     assert!(html.contains("山田 太郎"));
+}
+
+#[tokio::test]
+async fn the_preview_is_the_attempt_that_confirming_stores() {
+    let (state, _dir) = shop("preview").await;
+    let card = method_id(&state, "acting_remise_card").await;
+    let mug = product_id(&state, "有田焼 マグカップ").await;
+    let customer: serde_json::Map<String, serde_json::Value> = CUSTOMER
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+        .collect();
+    let input = shophost::checkout::CheckoutInput {
+        lines: vec![shophost::checkout::CartInputLine {
+            product_id: mug,
+            quantity: 3,
+        }],
+        customer: serde_json::from_value(serde_json::Value::Object(customer)).unwrap(),
+        payment_method_id: card,
+        note: "不在時は宅配ボックスへ".to_owned(),
+        options: [("div".to_owned(), "2".to_owned())].into(),
+    };
+    let draft = shophost::checkout::preview(&state, &input, None)
+        .await
+        .unwrap();
+    shophost::checkout::check_payment_start(&state, &draft)
+        .await
+        .unwrap();
+    assert!(state.store.attempts(false, 10).await.unwrap().is_empty());
+    assert_eq!(draft.snapshot.total, 3 * 3990 + draft.snapshot.shipping);
+
+    let attempt = shophost::checkout::create_attempt(&state, &input, None)
+        .await
+        .unwrap();
+    let stored = shophost::checkout::AttemptDraft::from(&attempt);
+    assert_eq!(
+        shophost::checkout::AttemptDraft {
+            priced_at: attempt.created_at,
+            ..draft
+        },
+        stored
+    );
+}
+
+#[tokio::test]
+async fn what_the_attempt_would_refuse_is_shown_before_anything_is_stored() {
+    let (state, _dir) = shop("refusals").await;
+    let card = method_id(&state, "acting_remise_card").await;
+    let card_text = card.to_string();
+    let div = format!("opt_{card}_div");
+
+    // 継続課金 needs a member: a guest is told so on the confirm page.
+    let mut guest = Browser::new(&state);
+    let lesson = product_id(&state, "オンライン茶道教室 月謝")
+        .await
+        .to_string();
+    guest
+        .post("/cart/add", &[("product_id", &lesson), ("quantity", "1")])
+        .await;
+    assert_redirect(
+        &guest.post("/checkout/customer", CUSTOMER).await,
+        "/checkout/delivery",
+    );
+    guest
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &card_text), (&div, "0")],
+        )
+        .await;
+    let html = guest.get("/checkout/confirm").await.text();
+    assert!(html.contains("id=\"checkout-error\""), "{html}");
+    assert!(html.contains("継続課金の商品のご購入には会員ログインが必要です"));
+    assert!(!html.contains("id=\"confirm_form\""));
+
+    // A method the operator stops after the shopper chose it.
+    let mut shopper = Browser::new(&state);
+    fill_cart_and_customer(&mut shopper, &state, CUSTOMER).await;
+    shopper
+        .post(
+            "/checkout/delivery",
+            &[("payment_method", &card_text), (&div, "0")],
+        )
+        .await;
+    assert!(shopper
+        .get("/checkout/confirm")
+        .await
+        .text()
+        .contains("id=\"confirm_form\""));
+    let method = state.store.payment_method(card).await.unwrap().unwrap();
+    state
+        .store
+        .update_payment_method(
+            card,
+            &NewPaymentMethod {
+                name: method.name,
+                explanation: method.explanation,
+                settlement_type: method.settlement_type,
+                active: false,
+                sort: method.sort,
+            },
+        )
+        .await
+        .unwrap();
+    let html = shopper.get("/checkout/confirm").await.text();
+    assert!(html.contains("id=\"checkout-error\""), "{html}");
+    assert!(html.contains("お支払方法を選んでください"), "{html}");
+    assert!(!html.contains("id=\"confirm_form\""));
+
+    assert!(state.store.attempts(false, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -555,7 +774,10 @@ async fn a_zero_total_order_completes_at_once_and_empties_the_cart() {
             &[("payment_method", &card), (&div, "0")],
         )
         .await;
-    let confirm = browser.get("/checkout/confirm").await;
+    let review = browser.get("/checkout/confirm").await.text();
+    assert!(review.contains("注文を確定する"), "{review}");
+    assert!(!review.contains("支払いへ進む"), "nothing to pay: {review}");
+    let confirm = confirm_order(&mut browser).await;
     let location = confirm
         .location
         .clone()
@@ -643,7 +865,7 @@ async fn members_log_in_see_mypage_and_log_out() {
             &[("payment_method", &card), (&div, "0")],
         )
         .await;
-    let html = browser.get("/checkout/confirm").await.text();
+    let html = confirm_order(&mut browser).await.text();
     assert_eq!(hidden(&html, "PAYQUICK").as_deref(), Some("1"));
     let link_key = hidden(&html, "S_TORIHIKI_NO").unwrap();
     let attempt = state
