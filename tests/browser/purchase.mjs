@@ -1,9 +1,10 @@
 // A person's purchases, clicked through in a real browser (started by run.sh, which also starts the
 // shop and the Remise sandbox):
-//   1. クレジットカード決済: cart → お客様情報 → 発送・支払方法 → 内容確認 → 上記内容で注文する → the
-//      sandbox card page (test card) → back to the shop's completion page with an order number; the
-//      order's status is what the shop's Remise settings make it (card_jb CAPTURE → 売上, AUTH → 仮売上),
-//      on the completion page and through the admin API;
+//   1. クレジットカード決済: cart → お客様情報 → 発送・支払方法 → 内容確認 (which stores nothing) →
+//      注文内容を確定して支払いへ進む (which stores the attempt) → 上記内容で注文する → the sandbox card page
+//      (test card) → back to the shop's completion page with an order number; the order's status is what
+//      the shop's Remise settings make it (card_jb CAPTURE → 売上, AUTH → 仮売上), on the completion page
+//      and through the admin API;
 //   2. コンビニ・電子マネー決済: … → the sandbox's place choice (セブン-イレブン) → the completion page
 //      with the payment slip (払込番号); then 入金通知 in the sandbox backyard, and the order turns
 //      入金済み (checked through the admin API and on the completion page);
@@ -111,14 +112,26 @@ async function fillCustomer(page) {
   await page.fill('#phone', '03-1234-5678');
 }
 
-/** Chooses a payment method on the delivery page and goes to the confirm page; returns its response. */
+/** Chooses a payment method on the delivery page and goes to the confirm page (the order, a button). */
 async function chooseMethod(page, methodName) {
   const method = page.locator('.method', { hasText: methodName });
   await method.locator('input[type=radio]').check();
-  const confirmResponse = page.waitForResponse((r) => r.url().endsWith('/checkout/confirm'));
   await page.click('#delivery-next');
   await page.waitForURL('**/checkout/confirm');
-  return confirmResponse;
+  await page.locator('#confirm_button').waitFor();
+}
+
+/**
+ * Presses 注文内容を確定して支払いへ進む on the confirm page; returns the response of its POST, the page
+ * carrying the gateway form.
+ */
+async function confirmOrder(page) {
+  const purchaseResponse = page.waitForResponse(
+    (r) => r.url().endsWith('/checkout/confirm') && r.request().method() === 'POST',
+  );
+  await page.click('#confirm_button');
+  await page.locator('#purchase_form').waitFor();
+  return purchaseResponse;
 }
 
 async function waitForOrder(page) {
@@ -140,7 +153,18 @@ async function cardPurchase(page) {
   await page.click('#customer-next');
   await page.waitForURL('**/checkout/delivery');
   await shot(page, '03-delivery');
-  const response = await chooseMethod(page, 'クレジットカード決済');
+  await chooseMethod(page, 'クレジットカード決済');
+  check(
+    (await page.textContent('main')).includes('クレジットカード決済'),
+    'the confirm page does not name the payment method',
+  );
+  check((await page.locator('#purchase_form').count()) === 0, 'the confirm page shows the gateway form at once');
+  await shot(page, '04-confirm-card');
+  // Looking at the confirm page stored nothing (the shop's database started empty).
+  check((await admin('/attempts')).attempts.length === 0, 'showing the confirm page stored an attempt');
+
+  const response = await confirmOrder(page);
+  check((await admin('/attempts')).attempts.length === 1, 'confirming did not store exactly one attempt');
   const contentType = (await response.headerValue('content-type')) ?? '';
   check(/charset=Shift_JIS/i.test(contentType), `the confirm page is served as ${contentType}`);
   const form = page.locator('#purchase_form');
@@ -150,9 +174,9 @@ async function cardPurchase(page) {
   );
   check(
     (await page.textContent('main')).includes('クレジットカード決済'),
-    'the confirm page does not name the payment method',
+    'the page with the gateway form does not name the payment method',
   );
-  await shot(page, '04-confirm-card');
+  await shot(page, '04-purchase-card');
 
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
@@ -179,6 +203,7 @@ async function declinedCard(page) {
   await page.click('#customer-next');
   await page.waitForURL('**/checkout/delivery');
   await chooseMethod(page, 'クレジットカード決済');
+  await confirmOrder(page);
   const linkKey = await page.locator('#purchase_form input[name="S_TORIHIKI_NO"]').getAttribute('value');
   check(/^\d+$/.test(linkKey ?? ''), `the gateway form's S_TORIHIKI_NO is ${linkKey}`);
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
@@ -222,6 +247,7 @@ async function convPurchase(page) {
     'the confirm page lacks the payment deadline notice',
   );
   await shot(page, '07-confirm-conv');
+  await confirmOrder(page);
 
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
@@ -285,6 +311,7 @@ async function memberCardChange(page) {
   await page.click('#customer-next');
   await page.waitForURL('**/checkout/delivery');
   await chooseMethod(page, 'クレジットカード決済');
+  await confirmOrder(page);
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
   await page.fill('#cardno', '4111111111111111');
@@ -346,6 +373,7 @@ async function memberSubscription(page) {
   );
   await chooseMethod(page, 'クレジットカード決済');
   await shot(page, '14-confirm-subscription');
+  await confirmOrder(page);
   await page.getByRole('button', { name: '上記内容で注文する' }).click();
   await page.waitForURL(`${sandbox}/rpgw2/**`);
   await page.getByRole('button', { name: 'このカードで支払う' }).click();

@@ -5,6 +5,11 @@
 //! from the operating system's CSPRNG; the database's unique constraint is the final word on uniqueness.
 //! Building the redirect again for the same attempt gives the same link key: one key per attempt, not
 //! per page view.
+//!
+//! Looking stores nothing: [`preview`] applies the rules of [`create_attempt`] without storing, and
+//! [`check_payment_start`] finds what [`confirm`] would refuse (a settlement type no longer provided, a
+//! value the gateway's charset cannot carry) without taking the step. The storefront's confirm page
+//! shows those on GET; only the shopper's POST stores the attempt.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +26,7 @@ use crate::domain::{
     charset, customer, local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState,
     CartLine, CartRecurrence, CustomerDetails, Order, PaymentStatus,
 };
+use crate::engine::ProvidedType;
 use crate::inbound::{decode, record_for, RawInbound};
 use crate::AppState;
 
@@ -209,12 +215,88 @@ pub fn new_card_update_key(spec: &LinkKeySpec) -> String {
     format!("{prefix}{}", new_link_key(&rest))
 }
 
+/// An order as [`create_attempt`] would store it: checked and priced, not stored. The storefront's
+/// confirm page shows it before the shopper confirms; a stored attempt converts into one too
+/// (`AttemptDraft::from`), so both are checked and shown the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptDraft {
+    /// The gateway module.
+    pub module_id: String,
+    /// The settlement type.
+    pub settlement_type: String,
+    /// The payment method's id.
+    pub payment_method_id: Option<i64>,
+    /// The payment method's name (支払方法) at the time.
+    pub payment_method_name: String,
+    /// The logged-in member, if any.
+    pub member_id: Option<i64>,
+    /// Lines, customer, sums, 備考 and options: what the attempt stores.
+    pub snapshot: AttemptSnapshot,
+    /// When it was priced (for a stored attempt, when it was stored), in Unix milliseconds: the gateway
+    /// form's "today".
+    pub priced_at: i64,
+}
+
+impl From<&Attempt> for AttemptDraft {
+    fn from(attempt: &Attempt) -> Self {
+        AttemptDraft {
+            module_id: attempt.module_id.clone(),
+            settlement_type: attempt.settlement_type.clone(),
+            payment_method_id: attempt.payment_method_id,
+            payment_method_name: attempt.payment_method_name.clone(),
+            member_id: attempt.member_id,
+            snapshot: attempt.snapshot.clone(),
+            priced_at: attempt.created_at,
+        }
+    }
+}
+
+/// The attempt [`create_attempt`] would store for this input, by the same rules (customer, payment
+/// method, catalogue prices and quantities, 継続課金, options), with nothing stored.
+pub async fn preview(
+    state: &AppState,
+    input: &CheckoutInput,
+    member_id: Option<i64>,
+) -> Result<AttemptDraft, CheckoutError> {
+    Ok(priced(state, input, member_id).await?.0)
+}
+
 /// Validates the input, prices the cart from the catalogue and stores the attempt with a fresh link key.
 pub async fn create_attempt(
     state: &AppState,
     input: &CheckoutInput,
     member_id: Option<i64>,
 ) -> Result<Attempt, CheckoutError> {
+    let (draft, provided) = priced(state, input, member_id).await?;
+    let spec = provided.module.link_key_spec();
+    for _ in 0..5 {
+        let attempt = NewAttempt {
+            link_key: new_link_key(&spec),
+            kind: AttemptKind::Order,
+            module_id: draft.module_id.clone(),
+            settlement_type: draft.settlement_type.clone(),
+            payment_method_id: draft.payment_method_id,
+            payment_method_name: draft.payment_method_name.clone(),
+            member_id: draft.member_id,
+            snapshot: draft.snapshot.clone(),
+        };
+        match state.store.create_attempt(&attempt).await {
+            Err(DbError::Conflict("checkout_attempts_link_key_key")) => continue,
+            other => return Ok(other?),
+        }
+    }
+    Err(CheckoutError::Unavailable(DbError::Conflict(
+        "checkout_attempts_link_key_key",
+    )))
+}
+
+/// The rules of an order attempt, once: checks the input and prices the cart from the catalogue; reads,
+/// never writes. Returns the draft and the settlement type's provider.
+async fn priced(
+    state: &AppState,
+    input: &CheckoutInput,
+    member_id: Option<i64>,
+) -> Result<(AttemptDraft, ProvidedType), CheckoutError> {
     if input.lines.is_empty() {
         return Err(CheckoutError::Input("カートに商品がありません".to_owned()));
     }
@@ -231,12 +313,8 @@ pub async fn create_attempt(
         .await?
         .filter(|m| m.active)
         .ok_or_else(|| CheckoutError::Input("お支払方法を選んでください".to_owned()))?;
-    let provided = state
-        .engine
-        .provided(&method.settlement_type)
-        .ok_or_else(|| {
-            CheckoutError::Input("このお支払方法は現在ご利用いただけません".to_owned())
-        })?;
+    let provided = provided_for(state, &method.settlement_type)?;
+    let priced_at = now_millis();
     let mut lines = Vec::new();
     for line in &input.lines {
         if !(1..=99).contains(&line.quantity) {
@@ -249,7 +327,7 @@ pub async fn create_attempt(
             .product(line.product_id)
             .await?
             .ok_or_else(|| CheckoutError::Input("カートの商品が見つかりません".to_owned()))?;
-        let today = local_date(now_millis());
+        let today = local_date(priced_at);
         lines.push(CartLine {
             product_id: product.id,
             name: product.name,
@@ -305,36 +383,33 @@ pub async fn create_attempt(
         };
         options.insert(option.key.clone(), value);
     }
-    let snapshot = AttemptSnapshot {
-        lines,
-        customer,
-        items_total: totals.items,
-        shipping: totals.shipping,
-        total: totals.total,
-        tax: totals.tax,
-        note: input.note.clone(),
-        options,
+    let draft = AttemptDraft {
+        module_id: provided.module.id().to_owned(),
+        settlement_type: method.settlement_type.clone(),
+        payment_method_id: Some(method.id),
+        payment_method_name: method.name.clone(),
+        member_id,
+        snapshot: AttemptSnapshot {
+            lines,
+            customer,
+            items_total: totals.items,
+            shipping: totals.shipping,
+            total: totals.total,
+            tax: totals.tax,
+            note: input.note.clone(),
+            options,
+        },
+        priced_at,
     };
-    let spec = provided.module.link_key_spec();
-    for _ in 0..5 {
-        let attempt = NewAttempt {
-            link_key: new_link_key(&spec),
-            kind: AttemptKind::Order,
-            module_id: provided.module.id().to_owned(),
-            settlement_type: method.settlement_type.clone(),
-            payment_method_id: Some(method.id),
-            payment_method_name: method.name.clone(),
-            member_id,
-            snapshot: snapshot.clone(),
-        };
-        match state.store.create_attempt(&attempt).await {
-            Err(DbError::Conflict("checkout_attempts_link_key_key")) => continue,
-            other => return Ok(other?),
-        }
-    }
-    Err(CheckoutError::Unavailable(DbError::Conflict(
-        "checkout_attempts_link_key_key",
-    )))
+    Ok((draft, provided))
+}
+
+/// The provider of a settlement type a shopper pays with, or the shopper's message when it is gone.
+fn provided_for(state: &AppState, settlement_type: &str) -> Result<ProvidedType, CheckoutError> {
+    state
+        .engine
+        .provided(settlement_type)
+        .ok_or_else(|| CheckoutError::Input("このお支払方法は現在ご利用いただけません".to_owned()))
 }
 
 /// The URLs the gateway sends the browser back to for a settlement type.
@@ -379,12 +454,7 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
     if attempt.kind != AttemptKind::Order || attempt.state != AttemptState::Open {
         return Err(CheckoutError::NotFound);
     }
-    let provided = state
-        .engine
-        .provided(&attempt.settlement_type)
-        .ok_or_else(|| {
-            CheckoutError::Input("このお支払方法は現在ご利用いただけません".to_owned())
-        })?;
+    let provided = provided_for(state, &attempt.settlement_type)?;
     if attempt.total == 0 {
         // Nothing to charge: skip the gateway (as Welcart does for a zero total).
         let order = state
@@ -398,7 +468,43 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
             .await?;
         return Ok(Confirmed::Completed(order));
     }
-    let member = match attempt.member_id {
+    let form = gateway_form(
+        state,
+        &provided,
+        &attempt.link_key,
+        &AttemptDraft::from(&attempt),
+    )
+    .await?;
+    Ok(Confirmed::Redirect(form))
+}
+
+/// Whether the confirm step would send this draft (or stored attempt) to its gateway now, without
+/// taking the step: its settlement type is still provided and every value of the gateway form fits the
+/// form's charset. The module builds the form for a link key drawn as the attempt's would be, and the
+/// form is dropped: modules are translators without effects, and nothing is stored. A zero total needs
+/// no gateway.
+pub async fn check_payment_start(
+    state: &AppState,
+    draft: &AttemptDraft,
+) -> Result<(), CheckoutError> {
+    let provided = provided_for(state, &draft.settlement_type)?;
+    if draft.snapshot.total == 0 {
+        return Ok(());
+    }
+    let link_key = new_link_key(&provided.module.link_key_spec());
+    gateway_form(state, &provided, &link_key, draft).await?;
+    Ok(())
+}
+
+/// The gateway form for an order under `link_key`, checked against its charset. Reads the member's
+/// kept card; stores nothing.
+async fn gateway_form(
+    state: &AppState,
+    provided: &ProvidedType,
+    link_key: &str,
+    draft: &AttemptDraft,
+) -> Result<RedirectForm, CheckoutError> {
+    let member = match draft.member_id {
         Some(member_id) => Some(MemberRef {
             member_id,
             card: state
@@ -413,11 +519,11 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
         }),
         None => None,
     };
-    let snapshot = &attempt.snapshot;
+    let snapshot = &draft.snapshot;
     let request = PaymentStartRequest {
-        settlement_type: attempt.settlement_type.clone(),
-        link_key: attempt.link_key.clone(),
-        total: attempt.total,
+        settlement_type: draft.settlement_type.clone(),
+        link_key: link_key.to_owned(),
+        total: snapshot.total,
         tax: Some(snapshot.tax),
         items: snapshot
             .lines
@@ -438,8 +544,8 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
         member,
         note: snapshot.note.clone(),
         options: snapshot.options.clone(),
-        urls: return_urls(state, &attempt.settlement_type),
-        today: local_date(attempt.created_at),
+        urls: return_urls(state, &draft.settlement_type),
+        today: local_date(draft.priced_at),
     };
     let start = provided
         .module
@@ -451,7 +557,7 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
         })?;
     let PaymentStart::Redirect(form) = start;
     check_representable(&form)?;
-    Ok(Confirmed::Redirect(form))
+    Ok(form)
 }
 
 /// A started card change: the card-update attempt's link key and the form that sends the member to the

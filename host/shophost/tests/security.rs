@@ -1,49 +1,20 @@
 //! The storefront's defences, through the router: cross-site posts to its forms establish nothing and
-//! change nothing (no session is created, rotated or ended, no cart changes, no card change starts)
-//! while the same posts from the shop's own pages go through; logins are throttled per account and per
-//! client address; passwords hashed by earlier versions are replaced by Argon2id at the next login.
+//! change nothing (no session is created, rotated or ended, no cart changes, no checkout attempt is
+//! stored, no card change starts) while the same posts from the shop's own pages go through; logins are
+//! throttled per account and per client address; passwords hashed by earlier versions are replaced by
+//! Argon2id at the next login.
 
-use std::path::PathBuf;
+mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use shophost::AppState;
-use tower::ServiceExt;
+use common::{send, shop, Page, SHOP_ORIGIN};
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A shop on the demo config (sandbox off) in a fresh SQLite file, and its public origin.
-async fn shop(name: &str) -> (Router, AppState, TempDir) {
-    let dir = std::env::temp_dir().join(format!("shophost-security-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = shophost::config::DEMO_CONFIG
-        .replace(
-            "sqlite:shophost-data/shophost.db",
-            &format!("sqlite:{}", dir.join("t.db").display()),
-        )
-        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
-        .replace("demo-admin-token-change-me", "cross-site-test-token");
-    let registry = shophost::bundled::registry(vec![]).unwrap();
-    let config = shophost::serve::config_from_toml(&text, &registry).unwrap();
-    let state = shophost::serve::build_state(config, registry)
-        .await
-        .unwrap();
-    (shophost::http::router(state.clone()), state, TempDir(dir))
-}
-
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    body: String,
+/// A shop's router, its state and its temporary directory.
+async fn shop_app(name: &str) -> (Router, shophost::AppState, common::TempDir) {
+    let (state, dir) = shop(name).await;
+    (shophost::http::router(state.clone()), state, dir)
 }
 
 /// Where a request says it comes from.
@@ -57,14 +28,14 @@ enum From {
     OtherOrigin,
 }
 
-async fn post(app: &Router, from: From, cookie: Option<&str>, path: &str, form: &str) -> Answer {
+async fn post(app: &Router, from: From, cookie: Option<&str>, path: &str, form: &str) -> Page {
     let mut request = Request::builder()
         .method("POST")
         .uri(path)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     request = match from {
         From::Shop => request
-            .header(header::ORIGIN, "http://127.0.0.1:8080")
+            .header(header::ORIGIN, SHOP_ORIGIN)
             .header("sec-fetch-site", "same-origin"),
         From::OtherSite => request
             .header(header::ORIGIN, "https://attacker.example")
@@ -77,7 +48,7 @@ async fn post(app: &Router, from: From, cookie: Option<&str>, path: &str, form: 
     send(app, request.body(Body::from(form.to_owned())).unwrap()).await
 }
 
-async fn get(app: &Router, cookie: Option<&str>, path: &str) -> Answer {
+async fn get(app: &Router, cookie: Option<&str>, path: &str) -> Page {
     let mut request = Request::builder().uri(path);
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
@@ -85,34 +56,12 @@ async fn get(app: &Router, cookie: Option<&str>, path: &str) -> Answer {
     send(app, request.body(Body::empty()).unwrap()).await
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (location, set_cookie) = (header(header::LOCATION), header(header::SET_COOKIE));
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    Answer {
-        status,
-        location,
-        set_cookie,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-fn refused(answer: &Answer, what: &str) {
+fn refused(answer: &Page, what: &str) {
     assert_eq!(
         answer.status,
         StatusCode::FORBIDDEN,
         "{what}: {}",
-        answer.body
+        answer.text()
     );
     assert!(answer.set_cookie.is_none(), "{what} set a cookie");
 }
@@ -121,7 +70,7 @@ const LOGIN: &str = "email=demo%40example.invalid&password=demo&next=%2Fmypage";
 
 #[tokio::test]
 async fn a_cross_site_login_establishes_no_session() {
-    let (app, _state, _dir) = shop("login").await;
+    let (app, _state, _dir) = shop_app("login").await;
     for from in [From::OtherSite, From::OtherOrigin] {
         refused(&post(&app, from, None, "/login", LOGIN).await, "login");
         refused(
@@ -142,14 +91,14 @@ async fn a_cross_site_login_establishes_no_session() {
     }
     // From the shop's own login page the same post signs the member in.
     let answer = post(&app, From::Shop, None, "/login", LOGIN).await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
     assert_eq!(answer.location.as_deref(), Some("/mypage"));
     assert!(answer.set_cookie.is_some());
 }
 
 #[tokio::test]
 async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
-    let (app, _state, _dir) = shop("session").await;
+    let (app, _state, _dir) = shop_app("session").await;
     let login = post(&app, From::Shop, None, "/login", LOGIN).await;
     let cookie = login
         .set_cookie
@@ -166,7 +115,7 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
     )
     .await;
     assert_eq!(added.status, StatusCode::SEE_OTHER);
-    let cart_before = get(&app, Some(&cookie), "/cart").await.body;
+    let cart_before = get(&app, Some(&cookie), "/cart").await.text();
 
     for from in [From::OtherSite, From::OtherOrigin] {
         for (path, form) in [
@@ -174,6 +123,7 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
             ("/cart/add", "product_id=2&quantity=5"),
             ("/cart/update", "remove=1"),
             ("/mypage/card", "module=remise"),
+            ("/checkout/confirm", "revision=0"),
             ("/login", LOGIN),
         ] {
             refused(&post(&app, from, Some(&cookie), path, form).await, path);
@@ -182,8 +132,8 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
     // Still signed in, with the same cart.
     let mypage = get(&app, Some(&cookie), "/mypage").await;
     assert_eq!(mypage.status, StatusCode::OK, "the session survived");
-    assert!(mypage.body.contains("マイページ"));
-    assert_eq!(get(&app, Some(&cookie), "/cart").await.body, cart_before);
+    assert!(mypage.text().contains("マイページ"));
+    assert_eq!(get(&app, Some(&cookie), "/cart").await.text(), cart_before);
     // Reading stays open to links from anywhere.
     assert_eq!(get(&app, None, "/").await.status, StatusCode::OK);
 }
@@ -197,7 +147,7 @@ fn login_form(email: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn logins_are_throttled_per_account_with_a_japanese_message() {
-    let (app, _state, _dir) = shop("throttle").await;
+    let (app, _state, _dir) = shop_app("throttle").await;
     for _ in 0..shophost::throttle::PER_ACCOUNT {
         let answer = post(
             &app,
@@ -207,9 +157,9 @@ async fn logins_are_throttled_per_account_with_a_japanese_message() {
             &login_form("demo@example.invalid", "wrong"),
         )
         .await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text());
         assert!(answer
-            .body
+            .text()
             .contains("メールアドレスまたはパスワードが違います"));
     }
     // Now even the right password waits, and the page says for how long.
@@ -218,14 +168,14 @@ async fn logins_are_throttled_per_account_with_a_japanese_message() {
         answer.status,
         StatusCode::TOO_MANY_REQUESTS,
         "{}",
-        answer.body
+        answer.text()
     );
     assert!(
-        answer.body.contains("ログインの失敗が続いたため"),
+        answer.text().contains("ログインの失敗が続いたため"),
         "{}",
-        answer.body
+        answer.text()
     );
-    assert!(answer.body.contains("約15分後"), "{}", answer.body);
+    assert!(answer.text().contains("約15分後"), "{}", answer.text());
     assert!(answer.set_cookie.is_none());
     // The checkout API applies the same count.
     let request = Request::builder()
@@ -250,7 +200,7 @@ async fn logins_are_throttled_per_account_with_a_japanese_message() {
 
 #[tokio::test]
 async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login() {
-    let (app, state, _dir) = shop("rehash").await;
+    let (app, state, _dir) = shop_app("rehash").await;
     // What the previous version stored for "secret1": PBKDF2-HMAC-SHA256, 60,000 iterations, salt
     // and hash in hex.
     let salt = [0x5au8; 16];
@@ -278,7 +228,7 @@ async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login() {
         &login_form("old@example.jp", "secret1"),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
     let (_, stored) = state
         .store
         .member_by_email("old@example.jp")

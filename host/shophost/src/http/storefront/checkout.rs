@@ -1,25 +1,28 @@
-//! The checkout steps after the cart: お客様情報, 発送・支払方法, 内容確認 (which stores the attempt and
-//! shows the gateway form) and ご注文完了.
+//! The checkout steps after the cart: お客様情報, 発送・支払方法, 内容確認 and ご注文完了.
+//!
+//! 内容確認 is two requests, so that no GET stores anything: the GET shows the order priced and checked
+//! by the attempt's rules ([`checkout::preview`], [`checkout::check_payment_start`]) with a button that
+//! POSTs back; the POST stores the attempt, or reuses the session's, and answers with the gateway form.
 //!
 //! The customer is checked by the domain's one validator and the methods come from
 //! [`checkout::methods_for_checkout`], exactly as the JSON checkout API does.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use shophost_module_api::{SettlementKind, WireCharset};
 
-use super::session::Visit;
+use super::session::{Session, Visit};
 use super::views::{
     AttemptSummary, Choice, CompletePage, ConfirmOutcome, ConfirmPage, ConfirmingPage,
     CustomerPage, CustomerSummary, DeliveryPage, FormErrors, MethodChoice, OptionChoice,
 };
 use super::{field, form_status, see_other, Fields, PageResult};
 use crate::checkout::{
-    self, CartInputLine, CheckoutError, CheckoutInput, CheckoutMethod, Confirmed, ReturnView,
-    Totals,
+    self, AttemptDraft, CartInputLine, CheckoutError, CheckoutInput, CheckoutMethod, Confirmed,
+    ReturnView, Totals,
 };
 use crate::db::DbError;
 use crate::domain::{customer, Attempt, AttemptKind, AttemptState, CustomerDetails, MemberCard};
@@ -280,35 +283,9 @@ pub(super) async fn delivery_submit(
 // 内容確認
 // ---------------------------------------------------------------------------------------------------
 
-/// The session's attempt, as the confirm page needs it.
-enum CurrentAttempt {
-    /// Open: show its form.
-    Open(Box<Attempt>),
-    /// Already an order (paid in another tab, or the shopper came back after paying).
-    Ordered(String),
-}
-
-/// The session's attempt if nothing changed since it was stored, otherwise a new one.
-async fn current_attempt(
-    state: &AppState,
-    visit: &mut Visit,
-) -> Result<CurrentAttempt, CheckoutError> {
-    if let Some(link_key) = visit.session.link_key.clone() {
-        if let Some(attempt) = state.store.attempt_by_link_key(&link_key).await? {
-            match (attempt.kind, attempt.state) {
-                (AttemptKind::Order, AttemptState::Open) => {
-                    return Ok(CurrentAttempt::Open(Box::new(attempt)))
-                }
-                (AttemptKind::Order, AttemptState::Ordered) => {
-                    return Ok(CurrentAttempt::Ordered(link_key))
-                }
-                _ => {}
-            }
-        }
-    }
-    let session = &visit.session;
-    let revision = session.revision;
-    let input = CheckoutInput {
+/// The order in the session, as the checkout's input.
+fn checkout_input(session: &Session) -> CheckoutInput {
+    CheckoutInput {
         lines: session
             .cart
             .iter()
@@ -321,8 +298,47 @@ async fn current_attempt(
         payment_method_id: session.payment_method_id.unwrap_or_default(),
         note: session.note.clone(),
         options: session.options.clone(),
+    }
+}
+
+/// The session's attempt, as the confirm step needs it.
+enum SessionAttempt {
+    /// Open: confirming uses it.
+    Open(Box<Attempt>),
+    /// Already an order (paid in another tab, or the shopper came back after paying).
+    Ordered(String),
+}
+
+/// The session's attempt, read only (the session keeps it while nothing it was made from changes);
+/// `None` when there is none, or none that confirming could use.
+async fn stored_attempt(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<SessionAttempt>, DbError> {
+    let Some(link_key) = session.link_key.clone() else {
+        return Ok(None);
     };
-    let attempt = checkout::create_attempt(state, &input, session.member_id).await?;
+    let Some(attempt) = state.store.attempt_by_link_key(&link_key).await? else {
+        return Ok(None);
+    };
+    Ok(match (attempt.kind, attempt.state) {
+        (AttemptKind::Order, AttemptState::Open) => Some(SessionAttempt::Open(Box::new(attempt))),
+        (AttemptKind::Order, AttemptState::Ordered) => Some(SessionAttempt::Ordered(link_key)),
+        _ => None,
+    })
+}
+
+/// The session's attempt if nothing changed since it was stored, otherwise a new one.
+async fn current_attempt(
+    state: &AppState,
+    visit: &mut Visit,
+) -> Result<SessionAttempt, CheckoutError> {
+    if let Some(found) = stored_attempt(state, &visit.session).await? {
+        return Ok(found);
+    }
+    let revision = visit.session.revision;
+    let input = checkout_input(&visit.session);
+    let attempt = checkout::create_attempt(state, &input, visit.session.member_id).await?;
     let kept = visit
         .update(state, |s| {
             if s.revision == revision && s.link_key.is_none() {
@@ -334,23 +350,20 @@ async fn current_attempt(
         })
         .await?;
     if !kept {
-        // Another request of this shopper stored an attempt first: show that one, so the shopper
-        // has one link key, not two.
-        if let Some(other) = visit.session.link_key.clone() {
-            if let Some(other) = state.store.attempt_by_link_key(&other).await? {
-                if other.state == AttemptState::Open {
-                    return Ok(CurrentAttempt::Open(Box::new(other)));
-                }
-            }
+        // Another request of this shopper stored an attempt first: use that one, so the shopper has
+        // one link key, not two.
+        if let Some(SessionAttempt::Open(other)) = stored_attempt(state, &visit.session).await? {
+            return Ok(SessionAttempt::Open(other));
         }
     }
-    Ok(CurrentAttempt::Open(Box::new(attempt)))
+    Ok(SessionAttempt::Open(Box::new(attempt)))
 }
 
-/// The order summary of the confirm page, from what the attempt stored (what will be charged).
-fn attempt_summary(state: &AppState, attempt: &Attempt) -> AttemptSummary {
-    let snapshot = &attempt.snapshot;
-    let provided = state.engine.provided(&attempt.settlement_type);
+/// The order summary of the confirm page, from the attempt as stored or as it would be stored (what
+/// will be charged).
+fn order_summary(state: &AppState, draft: &AttemptDraft) -> AttemptSummary {
+    let snapshot = &draft.snapshot;
+    let provided = state.engine.provided(&draft.settlement_type);
     let settlement_type = provided.as_ref().map(|p| &p.settlement_type);
     let options = settlement_type
         .map(|t| t.checkout_options.as_slice())
@@ -370,7 +383,7 @@ fn attempt_summary(state: &AppState, attempt: &Attempt) -> AttemptSummary {
         lines: snapshot.lines.clone(),
         totals: Totals::stored(snapshot),
         customer: CustomerSummary::from(&snapshot.customer),
-        payment_method: attempt.payment_method_name.clone(),
+        payment_method: draft.payment_method_name.clone(),
         notice: settlement_type.and_then(|t| t.notice.clone()),
         options,
         note_lines: if snapshot.note.is_empty() {
@@ -391,34 +404,104 @@ fn confirm_refused(visit: Visit, message: String, summary: Option<AttemptSummary
     visit.respond(html::render(StatusCode::OK, &page))
 }
 
-pub(super) async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+/// Where a shopper who skipped a step of the checkout belongs, if they did.
+fn missing_step(session: &Session) -> Option<&'static str> {
+    if session.cart.is_empty() {
+        Some("/cart")
+    } else if session.customer.is_none() {
+        Some("/checkout/customer")
+    } else if session.payment_method_id.is_none() {
+        Some("/checkout/delivery")
+    } else {
+        None
+    }
+}
+
+/// `?changed=1`: the shopper confirmed a page that no longer showed the session's order.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct ConfirmQuery {
+    changed: Option<String>,
+}
+
+/// 内容確認 (GET): the order as it will be confirmed, priced and checked by the rules of the attempt,
+/// and a button that confirms it. Showing the page stores nothing.
+pub(super) async fn confirm_page(
+    State(state): State<AppState>,
+    Query(query): Query<ConfirmQuery>,
+    headers: HeaderMap,
+) -> PageResult {
+    let visit = Visit::read(&state, &headers).await?;
+    if let Some(step) = missing_step(&visit.session) {
+        return Ok(visit.respond(see_other(step)));
+    }
+    let draft = match stored_attempt(&state, &visit.session).await? {
+        // The completion page starts a new cart once it shows the order.
+        Some(SessionAttempt::Ordered(link_key)) => {
+            return Ok(visit.respond(see_other(&format!("/checkout/complete/{link_key}"))))
+        }
+        // Confirming will reuse the stored attempt: show what it charges.
+        Some(SessionAttempt::Open(attempt)) => AttemptDraft::from(&*attempt),
+        None => {
+            let input = checkout_input(&visit.session);
+            match checkout::preview(&state, &input, visit.session.member_id).await {
+                Ok(draft) => draft,
+                Err(CheckoutError::Input(message)) => {
+                    return Ok(confirm_refused(visit, message, None))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    let summary = order_summary(&state, &draft);
+    match checkout::check_payment_start(&state, &draft).await {
+        Ok(()) => {}
+        Err(CheckoutError::Input(message)) => {
+            return Ok(confirm_refused(visit, message, Some(summary)))
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let page = ConfirmPage {
+        charset: WireCharset::Utf8.http_name(),
+        summary: Some(summary),
+        outcome: ConfirmOutcome::Review {
+            revision: visit.session.revision,
+            changed: query.changed.is_some(),
+        },
+    };
+    Ok(visit.respond(html::render(StatusCode::OK, &page)))
+}
+
+/// 内容確認 (POST, the page's button): stores the attempt, or reuses the session's, and answers with
+/// the page carrying the gateway form in the gateway's charset; a zero total completes at once.
+pub(super) async fn confirm_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> PageResult {
     let mut visit = Visit::read(&state, &headers).await?;
-    if visit.session.cart.is_empty() {
-        return Ok(visit.respond(see_other("/cart")));
+    if let Some(step) = missing_step(&visit.session) {
+        return Ok(visit.respond(see_other(step)));
     }
-    if visit.session.customer.is_none() {
-        return Ok(visit.respond(see_other("/checkout/customer")));
-    }
-    if visit.session.payment_method_id.is_none() {
-        return Ok(visit.respond(see_other("/checkout/delivery")));
+    // The button confirms the order its page showed. When the cart, the customer, the method or the
+    // login changed since (in another tab), the shopper sees the order as it is now first.
+    if field(&fields, "revision") != visit.session.revision.to_string() {
+        return Ok(visit.respond(see_other("/checkout/confirm?changed=1")));
     }
     let attempt = match current_attempt(&state, &mut visit).await {
-        Ok(CurrentAttempt::Open(attempt)) => attempt,
-        Ok(CurrentAttempt::Ordered(link_key)) => {
-            visit
-                .update(&state, |s| s.order_placed_for(&link_key))
-                .await?;
+        Ok(SessionAttempt::Open(attempt)) => attempt,
+        Ok(SessionAttempt::Ordered(link_key)) => {
             return Ok(visit.respond(see_other(&format!("/checkout/complete/{link_key}"))));
         }
         Err(CheckoutError::Input(message)) => return Ok(confirm_refused(visit, message, None)),
         Err(error) => return Err(error.into()),
     };
+    let summary = || order_summary(&state, &AttemptDraft::from(&*attempt));
     match checkout::confirm(&state, &attempt.link_key).await {
         Ok(Confirmed::Redirect(form)) => {
             let charset = form.charset;
             let page = ConfirmPage {
                 charset: charset.http_name(),
-                summary: Some(attempt_summary(&state, &attempt)),
+                summary: Some(summary()),
                 outcome: ConfirmOutcome::Purchase(form),
             };
             Ok(visit.respond(html::render_in(charset, StatusCode::OK, &page)))
@@ -429,11 +512,7 @@ pub(super) async fn confirm_page(State(state): State<AppState>, headers: HeaderM
                 .await?;
             Ok(visit.respond(see_other(&format!("/checkout/complete/{}", order.link_key))))
         }
-        Err(CheckoutError::Input(message)) => Ok(confirm_refused(
-            visit,
-            message,
-            Some(attempt_summary(&state, &attempt)),
-        )),
+        Err(CheckoutError::Input(message)) => Ok(confirm_refused(visit, message, Some(summary()))),
         Err(CheckoutError::NotFound) => {
             // The order was created between reading the attempt and building the form.
             Ok(visit.respond(see_other(&format!(

@@ -7,10 +7,11 @@
 //! render a view model (`views.rs`) through its template. Errors become pages once, in
 //! [`crate::http::PageError`].
 //!
-//! The confirm page carries the gateway form, so it is served in the gateway's charset (Shift_JIS for
-//! Remise) and the browser submits exactly the bytes the gateway expects. A value the charset cannot
-//! carry is refused by the host before the page is built, and the confirm page then shows why instead of
-//! the form: mojibake is never sent to the gateway.
+//! No GET changes anything that matters: the confirm page (GET) shows the order with a button, and only
+//! that button's POST stores the checkout attempt. The page the POST answers with carries the gateway
+//! form, so it is served in the gateway's charset (Shift_JIS for Remise) and the browser submits exactly
+//! the bytes the gateway expects. A value the charset cannot carry is found on the GET already, and the
+//! confirm page then shows why instead of the button: mojibake is never sent to the gateway.
 
 mod account;
 mod cart;
@@ -42,7 +43,10 @@ pub fn routes() -> Router<AppState> {
             "/checkout/delivery",
             get(checkout::delivery_page).post(checkout::delivery_submit),
         )
-        .route("/checkout/confirm", get(checkout::confirm_page))
+        .route(
+            "/checkout/confirm",
+            get(checkout::confirm_page).post(checkout::confirm_submit),
+        )
         .route("/checkout/complete/{link_key}", get(checkout::complete))
         .route(
             "/login",

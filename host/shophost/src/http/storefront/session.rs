@@ -8,9 +8,11 @@
 //! them). Nothing that matters after the gateway is in the session — attempts and orders have their own
 //! tables, and the gateway return finds the order by its link key, not by the cookie.
 //!
-//! The session keeps the current attempt's link key, so that showing the confirm page again reuses the
-//! attempt (one link key per attempt, not per page view); any change to the cart, the customer, the
-//! payment method or the login drops it, and the next confirm page stores a new attempt.
+//! The session keeps the current attempt's link key, so that confirming again (a reload, a second
+//! click, the way back from the gateway) reuses the attempt: one link key per attempt, not per request.
+//! Any change to the cart, the customer, the payment method or the login drops it and bumps `revision`,
+//! and the next confirmation stores a new attempt; the confirm page's button carries the revision it was
+//! shown with, so it confirms only the order the page showed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -48,15 +50,16 @@ pub(super) struct Session {
     pub member_id: Option<i64>,
     /// The current attempt's link key, while nothing it was made from has changed.
     pub link_key: Option<String>,
-    /// Bumped on every change that invalidates the attempt, so a confirm page that was building an
-    /// attempt from older data while the shopper changed something does not keep it.
+    /// Bumped on every change that invalidates the attempt, so a confirmation that was building an
+    /// attempt from older data while the shopper changed something does not keep it, and a confirm
+    /// button shown before the change confirms nothing.
     pub revision: u64,
     /// The link key of the member's last card-update attempt.
     pub card_update_key: Option<String>,
 }
 
 impl Session {
-    /// Something the attempt is made from changed: the next confirm page needs a new attempt.
+    /// Something the attempt is made from changed: the next confirmation needs a new attempt.
     pub fn changed(&mut self) {
         self.link_key = None;
         self.revision += 1;

@@ -170,13 +170,21 @@ pub struct ConfirmPage {
 
 /// What the confirm page offers.
 pub enum ConfirmOutcome {
+    /// The order to review, and a button that confirms it (a POST back to the confirm step, carrying the
+    /// session's revision so that it confirms what the page showed).
+    Review {
+        /// The session's revision when the page was shown.
+        revision: u64,
+        /// The shopper confirmed an older page: say that this is the order as it is now.
+        changed: bool,
+    },
     /// The form to the gateway.
     Purchase(RedirectForm),
     /// Why the order cannot go to the gateway, and where to fix it.
     Refused(String),
 }
 
-/// The order as the attempt stored it (what will be charged).
+/// The order as the attempt stores it, or would store it (what will be charged).
 pub struct AttemptSummary {
     pub lines: Vec<CartLine>,
     pub totals: Totals,

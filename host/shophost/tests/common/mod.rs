@@ -1,0 +1,280 @@
+//! What the host's router-level tests share: a shop on the demo config in a fresh SQLite file, requests
+//! sent through the real router in process (one answer, body read), a browser that carries the session
+//! cookie across requests and posts forms as `application/x-www-form-urlencoded`, and the storefront's
+//! fixtures (a customer, the demo products and methods, the steps up to the confirm page).
+//!
+//! Each test builds its own state, so tests run in parallel without seeing each other's carts or
+//! orders.
+
+// Every test file compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use shophost::AppState;
+use tower::ServiceExt;
+
+/// The admin token of the test shops (only the built-in demo may use the demo's published one).
+pub const ADMIN_TOKEN: &str = "router-test-token";
+
+/// The shop's public origin in the demo config.
+pub const SHOP_ORIGIN: &str = "http://127.0.0.1:8080";
+
+/// A temporary directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "shophost-router-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) in a fresh SQLite file.
+pub async fn shop(name: &str) -> (AppState, TempDir) {
+    let dir = TempDir::new(name);
+    let db = dir.0.join("t.db");
+    let text = shophost::config::DEMO_CONFIG
+        .replace(
+            "sqlite:shophost-data/shophost.db",
+            &format!("sqlite:{}", db.display()),
+        )
+        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
+        .replace("demo-admin-token-change-me", ADMIN_TOKEN);
+    assert!(
+        text.contains("enabled = false") && text.contains(ADMIN_TOKEN),
+        "the demo config changed shape"
+    );
+    let registry = shophost::bundled::registry(vec![]).expect("registry");
+    let config = shophost::serve::config_from_toml(&text, &registry).expect("config");
+    let state = shophost::serve::build_state(config, registry)
+        .await
+        .expect("state");
+    (state, dir)
+}
+
+/// One response, body read.
+pub struct Page {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl Page {
+    /// The body as text: UTF-8, or Shift_JIS when the response says so.
+    pub fn text(&self) -> String {
+        if self.content_type.to_ascii_lowercase().contains("shift_jis") {
+            let (text, _, errors) = encoding_rs::SHIFT_JIS.decode(&self.bytes);
+            assert!(!errors, "the page is not valid Shift_JIS");
+            text.into_owned()
+        } else {
+            String::from_utf8(self.bytes.clone()).expect("UTF-8 page")
+        }
+    }
+}
+
+/// Sends one request through the router and reads the answer.
+pub async fn send(app: &Router, request: Request<Body>) -> Page {
+    let response = app.clone().oneshot(request).await.expect("response");
+    let header_text = |name: header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let page = Page {
+        status: response.status(),
+        content_type: header_text(header::CONTENT_TYPE).unwrap_or_default(),
+        location: header_text(header::LOCATION),
+        set_cookie: header_text(header::SET_COOKIE),
+        bytes: Vec::new(),
+    };
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body")
+        .to_vec();
+    Page { bytes, ..page }
+}
+
+/// Form fields as an `application/x-www-form-urlencoded` body.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(name, NON_ALPHANUMERIC),
+                utf8_percent_encode(value, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A browser: the router plus the session cookie.
+pub struct Browser {
+    pub app: Router,
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn new(state: &AppState) -> Browser {
+        Browser {
+            app: shophost::http::router(state.clone()),
+            cookie: None,
+        }
+    }
+
+    pub async fn send(&mut self, method: &str, uri: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = match form {
+            Some(fields) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                form_body(fields)
+            }
+            None => String::new(),
+        };
+        let page = send(&self.app, request.body(Body::from(body)).expect("request")).await;
+        if let Some(set) = &page.set_cookie {
+            let pair = set.split(';').next().unwrap_or_default().to_owned();
+            self.cookie = if pair.ends_with('=') {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        page
+    }
+
+    pub async fn get(&mut self, uri: &str) -> Page {
+        self.send("GET", uri, None).await
+    }
+
+    pub async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", uri, Some(form)).await
+    }
+}
+
+pub fn assert_redirect(page: &Page, to: &str) {
+    assert!(
+        page.status.is_redirection(),
+        "expected a redirect to {to}, got {}: {}",
+        page.status,
+        String::from_utf8_lossy(&page.bytes)
+    );
+    assert_eq!(page.location.as_deref(), Some(to));
+}
+
+/// The value of a hidden field in a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// A customer the storefront's form accepts, as its fields.
+pub const CUSTOMER: &[(&str, &str)] = &[
+    ("family_name", "山田"),
+    ("given_name", "太郎"),
+    ("family_kana", "ヤマダ"),
+    ("given_kana", "タロウ"),
+    ("email", "taro@example.jp"),
+    ("postcode", "100-0001"),
+    ("prefecture", "東京都"),
+    ("address1", "千代田区千代田"),
+    ("address2", "1-1"),
+    ("address3", ""),
+    ("phone", "03-1234-5678"),
+];
+
+/// [`CUSTOMER`] with some fields changed.
+pub fn customer_with(
+    changes: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    CUSTOMER
+        .iter()
+        .map(|(name, value)| {
+            let changed = changes.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+            (*name, changed.unwrap_or(value))
+        })
+        .collect()
+}
+
+/// The demo payment method of a settlement type.
+pub async fn method_id(state: &AppState, settlement_type: &str) -> i64 {
+    state
+        .store
+        .payment_methods()
+        .await
+        .expect("methods")
+        .into_iter()
+        .find(|m| m.settlement_type == settlement_type)
+        .expect("demo method")
+        .id
+}
+
+/// A demo product by name.
+pub async fn product_id(state: &AppState, name: &str) -> i64 {
+    state
+        .store
+        .products()
+        .await
+        .expect("products")
+        .into_iter()
+        .find(|p| p.name == name)
+        .expect("demo product")
+        .id
+}
+
+/// Adds a product and enters the customer's details.
+pub async fn fill_cart_and_customer(
+    browser: &mut Browser,
+    state: &AppState,
+    customer: &[(&str, &str)],
+) {
+    let mug = product_id(state, "有田焼 マグカップ").await.to_string();
+    let added = browser
+        .post("/cart/add", &[("product_id", &mug), ("quantity", "2")])
+        .await;
+    assert_redirect(&added, "/cart");
+    let details = browser.post("/checkout/customer", customer).await;
+    assert_redirect(&details, "/checkout/delivery");
+}
+
+/// The confirm page's button, pressed: shows the confirm page (which stores nothing) and posts its form,
+/// as a click does. Returns the POST's answer.
+pub async fn confirm_order(browser: &mut Browser) -> Page {
+    let review = browser.get("/checkout/confirm").await;
+    assert_eq!(review.status, StatusCode::OK);
+    let html = review.text();
+    assert!(html.contains("<form id=\"confirm_form\""), "{html}");
+    let revision = hidden(&html, "revision").expect("the confirm form's revision");
+    browser
+        .post("/checkout/confirm", &[("revision", &revision)])
+        .await
+}
