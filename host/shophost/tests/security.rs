@@ -136,6 +136,18 @@ async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
     assert_eq!(get(&app, Some(&cookie), "/cart").await.text(), cart_before);
     // Reading stays open to links from anywhere.
     assert_eq!(get(&app, None, "/").await.status, StatusCode::OK);
+    // The gateway's page posts the shopper back after a card change: that post only redirects to the
+    // page showing the result, so it passes.
+    let back = post(
+        &app,
+        From::OtherSite,
+        Some(&cookie),
+        "/mypage/card/done",
+        "X-R_CODE=0%3A0000",
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    assert_eq!(back.location.as_deref(), Some("/mypage/card/done"));
 }
 
 fn login_form(email: &str, password: &str) -> String {
