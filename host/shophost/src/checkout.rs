@@ -62,6 +62,9 @@ pub enum CheckoutError {
     /// Storage failed.
     #[error("ただいま混み合っています。しばらくしてからもう一度お試しください")]
     Unavailable(#[from] DbError),
+    /// The gateway module panicked; the detail is logged, the shopper is asked to try again later.
+    #[error("ただいまお支払い手続きができません。しばらくしてからもう一度お試しください")]
+    ModuleFailed(#[from] crate::guard::ModulePanic),
 }
 
 /// How to go on after the confirm step.
@@ -315,7 +318,7 @@ pub async fn create_attempt(
         note: input.note.clone(),
         options,
     };
-    let spec = provided.module.link_key_spec();
+    let spec = provided.link_key_spec;
     for _ in 0..5 {
         let attempt = NewAttempt {
             link_key: new_link_key(&spec),
@@ -441,14 +444,16 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
         urls: return_urls(state, &attempt.settlement_type),
         today: local_date(attempt.created_at),
     };
-    let start = provided
-        .module
-        .start_payment(&provided.config, &request)
-        .await
-        .map_err(|error| match error {
-            PaymentStartError::Input(message) => CheckoutError::Input(message),
-            other => CheckoutError::Input(format!("お支払いを開始できません（{other}）")),
-        })?;
+    let start = crate::guard::module_call_async(
+        provided.module.id(),
+        "start_payment",
+        provided.module.start_payment(&provided.config, &request),
+    )
+    .await?
+    .map_err(|error| match error {
+        PaymentStartError::Input(message) => CheckoutError::Input(message),
+        other => CheckoutError::Input(format!("お支払いを開始できません（{other}）")),
+    })?;
     let PaymentStart::Redirect(form) = start;
     check_representable(&form)?;
     Ok(Confirmed::Redirect(form))
@@ -491,7 +496,7 @@ pub async fn start_card_update(
         .find(|t| t.kind == shophost_module_api::SettlementKind::Immediate)
         .map(|t| t.id.clone())
         .ok_or(CheckoutError::NotFound)?;
-    let spec = module.link_key_spec();
+    let spec = module_state.link_key_spec;
     let snapshot = AttemptSnapshot {
         lines: Vec::new(),
         customer: member.details.clone(),
@@ -557,10 +562,13 @@ pub async fn start_card_update(
         },
         today: local_date(attempt.created_at),
     };
-    let PaymentStart::Redirect(form) = module
-        .start_card_update(&config, &request)
-        .await
-        .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
+    let PaymentStart::Redirect(form) = crate::guard::module_call_async(
+        module_id,
+        "start_card_update",
+        module.start_card_update(&config, &request),
+    )
+    .await?
+    .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
     check_representable(&form)?;
     Ok(CardUpdateStart {
         link_key: attempt.link_key,
@@ -602,10 +610,17 @@ pub async fn handle_return(
         ));
     };
     let module = module_state.registered.module.clone();
-    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
-    let read = module
-        .parse_return(&config, settlement_type, kind, &decoded.request)
-        .await;
+    let decoded = decode(
+        &raw,
+        module_state.wire_charset,
+        &state.config.trusted_proxies,
+    );
+    let read = crate::guard::module_call_async(
+        &module_state.registered.id,
+        "parse_return",
+        module.parse_return(&config, settlement_type, kind, &decoded.request),
+    )
+    .await?;
     let link_key = read.link_key.clone();
     match kind {
         ReturnKind::Cancel => return Ok(ReturnView::Cancelled(link_key)),

@@ -229,7 +229,7 @@ pub async fn handle_notification(
     };
     let module = target.module.clone();
     let module_id = module.id().to_owned();
-    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
+    let decoded = decode(&raw, target.wire_charset, &state.config.trusted_proxies);
     let record = record_for(
         Some(&module_id),
         name,
@@ -239,7 +239,11 @@ pub async fn handle_notification(
         replay_of,
     );
     let request = decoded.request;
-    let intent = if raw.body.len() > state.config.max_body_bytes {
+    // Every call into the module goes through the host's door for panics (`guard`). A panic reading
+    // the request is journaled as a refusal and answered "unavailable", so the gateway retries and an
+    // operator can replay the entry once the module is fixed.
+    let mut panicked = false;
+    let mut intent = if raw.body.len() > state.config.max_body_bytes {
         Intent::Refuse {
             refusal: Refusal::Malformed,
             reason: format!(
@@ -262,26 +266,59 @@ pub async fn handle_notification(
             link_key: None,
         }
     } else {
-        match module
-            .parse_notification(&target.config, name, &request)
-            .await
-        {
-            Ok(notification) if !notification.mismatches.is_empty() => Intent::Refuse {
+        let parsed = crate::guard::module_call_async(
+            &module_id,
+            "parse_notification",
+            module.parse_notification(&target.config, name, &request),
+        )
+        .await;
+        match parsed {
+            Ok(Ok(notification)) if !notification.mismatches.is_empty() => Intent::Refuse {
                 refusal: Refusal::Mismatch,
                 reason: notification.mismatches.join("; "),
                 link_key: Some(notification.link_key),
             },
-            Ok(notification) => Intent::Apply(notification),
-            Err(rejection) => Intent::Refuse {
+            Ok(Ok(notification)) => Intent::Apply(notification),
+            Ok(Err(rejection)) => Intent::Refuse {
                 refusal: Refusal::Malformed,
                 reason: rejection.reason,
                 link_key: rejection.link_key,
             },
+            Err(panic) => {
+                panicked = true;
+                Intent::Refuse {
+                    refusal: Refusal::Malformed,
+                    reason: panic.to_string(),
+                    link_key: None,
+                }
+            }
         }
     };
     let link_key = match &intent {
         Intent::Apply(n) => Some(n.link_key.clone()),
         Intent::Refuse { link_key, .. } => link_key.clone(),
+    };
+    // The module's answers are worked out now, so storage runs no module code; the store journals the
+    // one its verdict picks and the caller sends it after the commit. When the module panics here, the
+    // request is refused with "unavailable" whatever it said.
+    let unavailable = crate::guard::module_call(&module_id, "respond", || {
+        module.respond(name, &request, &Answer::Unavailable)
+    })
+    .unwrap_or_else(|_| plain_unavailable());
+    let asked = crate::guard::module_call(&module_id, "respond", || {
+        Responses::ask(|answer| module.respond(name, &request, answer))
+    });
+    let responses = match asked {
+        Ok(responses) if !panicked => responses,
+        Ok(_) => Responses::always(unavailable.clone()),
+        Err(panic) => {
+            intent = Intent::Refuse {
+                refusal: Refusal::Malformed,
+                reason: panic.to_string(),
+                link_key: link_key.clone(),
+            };
+            Responses::always(unavailable.clone())
+        }
     };
     let context = ApplyContext {
         module_id: module_id.clone(),
@@ -289,9 +326,6 @@ pub async fn handle_notification(
         settlement_kinds: target.kinds.clone(),
         channel: "notification",
     };
-    // The module's answers are worked out now, so storage runs no module code; the store journals the
-    // one its verdict picks and the caller sends it after the commit.
-    let responses = Responses::ask(|answer| module.respond(name, &request, answer));
     match state
         .store
         .record_inbound(record, intent, context, responses)
@@ -323,12 +357,17 @@ pub async fn handle_notification(
             state.metrics.count_unavailable(&module_id, name);
             tracing::error!(module = %module_id, endpoint = %name, link_key = link_key.as_deref().unwrap_or(""), %error, "notification not stored; answering unavailable so the gateway retries");
             Handled {
-                response: module.respond(name, &request, &Answer::Unavailable),
+                response: unavailable,
                 verdict: None,
                 journal_id: None,
             }
         }
     }
+}
+
+/// "Unavailable" when the module cannot even say it: a bare 503, so the gateway retries.
+fn plain_unavailable() -> WireResponse {
+    WireResponse::text(503, "text/plain; charset=UTF-8", "unavailable")
 }
 
 fn source_allowed(trust: &NotificationTrust, source: IpAddr) -> bool {
