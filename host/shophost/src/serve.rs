@@ -196,6 +196,7 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         );
     }
     println!("Stop with Ctrl-C (or SIGTERM).");
+    let store = state.store.clone();
     let app = crate::http::router(state);
     crate::http::server::serve(
         listener,
@@ -210,6 +211,8 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         DRAIN_DEADLINE,
     )
     .await;
+    // The last request was answered: commit whatever is still queued and close the database.
+    store.close().await;
     Ok(())
 }
 
