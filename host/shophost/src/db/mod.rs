@@ -139,6 +139,9 @@ pub struct InboundRecord {
     pub received_at: i64,
     /// The journal entry this replays.
     pub replay_of: Option<i64>,
+    /// What the host adds to the entry's reason, whatever the verdict (e.g. which fields had
+    /// undecodable bytes replaced).
+    pub note: Option<String>,
 }
 
 /// What the host decided to do with an inbound request before touching storage.

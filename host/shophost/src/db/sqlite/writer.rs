@@ -363,6 +363,7 @@ mod tests {
             fields: Vec::new(),
             received_at: 1,
             replay_of: None,
+            note: None,
         };
         let intent = Intent::Refuse {
             refusal: Refusal::Malformed,
