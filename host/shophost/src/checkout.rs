@@ -444,11 +444,9 @@ pub async fn confirm(state: &AppState, link_key: &str) -> Result<Confirmed, Chec
         urls: return_urls(state, &attempt.settlement_type),
         today: local_date(attempt.created_at),
     };
-    let start = crate::guard::module_call_async(
-        provided.module.id(),
-        "start_payment",
-        provided.module.start_payment(&provided.config, &request),
-    )
+    let start = crate::guard::module_call_async(provided.module.id(), "start_payment", || {
+        provided.module.start_payment(&provided.config, &request)
+    })
     .await?
     .map_err(|error| match error {
         PaymentStartError::Input(message) => CheckoutError::Input(message),
@@ -562,13 +560,12 @@ pub async fn start_card_update(
         },
         today: local_date(attempt.created_at),
     };
-    let PaymentStart::Redirect(form) = crate::guard::module_call_async(
-        module_id,
-        "start_card_update",
-        module.start_card_update(&config, &request),
-    )
-    .await?
-    .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
+    let PaymentStart::Redirect(form) =
+        crate::guard::module_call_async(module_id, "start_card_update", || {
+            module.start_card_update(&config, &request)
+        })
+        .await?
+        .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
     check_representable(&form)?;
     Ok(CardUpdateStart {
         link_key: attempt.link_key,
@@ -615,11 +612,9 @@ pub async fn handle_return(
         module_state.wire_charset,
         &state.config.trusted_proxies,
     );
-    let read = crate::guard::module_call_async(
-        &module_state.registered.id,
-        "parse_return",
-        module.parse_return(&config, settlement_type, kind, &decoded.request),
-    )
+    let read = crate::guard::module_call_async(&module_state.registered.id, "parse_return", || {
+        module.parse_return(&config, settlement_type, kind, &decoded.request)
+    })
     .await?;
     let link_key = read.link_key.clone();
     match kind {

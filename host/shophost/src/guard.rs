@@ -65,12 +65,14 @@ pub fn module_call<T>(
     catch(run).map_err(|panicked| module_panic(module, call, panicked))
 }
 
-/// Awaits module `module`'s async `call` method (the future it returned), catching a panic.
+/// Calls module `module`'s async `call` method (`start` calls it) and awaits its future, catching a
+/// panic in either: a method written by hand may run code before it returns its future.
 pub async fn module_call_async<F: Future>(
     module: &str,
     call: &'static str,
-    future: F,
+    start: impl FnOnce() -> F,
 ) -> Result<F::Output, ModulePanic> {
+    let future = module_call(module, call, start)?;
     catch_async(future)
         .await
         .map_err(|panicked| module_panic(module, call, panicked))
@@ -118,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_in_any_poll_of_a_future_is_caught() {
-        let ok = module_call_async("m", "start_payment", async { 1 }).await;
+        let ok = module_call_async("m", "start_payment", || async { 1 }).await;
         assert_eq!(ok, Ok(1));
         let later = async {
             tokio::task::yield_now().await;
@@ -126,8 +128,13 @@ mod tests {
                 panic!("after a yield");
             }
         };
-        let caught = module_call_async("m", "start_payment", later).await;
+        let caught = module_call_async("m", "start_payment", || later).await;
         assert_eq!(caught.unwrap_err().message, "after a yield");
+        // A method that panics before it returns its future.
+        let early = module_call_async("m", "start_payment", || -> std::future::Ready<u8> {
+            panic!("before the future")
+        });
+        assert_eq!(early.await.unwrap_err().message, "before the future");
         // The runtime and the task that caught it go on.
         assert_eq!(catch_async(async { 2 }).await, Ok(2));
     }

@@ -331,11 +331,9 @@ pub async fn handle_notification(
             link_key: None,
         }
     } else {
-        let parsed = crate::guard::module_call_async(
-            &module_id,
-            "parse_notification",
-            module.parse_notification(&target.config, name, &request),
-        )
+        let parsed = crate::guard::module_call_async(&module_id, "parse_notification", || {
+            module.parse_notification(&target.config, name, &request)
+        })
         .await;
         match parsed {
             Ok(Ok(notification)) if !notification.mismatches.is_empty() => Intent::Refuse {
