@@ -244,35 +244,47 @@ fn cases() -> Vec<Case> {
             "malformed REC_FLG",
         ),
         // -- charsets ------------------------------------------------------------------------
+        // Bytes that are not Shift_JIS are replaced in values, and the module refuses them where it
+        // relies on the value; in a field's name they refuse the request. (In free text they are
+        // read, noted and accepted: see `notifications.rs` and the UTF-8 test below.)
         Case::card(
-            "invalid Shift_JIS: a lead byte at the end",
-            |key| form_with_raw_tail(&card(key), b"&X-NOTE=%82"),
-            "body is not valid Shift_JIS",
+            "invalid Shift_JIS in a field name: a lead byte at the end",
+            |key| form_with_raw_tail(&card(key), b"&X-NOTE%82=1"),
+            "a field name in the body is not valid Shift_JIS",
         )
         .anonymous(),
         Case::card(
-            "invalid Shift_JIS: byte FF, unescaped",
-            |key| form_with_raw_tail(&card(key), b"&X-NOTE=\xFF"),
-            "body is not valid Shift_JIS",
-        )
-        .anonymous()
-        .content_type(Some(FORM)),
-        // Remise sends Shift_JIS; a body that does not say otherwise is read as Shift_JIS, and UTF-8
-        // whose bytes are not valid Shift_JIS is refused whole (see also the test below).
-        Case::card(
-            "UTF-8 body without a charset, not valid Shift_JIS",
-            |key| utf8_form(&with(card(key), "X-NAME", TESUTO)),
-            "body is not valid Shift_JIS",
+            "invalid Shift_JIS in a field name: byte FF, unescaped",
+            |key| form_with_raw_tail(&card(key), b"&X-\xFFNOTE=1"),
+            "a field name in the body is not valid Shift_JIS",
         )
         .anonymous()
         .content_type(Some(FORM)),
         Case::card(
-            "Shift_JIS body declared UTF-8",
-            |key| sjis_form(&with(card(key), "X-NAME", TESUTO)),
-            "body is not valid UTF-8",
+            "invalid Shift_JIS in X-TRANID: byte FF, unescaped",
+            |key| {
+                let fields = without(card(key), "X-TRANID");
+                form_with_raw_tail(&fields, b"&X-TRANID=T0001\xFF")
+            },
+            "malformed X-TRANID; undecodable bytes replaced in X-TRANID",
         )
-        .anonymous()
-        .content_type(Some("application/x-www-form-urlencoded; charset=UTF-8")),
+        .content_type(Some(FORM)),
+        Case::conv(
+            "invalid Shift_JIS in a receipt's TOTAL",
+            |key| {
+                let fields = without(receipt(key), "TOTAL");
+                form_with_raw_tail(&fields, b"&TOTAL=3990%82")
+            },
+            "malformed TOTAL: not a non-negative integer; undecodable bytes replaced in TOTAL",
+        ),
+        Case::conv(
+            "invalid Shift_JIS in the payment number of a slip",
+            |key| {
+                let fields = without(issued(key), "X-PAY_NO1");
+                form_with_raw_tail(&fields, b"&X-PAY_NO1=1234%FF5")
+            },
+            "undecodable bytes in X-PAY_NO1; undecodable bytes replaced in X-PAY_NO1",
+        ),
         // -- size ------------------------------------------------------------------------------
         Case::card(
             "body just over the limit",
@@ -487,7 +499,9 @@ async fn malformed_notifications_are_refused_and_change_nothing() {
 ///
 /// - `charset=UTF-8` declared and valid: read as UTF-8 and accepted when otherwise valid (Remise
 ///   never does this, but a relay that re-encodes and says so is read correctly).
-/// - No charset, and the UTF-8 bytes are not valid Shift_JIS: refused whole (the table above).
+/// - No charset, and the UTF-8 bytes are not valid Shift_JIS: the free-text field is read with the
+///   undecodable bytes replaced (U+FFFD), the journal notes the field, and the notification, valid in
+///   every field that decides anything, is accepted. Likewise Shift_JIS bytes declared UTF-8.
 /// - No charset, and the UTF-8 bytes happen to be valid Shift_JIS (as 山田's are): the shop cannot
 ///   tell this from Shift_JIS text, so the free-text field reads as mojibake and the notification,
 ///   valid in every field that decides anything (ASCII ids, digits, codes), is accepted. The raw
@@ -543,6 +557,50 @@ async fn utf8_bodies_are_read_in_the_charset_they_declare() {
     assert_eq!(entry["body"].as_str().unwrap().as_bytes(), body.as_slice());
     let read = parse_sjis_form(entry["body"].as_str().unwrap());
     assert_eq!(field(&read, "X-NAME"), Some(mojibake.as_ref()));
+
+    // テスト's UTF-8 bytes are not valid Shift_JIS, and テスト's Shift_JIS bytes are not valid UTF-8:
+    // either way only the name is affected, and the journal says so.
+    for (number, (content_type, body_of)) in [
+        (FORM, utf8_form as fn(&[(String, String)]) -> Vec<u8>),
+        (
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            sjis_form::<String, String>,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let link_key = shop.checkout(CARD, &[], None).await;
+        let transaction = format!("T01{number}");
+        let fields = with(
+            with(card(&link_key), "X-TRANID", &transaction),
+            "X-NAME",
+            TESUTO,
+        );
+        let answer = shop
+            .post_raw(
+                &shop.notify_url("remise_card"),
+                content_type,
+                body_of(&fields),
+            )
+            .await;
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (200, ACK),
+            "{content_type}"
+        );
+        let order = shop.order_detail(&link_key).await;
+        assert_eq!((order.status.as_str(), order.events), ("captured", 1));
+        let entry = &shop.journal(&link_key).await[0];
+        assert_eq!(
+            entry["reason"],
+            format!(
+                "order {}; undecodable bytes replaced in X-NAME",
+                order.number
+            ),
+            "{content_type}"
+        );
+    }
 }
 
 /// A gateway event is about one attempt. A notification for another attempt that carries an event

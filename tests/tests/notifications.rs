@@ -243,13 +243,114 @@ async fn get_request_is_not_acknowledged() {
     assert!(reason.contains("must be a POST"), "{reason}");
 }
 
+/// A Shift_JIS form of `fields` in which the value of `bad` ends with `%FF`: FF is no Shift_JIS byte.
+fn form_with_bad_byte(fields: &[(String, String)], bad: &str) -> Vec<u8> {
+    let pairs: Vec<Vec<u8>> = fields
+        .iter()
+        .map(|(name, value)| {
+            let mut pair = sjis_form(&[(name, value)]);
+            if name == bad {
+                pair.extend_from_slice(b"%FF");
+            }
+            pair
+        })
+        .collect();
+    pairs.join(&b'&')
+}
+
+/// One byte that is not Shift_JIS in a free-text field of a genuine notification must not lose the
+/// payment: the value is read with U+FFFD in its place, the order is made once, and the journal keeps
+/// the raw bytes and says which field was affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_shift_jis_is_not_acknowledged() {
+async fn a_bad_byte_in_free_text_is_replaced_and_the_payment_is_kept() {
     let shop = Shop::start().await;
     let link_key = open_card_attempt(&shop).await;
+    let body = form_with_bad_byte(&card_success(&link_key, "T0001", MUG_PRICE), "X-NAME");
+    assert_eq!(String::from_utf8_lossy(&body).matches("%FF").count(), 1);
+    let answer = shop
+        .post_raw(
+            &shop.notify_url("remise_card"),
+            "application/x-www-form-urlencoded",
+            body.clone(),
+        )
+        .await;
+    assert_eq!((answer.status, answer.text().as_str()), (200, ACK));
+    let order = shop.order_detail(&link_key).await;
+    assert_eq!((order.status.as_str(), order.events), ("captured", 1));
+    assert_eq!(
+        shop.admin_get("/orders").await["orders"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let entry = &shop.journal(&link_key).await[0];
+    assert_eq!(entry["verdict"], "accepted");
+    assert_eq!(
+        entry["reason"],
+        format!(
+            "order {}; undecodable bytes replaced in X-NAME",
+            order.number
+        )
+    );
+    assert_eq!(entry["body"].as_str().unwrap().as_bytes(), body.as_slice());
+
+    // A replay reads it the same way: a copy, nothing changed.
+    let (status, replay) = shop
+        .admin("POST", &format!("/journal/{}/replay", entry["id"]), None)
+        .await;
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(replay["verdict"], "duplicate");
+    assert_eq!(shop.order_detail(&link_key).await.events, 1);
+}
+
+/// The same byte where the module relies on the value (the link key, the amount) is refused by the
+/// module's own checks, with nothing changed; in a field's name it refuses the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_byte_where_it_matters_is_refused_and_changes_nothing() {
+    let shop = Shop::start().await;
+    for (field, reason, names_link_key) in [
+        ("X-S_TORIHIKI_NO", "malformed X-S_TORIHIKI_NO", false),
+        ("X-TOTAL", "malformed X-TOTAL", true),
+    ] {
+        let link_key = open_card_attempt(&shop).await;
+        let body = form_with_bad_byte(&card_success(&link_key, "T0001", MUG_PRICE), field);
+        let answer = shop
+            .post_raw(
+                &shop.notify_url("remise_card"),
+                "application/x-www-form-urlencoded",
+                body,
+            )
+            .await;
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (200, "error1"),
+            "{field}"
+        );
+        assert_no_order(&shop, &link_key).await;
+        assert_eq!(
+            shop.state
+                .store
+                .payment_event_count(&link_key)
+                .await
+                .unwrap(),
+            0,
+            "{field}"
+        );
+        let entry = &shop.admin_get("/journal").await["entries"][0];
+        assert_eq!(entry["verdict"], "rejected", "{field}");
+        let kept = entry["reason"].as_str().unwrap();
+        assert!(kept.starts_with(reason), "{field}: {kept}");
+        assert!(
+            kept.ends_with(&format!("; undecodable bytes replaced in {field}")),
+            "{field}: {kept}"
+        );
+        assert_eq!(entry["link_key"].is_string(), names_link_key, "{field}");
+    }
+
+    let link_key = open_card_attempt(&shop).await;
     let mut body = sjis_form(&card_success(&link_key, "T0001", MUG_PRICE));
-    // 0x82 starts a two-byte character; nothing follows it.
-    body.extend_from_slice(b"&X-NOTE=%82");
+    body.extend_from_slice(b"&X-NOTE%FF=1");
     let answer = shop
         .post_raw(
             &shop.notify_url("remise_card"),
@@ -258,12 +359,14 @@ async fn invalid_shift_jis_is_not_acknowledged() {
         )
         .await;
     assert_eq!((answer.status, answer.text().as_str()), (200, "error1"));
-    assert_eq!(shop.admin_get("/orders").await["orders"], json!([]));
     assert_no_order(&shop, &link_key).await;
-    let journal = shop.admin_get("/journal").await;
-    let entry = &journal["entries"][0];
+    let entry = &shop.admin_get("/journal").await["entries"][0];
     assert_eq!(entry["verdict"], "rejected");
-    assert_eq!(entry["reason"], "body is not valid Shift_JIS");
+    assert_eq!(
+        entry["reason"],
+        "a field name in the body is not valid Shift_JIS"
+    );
+    assert_eq!(shop.admin_get("/orders").await["orders"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

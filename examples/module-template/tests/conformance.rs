@@ -52,9 +52,15 @@ impl WireFormat for MyWire {
     }
 
     fn undecodable_notification(&self, link_key: &str, amount: i64) -> TestRequest {
-        let mut body = notification(link_key, "paid", amount);
-        // 0xFF is never UTF-8: the host refuses the form before the module sees it.
-        body.extend_from_slice(b"&note=%FF");
+        // 0xFF is never UTF-8. The host reads the amount with U+FFFD in its place, and the module
+        // refuses an amount that is not digits.
+        let mut body = form_urlencoded(&[
+            ("shop_id", "SHOP01"),
+            ("order_id", link_key),
+            ("transaction_id", &format!("TX{link_key}")),
+            ("status", "paid"),
+        ]);
+        body.extend_from_slice(format!("&amount={amount}%FF").as_bytes());
         TestRequest::post(FORM, body)
     }
 

@@ -5,6 +5,12 @@
 //! The parsers are stricter than Welcart: a notification becomes "paid" only when every field that
 //! says so is present and says exactly that; anything missing, malformed or contradictory is a
 //! rejection or a failure, never a payment.
+//!
+//! The host hands over values whose bytes were not valid Shift_JIS with those bytes replaced by U+FFFD
+//! (so that one bad byte in a name does not lose a payment). Every field read here that decides
+//! anything or reaches the shopper refuses it: link keys, ids, amounts and codes take only ASCII
+//! digits or printable ASCII, and the payment slip's free-text fields refuse U+FFFD by name. Only
+//! details for the error log (`X-ERRINFO`) and fields never read (`X-NAME`) may carry it.
 
 use shophost_module_api::{Capture, CardOnFile, InboundRequest, Notification, Rejection, Signal};
 
@@ -137,6 +143,9 @@ fn optional_amount(
     }
 }
 
+/// The character the host puts where a value's bytes could not be decoded.
+const REPLACED: char = '\u{FFFD}';
+
 /// Free text for the error log: trimmed and capped.
 fn detail(request: &InboundRequest, name: &str) -> String {
     normalise::first_chars(request.field(name).unwrap_or("").trim(), DETAIL_MAX_CHARS)
@@ -213,8 +222,16 @@ impl TryFrom<&InboundRequest> for RemiseCardNotification {
             Some(level) if level.len() == 1 && level.bytes().all(|b| b.is_ascii_digit()) => level,
             Some(_) => return Err(rejection("malformed X-ERRLEVEL".into(), Some(link_key))),
         };
-        let error_code = single(request, "X-ERRCODE", Some(link_key))?.map(str::trim);
-        let result_code = single(request, "X-R_CODE", Some(link_key))?.map(str::trim);
+        // The codes decide between paid and declined, so a code that is not a plain token (one the
+        // host could not decode, say) is no answer either way.
+        let code = |name: &str| match single(request, name, Some(link_key))?.map(str::trim) {
+            Some(code) if !code.is_empty() && !is_token(code, CODE_MAX_CHARS) => {
+                Err(rejection(format!("malformed {name}"), Some(link_key)))
+            }
+            code => Ok(code),
+        };
+        let error_code = code("X-ERRCODE")?;
+        let result_code = code("X-R_CODE")?;
         let approved = error_level == "0"
             && error_code.is_none_or(str::is_empty)
             && result_code.is_none_or(|code| code == R_CODE_OK);
@@ -489,11 +506,16 @@ impl TryFrom<&InboundRequest> for RemiseConvIssued {
             }
             Some(_) => return Err(rejection("malformed X-R_CODE".into(), Some(link_key))),
         };
+        // The slip is what the shopper pays with: a number with an undecodable byte in it is wrong.
         let text = |name: &str| -> Result<String, Rejection> {
-            Ok(normalise::first_chars(
-                single(request, name, Some(link_key))?.unwrap_or("").trim(),
-                DETAIL_MAX_CHARS,
-            ))
+            let value = single(request, name, Some(link_key))?.unwrap_or("").trim();
+            if value.contains(REPLACED) {
+                return Err(rejection(
+                    format!("undecodable bytes in {name}"),
+                    Some(link_key),
+                ));
+            }
+            Ok(normalise::first_chars(value, DETAIL_MAX_CHARS))
         };
         Ok(RemiseConvIssued {
             link_key: link_key.to_owned(),

@@ -572,6 +572,81 @@ fn conv_notifications() {
     );
 }
 
+/// The host replaces bytes it cannot decode with U+FFFD and lets the module decide: every field that
+/// decides anything, or that the shopper pays with, refuses such a value; free text is read as it is.
+#[test]
+fn undecodable_bytes_are_refused_wherever_they_matter() {
+    // A card success with a replaced byte in one field: (field, whether it is still read).
+    let card_cases = [
+        ("X-S_TORIHIKI_NO", "1234567890123456\u{FFFD}", false),
+        ("X-TRANID", "T\u{FFFD}1", false),
+        ("X-TOTAL", "399\u{FFFD}", false),
+        ("X-ERRLEVEL", "\u{FFFD}", false),
+        ("X-ERRCODE", "\u{FFFD}", false),
+        ("X-R_CODE", "0:0000\u{FFFD}", false),
+        ("X-PAYQUICKID", "PQ\u{FFFD}", false),
+        ("X-AC_MEMBERID", "AC\u{FFFD}", false),
+        ("X-NAME", "ヤマダ\u{FFFD}タロウ", true),
+        ("X-ERRINFO", "\u{FFFD}", true),
+    ];
+    for (field, value, read) in card_cases {
+        let fields = with(&card_success(), &[(field, value)], &[]);
+        let got = notify(&[("continuation", "on")], "remise_card", &post(&fields));
+        assert_eq!(got.is_ok(), read, "{field}={value:?}: {got:?}");
+        if read {
+            assert_eq!(got, Ok(succeeded(3990, Capture::Captured, None)), "{field}");
+        }
+    }
+    let receipt = [
+        ("S_TORIHIKI_NO", LINK_KEY),
+        ("REC_FLG", "1"),
+        ("TOTAL", "3990"),
+        ("JOB_ID", JOB_ID),
+        ("REC_CVSNAME", "セブン-イレブン"),
+    ];
+    let receipt_cases = [
+        ("S_TORIHIKI_NO", "\u{FFFD}", false),
+        ("REC_FLG", "1\u{FFFD}", false),
+        ("TOTAL", "\u{FFFD}3990", false),
+        ("JOB_ID", "\u{FFFD}", false),
+        ("REC_CVSNAME", "セブン\u{FFFD}", true),
+    ];
+    for (field, value, read) in receipt_cases {
+        let fields = with(&receipt, &[(field, value)], &[]);
+        let got = notify(&[], "remise_conv", &post(&fields));
+        assert_eq!(got.is_ok(), read, "{field}={value:?}: {got:?}");
+    }
+    for field in [
+        "X-S_TORIHIKI_NO",
+        "X-JOB_ID",
+        "X-R_CODE",
+        "X-TOTAL",
+        "X-PAYDATE",
+        "X-PAY_CSV",
+        "X-PAY_NO1",
+        "X-PAY_NO2",
+    ] {
+        let fields = with(&issued_fields(), &[(field, "12\u{FFFD}3")], &[]);
+        let got = notify(&[], "remise_conv", &post(&fields));
+        assert!(got.is_err(), "{field}: {got:?}");
+        // The success return carries the same fields: no slip from it either.
+        let read = browser_return("acting_remise_conv", ReturnKind::Success, &post(&fields));
+        assert_eq!(read.notification, None, "{field}");
+    }
+    assert_eq!(
+        notify(
+            &[],
+            "remise_conv",
+            &post(&with(
+                &issued_fields(),
+                &[("X-PAY_NO1", "12\u{FFFD}3")],
+                &[]
+            ))
+        ),
+        rejected("undecodable bytes in X-PAY_NO1", Some(LINK_KEY))
+    );
+}
+
 fn browser_return(
     settlement_type: &str,
     kind: ReturnKind,

@@ -90,7 +90,9 @@ pub struct InboundRequest {
     /// The raw body bytes exactly as received.
     pub body: Vec<u8>,
     /// Query-string and (for form bodies) body fields, decoded from the module's wire charset, in the
-    /// order received: query first, then body. Empty when the body is not a form.
+    /// order received: query first, then body. Empty when the body is not a form. Bytes of a value that
+    /// are not valid in the charset arrive as U+FFFD (a name that is not valid refuses the request):
+    /// a field the module relies on must refuse it.
     pub fields: Vec<(String, String)>,
     /// Whether `fields` includes a decoded form body (a `POST` with a form content type).
     pub form_body: bool,

@@ -76,9 +76,11 @@ pub trait WireFormat: Send + Sync {
     /// A notification saying the payment for `link_key` failed.
     fn failure_notification(&self, link_key: &str) -> TestRequest;
 
-    /// A success notification for `link_key` and `amount` whose body contains bytes that are not valid
-    /// in the module's wire charset (for UTF-8 modules: invalid UTF-8), but that is otherwise well
-    /// formed (signed, if the gateway signs).
+    /// A success notification for `link_key` and `amount`, otherwise well formed (signed, if the gateway
+    /// signs), with bytes that are not valid in the module's wire charset (for UTF-8 modules: invalid
+    /// UTF-8) where they must stop it. In a form the host replaces such bytes in a value with U+FFFD
+    /// and lets the module decide, so put them in a value the module relies on (the amount, the link
+    /// key) or in a field's name, which the host refuses itself; in free text the module may read them.
     fn undecodable_notification(&self, link_key: &str, amount: i64) -> TestRequest;
 
     /// The shopper's browser coming back to the success return URL after paying for `link_key`.

@@ -145,7 +145,10 @@ impl WireFormat for Wire {
         TestRequest::post(FORM, notification(link_key, 1980, "1"))
     }
     fn undecodable_notification(&self, link_key: &str, amount: i64) -> TestRequest {
-        TestRequest::post(FORM, notification(link_key, amount, "0") + "&X-NAME=%82")
+        // 0x82 opens a two-byte Shift_JIS character that never comes.
+        let total = format!("X-TOTAL={amount}");
+        let body = notification(link_key, amount, "0").replace(&total, &format!("{total}%82"));
+        TestRequest::post(FORM, body)
     }
     fn success_return(&self, link_key: &str) -> TestRequest {
         TestRequest::post(FORM, format!("X-S_TORIHIKI_NO={link_key}"))

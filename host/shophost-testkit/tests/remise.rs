@@ -107,11 +107,13 @@ impl WireFormat for RemiseWire {
     fn undecodable_notification(&self, link_key: &str, amount: i64) -> TestRequest {
         let fields: Vec<_> = approved(link_key, amount)
             .into_iter()
-            .filter(|(name, _)| *name != "X-NAME")
+            .filter(|(name, _)| *name != "X-TOTAL")
             .collect();
         let mut bytes = body(&fields);
-        // 0x82 opens a two-byte Shift_JIS character that never comes; 0xFF is no Shift_JIS byte at all.
-        bytes.extend_from_slice(b"&X-NAME=%82&X-ADDRESS=%FF");
+        // 0x82 opens a two-byte Shift_JIS character that never comes: the host reads the amount with
+        // U+FFFD in its place, and Remise refuses an amount that is not digits. (The same byte in the
+        // shopper's name would be read and the payment kept.)
+        bytes.extend_from_slice(format!("&X-TOTAL={amount}%82").as_bytes());
         TestRequest::post(FORM, bytes)
     }
 

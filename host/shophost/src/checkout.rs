@@ -68,6 +68,9 @@ pub enum CheckoutError {
     /// Storage failed.
     #[error("ただいま混み合っています。しばらくしてからもう一度お試しください")]
     Unavailable(#[from] DbError),
+    /// The gateway module panicked; the detail is logged, the shopper is asked to try again later.
+    #[error("ただいまお支払い手続きができません。しばらくしてからもう一度お試しください")]
+    ModuleFailed(#[from] crate::guard::ModulePanic),
 }
 
 /// How to go on after the confirm step.
@@ -268,7 +271,7 @@ pub async fn create_attempt(
     member_id: Option<i64>,
 ) -> Result<Attempt, CheckoutError> {
     let (draft, provided) = priced(state, input, member_id).await?;
-    let spec = provided.module.link_key_spec();
+    let spec = provided.link_key_spec;
     for _ in 0..5 {
         let attempt = NewAttempt {
             link_key: new_link_key(&spec),
@@ -491,7 +494,7 @@ pub async fn check_payment_start(
     if draft.snapshot.total == 0 {
         return Ok(());
     }
-    let link_key = new_link_key(&provided.module.link_key_spec());
+    let link_key = new_link_key(&provided.link_key_spec);
     gateway_form(state, &provided, &link_key, draft).await?;
     Ok(())
 }
@@ -547,14 +550,14 @@ async fn gateway_form(
         urls: return_urls(state, &draft.settlement_type),
         today: local_date(draft.priced_at),
     };
-    let start = provided
-        .module
-        .start_payment(&provided.config, &request)
-        .await
-        .map_err(|error| match error {
-            PaymentStartError::Input(message) => CheckoutError::Input(message),
-            other => CheckoutError::Input(format!("お支払いを開始できません（{other}）")),
-        })?;
+    let start = crate::guard::module_call_async(provided.module.id(), "start_payment", || {
+        provided.module.start_payment(&provided.config, &request)
+    })
+    .await?
+    .map_err(|error| match error {
+        PaymentStartError::Input(message) => CheckoutError::Input(message),
+        other => CheckoutError::Input(format!("お支払いを開始できません（{other}）")),
+    })?;
     let PaymentStart::Redirect(form) = start;
     check_representable(&form)?;
     Ok(form)
@@ -597,7 +600,7 @@ pub async fn start_card_update(
         .find(|t| t.kind == shophost_module_api::SettlementKind::Immediate)
         .map(|t| t.id.clone())
         .ok_or(CheckoutError::NotFound)?;
-    let spec = module.link_key_spec();
+    let spec = module_state.link_key_spec;
     let snapshot = AttemptSnapshot {
         lines: Vec::new(),
         customer: member.details.clone(),
@@ -663,9 +666,11 @@ pub async fn start_card_update(
         },
         today: local_date(attempt.created_at),
     };
-    let PaymentStart::Redirect(form) = module
-        .start_card_update(&config, &request)
-        .await
+    let PaymentStart::Redirect(form) =
+        crate::guard::module_call_async(module_id, "start_card_update", || {
+            module.start_card_update(&config, &request)
+        })
+        .await?
         .map_err(|e| CheckoutError::Input(format!("カード情報の更新を開始できません（{e}）")))?;
     check_representable(&form)?;
     Ok(CardUpdateStart {
@@ -708,10 +713,15 @@ pub async fn handle_return(
         ));
     };
     let module = module_state.registered.module.clone();
-    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
-    let read = module
-        .parse_return(&config, settlement_type, kind, &decoded.request)
-        .await;
+    let decoded = decode(
+        &raw,
+        module_state.wire_charset,
+        &state.config.trusted_proxies,
+    );
+    let read = crate::guard::module_call_async(&module_state.registered.id, "parse_return", || {
+        module.parse_return(&config, settlement_type, kind, &decoded.request)
+    })
+    .await?;
     let link_key = read.link_key.clone();
     match kind {
         ReturnKind::Cancel => return Ok(ReturnView::Cancelled(link_key)),

@@ -274,16 +274,13 @@ mod loader {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(library);
-        // A panic unwinds across the call like any Rust call (same compiler, same panic strategy);
-        // catching it turns a module's bug into a start-up error instead of a crash.
+        // Caught at the host's one door for panics, which turns a module's bug into a start-up error.
+        // That works only for a panic the host's standard library raised: one raised inside the
+        // library unwinds through its own copy of std and aborts the process (see `guard`).
         let module: Box<dyn PaymentModule> =
-            std::panic::catch_unwind(create).map_err(|panic| DynamicError::Panicked {
+            crate::guard::catch(create).map_err(|panicked| DynamicError::Panicked {
                 path: path.to_owned(),
-                message: panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".to_owned()),
+                message: panicked.0,
             })?;
         let module: Arc<dyn PaymentModule> = Arc::from(module);
         Ok(RegisteredModule {

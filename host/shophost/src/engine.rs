@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use shophost_module_api::{
-    FieldError, ModuleConfig, NotificationEndpoint, PaymentModule, SettingsValues, SettlementKind,
-    SettlementType,
+    FieldError, LinkKeySpec, ModuleConfig, NotificationEndpoint, PaymentModule, SettingsValues,
+    SettlementKind, SettlementType, WireCharset,
 };
 
 use crate::config::Config;
@@ -33,6 +33,10 @@ pub struct ModuleState {
     pub settlement_types: Vec<SettlementType>,
     /// Notification endpoints now.
     pub endpoints: Vec<NotificationEndpoint>,
+    /// The module's wire charset, asked once with its settings (not on every request).
+    pub wire_charset: WireCharset,
+    /// The module's link-key format, asked once with its settings.
+    pub link_key_spec: LinkKeySpec,
 }
 
 /// A settlement type and the module providing it.
@@ -44,6 +48,8 @@ pub struct ProvidedType {
     pub config: ModuleConfig,
     /// The type.
     pub settlement_type: SettlementType,
+    /// The module's link-key format.
+    pub link_key_spec: LinkKeySpec,
 }
 
 /// A notification endpoint and its module.
@@ -59,6 +65,8 @@ pub struct EndpointTarget {
     pub labels: BTreeMap<String, String>,
     /// Kinds of the module's settlement types.
     pub kinds: BTreeMap<String, SettlementKind>,
+    /// The module's wire charset.
+    pub wire_charset: WireCharset,
 }
 
 /// What a settings update did, for the admin API.
@@ -94,18 +102,41 @@ pub struct Engine {
     states: RwLock<Arc<BTreeMap<String, ModuleState>>>,
 }
 
-/// The state for a module given its settings.
+/// The state for a module given its settings. Everything the engine asks the module here is asked in
+/// one call through the host's door for panics (`guard`): a module that panics on its settings has a
+/// settings error, so it provides nothing and its methods stop, as with any invalid setting.
 fn state_for(registered: &RegisteredModule, values: SettingsValues) -> ModuleState {
     let module = &registered.module;
-    let with_defaults = module.settings_schema().with_defaults(&values);
-    match module.validate(&with_defaults) {
-        Ok(config) => ModuleState {
-            settlement_types: module.settlement_types(&config),
-            endpoints: module.notification_endpoints(&config),
+    let asked = crate::guard::module_call(&registered.id, "validate", || {
+        let wire = (module.wire_charset(), module.link_key_spec());
+        let with_defaults = module.settings_schema().with_defaults(&values);
+        let validated = module.validate(&with_defaults).map(|config| {
+            let types = module.settlement_types(&config);
+            let endpoints = module.notification_endpoints(&config);
+            (config, types, endpoints)
+        });
+        (wire, validated)
+    });
+    let ((wire_charset, link_key_spec), validated) = match asked {
+        Ok(asked) => asked,
+        Err(panic) => (
+            (WireCharset::Utf8, default_link_key_spec()),
+            Err(vec![FieldError::new(
+                "",
+                format!("モジュールの内部エラーのため設定を確認できません（{panic}）"),
+            )]),
+        ),
+    };
+    match validated {
+        Ok((config, settlement_types, endpoints)) => ModuleState {
+            settlement_types,
+            endpoints,
             registered: registered.clone(),
             values,
             config: Some(config),
             errors: Vec::new(),
+            wire_charset,
+            link_key_spec,
         },
         Err(errors) => ModuleState {
             registered: registered.clone(),
@@ -114,7 +145,17 @@ fn state_for(registered: &RegisteredModule, values: SettingsValues) -> ModuleSta
             errors,
             settlement_types: Vec::new(),
             endpoints: Vec::new(),
+            wire_charset,
+            link_key_spec,
         },
+    }
+}
+
+/// The module API's default link-key format, for a module that could not be asked for its own.
+fn default_link_key_spec() -> LinkKeySpec {
+    LinkKeySpec {
+        digits: 17,
+        card_update_prefix: None,
     }
 }
 
@@ -227,6 +268,7 @@ impl Engine {
                 module: state.registered.module.clone(),
                 config: state.config.clone()?,
                 settlement_type: found.clone(),
+                link_key_spec: state.link_key_spec,
             })
         })
     }
@@ -259,6 +301,7 @@ impl Engine {
                     .iter()
                     .map(|t| (t.id.clone(), t.kind))
                     .collect(),
+                wire_charset: state.wire_charset,
             })
         })
     }

@@ -87,26 +87,75 @@ pub fn decode_text(bytes: &[u8], charset: WireCharset) -> Option<String> {
     }
 }
 
+/// Decodes bytes in a charset, replacing each sequence not valid in it with U+FFFD; says whether any
+/// was replaced.
+fn decode_replacing(bytes: &[u8], charset: WireCharset) -> (String, bool) {
+    match charset {
+        WireCharset::Utf8 => match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => (text, false),
+            Err(error) => (String::from_utf8_lossy(error.as_bytes()).into_owned(), true),
+        },
+        WireCharset::ShiftJis => {
+            let (text, replaced) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(bytes);
+            (text.into_owned(), replaced)
+        }
+    }
+}
+
+/// A decoded form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form {
+    /// Names and values, in the order sent.
+    pub fields: Vec<(String, String)>,
+    /// The names of the fields whose values held bytes not valid in the charset (each once, in order).
+    pub replaced: Vec<String>,
+}
+
 /// Parses `application/x-www-form-urlencoded` bytes: `+` is a space, `%XX` are bytes, and the bytes are
-/// decoded in `charset`. Refuses the whole form if any name or value is not valid in the charset.
-pub fn parse_form(bytes: &[u8], charset: WireCharset) -> Option<Vec<(String, String)>> {
-    let mut fields = Vec::new();
+/// decoded in `charset`.
+///
+/// One bad byte in a genuine notification must not lose the payment, and the host cannot know which
+/// values matter, so values are decoded leniently: bytes not valid in the charset become U+FFFD and the
+/// field is listed in [`Form::replaced`]. The module decides: a value it relies on (a link key, an
+/// amount, a code) with U+FFFD in it fails its own checks. Names are decoded strictly: a name that is
+/// not valid in the charset refuses the whole form (`None`), since no module can tell what it was.
+pub fn parse_form(bytes: &[u8], charset: WireCharset) -> Option<Form> {
+    let mut form = Form::default();
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|b| *b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &pair[pair.len()..]),
         };
-        let decode = |part: &[u8]| {
+        let unescape = |part: &[u8]| -> Vec<u8> {
             let plus: Vec<u8> = part
                 .iter()
                 .map(|b| if *b == b'+' { b' ' } else { *b })
                 .collect();
-            let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
-            decode_text(&bytes, charset)
+            percent_encoding::percent_decode(&plus).collect()
         };
-        fields.push((decode(name)?, decode(value)?));
+        let name = decode_text(&unescape(name), charset)?;
+        let (value, replaced) = decode_replacing(&unescape(value), charset);
+        if replaced && !form.replaced.contains(&name) {
+            form.replaced.push(name.clone());
+        }
+        form.fields.push((name, value));
     }
-    Some(fields)
+    Some(form)
+}
+
+/// The journal's note on fields whose undecodable bytes were replaced; the names are the sender's, so
+/// only the first few are named.
+fn replaced_note(replaced: &[String]) -> Option<String> {
+    const NAMED: usize = 8;
+    let (first, rest) = replaced.split_at(replaced.len().min(NAMED));
+    let mut names: Vec<String> = first
+        .iter()
+        .map(|name| name.chars().take(64).collect())
+        .collect();
+    if !rest.is_empty() {
+        names.push(format!("{} more", rest.len()));
+    }
+    (!names.is_empty()).then(|| format!("undecodable bytes replaced in {}", names.join(", ")))
 }
 
 /// A decoded request, or why it could not be decoded.
@@ -117,6 +166,8 @@ pub struct Decoded {
     pub charset: WireCharset,
     /// Why decoding failed, when it did.
     pub error: Option<String>,
+    /// Fields whose values had undecodable bytes, replaced with U+FFFD (see [`parse_form`]).
+    pub replaced: Vec<String>,
 }
 
 /// Decodes a raw request for a module speaking `charset`.
@@ -124,11 +175,17 @@ pub fn decode(raw: &RawInbound, charset: WireCharset, trusted_proxies: &[IpRange
     let content_type = raw.header("content-type").map(str::to_owned);
     let charset = declared_charset(content_type.as_deref()).unwrap_or(charset);
     let mut error = None;
-    let mut fields = match parse_form(raw.query.as_bytes(), charset) {
-        Some(fields) => fields,
+    let not_valid = |part: &str| {
+        format!(
+            "a field name in the {part} is not valid {}",
+            charset.http_name()
+        )
+    };
+    let mut form = match parse_form(raw.query.as_bytes(), charset) {
+        Some(form) => form,
         None => {
-            error = Some(format!("query string is not valid {}", charset.http_name()));
-            Vec::new()
+            error = Some(not_valid("query string"));
+            Form::default()
         }
     };
     let is_form = content_type
@@ -141,8 +198,15 @@ pub fn decode(raw: &RawInbound, charset: WireCharset, trusted_proxies: &[IpRange
     let form_body = raw.method == "POST" && is_form;
     if form_body {
         match parse_form(&raw.body, charset) {
-            Some(body_fields) => fields.extend(body_fields),
-            None => error = Some(format!("body is not valid {}", charset.http_name())),
+            Some(body) => {
+                form.fields.extend(body.fields);
+                for name in body.replaced {
+                    if !form.replaced.contains(&name) {
+                        form.replaced.push(name);
+                    }
+                }
+            }
+            None => error = Some(not_valid("body")),
         }
     }
     let headers = raw
@@ -156,13 +220,14 @@ pub fn decode(raw: &RawInbound, charset: WireCharset, trusted_proxies: &[IpRange
             method: raw.method.clone(),
             content_type,
             body: raw.body.clone(),
-            fields,
+            fields: form.fields,
             form_body,
             source: source_address(raw, trusted_proxies),
             headers,
         },
         charset,
         error,
+        replaced: form.replaced,
     }
 }
 
@@ -229,7 +294,7 @@ pub async fn handle_notification(
     };
     let module = target.module.clone();
     let module_id = module.id().to_owned();
-    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
+    let decoded = decode(&raw, target.wire_charset, &state.config.trusted_proxies);
     let record = record_for(
         Some(&module_id),
         name,
@@ -239,7 +304,11 @@ pub async fn handle_notification(
         replay_of,
     );
     let request = decoded.request;
-    let intent = if raw.body.len() > state.config.max_body_bytes {
+    // Every call into the module goes through the host's door for panics (`guard`). A panic reading
+    // the request is journaled as a refusal and answered "unavailable", so the gateway retries and an
+    // operator can replay the entry once the module is fixed.
+    let mut panicked = false;
+    let mut intent = if raw.body.len() > state.config.max_body_bytes {
         Intent::Refuse {
             refusal: Refusal::Malformed,
             reason: format!(
@@ -262,26 +331,57 @@ pub async fn handle_notification(
             link_key: None,
         }
     } else {
-        match module
-            .parse_notification(&target.config, name, &request)
-            .await
-        {
-            Ok(notification) if !notification.mismatches.is_empty() => Intent::Refuse {
+        let parsed = crate::guard::module_call_async(&module_id, "parse_notification", || {
+            module.parse_notification(&target.config, name, &request)
+        })
+        .await;
+        match parsed {
+            Ok(Ok(notification)) if !notification.mismatches.is_empty() => Intent::Refuse {
                 refusal: Refusal::Mismatch,
                 reason: notification.mismatches.join("; "),
                 link_key: Some(notification.link_key),
             },
-            Ok(notification) => Intent::Apply(notification),
-            Err(rejection) => Intent::Refuse {
+            Ok(Ok(notification)) => Intent::Apply(notification),
+            Ok(Err(rejection)) => Intent::Refuse {
                 refusal: Refusal::Malformed,
                 reason: rejection.reason,
                 link_key: rejection.link_key,
             },
+            Err(panic) => {
+                panicked = true;
+                Intent::Refuse {
+                    refusal: Refusal::Malformed,
+                    reason: panic.to_string(),
+                    link_key: None,
+                }
+            }
         }
     };
     let link_key = match &intent {
         Intent::Apply(n) => Some(n.link_key.clone()),
         Intent::Refuse { link_key, .. } => link_key.clone(),
+    };
+    // The module's answers are worked out now, so storage runs no module code; the store journals the
+    // one its verdict picks and the caller sends it after the commit. When the module panics here, the
+    // request is refused with "unavailable" whatever it said.
+    let unavailable = crate::guard::module_call(&module_id, "respond", || {
+        module.respond(name, &request, &Answer::Unavailable)
+    })
+    .unwrap_or_else(|_| plain_unavailable());
+    let asked = crate::guard::module_call(&module_id, "respond", || {
+        Responses::ask(|answer| module.respond(name, &request, answer))
+    });
+    let responses = match asked {
+        Ok(responses) if !panicked => responses,
+        Ok(_) => Responses::always(unavailable.clone()),
+        Err(panic) => {
+            intent = Intent::Refuse {
+                refusal: Refusal::Malformed,
+                reason: panic.to_string(),
+                link_key: link_key.clone(),
+            };
+            Responses::always(unavailable.clone())
+        }
     };
     let context = ApplyContext {
         module_id: module_id.clone(),
@@ -289,9 +389,6 @@ pub async fn handle_notification(
         settlement_kinds: target.kinds.clone(),
         channel: "notification",
     };
-    // The module's answers are worked out now, so storage runs no module code; the store journals the
-    // one its verdict picks and the caller sends it after the commit.
-    let responses = Responses::ask(|answer| module.respond(name, &request, answer));
     match state
         .store
         .record_inbound(record, intent, context, responses)
@@ -323,12 +420,17 @@ pub async fn handle_notification(
             state.metrics.count_unavailable(&module_id, name);
             tracing::error!(module = %module_id, endpoint = %name, link_key = link_key.as_deref().unwrap_or(""), %error, "notification not stored; answering unavailable so the gateway retries");
             Handled {
-                response: module.respond(name, &request, &Answer::Unavailable),
+                response: unavailable,
                 verdict: None,
                 journal_id: None,
             }
         }
     }
+}
+
+/// "Unavailable" when the module cannot even say it: a bare 503, so the gateway retries.
+fn plain_unavailable() -> WireResponse {
+    WireResponse::text(503, "text/plain; charset=UTF-8", "unavailable")
 }
 
 fn source_allowed(trust: &NotificationTrust, source: IpAddr) -> bool {
@@ -365,6 +467,7 @@ pub fn record_for(
         fields: decoded.request.fields.clone(),
         received_at,
         replay_of,
+        note: replaced_note(&decoded.replaced),
     }
 }
 
@@ -458,23 +561,83 @@ mod tests {
         );
     }
 
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
     #[test]
-    fn cp932_forms_decode_and_bad_bytes_are_refused() {
+    fn cp932_forms_decode_and_bad_bytes_are_replaced_in_values_and_refused_in_names() {
         let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("①㈱髙");
         let encoded: String =
             percent_encoding::percent_encode(&bytes, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
         let form = format!("X-NAME={encoded}&A=b+c");
-        let fields = parse_form(form.as_bytes(), WireCharset::ShiftJis).unwrap();
+        let parsed = parse_form(form.as_bytes(), WireCharset::ShiftJis).unwrap();
+        assert_eq!(parsed.fields, fields(&[("X-NAME", "①㈱髙"), ("A", "b c")]));
+        assert!(parsed.replaced.is_empty());
+
+        // A lead byte with nothing after it, and FF, which is no Shift_JIS byte: the value keeps what
+        // decodes and names the field; the next field is read as sent.
+        let parsed = parse_form(b"A=x%82&B=%FFy&A=%82&C=d", WireCharset::ShiftJis).unwrap();
         assert_eq!(
-            fields,
-            vec![
-                ("X-NAME".into(), "①㈱髙".into()),
-                ("A".into(), "b c".into())
-            ]
+            parsed.fields,
+            fields(&[
+                ("A", "x\u{fffd}"),
+                ("B", "\u{fffd}y"),
+                ("A", "\u{fffd}"),
+                ("C", "d")
+            ])
         );
-        assert_eq!(parse_form(b"A=%82", WireCharset::ShiftJis), None);
-        assert_eq!(parse_form(b"A=%FF%FF", WireCharset::Utf8), None);
+        assert_eq!(parsed.replaced, ["A", "B"]);
+        let parsed = parse_form(b"A=%FF%FF", WireCharset::Utf8).unwrap();
+        assert_eq!(parsed.fields, fields(&[("A", "\u{fffd}\u{fffd}")]));
+        assert_eq!(parsed.replaced, ["A"]);
+
+        // A bad byte in a field's name still refuses the whole form.
+        assert_eq!(parse_form(b"A%82=1&B=2", WireCharset::ShiftJis), None);
+        assert_eq!(parse_form(b"B=2&%FF", WireCharset::Utf8), None);
+    }
+
+    #[test]
+    fn the_journal_notes_which_fields_were_replaced() {
+        let raw = RawInbound {
+            method: "POST".into(),
+            query: "acting=remise_card".into(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: b"X-TOTAL=3990&X-NAME=%82".to_vec(),
+            peer: "127.0.0.1".parse().unwrap(),
+        };
+        let decoded = decode(&raw, WireCharset::ShiftJis, &[]);
+        assert_eq!(decoded.error, None);
+        let record = record_for(Some("remise"), "remise_card", &raw, &decoded, 1, None);
+        assert_eq!(
+            record.note.as_deref(),
+            Some("undecodable bytes replaced in X-NAME")
+        );
+        assert_eq!(record.body, raw.body);
+
+        let many: Vec<String> = (0..10).map(|n| format!("F{n}")).collect();
+        assert_eq!(
+            replaced_note(&many).unwrap(),
+            "undecodable bytes replaced in F0, F1, F2, F3, F4, F5, F6, F7, 2 more"
+        );
+        assert_eq!(replaced_note(&[]), None);
+
+        let bad_name = RawInbound {
+            body: b"X-TOTAL=3990&X%82=1".to_vec(),
+            ..raw
+        };
+        let decoded = decode(&bad_name, WireCharset::ShiftJis, &[]);
+        assert_eq!(
+            decoded.error.as_deref(),
+            Some("a field name in the body is not valid Shift_JIS")
+        );
     }
 
     /// The stable companion of a fuzz target for the host's decoder: random bytes as query, body and
@@ -511,14 +674,26 @@ mod tests {
                 }
             }
             for charset in [WireCharset::ShiftJis, WireCharset::Utf8] {
-                if let Some(fields) = parse_form(&body, charset) {
+                if let Some(form) = parse_form(&body, charset) {
                     if charset == WireCharset::ShiftJis {
                         // Shift_JIS user-defined characters (gaiji, 0xF040–0xF9FC) decode to the
-                        // Private Use Area, which the WHATWG encoder does not map back; all else must.
+                        // Private Use Area, which the WHATWG encoder does not map back; so does the
+                        // U+FFFD that replaced undecodable bytes; all else must.
                         let private = |c: char| ('\u{e000}'..='\u{f8ff}').contains(&c);
-                        for text in fields.iter().flat_map(|(name, value)| [name, value]) {
-                            let mappable: String = text.chars().filter(|c| !private(*c)).collect();
-                            assert!(!encoding_rs::SHIFT_JIS.encode(&mappable).2, "{text:?}");
+                        for (name, value) in &form.fields {
+                            // No Shift_JIS bytes decode to U+FFFD: it is there only where bytes
+                            // were replaced, never in a name, and the field says so.
+                            assert!(!name.contains('\u{fffd}'), "{name:?}");
+                            if value.contains('\u{fffd}') {
+                                assert!(form.replaced.contains(name), "{name:?}={value:?}");
+                            }
+                            for text in [name, value] {
+                                let mappable: String = text
+                                    .chars()
+                                    .filter(|c| !private(*c) && *c != '\u{fffd}')
+                                    .collect();
+                                assert!(!encoding_rs::SHIFT_JIS.encode(&mappable).2, "{text:?}");
+                            }
                         }
                     }
                 }

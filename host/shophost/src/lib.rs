@@ -15,6 +15,7 @@ pub mod domain;
 pub mod dynamic;
 pub mod engine;
 pub mod forwarded;
+pub mod guard;
 pub mod http;
 pub mod inbound;
 pub mod jobs;

@@ -208,6 +208,7 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         );
     }
     println!("Stop with Ctrl-C (or SIGTERM).");
+    let store = state.store.clone();
     let app = crate::http::router(state);
     crate::http::server::serve(
         listener,
@@ -222,6 +223,8 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         DRAIN_DEADLINE,
     )
     .await;
+    // The last request was answered: commit whatever is still queued and close the database.
+    store.close().await;
     Ok(())
 }
 

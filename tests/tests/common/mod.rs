@@ -14,6 +14,7 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -21,7 +22,9 @@ use encoding_rs::SHIFT_JIS;
 use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use remise_sandbox::{Sandbox, SandboxConfig, Transaction};
 use serde_json::{json, Value};
+use shophost::registry::{Origin, RegisteredModule, Registry};
 use shophost::AppState;
+use shophost_module_api::PaymentModule;
 
 /// The admin API token of every test shop.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -97,6 +100,9 @@ pub struct Options {
     pub max_attempts: u32,
     /// `server.max_body_bytes`.
     pub max_body_bytes: usize,
+    /// Builds a module that stands in for Remise under its id (Remise with a fault put in); `None`
+    /// for Remise itself.
+    pub stand_in: Option<fn() -> Box<dyn PaymentModule>>,
 }
 
 impl Default for Options {
@@ -109,6 +115,7 @@ impl Default for Options {
             inline_attempts: 3,
             max_attempts: 5,
             max_body_bytes: 64 * 1024,
+            stand_in: None,
         }
     }
 }
@@ -317,7 +324,19 @@ impl Shop {
             }
         };
 
-        let registry = shophost::bundled::registry(vec![])?;
+        let registry = match options.stand_in {
+            None => shophost::bundled::registry(vec![])?,
+            Some(build) => {
+                let module: Arc<dyn PaymentModule> = Arc::from(build());
+                let stand_in = RegisteredModule {
+                    id: module.id().to_owned(),
+                    display_name: module.display_name().to_owned(),
+                    origin: Origin::CompiledIn,
+                    module,
+                };
+                Registry::build(std::iter::empty(), vec![stand_in])?
+            }
+        };
         let text = config_text(&options, shop_addr, sandbox_addr, &database_url);
         let config = shophost::serve::config_from_toml(&text, &registry)?;
         let state = shophost::serve::build_state(config, registry).await?;

@@ -477,6 +477,11 @@ pub(super) fn entry<'a>(
             .unwrap_or_default(),
         Verdict::Duplicate => "already applied".to_owned(),
     };
+    let reason = match &record.note {
+        Some(note) if reason.is_empty() => note.clone(),
+        Some(note) => format!("{reason}; {note}"),
+        None => reason,
+    };
     let (link_key, event) = match intent {
         Intent::Refuse { link_key, .. } => (link_key.clone(), None),
         Intent::Apply(notification) => (

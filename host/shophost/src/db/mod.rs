@@ -139,6 +139,9 @@ pub struct InboundRecord {
     pub received_at: i64,
     /// The journal entry this replays.
     pub replay_of: Option<i64>,
+    /// What the host adds to the entry's reason, whatever the verdict (e.g. which fields had
+    /// undecodable bytes replaced).
+    pub note: Option<String>,
 }
 
 /// What the host decided to do with an inbound request before touching storage.
@@ -286,6 +289,12 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// How inbound requests have been committed so far (no database round trip).
     fn writer_counts(&self) -> WriterCounts;
+    /// Whether the task that commits inbound requests runs (SQLite's group-commit writer; PostgreSQL
+    /// has none and always answers true). No database round trip: `/healthz` asks it first.
+    fn writer_running(&self) -> bool;
+    /// Takes no more inbound requests, commits those already queued and closes the connections; every
+    /// later call fails as unavailable. For shutdown, once the last request was answered.
+    async fn close(&self);
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), DbError>;
 

@@ -83,6 +83,7 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::Input(message) => ApiError::BadRequest(message),
             CheckoutError::NotFound => ApiError::NotFound,
             CheckoutError::Unavailable(db) => ApiError::from(db),
+            CheckoutError::ModuleFailed(panic) => ApiError::Unavailable(panic.to_string()),
         }
     }
 }
@@ -154,6 +155,7 @@ impl From<CheckoutError> for PageError {
             // The variant's message: お支払い手続きが見つかりません.
             CheckoutError::NotFound => PageError::NotFound(error.to_string()),
             CheckoutError::Unavailable(db) => db.into(),
+            CheckoutError::ModuleFailed(panic) => PageError::Unavailable(panic.to_string()),
         }
     }
 }
@@ -216,6 +218,11 @@ mod tests {
                 CheckoutError::Input("数量".to_owned()),
                 CheckoutError::NotFound,
                 CheckoutError::Unavailable(DbError::Unavailable("down".to_owned())),
+                CheckoutError::ModuleFailed(crate::guard::ModulePanic {
+                    module: "remise".to_owned(),
+                    call: "start_payment",
+                    message: "bug".to_owned(),
+                }),
             ]
         };
         let statuses: Vec<StatusCode> = cases()
@@ -231,6 +238,7 @@ mod tests {
             [
                 StatusCode::BAD_REQUEST,
                 StatusCode::NOT_FOUND,
+                StatusCode::SERVICE_UNAVAILABLE,
                 StatusCode::SERVICE_UNAVAILABLE
             ]
         );

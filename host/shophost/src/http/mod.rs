@@ -81,7 +81,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// 200 when the database answers and the task that commits notifications runs; 503 otherwise (a
+/// SQLite store whose writer has stopped would answer every notification "unavailable").
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    if !state.store.writer_running() {
+        tracing::error!("health check: the writer that commits notifications is not running");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "database": state.store.backend(),
+                "writer": "stopped",
+            })),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,

@@ -153,6 +153,15 @@ pub(super) trait HotPath: Send + Sync + 'static {
     fn pools(&self) -> &Pools<Self::Db>;
     /// See [`Store::writer_counts`].
     fn writer_counts(&self) -> WriterCounts;
+    /// See [`Store::writer_running`]; a store without a writer task of its own always is.
+    fn writer_running(&self) -> bool {
+        true
+    }
+    /// See [`Store::close`]; by default, closes the pools.
+    async fn close(&self) {
+        self.pools().write.close().await;
+        self.pools().read.close().await;
+    }
     /// See [`Store::record_inbound`].
     async fn record(
         &self,
@@ -171,6 +180,14 @@ impl<S: HotPath> Store for S {
 
     fn writer_counts(&self) -> WriterCounts {
         HotPath::writer_counts(self)
+    }
+
+    fn writer_running(&self) -> bool {
+        HotPath::writer_running(self)
+    }
+
+    async fn close(&self) {
+        HotPath::close(self).await
     }
 
     async fn ping(&self) -> Result<(), DbError> {

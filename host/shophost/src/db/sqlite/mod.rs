@@ -7,7 +7,7 @@ mod round;
 mod writer;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use self::round::Round;
 use self::writer::{checkpoint_wal, group_commit, WriteJob};
@@ -35,6 +36,10 @@ pub struct SqliteStore {
     pools: Pools<Sqlite>,
     writer: mpsc::Sender<WriteJob>,
     stats: Arc<WriterStats>,
+    /// Tells the writer to commit what is queued and stop ([`Store::close`](super::Store::close)).
+    closing: Arc<Notify>,
+    /// The writer task, until the store is closed.
+    writer_task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl SqliteStore {
@@ -70,12 +75,20 @@ impl SqliteStore {
             .await?;
         let (writer, jobs) = mpsc::channel(1024);
         let stats = Arc::new(WriterStats::default());
-        tokio::spawn(group_commit(write.clone(), jobs, stats.clone()));
+        let closing = Arc::new(Notify::new());
+        let writer_task = tokio::spawn(group_commit(
+            write.clone(),
+            jobs,
+            stats.clone(),
+            closing.clone(),
+        ));
         tokio::spawn(checkpoint_wal(options, writer.downgrade()));
         Ok(SqliteStore {
             pools: Pools { write, read },
             writer,
             stats,
+            closing,
+            writer_task: Arc::new(Mutex::new(Some(writer_task))),
         })
     }
 }
@@ -90,6 +103,30 @@ impl HotPath for SqliteStore {
 
     fn writer_counts(&self) -> WriterCounts {
         self.stats.read()
+    }
+
+    /// The writer's queue is open while the writer task runs: it closes when the store is closed,
+    /// and when the task ends any other way (its receiving end is dropped with it).
+    fn writer_running(&self) -> bool {
+        !self.writer.is_closed()
+    }
+
+    /// Lets the writer commit what is queued and stop, then closes the pools (closing the last
+    /// connection also checkpoints the write-ahead log).
+    async fn close(&self) {
+        self.closing.notify_one();
+        let task = self
+            .writer_task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(task) = task {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the SQLite writer did not end cleanly");
+            }
+        }
+        self.pools.write.close().await;
+        self.pools.read.close().await;
     }
 
     /// Hands the request to the group-commit writer and waits for its commit.

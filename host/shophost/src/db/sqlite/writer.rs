@@ -3,16 +3,20 @@
 //!
 //! A request is answered only after the commit that holds it. If a batch fails, nothing of it was
 //! answered yet: it is rolled back and its requests are retried one transaction each, so one bad
-//! request cannot sink the others. A background task checkpoints the write-ahead log so that no
-//! commit a request waits for carries a checkpoint.
+//! request cannot sink the others. A panic in the writer's own code fails only the batch it happened
+//! in: its requests are answered with an error (so gateways get "unavailable" and retry), the
+//! transaction it left open is rolled back, and the writer goes on. It stops only when the store is
+//! closed, after committing what was queued. A background task checkpoints the write-ahead log so that
+//! no commit a request waits for carries a checkpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Row, Sqlite};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::round::{self, Round};
 use crate::db::decide;
@@ -34,16 +38,45 @@ const MAX_BATCH: usize = 64;
 /// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
 /// the previous commit was on disk goes into the next one, and so does every request that arrives
 /// while that one is being written (up to [`MAX_BATCH`]). Every request is answered only after the
-/// commit that holds it.
+/// commit that holds it. When `closing` is notified, it takes no more requests, commits those queued,
+/// and ends.
 pub(super) async fn group_commit(
     pool: SqlitePool,
     mut jobs: mpsc::Receiver<WriteJob>,
     stats: Arc<WriterStats>,
+    closing: Arc<Notify>,
 ) {
-    while let Some(first) = jobs.recv().await {
+    loop {
+        let first = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+            () = closing.notified() => {
+                jobs.close();
+                continue;
+            }
+        };
         let mut batch = vec![first];
         take_waiting(&mut jobs, &mut batch);
-        let results = commit_batch(&pool, &mut batch, &mut jobs, &stats).await;
+        let committed =
+            crate::guard::catch_async(commit_batch(&pool, &mut batch, &mut jobs, &stats));
+        let results = match committed.await {
+            Ok(results) => results,
+            Err(panicked) => {
+                tracing::error!(
+                    requests = batch.len(),
+                    "the SQLite writer {panicked}; the batch's requests are answered unavailable and the writer goes on"
+                );
+                if let Ok(mut connection) = pool.acquire().await {
+                    end_transaction(&mut connection).await;
+                }
+                // Requests the batch had already taken apart were dropped with the panic; their
+                // callers get the same error from their dropped reply channel.
+                let failed = || DbError::Unavailable(format!("the SQLite writer {panicked}"));
+                batch.iter().map(|_| Err(failed())).collect()
+            }
+        };
         for (job, result) in batch.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
@@ -52,7 +85,7 @@ pub(super) async fn group_commit(
 
 /// Copies the write-ahead log into the database every second from a connection of its own. A passive
 /// checkpoint neither waits for nor blocks the writer, so commits (which requests wait for) never
-/// carry one; it ends when the store is dropped.
+/// carry one; it ends when the store is dropped or closed.
 pub(super) async fn checkpoint_wal(
     options: SqliteConnectOptions,
     store: mpsc::WeakSender<WriteJob>,
@@ -63,7 +96,7 @@ pub(super) async fn checkpoint_wal(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if store.upgrade().is_none() {
+        if store.upgrade().is_none_or(|writer| writer.is_closed()) {
             break;
         }
         if connection.is_none() {
@@ -144,16 +177,21 @@ async fn commit_in_rounds(
     let mut conn = pool.acquire().await?;
     let result = rounds(&mut conn, batch, jobs).await;
     if result.is_err() {
-        // The transaction is opened and committed inside the scripts; after a failure, end it. (SQLite
-        // may have ended it already; "no transaction is active" is then the expected answer.) A
-        // connection whose state is unknown is not given back to the pool.
-        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            if !error.to_string().contains("no transaction is active") {
-                conn.close_on_drop();
-            }
-        }
+        end_transaction(&mut conn).await;
     }
     result
+}
+
+/// Ends the transaction a failed or panicked batch may have left open. The transaction is opened and
+/// committed inside the scripts, so sqlx does not know of it. (SQLite may have ended it already; "no
+/// transaction is active" is then the expected answer.) A connection whose state is unknown is not
+/// given back to the pool.
+async fn end_transaction(conn: &mut PoolConnection<Sqlite>) {
+    if let Err(error) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
+        if !error.to_string().contains("no transaction is active") {
+            conn.close_on_drop();
+        }
+    }
 }
 
 async fn rounds(
@@ -245,6 +283,10 @@ fn decide_into(
     job: &WriteJob,
     loaded: &HashMap<String, decide::Loaded>,
 ) -> Result<Recorded, DbError> {
+    #[cfg(test)]
+    if job.record.endpoint == tests::PANICS_HERE {
+        panic!("a panic the writer's tests put in a round");
+    }
     let at = job.record.received_at;
     let (decision, found) = match &job.intent {
         Intent::Refuse {
@@ -295,4 +337,86 @@ fn take_fitting(
         });
     *waiting = later;
     fitting
+}
+
+#[cfg(test)]
+mod tests {
+    use shophost_module_api::{Refusal, WireResponse};
+
+    use crate::db::{ApplyContext, DbError, InboundRecord, Intent, Responses, SqliteStore, Store};
+
+    /// A request to this endpoint makes the writer panic in the middle of its round, with the round's
+    /// transaction open.
+    pub(super) const PANICS_HERE: &str = "test:the-writer-panics-here";
+
+    async fn refuse(store: &SqliteStore, endpoint: &str) -> Result<i64, DbError> {
+        let record = InboundRecord {
+            module_id: None,
+            endpoint: endpoint.to_owned(),
+            method: "POST".to_owned(),
+            query: String::new(),
+            content_type: None,
+            charset: "UTF-8".to_owned(),
+            source: "127.0.0.1".to_owned(),
+            headers: Vec::new(),
+            body: b"a=b".to_vec(),
+            fields: Vec::new(),
+            received_at: 1,
+            replay_of: None,
+            note: None,
+        };
+        let intent = Intent::Refuse {
+            refusal: Refusal::Malformed,
+            reason: "a test".to_owned(),
+            link_key: None,
+        };
+        let context = ApplyContext {
+            module_id: String::new(),
+            settlement_labels: Default::default(),
+            settlement_kinds: Default::default(),
+            channel: "notification",
+        };
+        let response = Responses::always(WireResponse::text(200, "text/plain", "refused"));
+        let recorded = store
+            .record_inbound(record, intent, context, response)
+            .await?;
+        Ok(recorded.journal_id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_fails_its_batch_and_the_writer_goes_on_until_closed() {
+        let dir = std::env::temp_dir().join(format!(
+            "shophost-writer-panic-{}-{}",
+            std::process::id(),
+            crate::domain::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+
+        let failed = refuse(&store, PANICS_HERE).await;
+        match failed {
+            Err(DbError::Unavailable(message)) => assert!(
+                message.contains("a panic the writer's tests put in a round"),
+                "{message}"
+            ),
+            other => panic!("expected the batch to fail as unavailable, got {other:?}"),
+        }
+        assert!(store.writer_running());
+        // The next request commits: the panicked round's transaction was rolled back, not left open.
+        let journal_id = refuse(&store, "elsewhere").await.unwrap();
+        let journal = store.journal(None, 10).await.unwrap();
+        assert_eq!(
+            journal.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [journal_id]
+        );
+
+        store.close().await;
+        assert!(!store.writer_running());
+        assert!(matches!(
+            refuse(&store, "after closing").await,
+            Err(DbError::Unavailable(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
