@@ -365,6 +365,8 @@ pub fn record_for(
         fields: decoded.request.fields.clone(),
         received_at,
         replay_of,
+        replay_of_refused: None,
+        replay_note: None,
     }
 }
 
