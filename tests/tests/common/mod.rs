@@ -97,6 +97,8 @@ pub struct Options {
     pub max_attempts: u32,
     /// `server.max_body_bytes`.
     pub max_body_bytes: usize,
+    /// More of the config file, appended as it is (e.g. a `[notifications]` table).
+    pub extra_config: &'static str,
 }
 
 impl Default for Options {
@@ -109,6 +111,7 @@ impl Default for Options {
             inline_attempts: 3,
             max_attempts: 5,
             max_body_bytes: 64 * 1024,
+            extra_config: "",
         }
     }
 }
@@ -271,11 +274,14 @@ S_PAYDATE = 14
 conv_pc_ope = "test"
 send_url_cvs_pc_test = "http://{sandbox}/rpgw2/pc/cvs/paycvs.aspx"
 notify_sources_test = [{sources}]
+
+{extra}
 "#,
         max_body = options.max_body_bytes,
         demo = options.demo_data,
         job = options.card_job,
         sources = sources.join(", "),
+        extra = options.extra_config,
     )
 }
 
