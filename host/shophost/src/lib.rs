@@ -24,6 +24,7 @@ pub mod notices;
 pub mod rate_limit;
 pub mod refused;
 pub mod registry;
+pub mod retention;
 pub mod sandbox;
 pub mod serve;
 pub mod throttle;

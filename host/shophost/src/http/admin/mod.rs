@@ -102,10 +102,10 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// Runs the scheduled jobs once, now (要確認 flags, 期限切れ, idle sessions).
+/// Runs the scheduled jobs once, now (要確認 flags, 期限切れ, retention).
 async fn run_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let report = crate::jobs::run_once(&state, crate::domain::now_millis()).await?;
     Ok(Json(
-        json!({ "flagged": report.flagged, "expired": report.expired }),
+        json!({ "flagged": report.flagged, "expired": report.expired, "purged": report.purged }),
     ))
 }
