@@ -15,13 +15,14 @@
 //! `sqlite/` (`writer.rs`: group commit, many requests per transaction; `round.rs`: each round's reads
 //! and writes in two round trips of fixed text) and `postgres/` (one request per transaction, the
 //! attempt row locked first; `statements.rs`). The backend is picked in one `match` on the URL scheme in
-//! [`connect`].
+//! [`connect`] (and in [`backup`], the online copy of `shophost backup`, which opens no store).
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
 //! also writes the notification journal entry and the response. The caller works out every response the
 //! request may get before storage ([`Responses`]), so storage runs no module code; the store journals
 //! the one its verdict picks, and the caller sends it only after this returns `Ok`.
 
+mod backup;
 mod columns;
 mod decide;
 mod error;
@@ -44,6 +45,7 @@ use crate::domain::{
     RecurringContract, RefusedRequest, SettlementError,
 };
 
+pub use backup::{backup, BackupError};
 pub use error::DbError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
