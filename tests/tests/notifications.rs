@@ -164,12 +164,22 @@ async fn notification_from_a_source_not_allowed_is_refused_with_error0() {
         .await;
     assert_eq!((answer.status, answer.text().as_str()), (200, "error0"));
     assert_no_order(&shop, &link_key).await;
-    // Nothing from an untrusted source is read, not even the link key; the journal keeps the request.
-    let journal = shop.admin_get("/journal").await;
-    let entry = &journal["entries"][0];
-    assert_eq!(entry["verdict"], "rejected");
-    assert_eq!(entry["reason"], "IP ADDRESS NOT ALLOWED: 127.0.0.1");
-    assert!(entry["link_key"].is_null());
+    // Nothing from an untrusted source is applied, and it is not journaled nor written to the
+    // 決済エラーログ one by one (anyone can send it). It is kept for a replay after a fix of
+    // `trusted_proxies`, with the link key the module read from it, for the operator's notice only.
+    assert_eq!(shop.admin_get("/journal").await["entries"], json!([]));
+    assert_eq!(
+        shop.admin_get("/settlement-errors").await["errors"],
+        json!([])
+    );
+    let refused = shop.admin_get("/refused").await;
+    let kept = &refused["refused"][0];
+    assert_eq!(kept["source"], "127.0.0.1");
+    assert_eq!(kept["endpoint"], "remise_card");
+    assert_eq!(kept["link_key"], link_key.as_str());
+    assert_eq!(kept["attempt_state"], "open");
+    assert_eq!(kept["allowed_now"], false);
+    assert!(kept["replayed_at"].is_null(), "{kept}");
     // The multi-payment endpoint trusts the same addresses.
     let conv = shop.checkout(CONV, &[], None).await;
     let answer = shop
@@ -189,6 +199,15 @@ async fn notification_from_a_source_not_allowed_is_refused_with_error0() {
         .unwrap();
     assert_eq!(spoofed.text().await.unwrap(), "error0");
     assert_no_order(&shop, &link_key).await;
+    let refused = shop.admin_get("/refused").await;
+    let sources: Vec<&str> = refused["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["127.0.0.1"; 3]);
+    assert_eq!(shop.admin_get("/journal").await["entries"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,6 +102,47 @@ pub struct RawSandbox {
     pub listen: String,
 }
 
+/// `[notifications]`: the gateway routes (`/index.php`, `/notify/*`) under abuse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// Requests per minute one source address may make to the gateway routes, sustained. Addresses a
+    /// module allows for the endpoint are never limited.
+    #[serde(default = "default_rate_per_minute")]
+    pub rate_per_minute: u32,
+    /// Requests one source address may make at once beyond that rate.
+    #[serde(default = "default_rate_burst")]
+    pub rate_burst: u32,
+    /// Requests refused for their source address kept for a replay, per source address per hour
+    /// (those naming a link key of an open checkout attempt are not counted against it).
+    #[serde(default = "default_refused_per_source_per_hour")]
+    pub refused_per_source_per_hour: u32,
+    /// Bytes all kept refused requests may take; beyond it they are only counted.
+    #[serde(default = "default_refused_max_bytes")]
+    pub refused_max_bytes: u64,
+}
+
+/// `[retention]`: days after which the scheduled jobs remove what the shop no longer needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// Checkout attempts (決済直前ログ) that never became an order.
+    #[serde(default = "default_attempts_days")]
+    pub attempts_without_order_days: u32,
+    /// 決済エラーログ lines.
+    #[serde(default = "default_settlement_errors_days")]
+    pub settlement_errors_days: u32,
+    /// Storefront sessions after their last change.
+    #[serde(default = "default_sessions_days")]
+    pub sessions_days: u32,
+    /// Notification journal bodies (the entry stays, its body is emptied and the time noted).
+    #[serde(default = "default_journal_bodies_days")]
+    pub journal_bodies_days: u32,
+    /// Requests refused for their source address.
+    #[serde(default = "default_refused_requests_days")]
+    pub refused_requests_days: u32,
+}
+
 /// A dynamic module entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +185,12 @@ pub struct RawConfig {
     /// `[sandbox]`.
     #[serde(default = "default_sandbox")]
     pub sandbox: RawSandbox,
+    /// `[notifications]`.
+    #[serde(default = "default_notifications")]
+    pub notifications: RawNotifications,
+    /// `[retention]`.
+    #[serde(default = "default_retention")]
+    pub retention: RawRetention,
     /// `[modules]`.
     #[serde(default)]
     pub modules: RawModules,
@@ -169,6 +216,50 @@ fn default_job_interval() -> u64 {
 }
 fn default_sandbox_listen() -> String {
     "127.0.0.1:8081".to_owned()
+}
+fn default_rate_per_minute() -> u32 {
+    600
+}
+fn default_rate_burst() -> u32 {
+    100
+}
+fn default_refused_per_source_per_hour() -> u32 {
+    20
+}
+fn default_refused_max_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_attempts_days() -> u32 {
+    90
+}
+fn default_settlement_errors_days() -> u32 {
+    180
+}
+fn default_sessions_days() -> u32 {
+    1
+}
+fn default_journal_bodies_days() -> u32 {
+    365
+}
+fn default_refused_requests_days() -> u32 {
+    30
+}
+fn default_notifications() -> RawNotifications {
+    RawNotifications {
+        rate_per_minute: default_rate_per_minute(),
+        rate_burst: default_rate_burst(),
+        refused_per_source_per_hour: default_refused_per_source_per_hour(),
+        refused_max_bytes: default_refused_max_bytes(),
+    }
+}
+fn default_retention() -> RawRetention {
+    RawRetention {
+        attempts_without_order_days: default_attempts_days(),
+        settlement_errors_days: default_settlement_errors_days(),
+        sessions_days: default_sessions_days(),
+        journal_bodies_days: default_journal_bodies_days(),
+        refused_requests_days: default_refused_requests_days(),
+    }
 }
 fn default_server() -> RawServer {
     RawServer {
@@ -232,6 +323,10 @@ pub struct Config {
     pub dynamic_modules: Vec<PathBuf>,
     /// Running the built-in demo configuration (loopback only; see [`DEMO_CONFIG`]).
     pub demo: bool,
+    /// Rate limit and refused-request budget of the gateway routes.
+    pub notifications: RawNotifications,
+    /// Retention of what the jobs purge.
+    pub retention: RawRetention,
 }
 
 impl RawConfig {
@@ -379,6 +474,45 @@ impl Config {
                 "must not be negative".to_owned(),
             ));
         }
+        if raw.notifications.rate_per_minute < 1 {
+            return Err(err(
+                "notifications.rate_per_minute",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if raw.notifications.rate_burst < 1 {
+            return Err(err(
+                "notifications.rate_burst",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        let retention = &raw.retention;
+        for (key, days) in [
+            (
+                "retention.attempts_without_order_days",
+                retention.attempts_without_order_days,
+            ),
+            (
+                "retention.settlement_errors_days",
+                retention.settlement_errors_days,
+            ),
+            ("retention.sessions_days", retention.sessions_days),
+            (
+                "retention.journal_bodies_days",
+                retention.journal_bodies_days,
+            ),
+            (
+                "retention.refused_requests_days",
+                retention.refused_requests_days,
+            ),
+        ] {
+            if days < 1 {
+                return Err(err(
+                    key,
+                    "must be at least 1 (to keep longer, give more days)".to_owned(),
+                ));
+            }
+        }
         let sandbox = if raw.sandbox.enabled {
             Some(raw.sandbox.listen.parse::<SocketAddr>().map_err(|_| {
                 err(
@@ -463,6 +597,8 @@ impl Config {
             module_settings,
             dynamic_modules: raw.modules.dynamic.into_iter().map(|d| d.path).collect(),
             demo,
+            notifications: raw.notifications,
+            retention: raw.retention,
         })
     }
 }
@@ -634,6 +770,25 @@ pub fn example(registry: &Registry) -> String {
          # Days after the payment deadline before an unpaid order expires.\n\
          expiry_grace_days = 0\n\
          job_interval_seconds = 60\n\n\
+         [notifications]\n\
+         # Requests per minute one source address may make to /index.php and /notify/*, and the burst\n\
+         # beyond it; the addresses a gateway module allows (e.g. Remise's) are never limited.\n\
+         rate_per_minute = 600\n\
+         rate_burst = 100\n\
+         # Notifications refused for their source address are kept for a replay after fixing\n\
+         # trusted_proxies: at most this many per source address per hour (those naming an open\n\
+         # checkout are not counted), and this many bytes in all; beyond it they are only counted.\n\
+         refused_per_source_per_hour = 20\n\
+         refused_max_bytes = 16777216\n\n\
+         [retention]\n\
+         # Days after which the scheduled jobs remove: checkout attempts that never became an order,\n\
+         # 決済エラーログ lines, storefront sessions (after their last change), notification journal\n\
+         # bodies (the entry stays) and refused notifications.\n\
+         attempts_without_order_days = 90\n\
+         settlement_errors_days = 180\n\
+         sessions_days = 1\n\
+         journal_bodies_days = 365\n\
+         refused_requests_days = 30\n\n\
          [sandbox]\n\
          # Start the bundled Remise sandbox (for 接続テスト only).\n\
          enabled = false\n\

@@ -242,20 +242,64 @@ pub struct Handled {
     pub journal_id: Option<i64>,
 }
 
-/// Handles a server-to-server notification at endpoint `name`. `replay_of` is set when an operator
-/// replays a journal entry through the same path.
+/// Where a request handed to [`handle_notification`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// From the network, as it came.
+    Network,
+    /// An operator's replay of this journal entry.
+    JournalReplay(i64),
+    /// An operator's replay of this refused request (see [`crate::refused`]), whose source the
+    /// operator confirmed: the source check is skipped, and the journal entry notes `note`.
+    ConfirmedRefused {
+        /// The refused request.
+        id: i64,
+        /// What the operator confirmed.
+        note: String,
+    },
+}
+
+impl Arrival {
+    /// The journal entry this replays.
+    fn replay_of(&self) -> Option<i64> {
+        match self {
+            Arrival::JournalReplay(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The journal record of a request, with the replay of a refused request noted.
+    fn record(&self, mut record: InboundRecord) -> InboundRecord {
+        if let Arrival::ConfirmedRefused { id, note } = self {
+            record.replay_of_refused = Some(*id);
+            record.replay_note = Some(note.clone());
+        }
+        record
+    }
+}
+
+/// Handles a server-to-server notification at endpoint `name`, from the network or replayed by an
+/// operator through the same path (`arrival`).
 pub async fn handle_notification(
     state: &AppState,
     name: &str,
     raw: RawInbound,
-    replay_of: Option<i64>,
+    arrival: Arrival,
 ) -> Handled {
     let received_at = now_millis();
     let started = std::time::Instant::now();
+    let replay_of = arrival.replay_of();
     let Some(target) = state.engine.endpoint(name) else {
         // No module listens here: journal what came, answer plainly. There is no protocol to answer in.
         let decoded = decode(&raw, WireCharset::Utf8, &state.config.trusted_proxies);
-        let record = record_for(None, name, &raw, &decoded, received_at, replay_of);
+        let record = arrival.record(record_for(
+            None,
+            name,
+            &raw,
+            &decoded,
+            received_at,
+            replay_of,
+        ));
         let intent = Intent::Refuse {
             refusal: Refusal::Malformed,
             reason: format!("no module listens on notification endpoint `{name}`"),
@@ -295,15 +339,30 @@ pub async fn handle_notification(
     let module = target.module.clone();
     let module_id = module.id().to_owned();
     let decoded = decode(&raw, target.wire_charset, &state.config.trusted_proxies);
-    let record = record_for(
+    let record = arrival.record(record_for(
         Some(&module_id),
         name,
         &raw,
         &decoded,
         received_at,
         replay_of,
-    );
+    ));
     let request = decoded.request;
+    // Refused for its source: counted and kept within a budget, never journaled one by one, before
+    // anything else is looked at (see `crate::refused`). A replay the operator confirmed goes on.
+    let confirmed = matches!(arrival, Arrival::ConfirmedRefused { .. });
+    if !confirmed && !source_allowed(&target.endpoint.trust, request.source) {
+        return crate::refused::refuse_for_source(
+            state,
+            &target,
+            name,
+            &raw,
+            request,
+            received_at,
+            started,
+        )
+        .await;
+    }
     // Every call into the module goes through the host's door for panics (`guard`). A panic reading
     // the request is journaled as a refusal and answered "unavailable", so the gateway retries and an
     // operator can replay the entry once the module is fixed.
@@ -322,12 +381,6 @@ pub async fn handle_notification(
         Intent::Refuse {
             refusal: Refusal::Malformed,
             reason: error.clone(),
-            link_key: None,
-        }
-    } else if !source_allowed(&target.endpoint.trust, request.source) {
-        Intent::Refuse {
-            refusal: Refusal::SourceNotAllowed,
-            reason: format!("IP ADDRESS NOT ALLOWED: {}", request.source),
             link_key: None,
         }
     } else {
@@ -433,7 +486,8 @@ fn plain_unavailable() -> WireResponse {
     WireResponse::text(503, "text/plain; charset=UTF-8", "unavailable")
 }
 
-fn source_allowed(trust: &NotificationTrust, source: IpAddr) -> bool {
+/// Whether `trust` lets a request from `source` in (the source check of every notification).
+pub(crate) fn source_allowed(trust: &NotificationTrust, source: IpAddr) -> bool {
     match trust {
         NotificationTrust::SourceAddress(ranges) => {
             ranges.iter().any(|range| range.contains(source))
@@ -468,6 +522,8 @@ pub fn record_for(
         received_at,
         replay_of,
         note: replaced_note(&decoded.replaced),
+        replay_of_refused: None,
+        replay_note: None,
     }
 }
 
@@ -501,7 +557,13 @@ pub async fn replay(state: &AppState, journal_id: i64) -> Result<Handled, Replay
         body: entry.body.clone(),
         peer: source,
     };
-    Ok(handle_notification(state, &entry.endpoint, raw, Some(journal_id)).await)
+    Ok(handle_notification(
+        state,
+        &entry.endpoint,
+        raw,
+        Arrival::JournalReplay(journal_id),
+    )
+    .await)
 }
 
 /// Why a replay could not run.

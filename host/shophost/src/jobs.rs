@@ -1,8 +1,11 @@
-//! Scheduled jobs: flag success returns whose notification never came (要確認), and expire unpaid
-//! deferred payments past their deadline (期限切れ).
+//! Scheduled jobs: flag success returns whose notification never came (要確認), expire unpaid
+//! deferred payments past their deadline (期限切れ), and remove what is past its retention
+//! (`retention.rs`: attempts without an order, 決済エラーログ lines, idle storefront sessions, journal
+//! bodies, refused requests).
 //!
-//! Both are single guarded `UPDATE`s, so several host processes sharing one PostgreSQL database can run
-//! them at the same time and each order still changes once.
+//! The first two are single guarded `UPDATE`s, so several host processes sharing one PostgreSQL
+//! database can run them at the same time and each order still changes once; the purges pick rows by
+//! time, so running them twice at once only shares the work.
 
 use crate::domain::{local_date, now_millis};
 use crate::notices::UNCONFIRMED_NOTICE;
@@ -15,6 +18,8 @@ pub struct JobReport {
     pub flagged: Vec<String>,
     /// Order numbers expired.
     pub expired: Vec<String>,
+    /// What retention removed.
+    pub purged: crate::retention::Purged,
 }
 
 /// Runs the jobs once, as of `now` (Unix milliseconds).
@@ -38,17 +43,16 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     for number in &expired {
         tracing::info!(order = %number, "期限切れ");
     }
-    // Storefront sessions idle for a day are over (see `http/storefront/session.rs`).
-    let swept = state.store.sweep_sessions(now - SESSION_DAY_MILLIS).await?;
-    if swept > 0 {
-        tracing::debug!(swept, "idle storefront sessions removed");
-    }
+    // Idle storefront sessions go with the rest of what is past its retention (`retention.sessions_days`,
+    // a day by default, as long as `http/storefront/session.rs` reads a session).
+    let purged = crate::retention::purge(state, now).await?;
     state.metrics.count_jobs(expired.len(), flagged.len());
-    Ok(JobReport { flagged, expired })
+    Ok(JobReport {
+        flagged,
+        expired,
+        purged,
+    })
 }
-
-/// How long a storefront session lives after its last change.
-const SESSION_DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// Runs the jobs forever at the configured interval.
 pub async fn run_forever(state: AppState) {

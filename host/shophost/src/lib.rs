@@ -22,7 +22,10 @@ pub mod jobs;
 pub mod members;
 pub mod metrics;
 pub mod notices;
+pub mod rate_limit;
+pub mod refused;
 pub mod registry;
+pub mod retention;
 pub mod sandbox;
 pub mod serve;
 pub mod throttle;
@@ -40,4 +43,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Failed logins, per client address and per account.
     pub logins: Arc<throttle::LoginThrottle>,
+    /// The per-source rate limit of the notification routes.
+    pub gateway_rate: Arc<rate_limit::SourceRateLimit>,
+    /// The budget requests refused for their source are kept within.
+    pub refused_budget: Arc<refused::RefusedBudget>,
 }

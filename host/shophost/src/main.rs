@@ -1,4 +1,5 @@
-//! The `shophost` command: run the shop, print or check a config, list payment modules.
+//! The `shophost` command: run the shop, print or check a config, list payment modules, back up the
+//! SQLite database.
 //!
 //! With no arguments it runs the shop: from `--config FILE`, `$SHOPHOST_CONFIG`, `./shophost.toml`, or,
 //! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox). Arguments
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use shophost::config::{Config, ConfigError, RawConfig, DEMO_CONFIG};
 use shophost::registry::Registry;
 
-/// The shop host: run the shop, print or check a config, list payment modules.
+/// The shop host: run the shop, print or check a config, list payment modules, back up the database.
 #[derive(Debug, Parser)]
 #[command(name = "shophost", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -31,6 +32,13 @@ enum Command {
     Config(ConfigCommand),
     /// List registered modules, which are in use, and their settlement types
     Modules(ConfigFile),
+    /// Copy the SQLite database to a new FILE while the shop runs (PostgreSQL: use pg_dump)
+    Backup {
+        /// The copy to write; an existing file is never overwritten
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +131,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Config(ConfigCommand::Check { file })) => check(file),
         Some(Command::Modules(file)) => modules(file.path),
+        Some(Command::Backup { file, config }) => backup(config.path, file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -147,6 +156,21 @@ fn serve(explicit: Option<PathBuf>) -> Result<(), String> {
     runtime
         .block_on(shophost::serve::run(config, registry))
         .map_err(|e| format!("{e:#}"))
+}
+
+/// `shophost backup FILE`: an online, consistent copy of the configured SQLite database.
+fn backup(explicit: Option<PathBuf>, file: PathBuf) -> Result<(), String> {
+    let (config, _) = build(explicit)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let bytes = runtime
+        .block_on(shophost::db::backup(&config.database_url, &file))
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}: copied to {} ({bytes} bytes)",
+        shophost::serve::redact_url(&config.database_url),
+        file.display()
+    );
+    Ok(())
 }
 
 fn check(path: PathBuf) -> Result<(), String> {

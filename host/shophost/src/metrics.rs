@@ -43,6 +43,14 @@ struct EndpointLabels {
     endpoint: String,
 }
 
+/// Labels of the refused-for-source counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusedLabels {
+    module: String,
+    endpoint: String,
+    outcome: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StatusLabels {
     status: u16,
@@ -69,6 +77,8 @@ pub struct Metrics {
     http_responses: Family<StatusLabels, Counter>,
     orders_expired: Counter,
     attempts_flagged: Counter,
+    refused: Family<RefusedLabels, Counter>,
+    rate_limited: Counter,
 }
 
 impl Default for Metrics {
@@ -79,6 +89,8 @@ impl Default for Metrics {
         let http_responses = Family::<StatusLabels, Counter>::default();
         let orders_expired = Counter::default();
         let attempts_flagged = Counter::default();
+        let refused = Family::<RefusedLabels, Counter>::default();
+        let rate_limited = Counter::default();
         // The client ends every help text with a full stop.
         let mut registry = Registry::default();
         registry.register(
@@ -106,6 +118,17 @@ impl Default for Metrics {
             "Attempts flagged 要確認 by the job in this process",
             attempts_flagged.clone(),
         );
+        registry.register(
+            "shophost_refused_requests",
+            "Notifications refused for their source address, by what became of them: kept for a \
+             replay, or only counted (over_budget, not_stored)",
+            refused.clone(),
+        );
+        registry.register(
+            "shophost_gateway_rate_limited",
+            "Requests to the notification routes answered 429 by the per-source rate limit",
+            rate_limited.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -113,6 +136,8 @@ impl Default for Metrics {
             http_responses,
             orders_expired,
             attempts_flagged,
+            refused,
+            rate_limited,
         }
     }
 }
@@ -159,6 +184,22 @@ impl Metrics {
                 reason: String::new(),
             })
             .inc();
+    }
+
+    /// Counts a notification refused for its source address by what became of it.
+    pub fn count_refused(&self, module: &str, endpoint: &str, outcome: crate::refused::Outcome) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                module: module.to_owned(),
+                endpoint: endpoint.to_owned(),
+                outcome: outcome.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a request the per-source rate limit answered 429.
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     /// Counts an HTTP response by status code.
@@ -282,6 +323,8 @@ mod tests {
             Duration::from_millis(30),
         );
         metrics.count_http(200);
+        metrics.count_refused("remise", "remise_card", crate::refused::Outcome::Kept);
+        metrics.count_rate_limited();
         let counts = StoreCounts {
             attempts_attention: 2,
             orders_attention: 1,
@@ -307,6 +350,8 @@ mod tests {
             "shophost_notification_ack_seconds_count{module=\"remise\",endpoint=\"remise_card\"} 2"
         ));
         assert!(text.contains("shophost_http_responses_total{status=\"200\"} 1"));
+        assert!(text.contains("shophost_refused_requests_total{module=\"remise\",endpoint=\"remise_card\",outcome=\"kept\"} 1"));
+        assert!(text.contains("shophost_gateway_rate_limited_total 1"));
         assert!(text.contains("shophost_database_up 1"));
         assert!(text.contains("shophost_attempts_awaiting_notification 2"));
         assert!(text.contains(

@@ -74,12 +74,23 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
     if config.shop.demo_data {
         seed_demo_methods(store.as_ref(), &engine).await?;
     }
+    let limits = &config.notifications;
+    let gateway_rate =
+        crate::rate_limit::SourceRateLimit::new(limits.rate_per_minute, limits.rate_burst);
+    let held = store.refused_bytes().await?;
+    let refused_budget = crate::refused::RefusedBudget::new(
+        limits.refused_per_source_per_hour,
+        limits.refused_max_bytes,
+        u64::try_from(held).unwrap_or(0),
+    );
     Ok(AppState {
         store,
         engine: Arc::new(engine),
         config: Arc::new(config),
         metrics: Arc::new(crate::metrics::Metrics::default()),
         logins: Arc::new(crate::throttle::LoginThrottle::default()),
+        gateway_rate: Arc::new(gateway_rate),
+        refused_budget: Arc::new(refused_budget),
     })
 }
 

@@ -103,6 +103,8 @@ pub struct Options {
     /// Builds a module that stands in for Remise under its id (Remise with a fault put in); `None`
     /// for Remise itself.
     pub stand_in: Option<fn() -> Box<dyn PaymentModule>>,
+    /// More of the config file, appended as it is (e.g. a `[notifications]` table).
+    pub extra_config: &'static str,
 }
 
 impl Default for Options {
@@ -116,6 +118,7 @@ impl Default for Options {
             max_attempts: 5,
             max_body_bytes: 64 * 1024,
             stand_in: None,
+            extra_config: "",
         }
     }
 }
@@ -278,11 +281,14 @@ S_PAYDATE = 14
 conv_pc_ope = "test"
 send_url_cvs_pc_test = "http://{sandbox}/rpgw2/pc/cvs/paycvs.aspx"
 notify_sources_test = [{sources}]
+
+{extra}
 "#,
         max_body = options.max_body_bytes,
         demo = options.demo_data,
         job = options.card_job,
         sources = sources.join(", "),
+        extra = options.extra_config,
     )
 }
 

@@ -122,8 +122,33 @@ pub(super) const JOURNAL: Table = Table {
         "response_status",
         "response_body",
         "replay_of",
+        "replay_of_refused",
+        "replay_note",
+        "body_purged_at",
     ],
     bytes: &["body", "response_body"],
+};
+
+pub(super) const REFUSED: Table = Table {
+    name: "refused_requests",
+    key: Some("id"),
+    columns: &[
+        "module_id",
+        "endpoint",
+        "method",
+        "query",
+        "content_type",
+        "peer",
+        "source",
+        "headers_json",
+        "body",
+        "size",
+        "received_at",
+        "link_key",
+        "replayed_at",
+        "replay_journal_id",
+    ],
+    bytes: &["body"],
 };
 
 pub(super) const PAYMENT_EVENTS: Table = Table {
@@ -474,6 +499,9 @@ pub(super) fn journal_row(row: NewRow, record: &InboundRecord, entry: &Entry<'_>
         .set("response_status", entry.response_status)
         .set("response_body", entry.response_body.as_slice())
         .set("replay_of", record.replay_of)
+        .set("replay_of_refused", record.replay_of_refused)
+        .set("replay_note", record.replay_note.clone())
+        .set("body_purged_at", None::<i64>)
 }
 
 /// The payment event a signal records (its dedup key claimed); the order and journal entry when known.

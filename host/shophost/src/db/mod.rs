@@ -15,13 +15,14 @@
 //! `sqlite/` (`writer.rs`: group commit, many requests per transaction; `round.rs`: each round's reads
 //! and writes in two round trips of fixed text) and `postgres/` (one request per transaction, the
 //! attempt row locked first; `statements.rs`). The backend is picked in one `match` on the URL scheme in
-//! [`connect`].
+//! [`connect`] (and in [`backup`], the online copy of `shophost backup`, which opens no store).
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
 //! also writes the notification journal entry and the response. The caller works out every response the
 //! request may get before storage ([`Responses`]), so storage runs no module code; the store journals
 //! the one its verdict picks, and the caller sends it only after this returns `Ok`.
 
+mod backup;
 mod columns;
 mod decide;
 mod error;
@@ -41,9 +42,10 @@ use shophost_module_api::{
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
     Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, ProductRecurrence,
-    RecurringContract, SettlementError,
+    RecurringContract, RefusedRequest, SettlementError,
 };
 
+pub use backup::{backup, BackupError};
 pub use error::DbError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -142,6 +144,65 @@ pub struct InboundRecord {
     /// What the host adds to the entry's reason, whatever the verdict (e.g. which fields had
     /// undecodable bytes replaced).
     pub note: Option<String>,
+    /// The refused request this replays (see `crate::refused`).
+    pub replay_of_refused: Option<i64>,
+    /// What the operator confirmed for a replay of a refused request.
+    pub replay_note: Option<String>,
+}
+
+/// A notification refused for its source address, about to be kept for a later replay (see
+/// `crate::refused`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefused {
+    /// The module whose endpoint it came to.
+    pub module_id: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// HTTP method.
+    pub method: String,
+    /// Query string.
+    pub query: String,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// The TCP peer.
+    pub peer: String,
+    /// The source address after the trusted proxies of the time.
+    pub source: String,
+    /// The headers the journal keeps.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// Bytes counted against the budget.
+    pub size: i64,
+    /// Received.
+    pub received_at: i64,
+    /// The link key the module read from it, if any.
+    pub link_key: Option<String>,
+}
+
+/// Refused requests still waiting for a replay that name an open checkout attempt: what the
+/// dashboard's `trusted_proxies` notice counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefusedForOpenAttempts {
+    /// Distinct link keys of open attempts among them.
+    pub link_keys: i64,
+    /// When the newest of them came.
+    pub latest: Option<i64>,
+}
+
+/// What the retention jobs remove, oldest first, a bounded batch at a time (see `crate::retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Checkout attempts (決済直前ログ) that never became an order, by creation time.
+    AttemptsWithoutOrder,
+    /// 決済エラーログ lines, by time.
+    SettlementErrors,
+    /// Storefront sessions, by their last change.
+    Sessions,
+    /// Notification journal bodies, by receipt: the body is emptied and the time noted, the entry stays.
+    JournalBodies,
+    /// Requests refused for their source, by receipt.
+    RefusedRequests,
 }
 
 /// What the host decided to do with an inbound request before touching storage.
@@ -458,6 +519,30 @@ pub trait Store: Send + Sync {
     async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError>;
     /// Deletes one 決済エラーログ entry; true if it existed.
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError>;
+
+    /// Keeps a request refused for its source; returns its id.
+    async fn keep_refused(&self, refused: &NewRefused) -> Result<i64, DbError>;
+    /// Refused requests, newest first; only those not replayed yet when `pending_only`.
+    async fn refused_requests(
+        &self,
+        pending_only: bool,
+        limit: i64,
+    ) -> Result<Vec<RefusedRequest>, DbError>;
+    /// One refused request.
+    async fn refused_request(&self, id: i64) -> Result<Option<RefusedRequest>, DbError>;
+    /// Claims a refused request for a replay at `at`; false when it was replayed (or claimed) already.
+    async fn claim_refused_replay(&self, id: i64, at: i64) -> Result<bool, DbError>;
+    /// Ends a claimed replay: notes its journal entry, or, when the replay was not stored (`None`),
+    /// releases the claim so that it can be tried again.
+    async fn settle_refused_replay(&self, id: i64, journal_id: Option<i64>) -> Result<(), DbError>;
+    /// The bytes refused requests hold against the budget.
+    async fn refused_bytes(&self) -> Result<i64, DbError>;
+    /// Refused requests not replayed yet that name an open checkout attempt.
+    async fn refused_for_open_attempts(&self) -> Result<RefusedForOpenAttempts, DbError>;
+
+    /// Removes (or, for journal bodies, empties) at most `limit` rows of `what` older than `before`
+    /// (Unix milliseconds), oldest first, noting `at` where a row stays; returns how many.
+    async fn purge(&self, what: Purge, before: i64, limit: i64, at: i64) -> Result<u64, DbError>;
 }
 
 /// How inbound requests reached the disk, counted in this process since it started.

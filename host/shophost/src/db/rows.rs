@@ -12,7 +12,8 @@ use super::decide::Loaded;
 use super::{DbError, StoredSettings};
 use crate::domain::{
     Attempt, AttemptKind, AttemptState, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry,
-    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, SettlementError,
+    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, RefusedRequest,
+    SettlementError,
 };
 
 /// A row read by column name.
@@ -243,6 +244,29 @@ pub(super) fn journal_entry(row: &impl Columns) -> Result<JournalEntry, DbError>
         response_status: row.int("response_status")?,
         response_body: row.bytes("response_body")?,
         replay_of: row.int_or_null("replay_of")?,
+        replay_of_refused: row.int_or_null("replay_of_refused")?,
+        replay_note: row.text_or_null("replay_note")?,
+        body_purged_at: row.int_or_null("body_purged_at")?,
+    })
+}
+
+pub(super) fn refused_request(row: &impl Columns) -> Result<RefusedRequest, DbError> {
+    Ok(RefusedRequest {
+        id: row.int("id")?,
+        module_id: row.text("module_id")?,
+        endpoint: row.text("endpoint")?,
+        method: row.text("method")?,
+        query: row.text("query")?,
+        content_type: row.text_or_null("content_type")?,
+        peer: row.text("peer")?,
+        source: row.text("source")?,
+        headers: from_json(row, "headers_json")?,
+        body: row.bytes("body")?,
+        size: row.int("size")?,
+        received_at: row.int("received_at")?,
+        link_key: row.text_or_null("link_key")?,
+        replayed_at: row.int_or_null("replayed_at")?,
+        replay_journal_id: row.int_or_null("replay_journal_id")?,
     })
 }
 

@@ -500,6 +500,49 @@ pub struct JournalEntry {
     pub response_body: Vec<u8>,
     /// The entry this one replays, if a replay.
     pub replay_of: Option<i64>,
+    /// The refused request (see [`RefusedRequest`]) this one replays, if a replay of one.
+    pub replay_of_refused: Option<i64>,
+    /// What the operator confirmed for a replay of a refused request.
+    pub replay_note: Option<String>,
+    /// When retention emptied the body (the rest of the entry stays).
+    pub body_purged_at: Option<i64>,
+}
+
+/// A notification refused for its source address, kept (within a budget) so that an operator who
+/// fixes `trusted_proxies` or the gateway's addresses can replay it. Nothing of it was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedRequest {
+    /// Id.
+    pub id: i64,
+    /// The module whose endpoint it came to.
+    pub module_id: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// HTTP method.
+    pub method: String,
+    /// Query string.
+    pub query: String,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// The TCP peer.
+    pub peer: String,
+    /// The source address as worked out when it came (after the trusted proxies of that time).
+    pub source: String,
+    /// The headers the journal keeps (`X-Forwarded-For` among them).
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// Bytes counted against the budget.
+    pub size: i64,
+    /// Received.
+    pub received_at: i64,
+    /// The link key the module read from it, if any (read only; nothing was applied).
+    pub link_key: Option<String>,
+    /// When an operator replayed it.
+    pub replayed_at: Option<i64>,
+    /// The journal entry of the replay.
+    pub replay_journal_id: Option<i64>,
 }
 
 /// A 決済エラーログ entry.

@@ -16,14 +16,19 @@ use shophost_module_api::{ReturnKind, WireResponse};
 
 use crate::checkout::{self, Confirmed, ReturnView};
 use crate::http::{html, PageError};
-use crate::inbound::{self, RawInbound};
+use crate::inbound::{self, Arrival, RawInbound};
 use crate::AppState;
 
-/// The gateway routes.
-pub fn routes() -> Router<AppState> {
+/// The gateway routes; the notification routes behind the per-source rate limit
+/// (`gateway_limit.rs`).
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/index.php", any(legacy_notification))
         .route("/notify/{endpoint}", any(notification))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            super::gateway_limit::limit,
+        ))
         .route("/return/{settlement_type}/{kind}", any(browser_return))
         .route("/pay/{link_key}", get(pay_page))
 }
@@ -85,7 +90,7 @@ async fn legacy_notification(State(state): State<AppState>, request: Request) ->
         return (StatusCode::NOT_FOUND, "unknown notification endpoint").into_response();
     };
     wire(
-        inbound::handle_notification(&state, &acting, raw, None)
+        inbound::handle_notification(&state, &acting, raw, Arrival::Network)
             .await
             .response,
     )
@@ -98,7 +103,7 @@ async fn notification(
 ) -> Response {
     let raw = read_raw(request, state.config.max_body_bytes).await;
     wire(
-        inbound::handle_notification(&state, &endpoint, raw, None)
+        inbound::handle_notification(&state, &endpoint, raw, Arrival::Network)
             .await
             .response,
     )

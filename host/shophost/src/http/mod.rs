@@ -12,6 +12,7 @@ pub mod client;
 pub mod cross_origin;
 pub mod error;
 pub mod gateway;
+pub mod gateway_limit;
 pub mod headers;
 pub mod html;
 pub mod server;
@@ -44,7 +45,7 @@ const ADMIN_API_BODY_LIMIT: usize = 256 * 1024;
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(gateway::routes())
+        .merge(gateway::routes(state.clone()))
         .merge(api::routes().layer(DefaultBodyLimit::max(CHECKOUT_API_BODY_LIMIT)))
         .nest(
             "/admin/api",

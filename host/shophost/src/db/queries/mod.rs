@@ -1,7 +1,8 @@
 //! The cold-path SQL, written once for both backends, and the one [`Store`] impl.
 //!
 //! The queries are plain generic functions over a backend's `sqlx::Database` (methods of
-//! [`Pools`], by topic: `catalogue.rs`, `shoppers.rs`, `orders.rs`), so go-to-definition reaches the
+//! [`Pools`], by topic: `catalogue.rs`, `shoppers.rs`, `orders.rs`, and `refused.rs` for the
+//! requests refused for their source and the retention purges), so go-to-definition reaches the
 //! SQL and each query is read once. Their one bound is [`Dialect`]: how a backend runs a statement
 //! with [`Value`] arguments, and the one clause whose text differs (`FOR UPDATE`). Each backend
 //! implements it in a few lines (`sqlite/mod.rs`, `postgres/mod.rs`); spelling sqlx's own bounds
@@ -14,6 +15,7 @@
 
 mod catalogue;
 mod orders;
+mod refused;
 mod shoppers;
 
 use async_trait::async_trait;
@@ -25,12 +27,14 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, OrderFilter,
-    Recorded, Responses, SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
+    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, NewRefused,
+    OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses, SessionChange, Store,
+    StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry,
-    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, SettlementError,
+    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, RefusedRequest,
+    SettlementError,
 };
 
 /// What the shared queries need of a backend's database type.
@@ -435,5 +439,41 @@ impl<S: HotPath> Store for S {
 
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError> {
         self.pools().delete_settlement_error(id).await
+    }
+
+    async fn keep_refused(&self, refused: &NewRefused) -> Result<i64, DbError> {
+        self.pools().keep_refused(refused).await
+    }
+
+    async fn refused_requests(
+        &self,
+        pending_only: bool,
+        limit: i64,
+    ) -> Result<Vec<RefusedRequest>, DbError> {
+        self.pools().refused_requests(pending_only, limit).await
+    }
+
+    async fn refused_request(&self, id: i64) -> Result<Option<RefusedRequest>, DbError> {
+        self.pools().refused_request(id).await
+    }
+
+    async fn claim_refused_replay(&self, id: i64, at: i64) -> Result<bool, DbError> {
+        self.pools().claim_refused_replay(id, at).await
+    }
+
+    async fn settle_refused_replay(&self, id: i64, journal_id: Option<i64>) -> Result<(), DbError> {
+        self.pools().settle_refused_replay(id, journal_id).await
+    }
+
+    async fn refused_bytes(&self) -> Result<i64, DbError> {
+        self.pools().refused_bytes().await
+    }
+
+    async fn refused_for_open_attempts(&self) -> Result<RefusedForOpenAttempts, DbError> {
+        self.pools().refused_for_open_attempts().await
+    }
+
+    async fn purge(&self, what: Purge, before: i64, limit: i64, at: i64) -> Result<u64, DbError> {
+        self.pools().purge(what, before, limit, at).await
     }
 }

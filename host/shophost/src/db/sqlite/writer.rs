@@ -364,6 +364,8 @@ mod tests {
             received_at: 1,
             replay_of: None,
             note: None,
+            replay_of_refused: None,
+            replay_note: None,
         };
         let intent = Intent::Refuse {
             refusal: Refusal::Malformed,

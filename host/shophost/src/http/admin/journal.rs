@@ -27,6 +27,10 @@ pub(super) fn journal_json(entry: &crate::domain::JournalEntry) -> Value {
         }
     ));
     value["response_body"] = json!(String::from_utf8_lossy(&entry.response_body));
+    if let Some(purged_at) = entry.body_purged_at {
+        value["body_decoded"] = Value::Null;
+        value["body_note"] = json!(crate::notices::journal_body_purged(purged_at));
+    }
     value
 }
 
@@ -60,6 +64,13 @@ pub(super) async fn replay(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    // An entry whose body retention removed would only be refused as malformed.
+    let entry = state.store.journal_entry(id).await?;
+    if let Some(purged_at) = entry.and_then(|entry| entry.body_purged_at) {
+        return Err(ApiError::Conflict(crate::notices::journal_body_purged(
+            purged_at,
+        )));
+    }
     let handled = crate::inbound::replay(&state, id)
         .await
         .map_err(|e| match e {

@@ -1,5 +1,6 @@
 //! The JSON admin API (token-protected): module settings, payment methods, orders, the notification
-//! journal with replay, the 決済エラーログ, the 決済直前ログ with order recovery, and PayQuick release.
+//! journal with replay, notifications refused for their source with a confirmed replay, the
+//! 決済エラーログ, the 決済直前ログ with order recovery, and PayQuick release.
 //!
 //! Every route needs `Authorization: Bearer <admin token>`. Secret settings are write-only: they are
 //! redacted in every response.
@@ -17,6 +18,7 @@ mod methods;
 mod modules;
 mod notices;
 mod orders;
+mod refused;
 
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -53,6 +55,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/journal", get(journal::journal))
         .route("/journal/{id}", get(journal::journal_entry))
         .route("/journal/{id}/replay", post(journal::replay))
+        .route("/refused", get(refused::refused))
+        .route("/refused/{id}/replay", post(refused::replay))
         .route("/notices", get(notices::notices))
         .route("/settlement-errors", get(notices::settlement_errors))
         .route(
@@ -102,10 +106,10 @@ pub(crate) async fn require_token(
     next.run(request).await
 }
 
-/// Runs the scheduled jobs once, now (要確認 flags, 期限切れ, idle sessions).
+/// Runs the scheduled jobs once, now (要確認 flags, 期限切れ, retention).
 async fn run_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let report = crate::jobs::run_once(&state, crate::domain::now_millis()).await?;
     Ok(Json(
-        json!({ "flagged": report.flagged, "expired": report.expired }),
+        json!({ "flagged": report.flagged, "expired": report.expired, "purged": report.purged }),
     ))
 }
