@@ -125,7 +125,7 @@ async fn rescue(database: Database) {
     assert!(junk["attempt_state"].is_null());
 
     // Counted in /metrics, with the refusal and with what became of it.
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     assert!(
         metrics.contains(
             "shophost_refused_requests_total{module=\"remise\",endpoint=\"remise_card\",outcome=\"kept\"} 2"
@@ -338,7 +338,7 @@ async fn refused_requests_are_kept_within_the_budget_and_beyond_it_only_counted(
         .map(|r| r["size"].as_i64().unwrap())
         .sum();
     assert!(held <= 3000, "{held}");
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     let counted = |outcome: &str| {
         let prefix = format!(
             "shophost_refused_requests_total{{module=\"remise\",endpoint=\"remise_card\",outcome=\"{outcome}\"}} "
@@ -451,7 +451,7 @@ async fn the_rate_limit_never_throttles_the_gateways_addresses() {
         .notify("remise_card", &card_success(&link_key, "T99", MUG_PRICE))
         .await;
     assert_eq!(answer.text(), ACK);
-    let metrics = shop.get("/metrics").await.text();
+    let metrics = shop.metrics().await;
     assert!(
         metrics.contains("shophost_gateway_rate_limited_total 1"),
         "{metrics}"

@@ -292,8 +292,9 @@ fn default_sandbox() -> RawSandbox {
     }
 }
 
-/// The validated configuration.
-#[derive(Debug, Clone)]
+/// The validated configuration. Its `Debug` hides the secrets (admin token, the database URL's
+/// password, module settings), so no log line can leak them.
+#[derive(Clone)]
 pub struct Config {
     /// Where it came from.
     pub source: String,
@@ -327,6 +328,28 @@ pub struct Config {
     pub notifications: RawNotifications,
     /// Retention of what the jobs purge.
     pub retention: RawRetention,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "database_url",
+                &crate::serve::redact_url(&self.database_url),
+            )
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "********"),
+            )
+            .field("in_use", &self.in_use)
+            .field("module_settings", &"(not shown)")
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RawConfig {
@@ -639,6 +662,9 @@ pub const DEMO_SOURCE: &str = "<built-in demo config>";
 /// The demo's admin token. It is published (README, `shophost config demo`), so only the demo may use it.
 pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-change-me";
 
+/// The placeholder token of `shophost config example`, refused like the demo's.
+pub const EXAMPLE_ADMIN_TOKEN: &str = "change-me-to-a-long-random-string";
+
 /// How to leave the demo, for the messages that refuse it elsewhere.
 const WRITE_A_CONFIG: &str = "write a config instead: `shophost config example > shophost.toml`, \
      edit it, and start with `shophost --config shophost.toml`";
@@ -686,6 +712,14 @@ fn check_demo_safety(
             "admin.token",
             "this is the demo's published token; choose your own long random one (for example \
              the output of `openssl rand -hex 24`)"
+                .to_owned(),
+        ));
+    }
+    if admin_token == Some(EXAMPLE_ADMIN_TOKEN) {
+        return Err((
+            "admin.token",
+            "this is the example config's placeholder; choose your own long random one (for \
+             example the output of `openssl rand -hex 24`)"
                 .to_owned(),
         ));
     }
@@ -759,8 +793,9 @@ pub fn example(registry: &Registry) -> String {
          # sqlite:PATH (embedded, the default) or postgres://user@host/db (several host processes).\n\
          url = \"sqlite:shophost-data/shophost.db\"\n\n\
          [admin]\n\
-         # Bearer token for /admin/api (at least 12 characters).\n\
-         token = \"change-me-to-a-long-random-string\"\n\n\
+         # Bearer token for /admin/api and /metrics: a long random string of your own (for\n\
+         # example the output of `openssl rand -hex 24`); without one the admin API is closed.\n\
+         # token = \"change-me-to-a-long-random-string\"\n\n\
          [shop]\n\
          name = \"My shop\"\n\
          demo_data = false\n\

@@ -73,3 +73,18 @@ fn the_sandbox_and_demo_data_stay_on_loopback() {
             .expect("a real shop may listen anywhere");
     assert!(!config.demo);
 }
+
+#[test]
+fn the_example_placeholder_token_is_refused_and_debug_hides_secrets() {
+    let error = file("[admin]\ntoken = \"change-me-to-a-long-random-string\"\n").unwrap_err();
+    assert_eq!(error.key, "admin.token");
+    assert!(error.reason.contains("placeholder"), "{error}");
+    let config = file(
+        "[admin]\ntoken = \"a-long-token-of-our-own\"\n\n[database]\nurl = \"postgres://shop:secret-pass@db.example.jp/shop\"\n",
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("a-long-token-of-our-own"), "{shown}");
+    assert!(!shown.contains("secret-pass"), "{shown}");
+    assert!(shown.contains("db.example.jp"), "{shown}");
+}

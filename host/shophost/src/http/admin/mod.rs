@@ -81,9 +81,25 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+/// Whether two tokens are equal, compared as SHA-256 digests: the comparison takes the same time
+/// whatever the tokens' lengths and contents, so neither the token nor its length can be learnt from
+/// timings.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The credentials of an `Authorization: Bearer …` header (the scheme's case does not matter, as RFC
+/// 7235 says).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
 }
 
 pub(crate) async fn require_token(
@@ -98,7 +114,7 @@ pub(crate) async fn require_token(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .unwrap_or("");
     if !same(given.as_bytes(), token.as_bytes()) {
         return ApiError::Unauthorized.into_response();
@@ -112,4 +128,21 @@ async fn run_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(
         json!({ "flagged": report.flagged, "expired": report.expired, "purged": report.purged }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bearer, same};
+
+    #[test]
+    fn tokens_compare_whole_and_the_scheme_ignores_case() {
+        assert!(same(b"a-long-admin-token", b"a-long-admin-token"));
+        assert!(!same(b"a-long-admin-token", b"a-long-admin-tokeN"));
+        assert!(!same(b"a-long-admin-token", b"a-long-admin-token-and-more"));
+        assert!(!same(b"", b"a-long-admin-token"));
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
+    }
 }
