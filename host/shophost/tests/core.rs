@@ -225,7 +225,26 @@ fn the_example_config_is_valid_and_the_demo_config_checks() {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn temp_db() -> String {
+/// A SQLite URL in a fresh folder of its own, removed when the test is done with it.
+struct ScratchDb {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl std::ops::Deref for ScratchDb {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_db() -> ScratchDb {
     let dir = std::env::temp_dir().join(format!(
         "shophost-core-{}-{}",
         std::process::id(),
@@ -233,7 +252,8 @@ fn temp_db() -> String {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    format!("sqlite:{}", dir.join("shop.db").display())
+    let url = format!("sqlite:{}", dir.join("shop.db").display());
+    ScratchDb { dir, url }
 }
 
 fn shop_config(db: &str, in_use: &str, shopco: &str) -> String {
