@@ -17,7 +17,7 @@ use axum::http::{header, Request};
 use shophost::checkout::{self, CartInputLine, CheckoutInput};
 use shophost::db::{NewPaymentMethod, OrderFilter};
 use shophost::domain::{CustomerDetails, Order, PaymentStatus};
-use shophost::inbound::{decode, RawInbound};
+use shophost::inbound::{decode_for, RawInbound};
 use shophost::registry::{Origin, RegisteredModule, Registry};
 use shophost::AppState;
 use shophost_module_api::{
@@ -87,14 +87,6 @@ pub(crate) struct Kit<'a> {
 
 /// The price of the one product the kit sells, yen; every attempt is one of it, no shipping.
 pub(crate) const PRICE: i64 = 1980;
-/// Every kind of refusal the host gives (the module API's `Refusal`).
-const REFUSALS: [Refusal; 5] = [
-    Refusal::SourceNotAllowed,
-    Refusal::Malformed,
-    Refusal::UnknownLinkKey,
-    Refusal::Mismatch,
-    Refusal::WrongState,
-];
 /// Where the kit's requests come from: loopback, as from a gateway simulator on the same machine.
 const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 45678);
 
@@ -335,7 +327,7 @@ impl<'a> Kit<'a> {
             body: request.body.clone(),
             peer: PEER.ip(),
         };
-        let decoded = decode(&raw, self.spy.wire_charset(), &[]);
+        let decoded = decode_for(&raw, self.spy.as_ref(), &[]);
         self.spy.respond(&self.endpoint, &decoded.request, answer)
     }
 
@@ -464,29 +456,10 @@ impl<'a> Kit<'a> {
             "{what} was answered {}; a refusal must be answered below HTTP 500 and unlike \"unavailable\", or the gateway resends it",
             sent.describe()
         );
-        // The host gives the module the reason it journals as the refusal's detail.
-        let detail = self
-            .state
-            .store
-            .journal(None, 1)
-            .await
-            .map_err(|e| format!("journal: {e}"))?
-            .into_iter()
-            .next()
-            .map(|entry| entry.reason)
-            .unwrap_or_default();
-        let refusal_answer = |refusal| {
-            self.expected(
-                request,
-                &Answer::Refuse {
-                    refusal,
-                    detail: detail.clone(),
-                },
-            )
-        };
+        let refusal_answer = |refusal| self.expected(request, &Answer::Refuse(refusal));
         let example = refusal_answer(likely);
         ensure!(
-            REFUSALS.into_iter().any(|refusal| sent.is(&refusal_answer(refusal))),
+            Refusal::ALL.into_iter().any(|refusal| sent.is(&refusal_answer(refusal))),
             "{what} was answered {}, none of the module's refusal answers (for {likely:?}: HTTP {} `{}`)",
             sent.describe(),
             example.status,

@@ -21,7 +21,7 @@ use crate::domain::{
     charset, customer, local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState,
     CartLine, CartRecurrence, CustomerDetails, Order, PaymentStatus,
 };
-use crate::inbound::{decode, record_for, RawInbound};
+use crate::inbound::{decode_for, record_for, RawInbound};
 use crate::AppState;
 
 /// What a shopper (or a headless storefront) submits to start a checkout.
@@ -602,7 +602,7 @@ pub async fn handle_return(
         ));
     };
     let module = module_state.registered.module.clone();
-    let decoded = decode(&raw, module.wire_charset(), &state.config.trusted_proxies);
+    let decoded = decode_for(&raw, module.as_ref(), &state.config.trusted_proxies);
     let read = module
         .parse_return(&config, settlement_type, kind, &decoded.request)
         .await;

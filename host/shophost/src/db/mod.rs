@@ -221,30 +221,16 @@ pub struct Recorded {
 pub struct Responses {
     acknowledge: WireResponse,
     /// By [`Responses::slot`].
-    refused: [WireResponse; 5],
+    refused: [WireResponse; Refusal::ALL.len()],
 }
 
 impl Responses {
-    /// Asks `respond` now for the acknowledgement and for every refusal. A refusal's detail is only for
-    /// logs (modules do not send it) and the store decides the reason later, so the detail says where
-    /// to find it.
+    /// Asks `respond` now for the acknowledgement and for every refusal (the store decides the reason
+    /// later and journals it; the module's answer never carries it).
     pub fn ask(respond: impl Fn(&Answer) -> WireResponse) -> Self {
-        let refuse = |refusal| {
-            respond(&Answer::Refuse {
-                refusal,
-                detail: "refused; the reason is in the notification journal".to_owned(),
-            })
-        };
         Responses {
             acknowledge: respond(&Answer::Acknowledge),
-            refused: [
-                Refusal::SourceNotAllowed,
-                Refusal::Malformed,
-                Refusal::UnknownLinkKey,
-                Refusal::Mismatch,
-                Refusal::WrongState,
-            ]
-            .map(refuse),
+            refused: Refusal::ALL.map(|refusal| respond(&Answer::Refuse(refusal))),
         }
     }
 
@@ -264,15 +250,13 @@ impl Responses {
         }
     }
 
-    /// Where a refusal's response is kept; in the order [`Responses::ask`] fills them.
+    /// Where a refusal's response is kept: its place in [`Refusal::ALL`], the order [`Responses::ask`]
+    /// fills them in.
     fn slot(refusal: Refusal) -> usize {
-        match refusal {
-            Refusal::SourceNotAllowed => 0,
-            Refusal::Malformed => 1,
-            Refusal::UnknownLinkKey => 2,
-            Refusal::Mismatch => 3,
-            Refusal::WrongState => 4,
-        }
+        Refusal::ALL
+            .iter()
+            .position(|known| *known == refusal)
+            .expect("Refusal::ALL lists every refusal")
     }
 }
 
@@ -550,7 +534,7 @@ mod tests {
         let responses = Responses::ask(|answer| {
             let body = match answer {
                 Answer::Acknowledge => "ack".to_owned(),
-                Answer::Refuse { refusal, .. } => format!("{refusal:?}"),
+                Answer::Refuse(refusal) => format!("{refusal:?}"),
                 Answer::Unavailable => "unavailable".to_owned(),
             };
             WireResponse::text(200, "text/plain", &body)
@@ -558,13 +542,7 @@ mod tests {
         let body = |verdict: Verdict| String::from_utf8(responses.pick(&verdict).body.clone());
         assert_eq!(body(Verdict::Accepted).unwrap(), "ack");
         assert_eq!(body(Verdict::Duplicate).unwrap(), "ack");
-        for refusal in [
-            Refusal::SourceNotAllowed,
-            Refusal::Malformed,
-            Refusal::UnknownLinkKey,
-            Refusal::Mismatch,
-            Refusal::WrongState,
-        ] {
+        for refusal in Refusal::ALL {
             let verdict = Verdict::Refused {
                 refusal,
                 reason: String::new(),

@@ -60,12 +60,7 @@ fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded 
 }
 
 fn signal(signal: Signal) -> Notification {
-    Notification {
-        link_key: "12345678901234567".into(),
-        signal,
-        dedup_key: "card:1".into(),
-        mismatches: Vec::new(),
-    }
+    Notification::new("12345678901234567", "card:1", signal)
 }
 
 fn card_success(amount: i64) -> Notification {
