@@ -6,14 +6,29 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand};
 use shophost::config::{Config, ConfigError, RawConfig, DEMO_CONFIG};
 use shophost::registry::Registry;
 
+/// `shophost --version`: the host's version, the module-API version it speaks and its ABI fingerprint,
+/// which a module loaded from a shared library must match.
+fn version() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{}\nmodule API version {}\nABI fingerprint: {}",
+            env!("CARGO_PKG_VERSION"),
+            shophost_module_api::API_VERSION,
+            shophost_module_api::abi::ABI_FINGERPRINT
+        )
+    });
+    &TEXT
+}
+
 /// The shop host: run the shop, print or check a config, list payment modules.
 #[derive(Debug, Parser)]
-#[command(name = "shophost", version, args_conflicts_with_subcommands = true)]
+#[command(name = "shophost", version = version(), args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
