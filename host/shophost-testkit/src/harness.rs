@@ -258,7 +258,34 @@ impl<'a> Kit<'a> {
         Ok(attempt.link_key)
     }
 
+    /// A fresh checkout attempt whose link key contains none of `digits` (a few tries; link keys are
+    /// random).
+    pub(crate) async fn attempt_avoiding(&self, digits: &[&str]) -> Result<String, String> {
+        let mut link_key = self.attempt().await?;
+        for _ in 0..20 {
+            if !digits.iter().any(|d| link_key.contains(d)) {
+                break;
+            }
+            link_key = self.attempt().await?;
+        }
+        Ok(link_key)
+    }
+
+    /// The notification endpoint under test.
+    pub(crate) fn endpoint_name(&self) -> &str {
+        &self.endpoint
+    }
+
     async fn send(&self, path: &str, request: &TestRequest) -> Result<Sent, String> {
+        self.send_from(PEER, path, request).await
+    }
+
+    async fn send_from(
+        &self,
+        peer: SocketAddr,
+        path: &str,
+        request: &TestRequest,
+    ) -> Result<Sent, String> {
         let uri = if request.query.is_empty() {
             path.to_owned()
         } else {
@@ -274,8 +301,9 @@ impl<'a> Kit<'a> {
         let mut http = builder
             .body(Body::from(request.body.clone()))
             .map_err(|e| format!("cannot build the request to {uri}: {e}"))?;
-        // The source checks see loopback, as from a gateway simulator on the same machine.
-        http.extensions_mut().insert(ConnectInfo(PEER));
+        // The source checks see `peer`: loopback, as from a gateway simulator on the same machine,
+        // unless a check sends from elsewhere.
+        http.extensions_mut().insert(ConnectInfo(peer));
         let response = self
             .router
             .clone()
@@ -301,6 +329,17 @@ impl<'a> Kit<'a> {
 
     pub(crate) async fn notify(&self, request: &TestRequest) -> Result<Sent, String> {
         self.send(&format!("/notify/{}", self.endpoint), request)
+            .await
+    }
+
+    /// Sends a notification from another address than loopback.
+    pub(crate) async fn notify_from(
+        &self,
+        source: IpAddr,
+        request: &TestRequest,
+    ) -> Result<Sent, String> {
+        let path = format!("/notify/{}", self.endpoint);
+        self.send_from(SocketAddr::new(source, PEER.port()), &path, request)
             .await
     }
 
@@ -450,6 +489,18 @@ impl<'a> Kit<'a> {
         what: &str,
     ) -> Result<(), String> {
         let sent = self.expect_not_acknowledged(request, what).await?;
+        self.check_refusal(request, &sent, likely, what)
+    }
+
+    /// Checks that `sent`, the answer to `request`, is one of the module's own refusal answers (see
+    /// [`Kit::expect_refused`]).
+    pub(crate) fn check_refusal(
+        &self,
+        request: &TestRequest,
+        sent: &Sent,
+        likely: Refusal,
+        what: &str,
+    ) -> Result<(), String> {
         let unavailable = self.expected(request, &Answer::Unavailable);
         ensure!(
             sent.status < 500 && !sent.is(&unavailable),

@@ -1,5 +1,5 @@
 //! The kit catches broken modules: Remise with its answers or its dedup keys broken on purpose fails
-//! exactly the checks that should catch it, and says why.
+//! exactly the checks that should catch it, and says why. (`trust.rs` breaks Acme's signature check.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -177,6 +177,7 @@ async fn a_module_that_acknowledges_refusals_fails_where_it_should() {
         [
             "wrong_amount",
             "undecodable_charset",
+            "notification_trust",
             "retry_after_refused_acknowledgement"
         ],
         "{report}"
@@ -205,7 +206,7 @@ async fn a_module_that_answers_refusals_with_a_server_error_fails_where_it_shoul
     let report = run(Fault::RefusesWithServerError).await;
     assert_eq!(
         failed(&report),
-        ["wrong_amount", "undecodable_charset"],
+        ["wrong_amount", "undecodable_charset", "notification_trust"],
         "{report}"
     );
     let text = report.to_string();
@@ -216,6 +217,12 @@ async fn a_module_that_answers_refusals_with_a_server_error_fails_where_it_shoul
     assert!(
         text.contains(
             "FAIL  undecodable_charset: an undecodable notification was answered HTTP 500 `error1`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAIL  notification_trust: a success notification from 203.0.113.7 (outside the allowlist) was answered HTTP 500 `error1`"
         ),
         "{text}"
     );
