@@ -475,6 +475,18 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
         "{listed}"
     );
     assert!(listed.contains(CARD) && listed.contains(BANK), "{listed}");
+    let acme_listed = modules["modules"]
+        .as_array()
+        .context("modules")?
+        .iter()
+        .find(|m| m["id"] == "acme")
+        .context("acme is listed")?;
+    assert_eq!(
+        acme_listed["notification_endpoints"][0]["url"],
+        format!("{}/notify/acme", running.shop),
+        "{acme_listed}"
+    );
+    assert_eq!(acme_listed["notification_endpoints"][0]["trust"], "signed");
     let card = running.create_method("アクメ カード", CARD).await?;
     let bank = running.create_method("アクメ 銀行振込", BANK).await?;
     let (_, methods) = running
@@ -647,11 +659,59 @@ fn shophost_modules_lists_the_loaded_library_with_its_path() {
         acme.contains("yes") && acme.contains(CARD) && acme.contains(BANK),
         "{acme}"
     );
+    // Each endpoint's URL to register and what vouches for it, as the module declares them.
+    assert!(
+        stdout.contains(
+            "notifications `acme`: http://127.0.0.1:18080/notify/acme (通知URL（Webhook）, アクメ管理画面); trust: signed"
+        ),
+        "{stdout}"
+    );
     let remise = stdout
         .lines()
         .find(|line| line.starts_with("remise "))
         .unwrap_or_else(|| panic!("no remise line in:\n{stdout}"));
     assert!(remise.contains("compiled-in"), "{remise}");
+}
+
+#[test]
+fn the_start_up_banner_lists_the_notification_urls_of_the_modules_in_use() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("banner");
+    let file = dir.join("shophost.toml");
+    let text = shop_config(&dir, 0, 18091, r#""acme""#).replace(
+        "public_url = \"http://127.0.0.1:0\"",
+        "public_url = \"https://shop.example.jp\"",
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(&built().shophost)
+        .args(["--config"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start shophost");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut banner = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a banner line");
+        let last = line.starts_with("Stop with Ctrl-C");
+        banner.push(line);
+        if last {
+            break;
+        }
+    }
+    // It may have stopped already (a start-up error ends the banner early).
+    let _ = child.kill();
+    let _ = child.wait();
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains(
+            "\n  notifications:   アクメ 通知URL（Webhook）: https://shop.example.jp/notify/acme\n"
+        ),
+        "{banner}"
+    );
+    // Remise is compiled in but not in use: its URLs are not the operator's business here.
+    assert!(!banner.contains("remise"), "{banner}");
 }
 
 #[test]

@@ -203,6 +203,7 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
     );
     for module in registry.modules() {
         let in_use = config.in_use.contains(&module.id);
+        let mut endpoints = Vec::new();
         let types = if in_use {
             let values = config
                 .module_settings
@@ -211,13 +212,16 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
                 .unwrap_or_default();
             let values = module.module.settings_schema().with_defaults(&values);
             match module.module.validate(&values) {
-                Ok(cfg) => module
-                    .module
-                    .settlement_types(&cfg)
-                    .iter()
-                    .map(|t| format!("{} ({})", t.id, t.label))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                Ok(cfg) => {
+                    endpoints = module.module.notification_endpoints(&cfg);
+                    module
+                        .module
+                        .settlement_types(&cfg)
+                        .iter()
+                        .map(|t| format!("{} ({})", t.id, t.label))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
                 Err(errors) => format!("none: settings invalid ({} errors)", errors.len()),
             }
         } else {
@@ -231,6 +235,28 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
             module.origin.to_string(),
             types
         );
+        // What the operator registers at the gateway, and what vouches for each request.
+        for endpoint in endpoints {
+            let named: Vec<&str> = [
+                endpoint.setting_name.as_deref(),
+                endpoint.registered_at.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let named = if named.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", named.join(", "))
+            };
+            println!(
+                "{:<12} notifications `{}`: {}{named}; trust: {}",
+                "",
+                endpoint.name,
+                endpoint.url(&config.public_url),
+                endpoint.trust
+            );
+        }
     }
     Ok(())
 }

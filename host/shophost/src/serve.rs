@@ -192,7 +192,9 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     );
     println!("  storefront:      {public}/");
     println!("  admin API:       {public}/admin/api/modules (Authorization: Bearer <admin.token>)");
-    println!("  notifications:   {public}/index.php?acting=remise_card, {public}/index.php?acting=remise_conv");
+    for line in notification_lines(&state) {
+        println!("{line}");
+    }
     if let Some(sandbox_addr) = sandbox {
         println!(
             "  Remise sandbox:  http://{sandbox_addr}/ (backyard: http://{sandbox_addr}/backyard)"
@@ -223,6 +225,33 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// The banner's lines for the notification URLs the operator registers at each gateway in use, as the
+/// modules declare them.
+fn notification_lines(state: &AppState) -> Vec<String> {
+    let mut lines = Vec::new();
+    for module in state.engine.states().values() {
+        for endpoint in &module.endpoints {
+            let label = if lines.is_empty() {
+                "  notifications:"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "{label:<19}{} {}: {}",
+                module.registered.display_name,
+                endpoint.setting_name.as_deref().unwrap_or(&endpoint.name),
+                endpoint.url(&state.config.public_url)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(
+            "  notifications:   none (no module in use listens for notifications)".to_owned(),
+        );
+    }
+    lines
 }
 
 /// Resolves at the first SIGTERM (systemd, containers) or SIGINT (Ctrl-C).
