@@ -23,7 +23,7 @@ use crate::registry::Registry;
 pub struct ConfigError {
     /// The file (or `<built-in demo config>`).
     pub file: String,
-    /// The dotted key path, e.g. `modules.settings.remise.SHOPCO`.
+    /// The dotted key path, e.g. `modules.settings.<module id>.<setting>`.
     pub key: String,
     /// What is wrong.
     pub reason: String,
@@ -633,13 +633,17 @@ pub fn example(registry: &Registry) -> String {
          unconfirmed_return_minutes = 10\n\
          # Days after the payment deadline before an unpaid order expires.\n\
          expiry_grace_days = 0\n\
-         job_interval_seconds = 60\n\n\
-         [sandbox]\n\
-         # Start the bundled Remise sandbox (for 接続テスト only).\n\
-         enabled = false\n\
-         listen = \"127.0.0.1:8081\"\n\n\
-         [modules]\n",
+         job_interval_seconds = 60\n\n",
     );
+    if cfg!(feature = "sandbox") {
+        out.push_str(
+            "[sandbox]\n\
+             # Start the bundled Remise sandbox (for 接続テスト only).\n\
+             enabled = false\n\
+             listen = \"127.0.0.1:8081\"\n\n",
+        );
+    }
+    out.push_str("[modules]\n");
     let ids: Vec<String> = registry
         .ids()
         .iter()

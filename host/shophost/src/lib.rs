@@ -22,6 +22,7 @@ pub mod members;
 pub mod metrics;
 pub mod notices;
 pub mod registry;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
 pub mod throttle;

@@ -1,8 +1,9 @@
 //! The `shophost` command: run the shop, print or check a config, list payment modules.
 //!
 //! With no arguments it runs the shop: from `--config FILE`, `$SHOPHOST_CONFIG`, `./shophost.toml`, or,
-//! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox). Arguments
-//! are parsed by clap; a usage error exits with 1, like every other error of this command.
+//! when none exists and the host was built with the cargo feature `sandbox`, the built-in demo
+//! configuration (SQLite + the bundled gateway's sandbox). Arguments are parsed by clap; a usage error
+//! exits with 1, like every other error of this command.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,7 +53,7 @@ enum Command {
 enum ConfigCommand {
     /// Print a commented example config (generated from module schemas)
     Example,
-    /// Print the built-in demo config (SQLite + the Remise sandbox; what `cargo run` uses)
+    /// Print the built-in demo config (SQLite + the bundled gateway's sandbox; what `cargo run` uses)
     Demo,
     /// Check a config file and every module's settings
     Check {
@@ -81,8 +82,24 @@ fn load(explicit: Option<PathBuf>) -> Result<(RawConfig, String), ConfigError> {
         Some(path) => Ok((RawConfig::read(&path)?, path.display().to_string())),
         None => {
             let source = shophost::config::DEMO_SOURCE.to_owned();
-            Ok((RawConfig::parse(DEMO_CONFIG, &source)?, source))
+            Ok((RawConfig::parse(demo_config()?, &source)?, source))
         }
+    }
+}
+
+/// The built-in demo configuration, which runs the sandbox: only in builds that have it.
+fn demo_config() -> Result<&'static str, ConfigError> {
+    if cfg!(feature = "sandbox") {
+        Ok(DEMO_CONFIG)
+    } else {
+        Err(ConfigError {
+            file: "(no config file)".to_owned(),
+            key: "(file)".to_owned(),
+            reason:
+                "give --config FILE, set SHOPHOST_CONFIG or write ./shophost.toml; this build has \
+                     no built-in demo (it was built without the cargo feature `sandbox`)"
+                    .to_owned(),
+        })
     }
 }
 
@@ -132,10 +149,9 @@ fn main() -> ExitCode {
         Some(Command::Config(ConfigCommand::Example)) => {
             registry().map(|r| print!("{}", shophost::config::example(&r)))
         }
-        Some(Command::Config(ConfigCommand::Demo)) => {
-            print!("{DEMO_CONFIG}");
-            Ok(())
-        }
+        Some(Command::Config(ConfigCommand::Demo)) => demo_config()
+            .map(|demo| print!("{demo}"))
+            .map_err(|e| e.to_string()),
         Some(Command::Config(ConfigCommand::Check { file })) => check(file),
         Some(Command::Modules(file)) => modules(file.path),
     };

@@ -25,6 +25,7 @@
 mod columns;
 mod decide;
 mod error;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod queries;
 mod rows;
@@ -45,6 +46,7 @@ use crate::domain::{
 };
 
 pub use error::DbError;
+#[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -519,7 +521,13 @@ impl Backend {
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
     match Backend::for_url(url).map_err(DbError::Unavailable)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => Ok(Arc::new(PgStore::connect(url).await?)),
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => Err(DbError::Unavailable(
+            "this build has no PostgreSQL (it was built without the cargo feature `postgres`)"
+                .to_owned(),
+        )),
     }
 }
 
