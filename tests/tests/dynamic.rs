@@ -715,6 +715,46 @@ fn the_start_up_banner_lists_the_notification_urls_of_the_modules_in_use() {
 }
 
 #[test]
+fn shophost_config_example_includes_the_settings_of_loaded_modules() {
+    // From a library given on the command line, and from the libraries a config file lists.
+    let dir = scratch("example");
+    let file = dir.join("shophost.toml");
+    std::fs::write(&file, shop_config(&dir, 18080, 18090, r#""acme""#)).unwrap();
+    for args in [
+        vec![
+            "config".into(),
+            "example".into(),
+            "--module".into(),
+            built().acme.clone(),
+        ],
+        vec![
+            "config".into(),
+            "example".into(),
+            "--config".into(),
+            file.clone(),
+        ],
+    ] {
+        let output = Command::new(&built().shophost)
+            .args(&args)
+            .output()
+            .expect("run shophost config example");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "[[modules.dynamic]]\npath = \"{}\"\n",
+                built().acme.display()
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("\n[modules.settings.acme]\n"), "{stdout}");
+        assert!(stdout.contains("\n# merchant_id = \"\"\n"), "{stdout}");
+        // What it prints is a config file the host reads.
+        RawConfig::parse(&stdout, "example").expect("the example parses");
+    }
+}
+
+#[test]
 fn shophost_version_names_the_module_api_version_and_fingerprint() {
     let output = Command::new(&built().shophost)
         .arg("--version")

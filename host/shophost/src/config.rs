@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use shophost_module_api::{FieldKind, IpRange, SettingsValues};
 
-use crate::registry::Registry;
+use crate::registry::{Origin, Registry};
 
 /// A configuration error, naming the file, the key and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -602,7 +602,8 @@ notify_sources_test = ["127.0.0.1/32", "::1/128"]
 "#;
 
 /// A commented example config, generated from every registered module's settings schema (the schema is
-/// the single source of the fields, their labels, defaults and help).
+/// the single source of the fields, their labels, defaults and help). Modules loaded from shared
+/// libraries are listed under `[[modules.dynamic]]` with their settings.
 pub fn example(registry: &Registry) -> String {
     let mut out = String::from(
         "# shophost.toml — example configuration.\n\
@@ -654,6 +655,16 @@ pub fn example(registry: &Registry) -> String {
         ids.join(", "),
         ids.join(", ")
     ));
+    for module in registry.modules() {
+        if let Origin::File(path) = &module.origin {
+            out.push_str(&format!(
+                "\n# {} ({}), loaded from a shared library\n[[modules.dynamic]]\npath = {}\n",
+                module.display_name,
+                module.id,
+                toml::Value::String(path.display().to_string())
+            ));
+        }
+    }
     for module in registry.modules() {
         out.push_str(&format!(
             "\n# {} ({})\n[modules.settings.{}]\n",

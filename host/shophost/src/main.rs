@@ -51,8 +51,16 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print a commented example config (generated from module schemas)
-    Example,
+    /// Print a commented example config (generated from module schemas), with the settings of the
+    /// modules loaded from shared libraries too
+    Example {
+        /// Take the modules listed under `[[modules.dynamic]]` in this config file
+        #[arg(long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A module's shared library to load and include (repeatable)
+        #[arg(long = "module", value_name = "LIBRARY")]
+        modules: Vec<PathBuf>,
+    },
     /// Print the built-in demo config (SQLite + the bundled gateway's sandbox; what `cargo run` uses)
     Demo,
     /// Check a config file and every module's settings
@@ -103,8 +111,16 @@ fn demo_config() -> Result<&'static str, ConfigError> {
     }
 }
 
-fn registry() -> Result<Registry, String> {
-    let loaded = shophost::dynamic::load_configured(&[]).map_err(|e| e.to_string())?;
+/// The registry for `config example`: the compiled-in modules, those `[[modules.dynamic]]` of `config`
+/// lists, and the `modules` given.
+fn example_registry(config: Option<PathBuf>, modules: Vec<PathBuf>) -> Result<Registry, String> {
+    let mut paths = Vec::new();
+    if let Some(file) = config {
+        let raw = RawConfig::read(&file).map_err(|e| e.to_string())?;
+        paths.extend(raw.modules.dynamic.into_iter().map(|d| d.path));
+    }
+    paths.extend(modules);
+    let loaded = shophost::dynamic::load_configured(&paths).map_err(|e| e.to_string())?;
     shophost::bundled::registry(loaded).map_err(|e| e.to_string())
 }
 
@@ -146,8 +162,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve.path),
         Some(Command::Serve(file)) => serve(file.path),
-        Some(Command::Config(ConfigCommand::Example)) => {
-            registry().map(|r| print!("{}", shophost::config::example(&r)))
+        Some(Command::Config(ConfigCommand::Example { config, modules })) => {
+            example_registry(config, modules).map(|r| print!("{}", shophost::config::example(&r)))
         }
         Some(Command::Config(ConfigCommand::Demo)) => demo_config()
             .map(|demo| print!("{demo}"))
