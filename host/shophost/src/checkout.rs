@@ -199,7 +199,7 @@ pub fn new_link_key(spec: &LinkKeySpec) -> String {
     key
 }
 
-/// A card-update link key: the module's card-update prefix and random digits (Remise: `0000000` + 10).
+/// A card-update link key: the module's card-update prefix and random digits, as many as the module's link-key length allows (at most 10).
 pub fn new_card_update_key(spec: &LinkKeySpec) -> String {
     let prefix = spec.card_update_prefix.unwrap_or("");
     let rest = LinkKeySpec {
@@ -266,7 +266,7 @@ pub async fn create_attempt(
         });
     }
     // A recurring product (継続課金) is bought alone, once, by a member, with a settlement type that can
-    // register the recurring charge — as WCEX DL Seller requires with Remise.
+    // register the recurring charge — as WCEX DL Seller requires.
     if lines.iter().any(|line| line.recurring.is_some()) {
         if lines.len() != 1 || lines[0].quantity != 1 {
             return Err(CheckoutError::Input(

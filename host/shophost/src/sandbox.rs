@@ -12,8 +12,8 @@ use crate::AppState;
 pub async fn start(state: &AppState, addr: SocketAddr) -> anyhow::Result<String> {
     let base = state.config.public_url.clone();
     let config = remise_sandbox::SandboxConfig {
-        card_notify_url: format!("{base}/index.php?acting=remise_card"),
-        conv_notify_url: format!("{base}/index.php?acting=remise_conv"),
+        card_notify_url: format!("{base}/index.php?acting={}", remise::ENDPOINT_CARD),
+        conv_notify_url: format!("{base}/index.php?acting={}", remise::ENDPOINT_CONV),
         ..remise_sandbox::SandboxConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(addr)
