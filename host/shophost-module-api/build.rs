@@ -13,12 +13,16 @@
 //!   `Pin<Box<dyn Future + Send>>` per method, is fixed across the 0.1 releases);
 //! - a digest of the source files that define the types crossing the boundary, so that an edit made
 //!   without bumping `API_VERSION` still refuses modules built before it.
+//!
+//! Each part is labelled (`compiler=…; target=…; panic=…; api=…; sources=…`) so that a host refusing a
+//! module can say which part differs (`abi::fingerprint_differences`).
 
 use std::process::Command;
 
 /// The files whose types cross between host and module (`testing.rs` does not: it only runs in tests).
 const BOUNDARY_SOURCES: &[&str] = &[
     "src/lib.rs",
+    "src/module.rs",
     "src/payment.rs",
     "src/settings.rs",
     "src/wire.rs",
@@ -57,7 +61,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=build.rs");
     println!(
-        "cargo:rustc-env=SHOPHOST_ABI_FINGERPRINT={compiler}; {target}; panic={panic}; \
-         shophost-module-api {version}; async-trait 0.1; source {digest:016x}"
+        "cargo:rustc-env=SHOPHOST_ABI_FINGERPRINT=compiler={compiler}; target={target}; \
+         panic={panic}; api=shophost-module-api {version} (async-trait 0.1); sources={digest:016x}"
     );
 }

@@ -110,16 +110,55 @@ fn built() -> &'static Built {
 /// The `old-api-module` fixture: a library whose descriptor says module-API version 0.
 fn old_api_library() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_fixture("fixtures", None))
+    BUILT.get_or_init(|| build_fixture("fixtures", None, None))
 }
 
-/// The same fixture claiming this host's module-API version, with another compiler's fingerprint.
+/// The same fixture claiming module-API version 2, the version before this one.
+fn v2_library() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_fixture("fixtures-v2", Some(2), None))
+}
+
+/// This host's fingerprint with one labelled part replaced.
+fn fingerprint_with(label: &str, value: &str) -> String {
+    ABI_FINGERPRINT
+        .split("; ")
+        .map(|part| match part.split_once('=') {
+            Some((name, _)) if name == label => format!("{name}={value}"),
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The same fixture claiming this host's module-API version, built by another compiler.
 fn foreign_compiler_library() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_fixture("fixtures-current-version", Some(API_VERSION)))
+    BUILT.get_or_init(|| {
+        build_fixture(
+            "fixtures-other-compiler",
+            Some(API_VERSION),
+            Some(fingerprint_with(
+                "compiler",
+                "rustc 1.70.0 (90c541806 2023-05-31)",
+            )),
+        )
+    })
 }
 
-fn build_fixture(target_name: &str, version: Option<u32>) -> PathBuf {
+/// The same fixture claiming this host's module-API version, built from other module-API sources.
+fn other_sources_library() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        build_fixture(
+            "fixtures-other-sources",
+            Some(API_VERSION),
+            Some(fingerprint_with("sources", "0123456789abcdef")),
+        )
+    })
+}
+
+fn build_fixture(target_name: &str, version: Option<u32>, fingerprint: Option<String>) -> PathBuf {
     let target = profile_dir()
         .parent()
         .expect("<target>/<profile>")
@@ -135,6 +174,10 @@ fn build_fixture(target_name: &str, version: Option<u32>) -> PathBuf {
     match version {
         Some(version) => command.env("OLD_API_MODULE_VERSION", version.to_string()),
         None => command.env_remove("OLD_API_MODULE_VERSION"),
+    };
+    match fingerprint {
+        Some(fingerprint) => command.env("OLD_API_MODULE_FINGERPRINT", fingerprint),
+        None => command.env_remove("OLD_API_MODULE_FINGERPRINT"),
     };
     let status = command.status().expect("run cargo");
     assert!(
@@ -432,6 +475,18 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
         "{listed}"
     );
     assert!(listed.contains(CARD) && listed.contains(BANK), "{listed}");
+    let acme_listed = modules["modules"]
+        .as_array()
+        .context("modules")?
+        .iter()
+        .find(|m| m["id"] == "acme")
+        .context("acme is listed")?;
+    assert_eq!(
+        acme_listed["notification_endpoints"][0]["url"],
+        format!("{}/notify/acme", running.shop),
+        "{acme_listed}"
+    );
+    assert_eq!(acme_listed["notification_endpoints"][0]["trust"], "signed");
     let card = running.create_method("アクメ カード", CARD).await?;
     let bank = running.create_method("アクメ 銀行振込", BANK).await?;
     let (_, methods) = running
@@ -604,11 +659,118 @@ fn shophost_modules_lists_the_loaded_library_with_its_path() {
         acme.contains("yes") && acme.contains(CARD) && acme.contains(BANK),
         "{acme}"
     );
+    // Each endpoint's URL to register and what vouches for it, as the module declares them.
+    assert!(
+        stdout.contains(
+            "notifications `acme`: http://127.0.0.1:18080/notify/acme (通知URL（Webhook）, アクメ管理画面); trust: signed"
+        ),
+        "{stdout}"
+    );
     let remise = stdout
         .lines()
         .find(|line| line.starts_with("remise "))
         .unwrap_or_else(|| panic!("no remise line in:\n{stdout}"));
     assert!(remise.contains("compiled-in"), "{remise}");
+}
+
+#[test]
+fn the_start_up_banner_lists_the_notification_urls_of_the_modules_in_use() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("banner");
+    let file = dir.join("shophost.toml");
+    let text = shop_config(&dir, 0, 18091, r#""acme""#).replace(
+        "public_url = \"http://127.0.0.1:0\"",
+        "public_url = \"https://shop.example.jp\"",
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(&built().shophost)
+        .args(["--config"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start shophost");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut banner = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a banner line");
+        let last = line.starts_with("Stop with Ctrl-C");
+        banner.push(line);
+        if last {
+            break;
+        }
+    }
+    // It may have stopped already (a start-up error ends the banner early).
+    let _ = child.kill();
+    let _ = child.wait();
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains(
+            "\n  notifications:   アクメ 通知URL（Webhook）: https://shop.example.jp/notify/acme\n"
+        ),
+        "{banner}"
+    );
+    // Remise is compiled in but not in use: its URLs are not the operator's business here.
+    assert!(!banner.contains("remise"), "{banner}");
+}
+
+#[test]
+fn shophost_config_example_includes_the_settings_of_loaded_modules() {
+    // From a library given on the command line, and from the libraries a config file lists.
+    let dir = scratch("example");
+    let file = dir.join("shophost.toml");
+    std::fs::write(&file, shop_config(&dir, 18080, 18090, r#""acme""#)).unwrap();
+    for args in [
+        vec![
+            "config".into(),
+            "example".into(),
+            "--module".into(),
+            built().acme.clone(),
+        ],
+        vec![
+            "config".into(),
+            "example".into(),
+            "--config".into(),
+            file.clone(),
+        ],
+    ] {
+        let output = Command::new(&built().shophost)
+            .args(&args)
+            .output()
+            .expect("run shophost config example");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "[[modules.dynamic]]\npath = \"{}\"\n",
+                built().acme.display()
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("\n[modules.settings.acme]\n"), "{stdout}");
+        assert!(stdout.contains("\n# merchant_id = \"\"\n"), "{stdout}");
+        // What it prints is a config file the host reads.
+        RawConfig::parse(&stdout, "example").expect("the example parses");
+    }
+}
+
+#[test]
+fn shophost_version_names_the_module_api_version_and_fingerprint() {
+    let output = Command::new(&built().shophost)
+        .arg("--version")
+        .output()
+        .expect("run shophost --version");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("shophost "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("\nmodule API version {API_VERSION}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\nABI fingerprint: {ABI_FINGERPRINT}")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -651,22 +813,75 @@ fn a_library_for_another_module_api_version_is_refused_before_it_runs() {
 }
 
 #[test]
-fn a_library_built_by_another_compiler_is_refused_before_it_runs() {
+fn a_library_for_the_previous_module_api_version_is_refused_naming_both() {
+    let v2 = v2_library();
+    let error = shophost::dynamic::load_configured(std::slice::from_ref(v2)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DynamicError::ApiVersion {
+                found: 2,
+                expected: API_VERSION,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: built for module API version 2 (fingerprint ",
+            v2.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "this host speaks version {API_VERSION} (fingerprint"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("rebuild the module against this host's shophost-module-api"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_library_built_by_another_compiler_is_refused_naming_the_compiler() {
     let foreign = foreign_compiler_library();
     let error = shophost::dynamic::load_configured(std::slice::from_ref(foreign)).unwrap_err();
     assert!(
         matches!(error, DynamicError::Fingerprint { .. }),
         "{error:?}"
     );
+    let host_compiler = ABI_FINGERPRINT
+        .split("; ")
+        .find_map(|part| part.strip_prefix("compiler="))
+        .expect("the host's fingerprint names its compiler");
     assert_eq!(
         error.to_string(),
         format!(
-            "{}: built with fingerprint rustc 1.70.0 (90c541806 2023-05-31); shophost-module-api 0.0.1 \
-             for module API version {API_VERSION}, this host's fingerprint is {ABI_FINGERPRINT}; \
-             rebuild the module with the host's compiler and shophost-module-api",
+            "{}: built for module API version {API_VERSION}, but its fingerprint differs from this host's in \
+             the compiler (module `rustc 1.70.0 (90c541806 2023-05-31)`, host `{host_compiler}`); \
+             rebuild the module with this host's compiler and shophost-module-api",
             foreign.display()
         )
     );
+}
+
+#[test]
+fn a_library_built_from_other_module_api_sources_is_refused_naming_them() {
+    let other = other_sources_library();
+    let error = shophost::dynamic::load_configured(std::slice::from_ref(other)).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "differs from this host's in the module-API sources (module `0123456789abcdef`, host `"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("the compiler"), "{message}");
 }
 
 #[test]

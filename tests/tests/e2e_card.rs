@@ -381,8 +381,15 @@ async fn browser_return_before_the_notification_waits_for_it() {
         .cloned()
         .expect("the dashboard says so");
     let message = unconfirmed["message"].as_str().unwrap();
+    // The advice is built from what the Remise module declares about its endpoints: where to look,
+    // the gateway's name for each URL, and the full URL to register.
+    let public = &shop.state.config.public_url;
     assert!(
-        message.contains("1件") && message.contains("/index.php?acting=remise_card"),
+        message.contains("1件")
+            && message.contains("ルミーズの加盟店バックヤードで取引を確認し、")
+            && message.contains(&format!(
+                "結果通知URL（{public}/index.php?acting=remise_card）・収納情報通知URL（{public}/index.php?acting=remise_conv）"
+            )),
         "{message}"
     );
 

@@ -53,6 +53,18 @@ impl PaymentModule for Faulty {
     fn link_key_spec(&self) -> LinkKeySpec {
         remise::RemiseModule.link_key_spec()
     }
+    fn inbound_headers(&self) -> &'static [&'static str] {
+        PaymentModule::inbound_headers(&remise::RemiseModule)
+    }
+    async fn start_card_update(
+        &self,
+        config: &ModuleConfig,
+        request: &shophost_module_api::CardUpdateRequest,
+    ) -> Result<PaymentStart, PaymentStartError> {
+        remise::RemiseModule
+            .start_card_update(config, request)
+            .await
+    }
     async fn start_payment(
         &self,
         config: &ModuleConfig,

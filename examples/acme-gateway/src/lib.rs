@@ -10,24 +10,25 @@
 //! # The key design decision: the signature is the only trust
 //!
 //! Acme's notifications come from cloud addresses that change, so the endpoint is
-//! [`NotificationTrust::Signed`]: the host accepts requests from anywhere, and
-//! [`PaymentModule::parse_notification`] refuses any body whose `X-Acme-Signature` does not verify,
-//! before decoding a byte of it. The browser return is unsigned and is only used to find the link key
-//! and show a message; it never marks anything paid.
+//! [`NotificationTrust::Signed`](shophost_module_api::NotificationTrust::Signed): the host accepts
+//! requests from anywhere, and [`parse_notification`] refuses any body whose `X-Acme-Signature` does
+//! not verify, before decoding a byte of it. The module declares that header
+//! ([`TypedModule::inbound_headers`]), so the host hands it over and journals it. The browser return
+//! is unsigned and is only used to find the link key and show a message; it never marks anything paid.
 //!
 //! The crate is both a `cdylib` ([`shophost_module_api::export_module!`], for `[[modules.dynamic]]`)
-//! and an `rlib` with an `inventory` registration, so it can also be compiled into a host.
+//! and an `rlib` registered with [`register_module!`], so it can also be compiled into a host.
 //!
 //! # Map
 //! - [`settings`]: the operator's form and [`AcmeConfig`].
 //! - [`transformers`]: `AcmePaymentForm`, `AcmeNotification` and their conversions.
-//! - [`signature`]: HMAC-SHA256 signing and constant-time verification.
+//! - [`signature`]: what Acme signs, with the module API's HMAC-SHA256 helpers.
 
 use shophost_module_api::{
-    async_trait, Answer, BrowserReturn, FieldError, InboundRequest, ModuleConfig, Notification,
-    NotificationEndpoint, NotificationTrust, PaymentModule, PaymentStart, PaymentStartError,
-    PaymentStartRequest, RedirectForm, Refusal, Rejection, ReturnKind, SettingsSchema,
-    SettingsValues, SettlementKind, SettlementType, WireCharset, WireResponse,
+    register_module, Answer, BrowserReturn, FieldError, InboundRequest, Notification,
+    NotificationEndpoint, PaymentStart, PaymentStartError, PaymentStartRequest, RedirectForm,
+    Refusal, Rejection, ReturnKind, SettingsSchema, SettingsValues, SettlementKind, SettlementType,
+    TypedModule, WireCharset, WireResponse,
 };
 
 pub mod settings;
@@ -52,45 +53,35 @@ pub struct AcmeModule;
 
 shophost_module_api::export_module!(AcmeModule);
 
-shophost_module_api::inventory::submit! {
-    shophost_module_api::ModuleDescriptor {
-        id: MODULE_ID,
-        display_name: "アクメ",
-        api_version: shophost_module_api::API_VERSION,
-        build: || Box::new(AcmeModule),
-    }
-}
+register_module!(AcmeModule);
 
 /// The settlement types a config provides.
 pub fn settlement_types(config: &AcmeConfig) -> Vec<SettlementType> {
     let mut types = Vec::new();
     if config.card {
-        types.push(SettlementType {
-            id: SETTLEMENT_CARD.into(),
-            label: "カード決済（アクメ）".into(),
-            kind: SettlementKind::Immediate,
-            checkout_options: Vec::new(),
-            notice: None,
-            recurring: false,
-        });
+        types.push(SettlementType::new(
+            SETTLEMENT_CARD,
+            "カード決済（アクメ）",
+            SettlementKind::Immediate,
+        ));
     }
     if config.bank {
-        types.push(SettlementType {
-            id: SETTLEMENT_BANK.into(),
-            label: "銀行振込（アクメ）".into(),
-            kind: SettlementKind::Deferred,
-            checkout_options: Vec::new(),
-            notice: Some(format!(
+        types.push(
+            SettlementType::new(
+                SETTLEMENT_BANK,
+                "銀行振込（アクメ）",
+                SettlementKind::Deferred,
+            )
+            .notice(format!(
                 "（お振込みの期限はご注文日から{}日間です。）",
                 config.bank_days
             )),
-            recurring: false,
-        });
+        );
     }
     types
 }
 
-/// Builds the signed redirect form; the pure function behind [`PaymentModule::start_payment`].
+/// Builds the signed redirect form; the pure function behind [`TypedModule::start_payment`].
 pub fn start_payment(
     config: &AcmeConfig,
     request: &PaymentStartRequest,
@@ -101,15 +92,14 @@ pub fn start_payment(
         other => return Err(PaymentStartError::UnknownSettlementType(other.to_owned())),
     };
     let form = AcmePaymentForm::new(config, method, request);
-    Ok(PaymentStart::Redirect(RedirectForm {
-        url: config.payment_page_url.clone(),
-        method: "POST".into(),
-        charset: WireCharset::Utf8,
-        fields: form.fields(config.secret_key.expose()),
-    }))
+    Ok(PaymentStart::Redirect(RedirectForm::post(
+        config.payment_page_url.clone(),
+        WireCharset::Utf8,
+        form.fields(config.secret_key.expose()),
+    )))
 }
 
-/// Reads a notification; the pure function behind [`PaymentModule::parse_notification`].
+/// Reads a notification; the pure function behind [`TypedModule::parse_notification`].
 pub fn parse_notification(
     config: &AcmeConfig,
     request: &InboundRequest,
@@ -134,98 +124,83 @@ pub fn parse_return(kind: ReturnKind, request: &InboundRequest) -> BrowserReturn
             None => "お支払いが完了しませんでした。".to_owned(),
         }
     });
-    BrowserReturn {
-        link_key,
-        notification: None,
-        message,
-    }
+    BrowserReturn::nothing().link_key(link_key).message(message)
 }
 
 /// The answer Acme expects: any 2xx stops its retries, anything else makes it retry.
 pub fn respond(answer: &Answer) -> WireResponse {
     let (status, body) = match answer {
         Answer::Acknowledge => (200, r#"{"received":true}"#),
-        // Refusals are final; the detail stays in the shop's journal, not in Acme's logs.
-        Answer::Refuse { refusal, .. } => match refusal {
+        // Refusals are final (4xx); the reason stays in the shop's journal, not in Acme's logs.
+        Answer::Refuse(refusal) => match refusal {
             Refusal::SourceNotAllowed => (403, r#"{"received":false,"error":"forbidden"}"#),
-            Refusal::Malformed => (400, r#"{"received":false,"error":"malformed"}"#),
             Refusal::UnknownLinkKey => (404, r#"{"received":false,"error":"unknown_order"}"#),
             Refusal::Mismatch => (422, r#"{"received":false,"error":"mismatch"}"#),
             Refusal::WrongState => (409, r#"{"received":false,"error":"wrong_state"}"#),
+            // Malformed, and any refusal the host learns to tell apart later.
+            _ => (400, r#"{"received":false,"error":"malformed"}"#),
         },
         Answer::Unavailable => (503, r#"{"received":false,"retry":true}"#),
     };
     WireResponse::text(status, "application/json", body)
 }
 
-fn acme_config(config: &ModuleConfig) -> Option<&AcmeConfig> {
-    config.get::<AcmeConfig>()
+/// The endpoint Acme posts to, while card payments or bank transfers are on.
+pub fn notification_endpoints(config: &AcmeConfig) -> Vec<NotificationEndpoint> {
+    if config.card || config.bank {
+        vec![NotificationEndpoint::signed(ENDPOINT)
+            .setting_name("通知URL（Webhook）")
+            .registered_at("アクメ管理画面")]
+    } else {
+        Vec::new()
+    }
 }
 
-#[async_trait]
-impl PaymentModule for AcmeModule {
-    fn id(&self) -> &str {
-        MODULE_ID
-    }
-
-    fn display_name(&self) -> &str {
-        "アクメ"
-    }
+impl TypedModule for AcmeModule {
+    const ID: &'static str = MODULE_ID;
+    const DISPLAY_NAME: &'static str = "アクメ";
+    type Config = AcmeConfig;
 
     fn settings_schema(&self) -> SettingsSchema {
         settings::settings_schema()
     }
 
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
-        settings::validate(values).map(ModuleConfig::new)
+    fn validate(&self, values: &SettingsValues) -> Result<AcmeConfig, Vec<FieldError>> {
+        settings::validate(values)
     }
 
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
-        acme_config(config)
-            .map(settlement_types)
-            .unwrap_or_default()
+    fn settlement_types(&self, config: &AcmeConfig) -> Vec<SettlementType> {
+        settlement_types(config)
+    }
+
+    fn notification_endpoints(&self, config: &AcmeConfig) -> Vec<NotificationEndpoint> {
+        notification_endpoints(config)
+    }
+
+    fn inbound_headers(&self) -> &'static [&'static str] {
+        &[signature::SIGNATURE_HEADER]
     }
 
     async fn start_payment(
         &self,
-        config: &ModuleConfig,
+        config: &AcmeConfig,
         request: &PaymentStartRequest,
     ) -> Result<PaymentStart, PaymentStartError> {
-        match acme_config(config) {
-            Some(config) => start_payment(config, request),
-            None => Err(PaymentStartError::UnknownSettlementType(
-                request.settlement_type.clone(),
-            )),
-        }
-    }
-
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        match acme_config(config) {
-            Some(config) if config.card || config.bank => vec![NotificationEndpoint {
-                name: ENDPOINT.into(),
-                trust: NotificationTrust::Signed,
-            }],
-            _ => Vec::new(),
-        }
+        start_payment(config, request)
     }
 
     async fn parse_notification(
         &self,
-        config: &ModuleConfig,
+        config: &AcmeConfig,
         _endpoint: &str,
         request: &InboundRequest,
     ) -> Result<Notification, Rejection> {
-        match acme_config(config) {
-            Some(config) => parse_notification(config, request),
-            None => Err(Rejection::new(
-                "the config was not built by the Acme module",
-            )),
-        }
+        parse_notification(config, request)
     }
 
     async fn parse_return(
         &self,
-        _config: &ModuleConfig,
+        _config: &AcmeConfig,
         _settlement_type: &str,
         kind: ReturnKind,
         request: &InboundRequest,

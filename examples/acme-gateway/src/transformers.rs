@@ -233,7 +233,7 @@ impl AcmeNotification {
                 )));
             }
         }
-        let Some(given) = request.header(signature::SIGNATURE_HEADER) else {
+        let Ok(given) = request.required_header(signature::SIGNATURE_HEADER) else {
             return Err(Rejection::new("missing X-Acme-Signature"));
         };
         if !signature::verify(config.secret_key.expose(), &request.body, given) {
@@ -255,10 +255,7 @@ impl AcmeNotification {
         if !is_link_key(&link_key) {
             return Err(Rejection::new("order_id is not a link key"));
         }
-        let reject = |reason: String| Rejection {
-            reason,
-            link_key: Some(link_key.clone()),
-        };
+        let reject = |reason: String| Rejection::new(reason).for_link_key(&*link_key);
         let payment_id = self.payment_id.trim();
         if !is_token(payment_id) {
             return Err(reject("malformed payment_id".to_owned()));
@@ -316,14 +313,12 @@ impl AcmeNotification {
                     .ok_or_else(|| reject("missing transfer".to_owned()))?;
                 let deadline = LocalDate::parse_yyyymmdd(&transfer.due_date.replace('-', ""))
                     .ok_or_else(|| reject("malformed transfer.due_date".to_owned()))?;
-                let row = |label: &str, value: &str| SlipRow {
-                    label: label.to_owned(),
-                    value: first_chars(value.trim(), TOKEN_MAX_CHARS),
-                    link: false,
+                let row = |label: &str, value: &str| {
+                    SlipRow::text(label, first_chars(value.trim(), TOKEN_MAX_CHARS))
                 };
-                let slip = PaymentSlip {
-                    place: "銀行振込（アクメ）".to_owned(),
-                    rows: vec![
+                let slip = PaymentSlip::new(
+                    "銀行振込（アクメ）",
+                    vec![
                         row("銀行名", &transfer.bank_name),
                         row("支店名", &transfer.branch_name),
                         row("口座種別", &transfer.account_type),
@@ -331,8 +326,8 @@ impl AcmeNotification {
                         row("口座名義", &transfer.account_holder),
                         row("振込依頼番号", &transfer.reference),
                     ],
-                    deadline: Some(deadline),
-                };
+                )
+                .deadline(Some(deadline));
                 let signal = Signal::PaymentIssued {
                     transaction_id: payment_id.to_owned(),
                     amount: self.amount,
@@ -361,12 +356,10 @@ impl AcmeNotification {
                 (signal, kind)
             }
         };
-        Ok(Notification {
-            dedup_key: format!("acme:{kind}:{payment_id}"),
-            link_key,
-            signal,
-            mismatches,
-        })
+        Ok(
+            Notification::new(link_key, format!("acme:{kind}:{payment_id}"), signal)
+                .mismatches(mismatches),
+        )
     }
 }
 

@@ -5,10 +5,11 @@ use acme_gateway::signature::{form_message, sign};
 use acme_gateway::{AcmeModule, ENDPOINT, SETTLEMENT_BANK, SETTLEMENT_CARD};
 use shophost_module_api::testing::{
     assert_form_fields, config, field_errors, form_field, json_post, parse_notification,
-    payment_start_request, query_get, start_form,
+    parse_return, payment_start_request, query_get, start_form,
 };
 use shophost_module_api::{
-    Answer, Capture, LocalDate, PaymentModule, Refusal, ReturnKind, SettlementKind, Signal,
+    Answer, Capture, LocalDate, NotificationTrust, Refusal, ReturnKind, SettlementKind, Signal,
+    TypedModule,
 };
 
 const SECRET: &str = "acme-test-secret-key-0123456789";
@@ -95,6 +96,19 @@ fn settlement_types_follow_the_switches() {
     );
     assert!(module.settlement_types(&off).is_empty());
     assert!(module.notification_endpoints(&off).is_empty());
+}
+
+#[test]
+fn the_endpoint_is_signed_and_the_signature_header_declared() {
+    let module = AcmeModule;
+    let endpoints = module.notification_endpoints(&config(&module, SETTINGS));
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].trust, NotificationTrust::Signed);
+    assert_eq!(
+        endpoints[0].url("https://shop.example.jp"),
+        "https://shop.example.jp/notify/acme"
+    );
+    assert_eq!(module.inbound_headers(), ["x-acme-signature"]);
 }
 
 #[test]
@@ -250,12 +264,7 @@ fn returns_find_the_link_key_and_never_pay() {
     let module = AcmeModule;
     let config = config(&module, SETTINGS);
     let back = |kind, query: &[(&str, &str)]| {
-        shophost_module_api::testing::block_on(module.parse_return(
-            &config,
-            SETTLEMENT_CARD,
-            kind,
-            &query_get(query),
-        ))
+        parse_return(&module, &config, SETTLEMENT_CARD, kind, &query_get(query))
     };
     let ok = back(ReturnKind::Success, &[("order_id", LINK_KEY)]);
     assert_eq!(ok.link_key.as_deref(), Some(LINK_KEY));
@@ -282,10 +291,7 @@ fn answers_are_json_and_only_success_is_2xx() {
         (ack.status, ack.body.as_slice()),
         (200, br#"{"received":true}"#.as_slice())
     );
-    let refused = answer(&Answer::Refuse {
-        refusal: Refusal::Malformed,
-        detail: "bad X-Acme-Signature".into(),
-    });
+    let refused = answer(&Answer::Refuse(Refusal::Malformed));
     assert_eq!(refused.status, 400);
     assert!(!String::from_utf8_lossy(&refused.body).contains("signature"));
     assert_eq!(answer(&Answer::Unavailable).status, 503);

@@ -10,21 +10,22 @@
 //!   `transaction_id`, `amount`), answered `OK`;
 //! - it sends the browser back with `order_id` in the query.
 //!
-//! Notifications are trusted by their source address ([`NotificationTrust::SourceAddress`]): the host
-//! drops anything from outside the ranges the operator configured. If your gateway signs its
-//! notifications, use [`NotificationTrust::Signed`] and verify the signature in `parse_notification`
-//! instead (see the `acme-gateway` example).
+//! Notifications are trusted by their source address ([`NotificationEndpoint::source_address`]): the
+//! host drops anything from outside the ranges the operator configured. If your gateway signs its
+//! notifications, declare [`NotificationEndpoint::signed`] and verify the signature in
+//! `parse_notification` with [`shophost_module_api::signature`] instead (see the `acme-gateway`
+//! example).
 //!
-//! The module registers itself both ways: [`export_module!`](shophost_module_api::export_module) for
-//! loading the `cdylib` at run time (`[[modules.dynamic]]` in `shophost.toml`), and `inventory` for
-//! compiling it into a host.
+//! The module is one [`TypedModule`] impl: its config is the module's own [`MyGatewayConfig`], handed
+//! back to every method, so nothing here downcasts. It registers itself both ways:
+//! [`export_module!`](shophost_module_api::export_module) for loading the `cdylib` at run time
+//! (`[[modules.dynamic]]` in `shophost.toml`), and [`register_module!`] for compiling it into a host.
 
 use shophost_module_api::{
-    async_trait, Answer, BrowserReturn, Capture, CharClass, FieldError, FormField, InboundRequest,
-    IpRange, ModuleConfig, ModuleDescriptor, Notification, NotificationEndpoint, NotificationTrust,
-    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, RedirectForm, Rejection,
-    ReturnKind, SettingField, SettingsSchema, SettingsValues, SettlementKind, SettlementType,
-    Signal, WireCharset, WireResponse, API_VERSION,
+    register_module, Answer, BrowserReturn, Capture, CharClass, FieldError, FormField,
+    InboundRequest, IpRange, Notification, NotificationEndpoint, PaymentStart, PaymentStartError,
+    PaymentStartRequest, RedirectForm, Rejection, ReturnKind, SettingField, SettingsSchema,
+    SettingsValues, SettlementKind, SettlementType, Signal, TypedModule, WireCharset, WireResponse,
 };
 
 /// The module's id: lower-case ASCII, used in `shophost.toml`, URLs and storage.
@@ -42,14 +43,7 @@ pub struct MyGatewayModule;
 shophost_module_api::export_module!(MyGatewayModule);
 
 // Compiled into a host: registered with `inventory` (the host must link this crate).
-shophost_module_api::inventory::submit! {
-    ModuleDescriptor {
-        id: MODULE_ID,
-        display_name: "マイゲートウェイ",
-        api_version: API_VERSION,
-        build: || Box::new(MyGatewayModule),
-    }
-}
+register_module!(MyGatewayModule);
 
 /// The validated settings: the module's own type, which the host keeps without looking inside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,11 +107,10 @@ pub fn start_payment(
             request.settlement_type.clone(),
         ));
     }
-    Ok(PaymentStart::Redirect(RedirectForm {
-        url: config.payment_page_url.clone(),
-        method: "POST".into(),
-        charset: WireCharset::Utf8,
-        fields: vec![
+    Ok(PaymentStart::Redirect(RedirectForm::post(
+        &*config.payment_page_url,
+        WireCharset::Utf8,
+        vec![
             FormField::new("shop_id", &*config.shop_id),
             FormField::new("order_id", &*request.link_key),
             FormField::new("amount", request.total.to_string()),
@@ -126,7 +119,7 @@ pub fn start_payment(
             FormField::new("failure_url", &*request.urls.failure),
             FormField::new("cancel_url", &*request.urls.cancel),
         ],
-    }))
+    )))
 }
 
 /// Reads a notification. Anything missing or odd is a rejection; only `status=paid` is a payment.
@@ -139,20 +132,15 @@ pub fn parse_notification(
             "a notification must be a POST with a form body",
         ));
     }
-    let link_key = request
-        .field("order_id")
-        .filter(|key| is_link_key(key))
-        .ok_or_else(|| Rejection::new("missing or malformed order_id"))?
-        .to_owned();
-    let reject = |reason: &str| Rejection {
-        reason: reason.to_owned(),
-        link_key: Some(link_key.clone()),
-    };
+    // Each `required_*` refuses a missing, blank or repeated field by name; `?` makes it a rejection.
+    let link_key = request.required_link_key("order_id")?;
+    let reject = |reason: String| Rejection::new(reason).for_link_key(link_key);
     let transaction_id = request
-        .field("transaction_id")
-        .filter(|id| is_token(id))
-        .ok_or_else(|| reject("missing or malformed transaction_id"))?
-        .to_owned();
+        .required_field("transaction_id")
+        .map_err(|error| reject(error.to_string()))?;
+    if !is_token(transaction_id) {
+        return Err(reject("malformed transaction_id".to_owned()));
+    }
     let mut mismatches = Vec::new();
     if request.field("shop_id") != Some(config.shop_id.as_str()) {
         mismatches.push("shop_id is not this shop's".to_owned());
@@ -160,12 +148,10 @@ pub fn parse_notification(
     let (signal, kind) = match request.field("status") {
         Some("paid") => {
             let amount = request
-                .field("amount")
-                .filter(|a| !a.is_empty() && a.len() <= 15 && a.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|a| a.parse().ok())
-                .ok_or_else(|| reject("missing or malformed amount"))?;
+                .required_amount("amount")
+                .map_err(|error| reject(error.to_string()))?;
             let signal = Signal::PaymentSucceeded {
-                transaction_id: transaction_id.clone(),
+                transaction_id: transaction_id.to_owned(),
                 amount,
                 capture: Capture::Captured,
                 card: None,
@@ -192,17 +178,8 @@ pub fn parse_notification(
             (signal, "other")
         }
     };
-    Ok(Notification {
-        dedup_key: format!("{MODULE_ID}:{kind}:{transaction_id}"),
-        link_key,
-        signal,
-        mismatches,
-    })
-}
-
-/// Whether `text` could be a link key: 1 to 32 ASCII digits.
-fn is_link_key(text: &str) -> bool {
-    (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+    let dedup_key = format!("{MODULE_ID}:{kind}:{transaction_id}");
+    Ok(Notification::new(link_key, dedup_key, signal).mismatches(mismatches))
 }
 
 /// Whether `text` is a gateway id: 1 to 64 of `A–Z a–z 0–9 _ -`.
@@ -213,97 +190,80 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn my_config(config: &ModuleConfig) -> Option<&MyGatewayConfig> {
-    config.get::<MyGatewayConfig>()
-}
-
-#[async_trait]
-impl PaymentModule for MyGatewayModule {
-    fn id(&self) -> &str {
-        MODULE_ID
-    }
-
-    fn display_name(&self) -> &str {
-        "マイゲートウェイ"
-    }
+impl TypedModule for MyGatewayModule {
+    const ID: &'static str = MODULE_ID;
+    const DISPLAY_NAME: &'static str = "マイゲートウェイ";
+    type Config = MyGatewayConfig;
 
     fn settings_schema(&self) -> SettingsSchema {
         settings_schema()
     }
 
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
-        validate(values).map(ModuleConfig::new)
+    fn validate(&self, values: &SettingsValues) -> Result<MyGatewayConfig, Vec<FieldError>> {
+        validate(values)
     }
 
-    fn settlement_types(&self, _config: &ModuleConfig) -> Vec<SettlementType> {
-        vec![SettlementType {
-            id: SETTLEMENT_CARD.into(),
-            label: "カード決済（マイゲートウェイ）".into(),
-            kind: SettlementKind::Immediate,
-            checkout_options: Vec::new(),
-            notice: None,
-            recurring: false,
-        }]
+    fn settlement_types(&self, _config: &MyGatewayConfig) -> Vec<SettlementType> {
+        vec![SettlementType::new(
+            SETTLEMENT_CARD,
+            "カード決済（マイゲートウェイ）",
+            SettlementKind::Immediate,
+        )]
+    }
+
+    fn notification_endpoints(&self, config: &MyGatewayConfig) -> Vec<NotificationEndpoint> {
+        // What the operator registers at the gateway, and where: the host prints the full URL in its
+        // start-up banner, in `shophost modules` and in the advice for a notification that never came.
+        vec![
+            NotificationEndpoint::source_address(ENDPOINT, config.notify_sources.clone())
+                .setting_name("結果通知URL")
+                .registered_at("マイゲートウェイ管理画面"),
+        ]
     }
 
     async fn start_payment(
         &self,
-        config: &ModuleConfig,
+        config: &MyGatewayConfig,
         request: &PaymentStartRequest,
     ) -> Result<PaymentStart, PaymentStartError> {
-        match my_config(config) {
-            Some(config) => start_payment(config, request),
-            None => Err(PaymentStartError::UnknownSettlementType(
-                request.settlement_type.clone(),
-            )),
-        }
-    }
-
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        my_config(config)
-            .map(|config| {
-                vec![NotificationEndpoint {
-                    name: ENDPOINT.into(),
-                    trust: NotificationTrust::SourceAddress(config.notify_sources.clone()),
-                }]
-            })
-            .unwrap_or_default()
+        start_payment(config, request)
     }
 
     async fn parse_notification(
         &self,
-        config: &ModuleConfig,
+        config: &MyGatewayConfig,
         _endpoint: &str,
         request: &InboundRequest,
     ) -> Result<Notification, Rejection> {
-        match my_config(config) {
-            Some(config) => parse_notification(config, request),
-            None => Err(Rejection::new("the config was not built by this module")),
-        }
+        parse_notification(config, request)
     }
 
     async fn parse_return(
         &self,
-        _config: &ModuleConfig,
+        _config: &MyGatewayConfig,
         _settlement_type: &str,
         kind: ReturnKind,
         request: &InboundRequest,
     ) -> BrowserReturn {
-        BrowserReturn {
-            link_key: request
-                .field("order_id")
-                .filter(|key| is_link_key(key))
-                .map(str::to_owned),
-            notification: None,
-            message: (kind == ReturnKind::Failure)
-                .then(|| "お支払いが完了しませんでした。".to_owned()),
-        }
+        // A return only finds the order page and a message; it never marks anything paid.
+        BrowserReturn::nothing()
+            .link_key(
+                request
+                    .required_link_key("order_id")
+                    .ok()
+                    .map(str::to_owned),
+            )
+            .message(
+                (kind == ReturnKind::Failure).then(|| "お支払いが完了しませんでした。".to_owned()),
+            )
     }
 
     fn respond(&self, _endpoint: &str, _request: &InboundRequest, answer: &Answer) -> WireResponse {
         match answer {
             Answer::Acknowledge => WireResponse::text(200, "text/plain", "OK"),
-            Answer::Refuse { .. } => WireResponse::text(400, "text/plain", "NG"),
+            // Every refusal is final for MyGateway: a 4xx it does not resend.
+            Answer::Refuse(_) => WireResponse::text(400, "text/plain", "NG"),
+            // A 5xx makes MyGateway resend later, once the shop can store it.
             Answer::Unavailable => WireResponse::text(503, "text/plain", "RETRY"),
         }
     }

@@ -32,6 +32,8 @@ fn settings_errors_name_their_fields() {
 #[test]
 fn the_form_carries_the_order() {
     let config = config(&MyGatewayModule, SETTINGS);
+    // `config` is the module's own type: read its fields directly.
+    assert_eq!(config.shop_id, "SHOP01");
     let request = payment_start_request(SETTLEMENT_CARD, LINK_KEY, 1980);
     let form = start_form(&MyGatewayModule, &config, &request);
     assert_form_fields(
@@ -92,6 +94,6 @@ fn notifications_become_signals() {
         parse_notification(&MyGatewayModule, &config, ENDPOINT, &broken)
             .unwrap_err()
             .reason,
-        "missing or malformed order_id"
+        "order_id is not a link key"
     );
 }

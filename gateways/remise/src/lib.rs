@@ -12,7 +12,9 @@
 //!
 //! Like every shophost module this crate does no I/O, reads no clock and draws no random numbers: the
 //! forms and signals are pure functions of the config and the request, which is what the golden tests
-//! against Welcart's observed forms rely on.
+//! against Welcart's observed forms rely on. [`RemiseModule`] implements `TypedModule` with
+//! [`RemiseConfig`] as its config by delegating to those pure functions, which the tests and the fuzz
+//! targets call directly.
 //!
 //! # Map
 //! - [`settings`]: the operator's form and its validation into [`RemiseConfig`].
@@ -22,11 +24,11 @@
 //! - [`slip`]: `X-PAY_CSV` codes to the place and rows of the payment slip.
 
 use shophost_module_api::{
-    async_trait, Answer, BrowserReturn, CardUpdateRequest, CheckoutOption, InboundRequest,
-    LinkKeySpec, ModuleConfig, Notification, NotificationEndpoint, NotificationTrust,
-    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, RedirectForm, Refusal,
-    Rejection, ReturnKind, SettingsSchema, SettingsValues, SettlementKind, SettlementType,
-    WireCharset, WireResponse,
+    register_module, Answer, BrowserReturn, CardUpdateRequest, CheckoutOption, FieldError,
+    FormField, InboundRequest, LinkKeySpec, Notification, NotificationEndpoint, PaymentStart,
+    PaymentStartError, PaymentStartRequest, RedirectForm, Refusal, Rejection, ReturnKind,
+    SettingsSchema, SettingsValues, SettlementKind, SettlementType, TypedModule, WireCharset,
+    WireResponse,
 };
 
 pub mod forms;
@@ -48,6 +50,8 @@ pub const SETTLEMENT_CONV: &str = "acting_remise_conv";
 pub const ENDPOINT_CARD: &str = "remise_card";
 /// The multi-payment notification endpoint (also Welcart's `?acting=remise_conv`).
 pub const ENDPOINT_CONV: &str = "remise_conv";
+/// Where the operator registers the notification URLs (and stops recurring charges) at Remise.
+pub const BACKYARD: &str = "加盟店バックヤード";
 
 /// The acknowledgement Remise expects, byte for byte (no declaration, no newline).
 pub const ACK_PC: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
@@ -60,20 +64,13 @@ const RESPONSE_CONTENT_TYPE: &str = "text/html; charset=Shift_JIS";
 pub struct RemiseModule;
 
 /// Does nothing. The host calls it so that the linker keeps this crate, and with it the
-/// `inventory` registration below, in the binary.
+/// registration below, in the binary.
 pub fn force_link() {}
 
-shophost_module_api::inventory::submit! {
-    shophost_module_api::ModuleDescriptor {
-        id: "remise",
-        display_name: "ルミーズ",
-        api_version: shophost_module_api::API_VERSION,
-        build: || Box::new(RemiseModule),
-    }
-}
+register_module!(RemiseModule);
 
 /// Reads a notification at `endpoint` (`remise_card` or `remise_conv`); the pure function behind
-/// [`PaymentModule::parse_notification`], public for the fuzz target.
+/// [`TypedModule::parse_notification`], public for the fuzz target.
 pub fn parse_notification(
     config: &RemiseConfig,
     endpoint: &str,
@@ -89,7 +86,7 @@ pub fn parse_notification(
     }
 }
 
-/// Reads a browser return; the pure function behind [`PaymentModule::parse_return`].
+/// Reads a browser return; the pure function behind [`TypedModule::parse_return`].
 ///
 /// Card returns give the link key and, for failures, a message; they never carry a signal. A
 /// multi-payment success return carries the issued slip, under the same dedup key as the issuance
@@ -105,11 +102,6 @@ pub fn parse_return(
             .field(name)
             .filter(|key| notifications::is_link_key(key))
             .map(str::to_owned)
-    };
-    let nothing = BrowserReturn {
-        link_key: None,
-        notification: None,
-        message: None,
     };
     match settlement_type {
         SETTLEMENT_CARD if config.card.is_some() => {
@@ -127,11 +119,9 @@ pub fn parse_return(
                     )
                 }
             });
-            BrowserReturn {
-                link_key: link_key_in("X-S_TORIHIKI_NO"),
-                notification: None,
-                message,
-            }
+            BrowserReturn::nothing()
+                .link_key(link_key_in("X-S_TORIHIKI_NO"))
+                .message(message)
         }
         SETTLEMENT_CONV if config.conv.is_some() => {
             let issued = (kind == ReturnKind::Success
@@ -150,17 +140,16 @@ pub fn parse_return(
                     None => "お支払い手続きが完了しませんでした。".to_owned(),
                 }
             });
-            BrowserReturn {
-                link_key: link_key_in("X-S_TORIHIKI_NO"),
-                notification: issued,
-                message,
-            }
+            BrowserReturn::nothing()
+                .link_key(link_key_in("X-S_TORIHIKI_NO"))
+                .notification(issued)
+                .message(message)
         }
-        _ => nothing,
+        _ => BrowserReturn::nothing(),
     }
 }
 
-/// The exact answer to a notification; the pure function behind [`PaymentModule::respond`].
+/// The exact answer to a notification; the pure function behind [`TypedModule::respond`].
 ///
 /// Always `200` with Remise's bare-text bodies (`<SDBKDATA>…`, `error0`, `error1`), except when the host
 /// could not store the signal: then `503` `error2`, so Remise retries. Never an HTML error page.
@@ -170,13 +159,10 @@ pub fn respond(endpoint: &str, request: &InboundRequest, answer: &Answer) -> Wir
             (200, ACK_MOBILE)
         }
         Answer::Acknowledge => (200, ACK_PC),
-        Answer::Refuse { refusal, .. } => match refusal {
-            Refusal::SourceNotAllowed => (200, "error0"),
-            Refusal::UnknownLinkKey
-            | Refusal::Malformed
-            | Refusal::Mismatch
-            | Refusal::WrongState => (200, "error1"),
-        },
+        Answer::Refuse(Refusal::SourceNotAllowed) => (200, "error0"),
+        // Every other refusal, including any the host learns to tell apart later, is Welcart's
+        // `error1`: the request was read and refused.
+        Answer::Refuse(_) => (200, "error1"),
         Answer::Unavailable => (503, "error2"),
     };
     WireResponse::text(status, RESPONSE_CONTENT_TYPE, body)
@@ -186,44 +172,38 @@ pub fn respond(endpoint: &str, request: &InboundRequest, answer: &Answer) -> Wir
 pub fn settlement_types(config: &RemiseConfig) -> Vec<SettlementType> {
     let mut types = Vec::new();
     if let Some(card) = &config.card {
-        let checkout_options = if card.installments {
-            vec![CheckoutOption {
-                key: "div".into(),
-                label: "お支払回数".into(),
-                choices: vec![
-                    ("0".into(), "一括払い".into()),
-                    ("1".into(), "2回払い".into()),
-                    ("2".into(), "リボ払い".into()),
-                ],
-            }]
-        } else {
-            Vec::new()
-        };
-        types.push(SettlementType {
-            id: SETTLEMENT_CARD.into(),
-            label: "カード決済（ルミーズ）".into(),
-            kind: SettlementKind::Immediate,
-            checkout_options,
-            notice: None,
-            recurring: card.continuation,
-        });
+        let mut card_type = SettlementType::new(
+            SETTLEMENT_CARD,
+            "カード決済（ルミーズ）",
+            SettlementKind::Immediate,
+        )
+        .recurring(card.continuation);
+        if card.installments {
+            card_type = card_type.checkout_option(CheckoutOption::new(
+                "div",
+                "お支払回数",
+                &[("0", "一括払い"), ("1", "2回払い"), ("2", "リボ払い")],
+            ));
+        }
+        types.push(card_type);
     }
     if let Some(conv) = &config.conv {
-        types.push(SettlementType {
-            id: SETTLEMENT_CONV.into(),
-            label: "マルチ決済（ルミーズ）".into(),
-            kind: SettlementKind::Deferred,
-            checkout_options: Vec::new(),
-            notice: conv.pay_days.map(|days| {
-                format!("（お支払いの有効期限はご注文日から{days}日間となっております。）")
-            }),
-            recurring: false,
-        });
+        let mut conv_type = SettlementType::new(
+            SETTLEMENT_CONV,
+            "マルチ決済（ルミーズ）",
+            SettlementKind::Deferred,
+        );
+        if let Some(days) = conv.pay_days {
+            conv_type = conv_type.notice(format!(
+                "（お支払いの有効期限はご注文日から{days}日間となっております。）"
+            ));
+        }
+        types.push(conv_type);
     }
     types
 }
 
-/// Builds the redirect form for a payment; the pure function behind [`PaymentModule::start_payment`].
+/// Builds the redirect form for a payment; the pure function behind [`TypedModule::start_payment`].
 pub fn start_payment(
     config: &RemiseConfig,
     request: &PaymentStartRequest,
@@ -258,20 +238,26 @@ pub fn start_card_update(
     }
 }
 
-/// The notification endpoints a config listens on, each trusted only from its environment's addresses.
+/// The notification endpoints a config listens on, each trusted only from its environment's addresses
+/// and registered in the 加盟店バックヤード at Welcart's URL (`/index.php?acting=…`), which shops moving
+/// from Welcart have registered already.
 pub fn notification_endpoints(config: &RemiseConfig) -> Vec<NotificationEndpoint> {
     let mut endpoints = Vec::new();
     if let Some(card) = &config.card {
-        endpoints.push(NotificationEndpoint {
-            name: ENDPOINT_CARD.into(),
-            trust: NotificationTrust::SourceAddress(card.notify_sources.clone()),
-        });
+        endpoints.push(
+            NotificationEndpoint::source_address(ENDPOINT_CARD, card.notify_sources.clone())
+                .welcart_path()
+                .setting_name("結果通知URL")
+                .registered_at(BACKYARD),
+        );
     }
     if let Some(conv) = &config.conv {
-        endpoints.push(NotificationEndpoint {
-            name: ENDPOINT_CONV.into(),
-            trust: NotificationTrust::SourceAddress(conv.notify_sources.clone()),
-        });
+        endpoints.push(
+            NotificationEndpoint::source_address(ENDPOINT_CONV, conv.notify_sources.clone())
+                .welcart_path()
+                .setting_name("収納情報通知URL")
+                .registered_at(BACKYARD),
+        );
     }
     endpoints
 }
@@ -280,45 +266,29 @@ fn unknown(request: &PaymentStartRequest) -> PaymentStartError {
     PaymentStartError::UnknownSettlementType(request.settlement_type.clone())
 }
 
-fn redirect(url: String, fields: Vec<shophost_module_api::FormField>) -> PaymentStart {
-    PaymentStart::Redirect(RedirectForm {
-        url,
-        method: "POST".into(),
-        charset: WireCharset::ShiftJis,
-        fields,
-    })
+fn redirect(url: String, fields: Vec<FormField>) -> PaymentStart {
+    PaymentStart::Redirect(RedirectForm::post(url, WireCharset::ShiftJis, fields))
 }
 
-/// The config inside a `ModuleConfig`, if this module built it.
-fn remise_config(config: &ModuleConfig) -> Option<&RemiseConfig> {
-    config.get::<RemiseConfig>()
-}
-
-#[async_trait]
-impl PaymentModule for RemiseModule {
-    fn id(&self) -> &str {
-        MODULE_ID
-    }
-
-    fn display_name(&self) -> &str {
-        "ルミーズ"
-    }
+impl TypedModule for RemiseModule {
+    const ID: &'static str = MODULE_ID;
+    const DISPLAY_NAME: &'static str = "ルミーズ";
+    type Config = RemiseConfig;
 
     fn settings_schema(&self) -> SettingsSchema {
         settings::settings_schema()
     }
 
-    fn validate(
-        &self,
-        values: &SettingsValues,
-    ) -> Result<ModuleConfig, Vec<shophost_module_api::FieldError>> {
-        settings::validate(values).map(ModuleConfig::new)
+    fn validate(&self, values: &SettingsValues) -> Result<RemiseConfig, Vec<FieldError>> {
+        settings::validate(values)
     }
 
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
-        remise_config(config)
-            .map(settlement_types)
-            .unwrap_or_default()
+    fn settlement_types(&self, config: &RemiseConfig) -> Vec<SettlementType> {
+        settlement_types(config)
+    }
+
+    fn notification_endpoints(&self, config: &RemiseConfig) -> Vec<NotificationEndpoint> {
+        notification_endpoints(config)
     }
 
     fn wire_charset(&self) -> WireCharset {
@@ -334,61 +304,37 @@ impl PaymentModule for RemiseModule {
 
     async fn start_payment(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         request: &PaymentStartRequest,
     ) -> Result<PaymentStart, PaymentStartError> {
-        match remise_config(config) {
-            Some(config) => start_payment(config, request),
-            None => Err(unknown(request)),
-        }
+        start_payment(config, request)
     }
 
     async fn start_card_update(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         request: &CardUpdateRequest,
     ) -> Result<PaymentStart, PaymentStartError> {
-        match remise_config(config) {
-            Some(config) => start_card_update(config, request),
-            None => Err(PaymentStartError::Unsupported),
-        }
-    }
-
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        remise_config(config)
-            .map(notification_endpoints)
-            .unwrap_or_default()
+        start_card_update(config, request)
     }
 
     async fn parse_notification(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         endpoint: &str,
         request: &InboundRequest,
     ) -> Result<Notification, Rejection> {
-        match remise_config(config) {
-            Some(config) => parse_notification(config, endpoint, request),
-            None => Err(Rejection::new(
-                "the config was not built by the Remise module",
-            )),
-        }
+        parse_notification(config, endpoint, request)
     }
 
     async fn parse_return(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         settlement_type: &str,
         kind: ReturnKind,
         request: &InboundRequest,
     ) -> BrowserReturn {
-        match remise_config(config) {
-            Some(config) => parse_return(config, settlement_type, kind, request),
-            None => BrowserReturn {
-                link_key: None,
-                notification: None,
-                message: None,
-            },
-        }
+        parse_return(config, settlement_type, kind, request)
     }
 
     fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {

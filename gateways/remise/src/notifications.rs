@@ -61,9 +61,9 @@ fn single<'a>(
 }
 
 fn rejection(reason: String, link_key: Option<&str>) -> Rejection {
-    Rejection {
-        reason,
-        link_key: link_key.map(str::to_owned),
+    match link_key {
+        Some(link_key) => Rejection::new(reason).for_link_key(link_key),
+        None => Rejection::new(reason),
     }
 }
 
@@ -320,12 +320,7 @@ impl RemiseCardNotification {
                 )
             }
         };
-        Ok(Notification {
-            link_key,
-            signal,
-            dedup_key,
-            mismatches,
-        })
+        Ok(Notification::new(link_key, dedup_key, signal).mismatches(mismatches))
     }
 }
 
@@ -451,12 +446,7 @@ impl RemiseConvReceipt {
                 format!("remise_conv:recflg:{flag}:{}", self.link_key),
             ),
         };
-        Notification {
-            link_key: self.link_key,
-            signal,
-            dedup_key,
-            mismatches,
-        }
+        Notification::new(self.link_key, dedup_key, signal).mismatches(mismatches)
     }
 }
 
@@ -552,12 +542,7 @@ impl RemiseConvIssued {
                 format!("remise_conv:failed:{}:{code}", self.link_key),
             ),
         };
-        Notification {
-            link_key: self.link_key,
-            signal,
-            dedup_key,
-            mismatches,
-        }
+        Notification::new(self.link_key, dedup_key, signal).mismatches(mismatches)
     }
 }
 

@@ -110,20 +110,16 @@ pub fn slip(pay_csv: &str, pay_no1: &str, pay_no2: &str, pay_date: &str) -> Paym
     if let Some((label, link)) = second {
         push_row(&mut rows, label, pay_no2, link);
     }
-    PaymentSlip {
-        place,
-        rows,
-        deadline: LocalDate::parse_yyyymmdd(pay_date.trim()),
-    }
+    PaymentSlip::new(place, rows).deadline(LocalDate::parse_yyyymmdd(pay_date.trim()))
 }
 
 fn push_row(rows: &mut Vec<SlipRow>, label: &str, value: &str, link: bool) {
     let value = value.trim();
     if !value.is_empty() {
-        rows.push(SlipRow {
-            label: label.to_owned(),
-            value: value.to_owned(),
-            link,
+        rows.push(if link {
+            SlipRow::link(label, value)
+        } else {
+            SlipRow::text(label, value)
         });
     }
 }

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{block_on, config, get, post};
+use common::{config, get, post};
 use remise::RemiseModule;
+use shophost_module_api::testing::block_on;
 use shophost_module_api::{
-    Answer, BrowserReturn, Capture, CardOnFile, InboundRequest, LocalDate, ModuleConfig,
-    Notification, PaymentModule, PaymentSlip, Refusal, Rejection, ReturnKind, Signal, SlipRow,
-    WireResponse,
+    Answer, BrowserReturn, Capture, CardOnFile, InboundRequest, LocalDate, Notification,
+    PaymentSlip, Refusal, Rejection, ReturnKind, Signal, SlipRow, TypedModule, WireResponse,
 };
 
 const LINK_KEY: &str = "12345678901234567";
@@ -21,11 +21,7 @@ fn notify(
     endpoint: &str,
     request: &InboundRequest,
 ) -> Result<Notification, Rejection> {
-    block_on(RemiseModule.parse_notification(
-        &ModuleConfig::new(config(settings)),
-        endpoint,
-        request,
-    ))
+    block_on(RemiseModule.parse_notification(&config(settings), endpoint, request))
 }
 
 fn card_success() -> Vec<(&'static str, &'static str)> {
@@ -64,36 +60,35 @@ fn with(
 }
 
 fn succeeded(amount: i64, capture: Capture, card: Option<CardOnFile>) -> Notification {
-    Notification {
-        link_key: LINK_KEY.to_owned(),
-        signal: Signal::PaymentSucceeded {
+    Notification::new(
+        LINK_KEY.to_owned(),
+        format!("remise_card:{TRANID}"),
+        Signal::PaymentSucceeded {
             transaction_id: TRANID.to_owned(),
             amount,
             capture,
             card,
             recurring_id: None,
         },
-        dedup_key: format!("remise_card:{TRANID}"),
-        mismatches: Vec::new(),
-    }
+    )
 }
 
 fn failed(code: &str, detail: &str) -> Notification {
-    Notification {
-        link_key: LINK_KEY.to_owned(),
-        signal: Signal::PaymentFailed {
+    Notification::new(
+        LINK_KEY.to_owned(),
+        format!("remise_card:failed:{TRANID}"),
+        Signal::PaymentFailed {
             code: code.to_owned(),
             detail: detail.to_owned(),
         },
-        dedup_key: format!("remise_card:failed:{TRANID}"),
-        mismatches: Vec::new(),
-    }
+    )
 }
 
 fn rejected(reason: &str, link_key: Option<&str>) -> Result<Notification, Rejection> {
-    Err(Rejection {
-        reason: reason.to_owned(),
-        link_key: link_key.map(str::to_owned),
+    let rejection = Rejection::new(reason);
+    Err(match link_key {
+        Some(link_key) => rejection.for_link_key(link_key),
+        None => rejection,
     })
 }
 
@@ -123,15 +118,16 @@ fn card_notifications() {
             "success registering a recurring charge: authorised whatever the job code",
             vec![("continuation", "on")],
             with(&card_success(), &[("X-AC_MEMBERID", "AC0001234")], &[]),
-            Ok(Notification {
-                signal: Signal::PaymentSucceeded {
+            Ok({
+                let mut value = succeeded(3990, Capture::Captured, None);
+                value.signal = Signal::PaymentSucceeded {
                     transaction_id: TRANID.to_owned(),
                     amount: 3990,
                     capture: Capture::Authorized,
                     card: None,
                     recurring_id: Some("AC0001234".to_owned()),
-                },
-                ..succeeded(3990, Capture::Captured, None)
+                };
+                value
             }),
         ),
         (
@@ -218,18 +214,17 @@ fn card_notifications() {
                 ],
                 &["X-TOTAL", "X-AMOUNT"],
             ),
-            Ok(Notification {
-                link_key: UPDATE_KEY.to_owned(),
-                signal: Signal::CardRegistered {
+            Ok(Notification::new(
+                UPDATE_KEY.to_owned(),
+                format!("remise_card:update:{TRANID}"),
+                Signal::CardRegistered {
                     card: CardOnFile {
                         token: "PQ0099".to_owned(),
                         last4: "4242".to_owned(),
                         expiry: "07/31".to_owned(),
                     },
                 },
-                dedup_key: format!("remise_card:update:{TRANID}"),
-                mismatches: Vec::new(),
-            }),
+            )),
         ),
         (
             "card update without PAYQUICKID",
@@ -417,35 +412,29 @@ fn issued_fields() -> Vec<(&'static str, &'static str)> {
 }
 
 fn issued() -> Notification {
-    Notification {
-        link_key: LINK_KEY.to_owned(),
-        signal: Signal::PaymentIssued {
+    Notification::new(
+        LINK_KEY.to_owned(),
+        format!("remise_conv:issued:{JOB_ID}"),
+        Signal::PaymentIssued {
             transaction_id: JOB_ID.to_owned(),
             amount: Some(3990),
-            slip: PaymentSlip {
-                place: "セブン-イレブン".to_owned(),
-                rows: vec![
-                    SlipRow {
-                        label: "払込番号".to_owned(),
-                        value: "1234567890123".to_owned(),
-                        link: false,
-                    },
-                    SlipRow {
-                        label: "払込票のURL".to_owned(),
-                        value: "https://slip.example/7".to_owned(),
-                        link: true,
-                    },
+            slip: PaymentSlip::new(
+                "セブン-イレブン".to_owned(),
+                vec![
+                    SlipRow::text("払込番号".to_owned(), "1234567890123".to_owned()),
+                    SlipRow::link(
+                        "払込票のURL".to_owned(),
+                        "https://slip.example/7".to_owned(),
+                    ),
                 ],
-                deadline: Some(LocalDate {
-                    year: 2026,
-                    month: 12,
-                    day: 11,
-                }),
-            },
+            )
+            .deadline(Some(LocalDate {
+                year: 2026,
+                month: 12,
+                day: 11,
+            })),
         },
-        dedup_key: format!("remise_conv:issued:{JOB_ID}"),
-        mismatches: Vec::new(),
-    }
+    )
 }
 
 #[test]
@@ -466,15 +455,10 @@ fn conv_notifications() {
         (
             "receipt, REC_FLG 1",
             receipt.clone(),
-            Ok(Notification {
-                link_key: LINK_KEY.to_owned(),
-                signal: Signal::PaymentReceived {
+            Ok(Notification::new(LINK_KEY.to_owned(), format!("remise_conv:receipt:{LINK_KEY}"), Signal::PaymentReceived {
                     amount: Some(3990),
                     transaction_id: Some(JOB_ID.to_owned()),
-                },
-                dedup_key: format!("remise_conv:receipt:{LINK_KEY}"),
-                mismatches: Vec::new(),
-            }),
+                })),
         ),
         (
             // Welcart took these two fields alone as a payment; without the amount it is refused.
@@ -488,26 +472,16 @@ fn conv_notifications() {
         (
             "a 'not paid' receipt needs no amount",
             vec![("S_TORIHIKI_NO", LINK_KEY), ("REC_FLG", "0")],
-            Ok(Notification {
-                link_key: LINK_KEY.to_owned(),
-                signal: Signal::NotPaid {
+            Ok(Notification::new(LINK_KEY.to_owned(), format!("remise_conv:recflg:0:{LINK_KEY}"), Signal::NotPaid {
                     detail: "REC_FLG=0".to_owned(),
-                },
-                dedup_key: format!("remise_conv:recflg:0:{LINK_KEY}"),
-                mismatches: Vec::new(),
-            }),
+                })),
         ),
         (
             "receipt, REC_FLG 0",
             with(&receipt, &[("REC_FLG", "0")], &[]),
-            Ok(Notification {
-                link_key: LINK_KEY.to_owned(),
-                signal: Signal::NotPaid {
+            Ok(Notification::new(LINK_KEY.to_owned(), format!("remise_conv:recflg:0:{LINK_KEY}"), Signal::NotPaid {
                     detail: "REC_FLG=0".to_owned(),
-                },
-                dedup_key: format!("remise_conv:recflg:0:{LINK_KEY}"),
-                mismatches: Vec::new(),
-            }),
+                })),
         ),
         (
             "receipt with a non-integer TOTAL",
@@ -528,15 +502,10 @@ fn conv_notifications() {
         (
             "slip not issued",
             with(&issued_fields(), &[("X-R_CODE", "8:1234")], &[]),
-            Ok(Notification {
-                link_key: LINK_KEY.to_owned(),
-                signal: Signal::PaymentFailed {
+            Ok(Notification::new(LINK_KEY.to_owned(), format!("remise_conv:failed:{LINK_KEY}:8:1234"), Signal::PaymentFailed {
                     code: "8:1234".to_owned(),
                     detail: String::new(),
-                },
-                dedup_key: format!("remise_conv:failed:{LINK_KEY}:8:1234"),
-                mismatches: Vec::new(),
-            }),
+                })),
         ),
         (
             "issuance without X-R_CODE",
@@ -652,12 +621,7 @@ fn browser_return(
     kind: ReturnKind,
     request: &InboundRequest,
 ) -> BrowserReturn {
-    block_on(RemiseModule.parse_return(
-        &ModuleConfig::new(config(&[])),
-        settlement_type,
-        kind,
-        request,
-    ))
+    block_on(RemiseModule.parse_return(&config(&[]), settlement_type, kind, request))
 }
 
 #[test]
@@ -669,11 +633,7 @@ fn card_returns_never_carry_a_signal() {
     );
     assert_eq!(
         browser_return("acting_remise_card", ReturnKind::Success, &get(&success)),
-        BrowserReturn {
-            link_key: Some(LINK_KEY.to_owned()),
-            notification: None,
-            message: None,
-        }
+        BrowserReturn::nothing().link_key(Some(LINK_KEY.to_owned()))
     );
     let failure = with(
         &card_success(),
@@ -687,14 +647,12 @@ fn card_returns_never_carry_a_signal() {
     for request in [get(&failure), post(&failure)] {
         assert_eq!(
             browser_return("acting_remise_card", ReturnKind::Failure, &request),
-            BrowserReturn {
-                link_key: Some(LINK_KEY.to_owned()),
-                notification: None,
-                message: Some(
+            BrowserReturn::nothing()
+                .link_key(Some(LINK_KEY.to_owned()))
+                .message(Some(
                     "カード会社で決済が承認されませんでした（エラーコード: E01 / 001234567）"
                         .to_owned()
-                ),
-            }
+                ))
         );
     }
     // Codes that are not plain are not echoed to the shopper.
@@ -705,19 +663,12 @@ fn card_returns_never_carry_a_signal() {
     ];
     assert_eq!(
         browser_return("acting_remise_card", ReturnKind::Failure, &get(&hostile)),
-        BrowserReturn {
-            link_key: None,
-            notification: None,
-            message: Some("カード会社で決済が承認されませんでした。".to_owned()),
-        }
+        BrowserReturn::nothing()
+            .message(Some("カード会社で決済が承認されませんでした。".to_owned()))
     );
     assert_eq!(
         browser_return("acting_remise_card", ReturnKind::Cancel, &get(&[])),
-        BrowserReturn {
-            link_key: None,
-            notification: None,
-            message: None,
-        }
+        BrowserReturn::nothing()
     );
 }
 
@@ -751,11 +702,7 @@ fn conv_success_return_carries_the_slip_with_the_notification_dedup_key() {
     );
     assert_eq!(
         browser_return("acting_remise_bank", ReturnKind::Success, &get(&fields)),
-        BrowserReturn {
-            link_key: None,
-            notification: None,
-            message: None,
-        }
+        BrowserReturn::nothing()
     );
 }
 
@@ -768,10 +715,7 @@ fn response(status: u16, body: &str) -> WireResponse {
 }
 
 fn refuse(refusal: Refusal) -> Answer {
-    Answer::Refuse {
-        refusal,
-        detail: "test".to_owned(),
-    }
+    Answer::Refuse(refusal)
 }
 
 #[test]

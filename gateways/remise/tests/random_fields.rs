@@ -266,10 +266,7 @@ fn ten_thousand_random_requests() {
             for answer in [
                 Answer::Acknowledge,
                 Answer::Unavailable,
-                Answer::Refuse {
-                    refusal: Refusal::Malformed,
-                    detail: String::new(),
-                },
+                Answer::Refuse(Refusal::Malformed),
             ] {
                 let response = remise::respond(endpoint, &request, &answer);
                 assert!(

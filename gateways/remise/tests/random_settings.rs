@@ -6,7 +6,7 @@
 //! The stable-toolchain companion of the `settings` fuzz target.
 
 use remise::RemiseModule;
-use shophost_module_api::{PaymentModule, SettingsValues};
+use shophost_module_api::{SettingsValues, TypedModule};
 
 struct XorShift(u64);
 

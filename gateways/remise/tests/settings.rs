@@ -7,8 +7,8 @@ use common::{config, shop_with, values};
 use remise::settings::{self, RemiseEnvironment, RemiseJob};
 use remise::RemiseModule;
 use shophost_module_api::{
-    CharClass, CheckoutOption, FieldKind, IpRange, LinkKeySpec, ModuleConfig, NotificationEndpoint,
-    NotificationTrust, PaymentModule, SettlementKind, SettlementType, WireCharset,
+    CharClass, CheckoutOption, EndpointPath, FieldKind, IpRange, LinkKeySpec, NotificationEndpoint,
+    NotificationTrust, PaymentModule, SettlementKind, SettlementType, TypedModule, WireCharset,
 };
 
 /// Validates `pairs` (on top of nothing) and compares the errors, `(key, message)`, in order.
@@ -302,120 +302,108 @@ fn config_is_typed() {
 }
 
 fn types(changes: &[(&str, &str)]) -> Vec<SettlementType> {
-    RemiseModule.settlement_types(&ModuleConfig::new(config(changes)))
+    TypedModule::settlement_types(&RemiseModule, &config(changes))
 }
 
 #[test]
 fn settlement_types_per_config() {
-    let card = SettlementType {
-        id: "acting_remise_card".to_owned(),
-        label: "カード決済（ルミーズ）".to_owned(),
-        kind: SettlementKind::Immediate,
-        checkout_options: Vec::new(),
-        notice: None,
-        recurring: false,
+    let card = SettlementType::new(
+        "acting_remise_card",
+        "カード決済（ルミーズ）",
+        SettlementKind::Immediate,
+    );
+    let conv = || {
+        SettlementType::new(
+            "acting_remise_conv",
+            "マルチ決済（ルミーズ）",
+            SettlementKind::Deferred,
+        )
     };
-    let conv = SettlementType {
-        id: "acting_remise_conv".to_owned(),
-        label: "マルチ決済（ルミーズ）".to_owned(),
-        kind: SettlementKind::Deferred,
-        checkout_options: Vec::new(),
-        notice: Some("（お支払いの有効期限はご注文日から14日間となっております。）".to_owned()),
-        recurring: false,
-    };
-    assert_eq!(types(&[]), [card.clone(), conv.clone()]);
+    let conv_14 = conv().notice("（お支払いの有効期限はご注文日から14日間となっております。）");
+    assert_eq!(types(&[]), [card.clone(), conv_14.clone()]);
+    assert_eq!(types(&[])[0].checkout_options, []);
+    assert!(!types(&[])[0].recurring);
     // 自動継続課金 makes the card type take recurring items; multi-payments never do.
     assert_eq!(
         types(&[("continuation", "on")]),
-        [
-            SettlementType {
-                recurring: true,
-                ..card.clone()
-            },
-            conv.clone()
-        ]
+        [card.clone().recurring(true), conv_14.clone()]
     );
 
-    let installments = SettlementType {
-        checkout_options: vec![CheckoutOption {
-            key: "div".to_owned(),
-            label: "お支払回数".to_owned(),
-            choices: [("0", "一括払い"), ("1", "2回払い"), ("2", "リボ払い")]
-                .iter()
-                .map(|(value, label)| ((*value).to_owned(), (*label).to_owned()))
-                .collect(),
-        }],
-        ..card.clone()
-    };
+    let installments = card.clone().checkout_option(CheckoutOption::new(
+        "div",
+        "お支払回数",
+        &[("0", "一括払い"), ("1", "2回払い"), ("2", "リボ払い")],
+    ));
     assert_eq!(
         types(&[("howpay", "on"), ("conv_activate", "off")]),
         [installments]
     );
 
-    let conv_7 = SettlementType {
-        notice: Some("（お支払いの有効期限はご注文日から7日間となっております。）".to_owned()),
-        ..conv.clone()
-    };
+    let conv_7 = conv().notice("（お支払いの有効期限はご注文日から7日間となっております。）");
     assert_eq!(
         types(&[("card_activate", "off"), ("S_PAYDATE", "7")]),
         [conv_7]
     );
-    let conv_blank = SettlementType {
-        notice: None,
-        ..conv
-    };
     assert_eq!(
         types(&[("card_activate", "off"), ("S_PAYDATE", "")]),
-        [conv_blank]
+        [conv()]
     );
     assert_eq!(
         types(&[("card_activate", "off"), ("conv_activate", "off")]),
         []
     );
-    // A config another module built provides nothing here.
-    assert_eq!(RemiseModule.settlement_types(&ModuleConfig::new(1_u8)), []);
 }
 
 #[test]
 fn endpoints_trust_the_chosen_environment() {
-    let endpoints = RemiseModule.notification_endpoints(&ModuleConfig::new(config(&[
+    let endpoints = |changes: &[(&str, &str)]| {
+        TypedModule::notification_endpoints(&RemiseModule, &config(changes))
+    };
+    let both = endpoints(&[
         ("conv_pc_ope", "public"),
         ("send_url_cvs_pc", "https://cvs.example/pay"),
-    ])));
+    ]);
     assert_eq!(
-        endpoints,
+        both,
         [
-            NotificationEndpoint {
-                name: "remise_card".to_owned(),
-                trust: NotificationTrust::SourceAddress(
-                    IpRange::parse_list("183.177.132.56/29 3.114.65.232").unwrap()
-                ),
-            },
-            NotificationEndpoint {
-                name: "remise_conv".to_owned(),
-                trust: NotificationTrust::SourceAddress(
-                    IpRange::parse_list("210.160.253.128/26 3.115.50.231 3.113.156.98").unwrap()
-                ),
-            },
+            NotificationEndpoint::source_address(
+                "remise_card",
+                IpRange::parse_list("183.177.132.56/29 3.114.65.232").unwrap()
+            )
+            .welcart_path()
+            .setting_name("結果通知URL")
+            .registered_at("加盟店バックヤード"),
+            NotificationEndpoint::source_address(
+                "remise_conv",
+                IpRange::parse_list("210.160.253.128/26 3.115.50.231 3.113.156.98").unwrap()
+            )
+            .welcart_path()
+            .setting_name("収納情報通知URL")
+            .registered_at("加盟店バックヤード"),
         ]
     );
-    let only_card = RemiseModule
-        .notification_endpoints(&ModuleConfig::new(config(&[("conv_activate", "off")])));
+    // Operators moving from Welcart registered these URLs already.
+    assert_eq!(both[0].path, EndpointPath::Welcart);
+    assert_eq!(
+        both[1].url("https://shop.example.jp/"),
+        "https://shop.example.jp/index.php?acting=remise_conv"
+    );
+    assert!(matches!(both[0].trust, NotificationTrust::SourceAddress(_)));
+    let only_card = endpoints(&[("conv_activate", "off")]);
     assert_eq!(only_card.len(), 1);
     assert_eq!(only_card[0].name, "remise_card");
-    let none = RemiseModule.notification_endpoints(&ModuleConfig::new(config(&[
-        ("conv_activate", "off"),
-        ("card_activate", "off"),
-    ])));
+    let none = endpoints(&[("conv_activate", "off"), ("card_activate", "off")]);
     assert_eq!(none, []);
 }
 
 #[test]
 fn module_identity_and_registration() {
-    let module = RemiseModule;
+    // What the host sees: the module behind the object-safe trait.
+    let module: &dyn PaymentModule = &RemiseModule;
     assert_eq!(module.id(), "remise");
     assert_eq!(module.display_name(), "ルミーズ");
     assert_eq!(module.wire_charset(), WireCharset::ShiftJis);
+    assert_eq!(module.inbound_headers(), [] as [&str; 0]);
     assert_eq!(
         module.link_key_spec(),
         LinkKeySpec {
@@ -432,9 +420,9 @@ fn module_identity_and_registration() {
     assert_eq!(descriptor.display_name, "ルミーズ");
     assert_eq!(descriptor.api_version, shophost_module_api::API_VERSION);
     assert_eq!((descriptor.build)().id(), "remise");
-    // validate through the trait gives a config the module reads back.
+    // validate through the host's trait gives a config the module reads back.
     let config = module.validate(&shop_with(&[])).unwrap();
-    assert!(config.get::<remise::RemiseConfig>().is_some());
+    assert_eq!(module.settlement_types(&config).len(), 2);
     assert!(module
         .validate(&values(&[("card_activate", "on")]))
         .is_err());

@@ -9,287 +9,219 @@
 //! module asked for. That is what makes every module get idempotency, journaling and "acknowledge only
 //! after commit" right without writing any of it.
 //!
+//! The methods that start a payment or read a gateway's request are `async` all the same: a gateway
+//! may one day need a call of its own (capture, refund), and the host awaits them on its runtime, never
+//! blocking on them.
+//!
 //! # The flow
 //!
-//! 1. **Settings schema** — [`PaymentModule::settings_schema`] declares the operator's form
+//! A module implements [`TypedModule`]; its config is an associated type, so every method gets the
+//! module's own struct back and no module downcasts anything.
+//!
+//! 1. **Settings schema** — [`TypedModule::settings_schema`] declares the operator's form
 //!    ([`SettingsSchema`]): keys, Japanese labels, kinds, defaults, help, constraints.
-//! 2. **Validated config** — [`PaymentModule::validate`] turns a [`SettingsValues`] map into a
-//!    [`ModuleConfig`] (your own typed struct inside), or returns *every* [`FieldError`].
-//! 3. **Settlement types** — [`PaymentModule::settlement_types`] says which [`SettlementType`]s the
+//! 2. **Validated config** — [`TypedModule::validate`] turns a [`SettingsValues`] map into your
+//!    `Config`, or returns *every* [`FieldError`].
+//! 3. **Settlement types** — [`TypedModule::settlement_types`] says which [`SettlementType`]s the
 //!    config provides (Remise: `acting_remise_card`, `acting_remise_conv`).
-//! 4. **Payment start** — [`PaymentModule::start_payment`] builds a [`PaymentStart`] (a redirect form)
+//! 4. **Notification endpoints** — [`TypedModule::notification_endpoints`] declares where the gateway
+//!    posts, what vouches for it ([`NotificationTrust`]: a signature, a source allowlist, or nothing and
+//!    why), and what the operator registers at the gateway ([`NotificationEndpoint`]).
+//! 5. **Payment start** — [`TypedModule::start_payment`] builds a [`PaymentStart`] (a redirect form)
 //!    from a [`PaymentStartRequest`]. The host has already stored the checkout attempt and its link key.
-//! 5. **Inbound request** — [`PaymentModule::parse_notification`] turns a gateway's server-to-server
+//! 6. **Inbound request** — [`TypedModule::parse_notification`] turns a gateway's server-to-server
 //!    request into a [`Notification`] (a [`Signal`] about one link key), or a [`Rejection`];
-//!    [`PaymentModule::parse_return`] reads a browser return.
-//! 6. **Outcome + response** — the host checks the signal against its records, commits, and asks
-//!    [`PaymentModule::respond`] for the exact bytes to answer with ([`Answer`] → [`WireResponse`]).
+//!    [`TypedModule::parse_return`] reads a browser return.
+//! 7. **Outcome + response** — the host checks the signal against its records, commits, and sends what
+//!    [`TypedModule::respond`] gave for the outcome ([`Answer`] → [`WireResponse`]).
+//!
+//! The host holds every module as an `Arc<dyn` [`PaymentModule`]`>`, the object-safe face of the same
+//! methods with the config kept opaque ([`ModuleConfig`]); one adapter in this crate turns every
+//! `TypedModule` into a `PaymentModule`.
 //!
 //! # Required and defaulted methods
 //!
-//! Required (nine): `id`, `display_name`, `settings_schema`, `validate`, `settlement_types`,
-//! `start_payment`, `notification_endpoints`, `parse_notification`, `respond`.
+//! Required (seven, plus the constants `ID` and `DISPLAY_NAME` and the type `Config`):
+//! `settings_schema`, `validate`, `settlement_types`, `notification_endpoints`, `start_payment`,
+//! `parse_notification`, `respond`.
 //!
 //! With defaults (override only when your gateway differs):
 //! - `wire_charset`: UTF-8. Override for gateways that speak Shift_JIS (Remise); the host then decodes
 //!   form bodies and serves redirect pages in it.
 //! - `link_key_spec`: 17 decimal digits, no card-update prefix. Override when the gateway limits the
 //!   order id's length or gives some prefix a meaning.
+//! - `inbound_headers`: none. Name the headers you read (a signature header); the host hands over and
+//!   journals only those, besides a few of its own.
 //! - `parse_return`: reads nothing, which is right for gateways whose returns carry no data. Override it
 //!   to read the link key (so the shopper lands on the right completion page) and a failure message.
 //!   A return never marks anything paid, whatever it says.
 //! - `start_card_update`: unsupported. Override for gateways that keep cards for members.
 //!
+//! # Helpers
+//!
+//! - [`signature`]: HMAC-SHA256 verified in constant time, and hex.
+//! - [`InboundRequest::required_field`], [`InboundRequest::required_amount`],
+//!   [`InboundRequest::required_link_key`], [`InboundRequest::required_header`]: required values, each
+//!   refused with a [`ReadError`] naming the field, which `?` turns into a [`Rejection`].
+//!
 //! # Registering: compiled in, or loaded from a file
 //!
-//! A compiled-in module submits a `const` [`ModuleDescriptor`] with [`inventory::submit!`]; the host
-//! builds its registry from all submitted descriptors, sorted by id, and refuses duplicate ids.
+//! A compiled-in module calls [`register_module!`] once, which submits a `const` [`ModuleDescriptor`]
+//! with [`inventory`]; the host builds its registry from all submitted descriptors, sorted by id, and
+//! refuses duplicate ids.
 //!
 //! A module loaded at run time is a `cdylib` that calls [`export_module!`] once; the operator lists the
 //! library's path under `[[modules.dynamic]]` in `shophost.toml`. The host checks the library's
 //! [`abi::AbiDescriptor`] (API version and the compiler/ABI fingerprint) before it calls anything in it,
-//! and refuses a mismatch with an error naming the file and both versions. A crate can do both (the
-//! template in `examples/module-template` does): `crate-type = ["cdylib", "rlib"]`.
+//! and refuses a mismatch with an error naming the file, both versions, and the part of the fingerprint
+//! that differs. A crate can do both (the template in `examples/module-template` does):
+//! `crate-type = ["cdylib", "rlib"]`.
+//!
+//! # What may grow without breaking modules
+//!
+//! The structs a module builds and that are expected to grow ([`SettlementType`], [`CheckoutOption`],
+//! [`NotificationEndpoint`], [`Notification`], [`Rejection`], [`BrowserReturn`], [`PaymentSlip`],
+//! [`SlipRow`], [`SettingField`], [`ModuleDescriptor`]) are `#[non_exhaustive]`: build them with their
+//! constructors and setters. Among the enums a module *matches*, [`Refusal`] is `#[non_exhaustive]`:
+//! answer the refusals your protocol tells apart and the rest with its generic error. [`Answer`] and
+//! [`ReturnKind`] are closed: there is nothing else a host can decide or a browser can come back to.
+//! The enums a module only *builds* ([`Signal`], [`NotificationTrust`], [`SettlementKind`], …) are
+//! closed too: a new variant breaks no module, and the host, which matches them, must handle it anyway.
+//! The request types the host builds ([`PaymentStartRequest`], [`InboundRequest`], …) stay open to
+//! struct literals; module tests build them through [`testing`].
 //!
 //! # Testing
 //!
 //! [`testing`] builds settings, payment-start requests and inbound requests and drives a module without
-//! a host. The conformance kit (crate `shophost-testkit`) runs a module through a real host on a
-//! temporary database and checks what every gateway must get right: duplicate notifications, a
-//! notification before or without the browser return, a return without a notification, a wrong amount,
-//! an undecodable body, a retry after the host could not store a notification, and invalid settings
-//! stopping the module. The guide `docs/writing-a-gateway-module.md` walks through all of it.
+//! a host, with your typed config. The conformance kit (crate `shophost-testkit`) runs a module through
+//! a real host on a temporary database and checks what every gateway must get right: duplicate
+//! notifications, a notification before or without the browser return, a return without a notification,
+//! a wrong amount, an undecodable body, a retry after the host could not store a notification, invalid
+//! settings stopping the module, and the trust each endpoint declares (forged, unsigned and tampered
+//! notifications to a signed endpoint). The guide `docs/writing-a-gateway-module.md` walks through all
+//! of it.
 //!
 //! # A complete small module
 //!
 //! ```
-//! use shophost_module_api::*;
+//! use shophost_module_api::{
+//!     register_module, Answer, Capture, FieldError, FormField, InboundRequest, Notification,
+//!     NotificationEndpoint, PaymentStart, PaymentStartError, PaymentStartRequest, RedirectForm,
+//!     Rejection, SettingField, SettingsSchema, SettingsValues, SettlementKind, SettlementType, Signal,
+//!     TypedModule, WireCharset, WireResponse,
+//! };
 //!
+//! #[derive(Default)]
 //! struct Example;
 //!
-//! #[async_trait]
-//! impl PaymentModule for Example {
-//!     fn id(&self) -> &str { "example" }
-//!     fn display_name(&self) -> &str { "例" }
+//! /// The validated settings.
+//! struct ExampleConfig {
+//!     merchant: String,
+//! }
+//!
+//! impl TypedModule for Example {
+//!     const ID: &'static str = "example";
+//!     const DISPLAY_NAME: &'static str = "例";
+//!     type Config = ExampleConfig;
+//!
 //!     fn settings_schema(&self) -> SettingsSchema {
 //!         SettingsSchema::new(vec![SettingField::text("merchant", "加盟店ID").required()])
 //!     }
-//!     fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
+//!     fn validate(&self, values: &SettingsValues) -> Result<ExampleConfig, Vec<FieldError>> {
 //!         let errors = self.settings_schema().check(values);
 //!         if !errors.is_empty() { return Err(errors); }
-//!         Ok(ModuleConfig::new(values["merchant"].clone()))
+//!         Ok(ExampleConfig { merchant: values["merchant"].clone() })
 //!     }
-//!     fn settlement_types(&self, _config: &ModuleConfig) -> Vec<SettlementType> {
-//!         vec![SettlementType {
-//!             id: "acting_example_card".into(), label: "カード決済（例）".into(),
-//!             kind: SettlementKind::Immediate, checkout_options: vec![], notice: None, recurring: false,
-//!         }]
+//!     fn settlement_types(&self, _config: &ExampleConfig) -> Vec<SettlementType> {
+//!         vec![SettlementType::new("acting_example_card", "カード決済（例）", SettlementKind::Immediate)]
 //!     }
-//!     async fn start_payment(&self, config: &ModuleConfig, request: &PaymentStartRequest)
+//!     fn notification_endpoints(&self, _config: &ExampleConfig) -> Vec<NotificationEndpoint> {
+//!         vec![NotificationEndpoint::unverified("example", "an example that never takes real money")
+//!             .setting_name("通知URL")]
+//!     }
+//!     async fn start_payment(&self, config: &ExampleConfig, request: &PaymentStartRequest)
 //!         -> Result<PaymentStart, PaymentStartError> {
-//!         let merchant: &String = config.get().expect("config built by validate");
-//!         Ok(PaymentStart::Redirect(RedirectForm {
-//!             url: "https://pay.example/start".into(), method: "POST".into(),
-//!             charset: WireCharset::Utf8,
-//!             fields: vec![
-//!                 FormField::new("merchant", merchant.clone()),
-//!                 FormField::new("order", request.link_key.clone()),
-//!                 FormField::new("amount", request.total.to_string()),
-//!             ],
-//!         }))
+//!         Ok(PaymentStart::Redirect(RedirectForm::post("https://pay.example/start", WireCharset::Utf8, vec![
+//!             FormField::new("merchant", config.merchant.clone()),
+//!             FormField::new("order", request.link_key.clone()),
+//!             FormField::new("amount", request.total.to_string()),
+//!         ])))
 //!     }
-//!     fn notification_endpoints(&self, _config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-//!         vec![NotificationEndpoint { name: "example".into(), trust: NotificationTrust::Unverified }]
-//!     }
-//!     async fn parse_notification(&self, _config: &ModuleConfig, _endpoint: &str,
+//!     async fn parse_notification(&self, _config: &ExampleConfig, _endpoint: &str,
 //!         request: &InboundRequest) -> Result<Notification, Rejection> {
-//!         let link_key = request.field("order").ok_or_else(|| Rejection::new("missing order"))?;
-//!         let amount = request.field("amount").and_then(|a| a.parse().ok())
-//!             .ok_or_else(|| Rejection::new("missing amount"))?;
-//!         let transaction_id = request.field("tx").ok_or_else(|| Rejection::new("missing tx"))?;
-//!         Ok(Notification {
-//!             link_key: link_key.into(),
-//!             dedup_key: format!("example:{transaction_id}"),
-//!             signal: Signal::PaymentSucceeded { transaction_id: transaction_id.into(), amount,
-//!                 capture: Capture::Captured, card: None, recurring_id: None },
-//!             mismatches: vec![],
-//!         })
+//!         let link_key = request.required_link_key("order")?;
+//!         let amount = request.required_amount("amount")?;
+//!         let transaction_id = request.required_field("tx")?;
+//!         let signal = Signal::PaymentSucceeded { transaction_id: transaction_id.into(), amount,
+//!             capture: Capture::Captured, card: None, recurring_id: None };
+//!         Ok(Notification::new(link_key, format!("example:{transaction_id}"), signal))
 //!     }
 //!     fn respond(&self, _endpoint: &str, _request: &InboundRequest, answer: &Answer) -> WireResponse {
 //!         match answer {
 //!             Answer::Acknowledge => WireResponse::text(200, "text/plain", "OK"),
-//!             Answer::Refuse { .. } => WireResponse::text(400, "text/plain", "NG"),
+//!             Answer::Refuse(_) => WireResponse::text(400, "text/plain", "NG"),
 //!             Answer::Unavailable => WireResponse::text(503, "text/plain", "RETRY"),
 //!         }
 //!     }
 //! }
 //!
 //! // Compiled in:
-//! inventory::submit! {
-//!     ModuleDescriptor { id: "example", display_name: "例", api_version: API_VERSION, build: || Box::new(Example) }
-//! }
+//! register_module!(Example);
 //! // Loadable from a shared library (in a `cdylib` crate; here it only shows the call):
-//! export_module!(Example);
+//! shophost_module_api::export_module!(Example);
 //!
-//! // And a test without a host:
+//! // And a test without a host, with the typed config:
 //! use shophost_module_api::testing;
 //! let module = Example;
 //! assert_eq!(testing::field_errors(&module, &[]), vec![("merchant".to_owned(), "加盟店IDを入力してください".to_owned())]);
 //! let config = testing::config(&module, &[("merchant", "M1")]);
+//! assert_eq!(config.merchant, "M1");
 //! let request = testing::payment_start_request("acting_example_card", "12345678901234567", 1980);
 //! let form = testing::start_form(&module, &config, &request);
 //! testing::assert_form_fields(&form, &[("merchant", "M1"), ("order", "12345678901234567"), ("amount", "1980")]);
 //! let paid = testing::form_post(&[("order", "12345678901234567"), ("amount", "1980"), ("tx", "T1")]);
 //! let notification = testing::parse_notification(&module, &config, "example", &paid).unwrap();
 //! assert_eq!(notification.dedup_key, "example:T1");
+//! let unpaid = testing::form_post(&[("order", "12345678901234567"), ("tx", "T1")]);
+//! assert_eq!(testing::parse_notification(&module, &config, "example", &unpaid).unwrap_err().reason, "missing amount");
 //! ```
 // The module API is what third parties read first: every public item says what it is for.
 #![deny(missing_docs)]
 
-use std::any::Any;
-use std::fmt;
-use std::sync::Arc;
-
 pub mod abi;
-pub mod payment;
-pub mod settings;
+mod module;
+mod payment;
+mod read;
+mod settings;
+pub mod signature;
 pub mod testing;
-pub mod wire;
+mod wire;
 
 pub use async_trait::async_trait;
 pub use inventory;
-pub use payment::*;
-pub use settings::*;
-pub use wire::*;
 
-/// The version of this API. A module built against another version is refused by the host.
+pub use module::{compiled_in_modules, ModuleConfig, ModuleDescriptor, PaymentModule, TypedModule};
+pub use payment::{
+    BrowserReturn, Capture, CardOnFile, CardUpdateRequest, CheckoutOption, Customer, FormField,
+    LineItem, LinkKeySpec, LocalDate, MemberRef, Notification, PaymentSlip, PaymentStart,
+    PaymentStartError, PaymentStartRequest, Recurrence, RecurringCharge, RedirectForm, Rejection,
+    ReturnUrls, SettlementKind, SettlementType, Signal, SlipRow,
+};
+pub use read::{ReadError, AMOUNT_MAX_DIGITS, LINK_KEY_MAX_DIGITS};
+pub use settings::{
+    CharClass, ChoiceOption, FieldError, FieldKind, Secret, SettingField, SettingsSchema,
+    SettingsValues, REDACTED,
+};
+pub use wire::{
+    Answer, EndpointPath, InboundRequest, IpRange, NotificationEndpoint, NotificationTrust,
+    Refusal, ReturnKind, WireCharset, WireResponse,
+};
+
+/// The version of this API. A module built against another version is refused by the host, which
+/// names both versions.
 ///
-/// Bump it on any change that a module built against the old version would misread.
-pub const API_VERSION: u32 = 2;
-
-/// A module's validated configuration: the module's own typed struct, opaque to the host.
-///
-/// Only the module that built it reads it back (with [`ModuleConfig::get`]), so the host can keep it
-/// without knowing its type.
-#[derive(Clone)]
-pub struct ModuleConfig(Arc<dyn Any + Send + Sync>);
-
-impl ModuleConfig {
-    /// Wraps the module's typed config.
-    pub fn new<T: Any + Send + Sync>(config: T) -> Self {
-        ModuleConfig(Arc::new(config))
-    }
-
-    /// The typed config, if it is a `T`.
-    pub fn get<T: Any>(&self) -> Option<&T> {
-        self.0.downcast_ref::<T>()
-    }
-}
-
-impl fmt::Debug for ModuleConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The config may hold credentials; never print it.
-        f.write_str("ModuleConfig(..)")
-    }
-}
-
-/// A payment gateway module.
-///
-/// Implementations must be deterministic translators: no I/O, no clock, no randomness. Everything they
-/// need (today's date, the link key, URLs) is in the arguments.
-#[async_trait]
-pub trait PaymentModule: Send + Sync {
-    /// Stable id, lower-case ASCII, e.g. `remise`. Used in config files, URLs and storage.
-    fn id(&self) -> &str;
-
-    /// Name shown to operators, e.g. `ルミーズ`.
-    fn display_name(&self) -> &str;
-
-    /// The operator's settings form.
-    fn settings_schema(&self) -> SettingsSchema;
-
-    /// Validates a whole set of settings into a config, or returns every field error (in Japanese, one
-    /// per field). Start with [`SettingsSchema::check`] to get the generic checks.
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>>;
-
-    /// The settlement types this config provides (none when the module is switched off).
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType>;
-
-    /// The charset the gateway speaks: the host decodes inbound form bodies and serves redirect pages in it.
-    fn wire_charset(&self) -> WireCharset {
-        WireCharset::Utf8
-    }
-
-    /// The format of link keys for this gateway.
-    fn link_key_spec(&self) -> LinkKeySpec {
-        LinkKeySpec {
-            digits: 17,
-            card_update_prefix: None,
-        }
-    }
-
-    /// Builds the start of a payment for a stored checkout attempt.
-    async fn start_payment(
-        &self,
-        config: &ModuleConfig,
-        request: &PaymentStartRequest,
-    ) -> Result<PaymentStart, PaymentStartError>;
-
-    /// Builds the start of a card update for a member (PayQuick card change). Unsupported by default.
-    async fn start_card_update(
-        &self,
-        _config: &ModuleConfig,
-        _request: &CardUpdateRequest,
-    ) -> Result<PaymentStart, PaymentStartError> {
-        Err(PaymentStartError::Unsupported)
-    }
-
-    /// The notification endpoints this config listens on, and what vouches for each.
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint>;
-
-    /// Reads a server-to-server notification that arrived at `endpoint`.
-    async fn parse_notification(
-        &self,
-        config: &ModuleConfig,
-        endpoint: &str,
-        request: &InboundRequest,
-    ) -> Result<Notification, Rejection>;
-
-    /// Reads a browser return for `settlement_type`. The default reads nothing.
-    async fn parse_return(
-        &self,
-        _config: &ModuleConfig,
-        _settlement_type: &str,
-        _kind: ReturnKind,
-        _request: &InboundRequest,
-    ) -> BrowserReturn {
-        BrowserReturn {
-            link_key: None,
-            notification: None,
-            message: None,
-        }
-    }
-
-    /// The exact response to a notification at `endpoint`, given what the host decided.
-    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse;
-}
-
-/// A compiled-in module, submitted with [`inventory::submit!`].
-#[derive(Debug)]
-pub struct ModuleDescriptor {
-    /// The module's id; must equal [`PaymentModule::id`] of what `build` returns.
-    pub id: &'static str,
-    /// The module's display name.
-    pub display_name: &'static str,
-    /// The [`API_VERSION`] the module was built against.
-    pub api_version: u32,
-    /// Makes the module.
-    pub build: fn() -> Box<dyn PaymentModule>,
-}
-
-inventory::collect!(ModuleDescriptor);
-
-/// Every compiled-in module descriptor, in no particular order.
-pub fn compiled_in_modules() -> impl Iterator<Item = &'static ModuleDescriptor> {
-    inventory::iter::<ModuleDescriptor>.into_iter()
-}
+/// Bump it on any change that a module built against the old version would misread. Version 3: modules
+/// implement [`TypedModule`] (their config an associated type, no downcast), `Answer::Refuse` carries
+/// only the [`Refusal`], endpoints declare what the operator registers and why an unverified one is
+/// acceptable, and modules declare the headers they read.
+pub const API_VERSION: u32 = 3;

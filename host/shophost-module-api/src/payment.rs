@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use crate::wire::WireCharset;
 
 /// A settlement type (決済種別) a module provides, e.g. `acting_remise_card`.
+///
+/// Built with [`SettlementType::new`] and the setters after it, so that a field added later breaks no
+/// module.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SettlementType {
     /// Slug, unique across modules: `acting_<module>_<kind>`.
     pub id: String,
@@ -25,6 +29,38 @@ pub struct SettlementType {
     pub recurring: bool,
 }
 
+impl SettlementType {
+    /// A settlement type with no checkout options, no notice, and no recurring charges.
+    pub fn new(id: impl Into<String>, label: impl Into<String>, kind: SettlementKind) -> Self {
+        SettlementType {
+            id: id.into(),
+            label: label.into(),
+            kind,
+            checkout_options: Vec::new(),
+            notice: None,
+            recurring: false,
+        }
+    }
+
+    /// Adds a choice the shopper makes at checkout (after the ones added before).
+    pub fn checkout_option(mut self, option: CheckoutOption) -> Self {
+        self.checkout_options.push(option);
+        self
+    }
+
+    /// Sets the text shown beside the method on the delivery and confirm pages.
+    pub fn notice(mut self, notice: impl Into<String>) -> Self {
+        self.notice = Some(notice.into());
+        self
+    }
+
+    /// Sets whether a cart with a recurring item may be paid with this type.
+    pub fn recurring(mut self, recurring: bool) -> Self {
+        self.recurring = recurring;
+        self
+    }
+}
+
 /// How a settlement type settles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettlementKind {
@@ -37,6 +73,7 @@ pub enum SettlementKind {
 
 /// A choice the shopper makes at checkout for one settlement type.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckoutOption {
     /// The key the choice is sent back under in [`PaymentStartRequest::options`], e.g. `div`.
     pub key: String,
@@ -44,6 +81,20 @@ pub struct CheckoutOption {
     pub label: String,
     /// `(value, label)` pairs; the first is the default.
     pub choices: Vec<(String, String)>,
+}
+
+impl CheckoutOption {
+    /// A choice sent back under `key`, among `(value, label)` pairs; the first is the default.
+    pub fn new(key: &str, label: &str, choices: &[(&str, &str)]) -> Self {
+        CheckoutOption {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            choices: choices
+                .iter()
+                .map(|(value, label)| ((*value).to_owned(), (*label).to_owned()))
+                .collect(),
+        }
+    }
 }
 
 /// A calendar date in the shop's time zone.
@@ -266,6 +317,18 @@ pub struct RedirectForm {
     pub fields: Vec<FormField>,
 }
 
+impl RedirectForm {
+    /// A form the browser posts to `url` in `charset`.
+    pub fn post(url: impl Into<String>, charset: WireCharset, fields: Vec<FormField>) -> Self {
+        RedirectForm {
+            url: url.into(),
+            method: "POST".to_owned(),
+            charset,
+            fields,
+        }
+    }
+}
+
 /// One field of a [`RedirectForm`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormField {
@@ -322,6 +385,7 @@ pub enum Capture {
 
 /// One row of a payment slip (払込票) shown to the shopper, e.g. 払込番号.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SlipRow {
     /// Label, e.g. `払込番号`.
     pub label: String,
@@ -331,8 +395,29 @@ pub struct SlipRow {
     pub link: bool,
 }
 
+impl SlipRow {
+    /// A row of text.
+    pub fn text(label: impl Into<String>, value: impl Into<String>) -> Self {
+        SlipRow {
+            label: label.into(),
+            value: value.into(),
+            link: false,
+        }
+    }
+
+    /// A row whose value is a URL to show as a link.
+    pub fn link(label: impl Into<String>, url: impl Into<String>) -> Self {
+        SlipRow {
+            label: label.into(),
+            value: url.into(),
+            link: true,
+        }
+    }
+}
+
 /// What the shopper needs to pay a deferred payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PaymentSlip {
     /// Where to pay, e.g. `セブン-イレブン`.
     pub place: String,
@@ -340,6 +425,23 @@ pub struct PaymentSlip {
     pub rows: Vec<SlipRow>,
     /// Last day to pay, in the shop's time zone.
     pub deadline: Option<LocalDate>,
+}
+
+impl PaymentSlip {
+    /// A slip for paying at `place`, with these rows and no deadline.
+    pub fn new(place: impl Into<String>, rows: Vec<SlipRow>) -> Self {
+        PaymentSlip {
+            place: place.into(),
+            rows,
+            deadline: None,
+        }
+    }
+
+    /// Sets the last day to pay.
+    pub fn deadline(mut self, deadline: Option<LocalDate>) -> Self {
+        self.deadline = deadline;
+        self
+    }
 }
 
 /// What a gateway request says happened, as the module read it. The host checks it against its own
@@ -398,6 +500,7 @@ pub enum Signal {
 
 /// A signal tied to the checkout it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Notification {
     /// The link key of the checkout attempt (or card-update attempt) the signal is about.
     pub link_key: String,
@@ -411,9 +514,29 @@ pub struct Notification {
     pub mismatches: Vec<String>,
 }
 
+impl Notification {
+    /// A signal about `link_key`, applied at most once per `dedup_key`, with no mismatches.
+    pub fn new(link_key: impl Into<String>, dedup_key: impl Into<String>, signal: Signal) -> Self {
+        Notification {
+            link_key: link_key.into(),
+            signal,
+            dedup_key: dedup_key.into(),
+            mismatches: Vec::new(),
+        }
+    }
+
+    /// Sets the identity fields that did not match this shop's settings (the host refuses the
+    /// notification when there are any).
+    pub fn mismatches(mut self, mismatches: Vec<String>) -> Self {
+        self.mismatches = mismatches;
+        self
+    }
+}
+
 /// Why a module could not read a request at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
+#[non_exhaustive]
 pub struct Rejection {
     /// What is wrong with it, for the journal and the error log, e.g. `missing X-S_TORIHIKI_NO`.
     pub reason: String,
@@ -429,10 +552,17 @@ impl Rejection {
             link_key: None,
         }
     }
+
+    /// The same rejection, about `link_key` (so the journal and the 決済エラーログ can name the checkout).
+    pub fn for_link_key(mut self, link_key: impl Into<String>) -> Self {
+        self.link_key = Some(link_key.into());
+        self
+    }
 }
 
 /// What a browser return says, as the module read it. A browser return never marks anything paid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BrowserReturn {
     /// The link key, when the return carries one.
     pub link_key: Option<String>,
@@ -441,6 +571,31 @@ pub struct BrowserReturn {
     pub notification: Option<Notification>,
     /// For failures, the gateway's reason in words for the shopper.
     pub message: Option<String>,
+}
+
+impl BrowserReturn {
+    /// A return that says nothing the host can use.
+    pub fn nothing() -> Self {
+        BrowserReturn::default()
+    }
+
+    /// Sets the link key the return carries.
+    pub fn link_key(mut self, link_key: Option<String>) -> Self {
+        self.link_key = link_key;
+        self
+    }
+
+    /// Sets the slip of a deferred payment the return carries.
+    pub fn notification(mut self, notification: Option<Notification>) -> Self {
+        self.notification = notification;
+        self
+    }
+
+    /// Sets the failure message for the shopper.
+    pub fn message(mut self, message: Option<String>) -> Self {
+        self.message = message;
+        self
+    }
 }
 
 /// The format link keys must have for this gateway; the host draws them from a cryptographic RNG.

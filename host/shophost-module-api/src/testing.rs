@@ -1,8 +1,9 @@
-//! A test harness for modules that needs no host: settings, payment-start requests, inbound requests
-//! and form assertions, and a tiny executor for the module's `async` methods.
+//! A test harness for modules that needs no host: settings (into your typed config), payment-start
+//! requests, inbound requests and form assertions, and a tiny executor for the module's `async` methods.
 //!
 //! Modules do no I/O, so every method can be called directly in a plain `#[test]`; these helpers only
-//! save writing the same fixtures in every module. Behaviour that needs the host (idempotency, journaling,
+//! save writing the same fixtures in every module. They take the module as a [`TypedModule`] and give
+//! its own `Config` back, so a test reads the config's fields directly. Behaviour that needs the host (idempotency, journaling,
 //! acknowledging only after commit) is checked by the conformance kit, `shophost-testkit`.
 //!
 //! ```
@@ -28,9 +29,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::{
-    Customer, FieldError, InboundRequest, LineItem, LocalDate, ModuleConfig, Notification,
-    PaymentModule, PaymentStart, PaymentStartRequest, RedirectForm, Rejection, ReturnUrls,
-    SettingsValues,
+    BrowserReturn, CardUpdateRequest, Customer, FieldError, InboundRequest, LineItem, LocalDate,
+    MemberRef, Notification, PaymentStart, PaymentStartRequest, RedirectForm, Rejection,
+    ReturnKind, ReturnUrls, SettingsValues, TypedModule,
 };
 
 /// The base URL [`payment_start_request`] builds return URLs from.
@@ -39,7 +40,8 @@ pub const TEST_SHOP_URL: &str = "http://shop.test";
 /// The address inbound requests built here come from (loopback, as in the conformance kit).
 pub const TEST_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Runs one of a module's `async` methods to completion.
+/// Runs one of a module's `async` methods to completion, in a test (the host never does this: it
+/// awaits them).
 ///
 /// A module never waits on anything (no I/O), so one poll finishes it; a module that returns `Pending`
 /// is doing I/O it must not do, and this panics to say so.
@@ -61,15 +63,15 @@ pub fn settings(pairs: &[(&str, &str)]) -> SettingsValues {
 }
 
 /// Validates settings the way the host does: the schema's defaults filled in first.
-pub fn validate(
-    module: &dyn PaymentModule,
+pub fn validate<M: TypedModule>(
+    module: &M,
     values: &SettingsValues,
-) -> Result<ModuleConfig, Vec<FieldError>> {
+) -> Result<M::Config, Vec<FieldError>> {
     module.validate(&module.settings_schema().with_defaults(values))
 }
 
 /// A config from settings pairs; panics listing every field error when they do not validate.
-pub fn config(module: &dyn PaymentModule, pairs: &[(&str, &str)]) -> ModuleConfig {
+pub fn config<M: TypedModule>(module: &M, pairs: &[(&str, &str)]) -> M::Config {
     match validate(module, &settings(pairs)) {
         Ok(config) => config,
         Err(errors) => panic!("the test settings do not validate: {errors:?}"),
@@ -77,10 +79,28 @@ pub fn config(module: &dyn PaymentModule, pairs: &[(&str, &str)]) -> ModuleConfi
 }
 
 /// The `(key, message)` of every field error for these settings (empty when they validate).
-pub fn field_errors(module: &dyn PaymentModule, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn field_errors<M: TypedModule>(module: &M, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     match validate(module, &settings(pairs)) {
         Ok(_) => Vec::new(),
         Err(errors) => errors.into_iter().map(|e| (e.key, e.message)).collect(),
+    }
+}
+
+/// A card-update request for member 1, who has no card yet, with the same customer, URLs and date as
+/// [`payment_start_request`]. Change the fields you care about.
+pub fn card_update_request() -> CardUpdateRequest {
+    let request = payment_start_request("card_update", "00000001234567890", 0);
+    CardUpdateRequest {
+        link_key: request.link_key,
+        member: MemberRef {
+            member_id: 1,
+            card: None,
+        },
+        email: request.customer.email.clone(),
+        customer: request.customer,
+        recurring: None,
+        urls: request.urls,
+        today: request.today,
     }
 }
 
@@ -134,9 +154,9 @@ pub fn payment_start_request(
 }
 
 /// Starts a payment and returns its redirect form; panics when the module refuses.
-pub fn start_form(
-    module: &dyn PaymentModule,
-    config: &ModuleConfig,
+pub fn start_form<M: TypedModule>(
+    module: &M,
+    config: &M::Config,
     request: &PaymentStartRequest,
 ) -> RedirectForm {
     match block_on(module.start_payment(config, request)) {
@@ -167,13 +187,24 @@ pub fn assert_form_fields(form: &RedirectForm, expected: &[(&str, &str)]) {
 }
 
 /// Reads a notification with the module, as the host would after its own checks.
-pub fn parse_notification(
-    module: &dyn PaymentModule,
-    config: &ModuleConfig,
+pub fn parse_notification<M: TypedModule>(
+    module: &M,
+    config: &M::Config,
     endpoint: &str,
     request: &InboundRequest,
 ) -> Result<Notification, Rejection> {
     block_on(module.parse_notification(config, endpoint, request))
+}
+
+/// Reads a browser return with the module, as the host would.
+pub fn parse_return<M: TypedModule>(
+    module: &M,
+    config: &M::Config,
+    settlement_type: &str,
+    kind: ReturnKind,
+    request: &InboundRequest,
+) -> BrowserReturn {
+    block_on(module.parse_return(config, settlement_type, kind, request))
 }
 
 /// `application/x-www-form-urlencoded` bytes for these fields, UTF-8.

@@ -28,24 +28,153 @@ impl WireCharset {
 }
 
 /// How far a gateway's notifications can be trusted by themselves.
+///
+/// The conformance kit checks each: for a signed endpoint it sends forged, unsigned and tampered
+/// notifications; a source allowlist must not admit everyone; an unverified endpoint must say why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotificationTrust {
-    /// The module verifies a signature over the raw body in [`crate::PaymentModule::parse_notification`].
+    /// The module verifies a signature over the raw body in `parse_notification` (see
+    /// [`crate::signature`]) and rejects anything whose signature does not verify.
     Signed,
     /// Only the source address vouches for the request: the host accepts it only from these ranges.
     SourceAddress(Vec<IpRange>),
-    /// Nothing vouches for it. The host still checks link key and amount against its own records.
-    Unverified,
+    /// Nothing vouches for it. The host still checks link key and amount against its own records, but
+    /// anyone who learns a link key and an amount can post a payment. Declare why that is acceptable
+    /// for this gateway (for example, that the operator allows only the gateway's addresses at the
+    /// reverse proxy); the conformance kit fails an unverified endpoint without a reason.
+    Unverified {
+        /// Why the endpoint is not verified, for operators (`shophost modules`) and reviewers.
+        reason: String,
+    },
 }
 
-/// A notification endpoint a module listens on.
+impl fmt::Display for NotificationTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotificationTrust::Signed => f.write_str("signed"),
+            NotificationTrust::SourceAddress(ranges) => {
+                f.write_str("source addresses ")?;
+                if ranges.is_empty() {
+                    return f.write_str("(none: every request is refused)");
+                }
+                for (index, range) in ranges.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{range}")?;
+                }
+                Ok(())
+            }
+            NotificationTrust::Unverified { reason } if reason.trim().is_empty() => {
+                f.write_str("UNVERIFIED (no reason given)")
+            }
+            NotificationTrust::Unverified { reason } => write!(f, "UNVERIFIED: {reason}"),
+        }
+    }
+}
+
+/// Which URL of an endpoint the operator registers at the gateway. The host serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointPath {
+    /// `/notify/{name}`.
+    Notify,
+    /// `/index.php?acting={name}`: the URL Welcart used, which operators moving from Welcart have
+    /// already registered at the gateway.
+    Welcart,
+}
+
+/// A notification endpoint a module listens on, and what the module declares about it: what vouches
+/// for its requests and what the operator registers at the gateway. The host builds the operator's
+/// advice, the start-up banner and `shophost modules` from it.
+///
+/// ```
+/// use shophost_module_api::{NotificationEndpoint, IpRange};
+///
+/// let ranges = IpRange::parse_list("210.160.253.128/26").unwrap();
+/// let endpoint = NotificationEndpoint::source_address("remise_card", ranges)
+///     .welcart_path()
+///     .setting_name("結果通知URL")
+///     .registered_at("加盟店バックヤード");
+/// assert_eq!(endpoint.url("https://shop.example.jp"), "https://shop.example.jp/index.php?acting=remise_card");
+/// assert_eq!(endpoint.trust.to_string(), "source addresses 210.160.253.128/26");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NotificationEndpoint {
     /// The endpoint's name, unique across all modules. The host serves it at `/notify/{name}` and,
     /// for Welcart compatibility, at `/index.php?acting={name}`.
     pub name: String,
     /// What vouches for requests to it.
     pub trust: NotificationTrust,
+    /// Which of the two URLs the operator registers at the gateway.
+    pub path: EndpointPath,
+    /// What the gateway calls the setting the URL goes in, e.g. `結果通知URL`.
+    pub setting_name: Option<String>,
+    /// Where at the gateway the operator registers it, e.g. `加盟店バックヤード`.
+    pub registered_at: Option<String>,
+}
+
+impl NotificationEndpoint {
+    fn new(name: impl Into<String>, trust: NotificationTrust) -> Self {
+        NotificationEndpoint {
+            name: name.into(),
+            trust,
+            path: EndpointPath::Notify,
+            setting_name: None,
+            registered_at: None,
+        }
+    }
+
+    /// An endpoint whose requests the module verifies by their signature.
+    pub fn signed(name: impl Into<String>) -> Self {
+        Self::new(name, NotificationTrust::Signed)
+    }
+
+    /// An endpoint whose requests the host accepts only from these address ranges.
+    pub fn source_address(name: impl Into<String>, ranges: Vec<IpRange>) -> Self {
+        Self::new(name, NotificationTrust::SourceAddress(ranges))
+    }
+
+    /// An endpoint nothing vouches for, and why that is acceptable (see [`NotificationTrust::Unverified`]).
+    pub fn unverified(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(
+            name,
+            NotificationTrust::Unverified {
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// The operator registers `/index.php?acting={name}` (Welcart's URL) rather than `/notify/{name}`.
+    pub fn welcart_path(mut self) -> Self {
+        self.path = EndpointPath::Welcart;
+        self
+    }
+
+    /// Sets what the gateway calls the setting the URL goes in.
+    pub fn setting_name(mut self, name: impl Into<String>) -> Self {
+        self.setting_name = Some(name.into());
+        self
+    }
+
+    /// Sets where at the gateway the operator registers the URL.
+    pub fn registered_at(mut self, place: impl Into<String>) -> Self {
+        self.registered_at = Some(place.into());
+        self
+    }
+
+    /// The path the operator registers, e.g. `/notify/acme`.
+    pub fn path(&self) -> String {
+        match self.path {
+            EndpointPath::Notify => format!("/notify/{}", self.name),
+            EndpointPath::Welcart => format!("/index.php?acting={}", self.name),
+        }
+    }
+
+    /// The URL the operator registers, under the shop's public URL (without a trailing slash).
+    pub fn url(&self, public_url: &str) -> String {
+        format!("{}{}", public_url.trim_end_matches('/'), self.path())
+    }
 }
 
 /// What the shopper's browser came back to.
@@ -152,19 +281,20 @@ impl WireResponse {
 pub enum Answer {
     /// The signal was committed (or was a duplicate of one already committed): acknowledge it.
     Acknowledge,
-    /// The request was refused and changed nothing.
-    Refuse {
-        /// The kind of refusal, for the module to pick its protocol's error answer.
-        refusal: Refusal,
-        /// Why, in words, for logs (not for the gateway), e.g. `unknown link key 123`.
-        detail: String,
-    },
+    /// The request was refused and changed nothing; the kind of refusal picks the protocol's error
+    /// answer. Why, in words, goes to the host's journal, not to the gateway (the host asks for every
+    /// answer before it knows).
+    Refuse(Refusal),
     /// The host could not store the signal (database down): the gateway should retry later.
     Unavailable,
 }
 
 /// Why the host refused a notification.
+///
+/// `#[non_exhaustive]`: the host may learn to tell more refusals apart. Answer the ones your protocol
+/// distinguishes and the rest (`_`) with its generic error; a refusal is never an acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The sender's address is not allowed for this endpoint.
     SourceNotAllowed,
@@ -177,6 +307,17 @@ pub enum Refusal {
     Mismatch,
     /// The attempt or order is in a state this signal cannot apply to.
     WrongState,
+}
+
+impl Refusal {
+    /// Every refusal, for whoever must prepare an answer to each (the host, the conformance kit).
+    pub const ALL: [Refusal; 5] = [
+        Refusal::SourceNotAllowed,
+        Refusal::Malformed,
+        Refusal::UnknownLinkKey,
+        Refusal::Mismatch,
+        Refusal::WrongState,
+    ];
 }
 
 /// An IPv4 or IPv6 network in CIDR notation (`210.160.253.128/26`, `::1/128`); a bare address is a /32 or /128.

@@ -4,14 +4,39 @@
 //! failed check is read by a module author who needs to see which step went wrong; the shared steps
 //! (sending, the expected answers, the order and payment-event counts) live in the harness.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 
 use shophost::checkout::{self, Confirmed, ReturnView};
 use shophost::domain::AttemptState;
-use shophost_module_api::{Answer, PaymentModule, Refusal, SettingsValues};
+use shophost_module_api::{
+    Answer, IpRange, NotificationTrust, PaymentModule, Refusal, SettingsValues,
+};
 
+use crate::forgery;
 use crate::harness::{ensure, list, Kit, PRICE};
-use crate::wire_format::WireFormat;
+use crate::wire_format::{TestRequest, WireFormat};
+
+/// The amount the kit's tampered notification is signed for: as many digits as [`PRICE`], so that
+/// replacing one by the other keeps every length the same.
+const SIGNED_AMOUNT: i64 = 1890;
+
+/// Addresses no gateway posts from (documentation ranges, RFC 5737 and RFC 3849): the kit sends a
+/// notification from the first one an endpoint's allowlist does not admit.
+const STRANGERS: [IpAddr; 4] = [
+    IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+    IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+];
+
+/// The forgeries sent to a signed endpoint.
+#[derive(Clone, Copy)]
+enum Forgery {
+    Forged,
+    Unsigned,
+    Tampered,
+}
 
 /// The checks, in the order they run.
 pub const CHECKS: &[(&str, &str)] = &[
@@ -46,6 +71,10 @@ pub const CHECKS: &[(&str, &str)] = &[
     (
         "undecodable_charset",
         "a notification whose bytes are not valid in the module's charset gets the module's refusal answer, as for `wrong_amount`, and changes nothing",
+    ),
+    (
+        "notification_trust",
+        "every endpoint says what vouches for its notifications: a signed endpoint refuses forged, unsigned and tampered-amount notifications; a source allowlist does not admit everyone and refuses a stranger; an unverified endpoint declares why",
     ),
     (
         "retry_after_refused_acknowledgement",
@@ -307,6 +336,143 @@ impl Kit<'_> {
         self.expect_one_paid_order(&link_key, "after the good notification")
             .await?;
         Ok(())
+    }
+
+    pub(crate) async fn notification_trust(&self) -> Result<(), String> {
+        let states = self.state.engine.states();
+        let endpoints = &states
+            .get(&self.module_id)
+            .ok_or("the module is not in use")?
+            .endpoints;
+        for endpoint in endpoints {
+            let name = &endpoint.name;
+            match &endpoint.trust {
+                NotificationTrust::Signed => {}
+                NotificationTrust::SourceAddress(ranges) => ensure!(
+                    !ranges.iter().any(|range| range.prefix == 0),
+                    "endpoint `{name}` accepts notifications from every address ({}); allow only the gateway's addresses",
+                    endpoint.trust
+                ),
+                NotificationTrust::Unverified { reason } => ensure!(
+                    !reason.trim().is_empty(),
+                    "endpoint `{name}` is unverified and declares no reason: anyone who learns a link key and an amount can post a payment to it. Sign its notifications (NotificationEndpoint::signed), allow only the gateway's addresses (NotificationEndpoint::source_address), or declare why neither is needed (NotificationEndpoint::unverified(name, reason))"
+                ),
+            }
+        }
+        let endpoint = endpoints
+            .iter()
+            .find(|endpoint| endpoint.name == self.endpoint_name())
+            .ok_or("the endpoint under test is not listened on")?;
+        match &endpoint.trust {
+            NotificationTrust::Signed => self.forgeries_are_refused().await,
+            NotificationTrust::SourceAddress(ranges) => self.strangers_are_refused(ranges).await,
+            NotificationTrust::Unverified { .. } => Ok(()),
+        }
+    }
+
+    /// A forged, an unsigned and a tampered notification: none may be acknowledged or make an order,
+    /// and each gets the module's refusal answer. Every one is tried, so the report names them all.
+    async fn forgeries_are_refused(&self) -> Result<(), String> {
+        let mut failures = Vec::new();
+        for (forgery, what) in [
+            (
+                Forgery::Forged,
+                "a notification with a forged signature (the right form, the wrong value)",
+            ),
+            (Forgery::Unsigned, "a notification without its signature"),
+            (
+                Forgery::Tampered,
+                "a notification signed for 1890 yen whose amount was changed to 1980",
+            ),
+        ] {
+            // The tampered notification replaces the amount's digits: keep them out of the link key.
+            let link_key = self
+                .attempt_avoiding(&[&SIGNED_AMOUNT.to_string(), &PRICE.to_string()])
+                .await?;
+            let request = self.forgery(forgery, &link_key)?;
+            let sent = self.notify(&request).await?;
+            let orders = self.orders(&link_key).await?;
+            if sent.is(&self.acknowledgement(&request)) || !orders.is_empty() {
+                failures.push(format!(
+                    "{what} was {} ({})",
+                    if orders.is_empty() {
+                        "acknowledged"
+                    } else {
+                        "accepted and made an order"
+                    },
+                    sent.describe()
+                ));
+            } else if let Err(reason) =
+                self.check_refusal(&request, &sent, Refusal::Malformed, what)
+            {
+                failures.push(reason);
+            }
+        }
+        ensure!(
+            failures.is_empty(),
+            "endpoint `{}` is signed, but {}; a signed endpoint must reject every notification whose signature does not verify over exactly what was received",
+            self.endpoint_name(),
+            failures.join("; ")
+        );
+        Ok(())
+    }
+
+    /// The forged request of this kind for `link_key`, from the author's hooks or made by the kit.
+    fn forgery(&self, forgery: Forgery, link_key: &str) -> Result<TestRequest, String> {
+        let headers = self.spy.inbound_headers();
+        let genuine = || self.wire.success_notification(link_key, PRICE);
+        let made = match forgery {
+            Forgery::Forged => self
+                .wire
+                .forged_notification(link_key, PRICE)
+                .or_else(|| forgery::with_forged_headers(&genuine(), headers)),
+            Forgery::Unsigned => self
+                .wire
+                .unsigned_notification(link_key, PRICE)
+                .or_else(|| forgery::without_headers(&genuine(), headers)),
+            Forgery::Tampered => self
+                .wire
+                .tampered_notification(link_key, SIGNED_AMOUNT, PRICE)
+                .or_else(|| {
+                    let signed = self.wire.success_notification(link_key, SIGNED_AMOUNT);
+                    forgery::with_amount(&signed, SIGNED_AMOUNT, PRICE)
+                }),
+        };
+        made.ok_or_else(|| match forgery {
+            Forgery::Forged | Forgery::Unsigned => format!(
+                "endpoint `{}` is signed, but the success notification carries none of the headers the module declares it reads ({headers:?}), so the kit cannot forge its signature; declare the signature header in `inbound_headers`, or implement WireFormat::forged_notification and WireFormat::unsigned_notification",
+                self.endpoint_name()
+            ),
+            Forgery::Tampered => format!(
+                "the success notification for {SIGNED_AMOUNT} yen does not write the amount as `{SIGNED_AMOUNT}`, so the kit cannot tamper with it; implement WireFormat::tampered_notification"
+            ),
+        })
+    }
+
+    /// A notification from an address the endpoint's allowlist does not admit is refused.
+    async fn strangers_are_refused(&self, ranges: &[IpRange]) -> Result<(), String> {
+        let stranger = STRANGERS
+            .into_iter()
+            .find(|address| !ranges.iter().any(|range| range.contains(*address)))
+            .ok_or_else(|| {
+                format!(
+                    "endpoint `{}` admits every documentation address ({}); allow only the gateway's addresses",
+                    self.endpoint_name(),
+                    STRANGERS.map(|a| a.to_string()).join(", ")
+                )
+            })?;
+        let link_key = self.attempt().await?;
+        let request = self.wire.success_notification(&link_key, PRICE);
+        let what = format!("a success notification from {stranger} (outside the allowlist)");
+        let sent = self.notify_from(stranger, &request).await?;
+        ensure!(
+            !sent.is(&self.acknowledgement(&request)),
+            "{what} was acknowledged ({}); the gateway's answer must say the request was refused",
+            sent.describe()
+        );
+        self.check_refusal(&request, &sent, Refusal::SourceNotAllowed, &what)?;
+        self.expect_no_order(&link_key, &format!("after {what}"))
+            .await
     }
 
     pub(crate) async fn retry_after_refused_acknowledgement(&self) -> Result<(), String> {

@@ -17,7 +17,7 @@ use axum::http::{header, Request};
 use shophost::checkout::{self, CartInputLine, CheckoutInput};
 use shophost::db::{NewPaymentMethod, OrderFilter};
 use shophost::domain::{CustomerDetails, Order, PaymentStatus};
-use shophost::inbound::{decode, RawInbound};
+use shophost::inbound::{decode_for, RawInbound};
 use shophost::registry::{Origin, RegisteredModule, Registry};
 use shophost::AppState;
 use shophost_module_api::{
@@ -87,14 +87,6 @@ pub(crate) struct Kit<'a> {
 
 /// The price of the one product the kit sells, yen; every attempt is one of it, no shipping.
 pub(crate) const PRICE: i64 = 1980;
-/// Every kind of refusal the host gives (the module API's `Refusal`).
-const REFUSALS: [Refusal; 5] = [
-    Refusal::SourceNotAllowed,
-    Refusal::Malformed,
-    Refusal::UnknownLinkKey,
-    Refusal::Mismatch,
-    Refusal::WrongState,
-];
 /// Where the kit's requests come from: loopback, as from a gateway simulator on the same machine.
 const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 45678);
 
@@ -266,7 +258,34 @@ impl<'a> Kit<'a> {
         Ok(attempt.link_key)
     }
 
+    /// A fresh checkout attempt whose link key contains none of `digits` (a few tries; link keys are
+    /// random).
+    pub(crate) async fn attempt_avoiding(&self, digits: &[&str]) -> Result<String, String> {
+        let mut link_key = self.attempt().await?;
+        for _ in 0..20 {
+            if !digits.iter().any(|d| link_key.contains(d)) {
+                break;
+            }
+            link_key = self.attempt().await?;
+        }
+        Ok(link_key)
+    }
+
+    /// The notification endpoint under test.
+    pub(crate) fn endpoint_name(&self) -> &str {
+        &self.endpoint
+    }
+
     async fn send(&self, path: &str, request: &TestRequest) -> Result<Sent, String> {
+        self.send_from(PEER, path, request).await
+    }
+
+    async fn send_from(
+        &self,
+        peer: SocketAddr,
+        path: &str,
+        request: &TestRequest,
+    ) -> Result<Sent, String> {
         let uri = if request.query.is_empty() {
             path.to_owned()
         } else {
@@ -282,8 +301,9 @@ impl<'a> Kit<'a> {
         let mut http = builder
             .body(Body::from(request.body.clone()))
             .map_err(|e| format!("cannot build the request to {uri}: {e}"))?;
-        // The source checks see loopback, as from a gateway simulator on the same machine.
-        http.extensions_mut().insert(ConnectInfo(PEER));
+        // The source checks see `peer`: loopback, as from a gateway simulator on the same machine,
+        // unless a check sends from elsewhere.
+        http.extensions_mut().insert(ConnectInfo(peer));
         let response = self
             .router
             .clone()
@@ -312,6 +332,17 @@ impl<'a> Kit<'a> {
             .await
     }
 
+    /// Sends a notification from another address than loopback.
+    pub(crate) async fn notify_from(
+        &self,
+        source: IpAddr,
+        request: &TestRequest,
+    ) -> Result<Sent, String> {
+        let path = format!("/notify/{}", self.endpoint);
+        self.send_from(SocketAddr::new(source, PEER.port()), &path, request)
+            .await
+    }
+
     pub(crate) async fn browser_return(&self, request: &TestRequest) -> Result<Sent, String> {
         self.send(&format!("/return/{}/ok", self.settlement_type), request)
             .await
@@ -335,7 +366,7 @@ impl<'a> Kit<'a> {
             body: request.body.clone(),
             peer: PEER.ip(),
         };
-        let decoded = decode(&raw, self.spy.wire_charset(), &[]);
+        let decoded = decode_for(&raw, self.spy.wire_charset(), self.spy.as_ref(), &[]);
         self.spy.respond(&self.endpoint, &decoded.request, answer)
     }
 
@@ -458,35 +489,28 @@ impl<'a> Kit<'a> {
         what: &str,
     ) -> Result<(), String> {
         let sent = self.expect_not_acknowledged(request, what).await?;
+        self.check_refusal(request, &sent, likely, what)
+    }
+
+    /// Checks that `sent`, the answer to `request`, is one of the module's own refusal answers (see
+    /// [`Kit::expect_refused`]).
+    pub(crate) fn check_refusal(
+        &self,
+        request: &TestRequest,
+        sent: &Sent,
+        likely: Refusal,
+        what: &str,
+    ) -> Result<(), String> {
         let unavailable = self.expected(request, &Answer::Unavailable);
         ensure!(
             sent.status < 500 && !sent.is(&unavailable),
             "{what} was answered {}; a refusal must be answered below HTTP 500 and unlike \"unavailable\", or the gateway resends it",
             sent.describe()
         );
-        // The host gives the module the reason it journals as the refusal's detail.
-        let detail = self
-            .state
-            .store
-            .journal(None, 1)
-            .await
-            .map_err(|e| format!("journal: {e}"))?
-            .into_iter()
-            .next()
-            .map(|entry| entry.reason)
-            .unwrap_or_default();
-        let refusal_answer = |refusal| {
-            self.expected(
-                request,
-                &Answer::Refuse {
-                    refusal,
-                    detail: detail.clone(),
-                },
-            )
-        };
+        let refusal_answer = |refusal| self.expected(request, &Answer::Refuse(refusal));
         let example = refusal_answer(likely);
         ensure!(
-            REFUSALS.into_iter().any(|refusal| sent.is(&refusal_answer(refusal))),
+            Refusal::ALL.into_iter().any(|refusal| sent.is(&refusal_answer(refusal))),
             "{what} was answered {}, none of the module's refusal answers (for {likely:?}: HTTP {} `{}`)",
             sent.describe(),
             example.status,

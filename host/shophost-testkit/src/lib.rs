@@ -34,13 +34,15 @@
 //! - `report.rs`: the [`Report`] the run returns;
 //! - `harness.rs`: the host the checks run against (SQLite in a scratch directory, requests through
 //!   the router, the expected answers) and `spy.rs`, the module wrapper that counts calls;
-//! - `checks.rs`: the list of [`CHECKS`] and the body of each.
+//! - `checks.rs`: the list of [`CHECKS`] and the body of each; `forgery.rs`, the forged, unsigned and
+//!   tampered requests `notification_trust` sends to a signed endpoint.
 
 use std::sync::Arc;
 
 use shophost_module_api::PaymentModule;
 
 mod checks;
+mod forgery;
 mod harness;
 mod report;
 mod spy;
@@ -93,6 +95,7 @@ pub async fn run_conformance(module: Arc<dyn PaymentModule>, wire: &dyn WireForm
         wrong_amount,
         failed_payment,
         undecodable_charset,
+        notification_trust,
         retry_after_refused_acknowledgement
     );
     // Last: it leaves the module with invalid settings.

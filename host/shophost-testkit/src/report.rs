@@ -14,7 +14,7 @@ pub struct CheckResult {
     pub outcome: Result<(), String>,
 }
 
-/// What [`run_conformance`] found.
+/// What [`run_conformance`](crate::run_conformance) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The module's id.

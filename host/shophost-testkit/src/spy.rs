@@ -56,6 +56,9 @@ impl PaymentModule for Spy {
     fn link_key_spec(&self) -> LinkKeySpec {
         self.inner.link_key_spec()
     }
+    fn inbound_headers(&self) -> &'static [&'static str] {
+        self.inner.inbound_headers()
+    }
     async fn start_payment(
         &self,
         config: &ModuleConfig,

@@ -85,4 +85,31 @@ pub trait WireFormat: Send + Sync {
 
     /// The shopper's browser coming back to the success return URL after paying for `link_key`.
     fn success_return(&self, link_key: &str) -> TestRequest;
+
+    /// For a signed endpoint: [`WireFormat::success_notification`] with a signature that is not the
+    /// right one (made with another key). By default (`None`) the kit changes every character of the
+    /// headers the module declares it reads (`inbound_headers`), which is right when the signature
+    /// travels in a header.
+    fn forged_notification(&self, _link_key: &str, _amount: i64) -> Option<TestRequest> {
+        None
+    }
+
+    /// For a signed endpoint: [`WireFormat::success_notification`] without its signature. By default
+    /// (`None`) the kit leaves out the headers the module declares it reads.
+    fn unsigned_notification(&self, _link_key: &str, _amount: i64) -> Option<TestRequest> {
+        None
+    }
+
+    /// For a signed endpoint: a notification correctly signed for `signed_amount`, whose amount was then
+    /// changed to `amount` without signing it again. By default (`None`) the kit takes
+    /// [`WireFormat::success_notification`] for `signed_amount` and replaces the amount's digits in the
+    /// query and body, which is right when the amount is written as its decimal digits.
+    fn tampered_notification(
+        &self,
+        _link_key: &str,
+        _signed_amount: i64,
+        _amount: i64,
+    ) -> Option<TestRequest> {
+        None
+    }
 }

@@ -1,14 +1,15 @@
 //! The kit catches broken modules: Remise with its answers or its dedup keys broken on purpose fails
-//! exactly the checks that should catch it, and says why.
+//! exactly the checks that should catch it, and says why. (`trust.rs` breaks Acme's signature check.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use remise::{RemiseConfig, RemiseModule};
 use shophost_module_api::{
-    async_trait, Answer, BrowserReturn, FieldError, InboundRequest, LinkKeySpec, ModuleConfig,
-    Notification, NotificationEndpoint, PaymentModule, PaymentStart, PaymentStartError,
-    PaymentStartRequest, Rejection, ReturnKind, SettingsSchema, SettingsValues, SettlementType,
-    WireCharset, WireResponse,
+    Answer, BrowserReturn, FieldError, InboundRequest, LinkKeySpec, Notification,
+    NotificationEndpoint, PaymentStart, PaymentStartError, PaymentStartRequest, Rejection,
+    ReturnKind, SettingsSchema, SettingsValues, SettlementType, TypedModule, WireCharset,
+    WireResponse,
 };
 use shophost_testkit::{run_conformance, Report, TestRequest, WireFormat};
 
@@ -23,51 +24,49 @@ enum Fault {
     RefusesWithServerError,
 }
 
+/// Remise with one fault: the same config type, so it delegates without any conversion.
 struct Broken {
     fault: Fault,
     copies: AtomicUsize,
 }
 
-#[async_trait]
-impl PaymentModule for Broken {
-    fn id(&self) -> &str {
-        "remise"
-    }
-    fn display_name(&self) -> &str {
-        "壊れたルミーズ"
-    }
+impl TypedModule for Broken {
+    const ID: &'static str = "remise";
+    const DISPLAY_NAME: &'static str = "壊れたルミーズ";
+    type Config = RemiseConfig;
+
     fn settings_schema(&self) -> SettingsSchema {
-        remise::RemiseModule.settings_schema()
+        RemiseModule.settings_schema()
     }
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
-        remise::RemiseModule.validate(values)
+    fn validate(&self, values: &SettingsValues) -> Result<RemiseConfig, Vec<FieldError>> {
+        RemiseModule.validate(values)
     }
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
-        remise::RemiseModule.settlement_types(config)
+    fn settlement_types(&self, config: &RemiseConfig) -> Vec<SettlementType> {
+        RemiseModule.settlement_types(config)
+    }
+    fn notification_endpoints(&self, config: &RemiseConfig) -> Vec<NotificationEndpoint> {
+        RemiseModule.notification_endpoints(config)
     }
     fn wire_charset(&self) -> WireCharset {
-        remise::RemiseModule.wire_charset()
+        RemiseModule.wire_charset()
     }
     fn link_key_spec(&self) -> LinkKeySpec {
-        remise::RemiseModule.link_key_spec()
+        RemiseModule.link_key_spec()
     }
     async fn start_payment(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         request: &PaymentStartRequest,
     ) -> Result<PaymentStart, PaymentStartError> {
-        remise::RemiseModule.start_payment(config, request).await
-    }
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        remise::RemiseModule.notification_endpoints(config)
+        RemiseModule.start_payment(config, request).await
     }
     async fn parse_notification(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         endpoint: &str,
         request: &InboundRequest,
     ) -> Result<Notification, Rejection> {
-        let mut notification = remise::RemiseModule
+        let mut notification = RemiseModule
             .parse_notification(config, endpoint, request)
             .await?;
         if let Fault::DedupKeyPerCopy = self.fault {
@@ -78,25 +77,25 @@ impl PaymentModule for Broken {
     }
     async fn parse_return(
         &self,
-        config: &ModuleConfig,
+        config: &RemiseConfig,
         settlement_type: &str,
         kind: ReturnKind,
         request: &InboundRequest,
     ) -> BrowserReturn {
-        remise::RemiseModule
+        RemiseModule
             .parse_return(config, settlement_type, kind, request)
             .await
     }
     fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
         match self.fault {
             Fault::AcknowledgesEverything => {
-                remise::RemiseModule.respond(endpoint, request, &Answer::Acknowledge)
+                RemiseModule.respond(endpoint, request, &Answer::Acknowledge)
             }
-            Fault::RefusesWithServerError if matches!(answer, Answer::Refuse { .. }) => {
+            Fault::RefusesWithServerError if matches!(answer, Answer::Refuse(_)) => {
                 WireResponse::text(500, "text/html; charset=Shift_JIS", "error1")
             }
             Fault::DedupKeyPerCopy | Fault::RefusesWithServerError => {
-                remise::RemiseModule.respond(endpoint, request, answer)
+                RemiseModule.respond(endpoint, request, answer)
             }
         }
     }
@@ -181,6 +180,7 @@ async fn a_module_that_acknowledges_refusals_fails_where_it_should() {
         [
             "wrong_amount",
             "undecodable_charset",
+            "notification_trust",
             "retry_after_refused_acknowledgement"
         ],
         "{report}"
@@ -209,7 +209,7 @@ async fn a_module_that_answers_refusals_with_a_server_error_fails_where_it_shoul
     let report = run(Fault::RefusesWithServerError).await;
     assert_eq!(
         failed(&report),
-        ["wrong_amount", "undecodable_charset"],
+        ["wrong_amount", "undecodable_charset", "notification_trust"],
         "{report}"
     );
     let text = report.to_string();
@@ -220,6 +220,12 @@ async fn a_module_that_answers_refusals_with_a_server_error_fails_where_it_shoul
     assert!(
         text.contains(
             "FAIL  undecodable_charset: an undecodable notification was answered HTTP 500 `error1`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FAIL  notification_trust: a success notification from 203.0.113.7 (outside the allowlist) was answered HTTP 500 `error1`"
         ),
         "{text}"
     );

@@ -27,7 +27,7 @@ use crate::domain::{
     CartLine, CartRecurrence, CustomerDetails, Order, PaymentStatus,
 };
 use crate::engine::ProvidedType;
-use crate::inbound::{decode, record_for, RawInbound};
+use crate::inbound::{decode_for, record_for, RawInbound};
 use crate::AppState;
 
 /// What a shopper (or a headless storefront) submits to start a checkout.
@@ -208,7 +208,7 @@ pub fn new_link_key(spec: &LinkKeySpec) -> String {
     key
 }
 
-/// A card-update link key: the module's card-update prefix and random digits (Remise: `0000000` + 10).
+/// A card-update link key: the module's card-update prefix and random digits, as many as the module's link-key length allows (at most 10).
 pub fn new_card_update_key(spec: &LinkKeySpec) -> String {
     let prefix = spec.card_update_prefix.unwrap_or("");
     let rest = LinkKeySpec {
@@ -347,7 +347,7 @@ async fn priced(
         });
     }
     // A recurring product (継続課金) is bought alone, once, by a member, with a settlement type that can
-    // register the recurring charge — as WCEX DL Seller requires with Remise.
+    // register the recurring charge — as WCEX DL Seller requires.
     if lines.iter().any(|line| line.recurring.is_some()) {
         if lines.len() != 1 || lines[0].quantity != 1 {
             return Err(CheckoutError::Input(
@@ -713,9 +713,10 @@ pub async fn handle_return(
         ));
     };
     let module = module_state.registered.module.clone();
-    let decoded = decode(
+    let decoded = decode_for(
         &raw,
         module_state.wire_charset,
+        module.as_ref(),
         &state.config.trusted_proxies,
     );
     let read = crate::guard::module_call_async(&module_state.registered.id, "parse_return", || {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use shophost_module_api::{FieldKind, IpRange, SettingsValues};
 
-use crate::registry::Registry;
+use crate::registry::{Origin, Registry};
 
 /// A configuration error, naming the file, the key and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +23,7 @@ use crate::registry::Registry;
 pub struct ConfigError {
     /// The file (or `<built-in demo config>`).
     pub file: String,
-    /// The dotted key path, e.g. `modules.settings.remise.SHOPCO`.
+    /// The dotted key path, e.g. `modules.settings.<module id>.<setting>`.
     pub key: String,
     /// What is wrong.
     pub reason: String,
@@ -772,7 +772,8 @@ notify_sources_test = ["127.0.0.1/32", "::1/128"]
 "#;
 
 /// A commented example config, generated from every registered module's settings schema (the schema is
-/// the single source of the fields, their labels, defaults and help).
+/// the single source of the fields, their labels, defaults and help). Modules loaded from shared
+/// libraries are listed under `[[modules.dynamic]]` with their settings.
 pub fn example(registry: &Registry) -> String {
     let mut out = String::from(
         "# shophost.toml — example configuration.\n\
@@ -823,13 +824,17 @@ pub fn example(registry: &Registry) -> String {
          settlement_errors_days = 180\n\
          sessions_days = 1\n\
          journal_bodies_days = 365\n\
-         refused_requests_days = 30\n\n\
-         [sandbox]\n\
-         # Start the bundled Remise sandbox (for 接続テスト only).\n\
-         enabled = false\n\
-         listen = \"127.0.0.1:8081\"\n\n\
-         [modules]\n",
+         refused_requests_days = 30\n\n",
     );
+    if cfg!(feature = "sandbox") {
+        out.push_str(
+            "[sandbox]\n\
+             # Start the bundled Remise sandbox (for 接続テスト only).\n\
+             enabled = false\n\
+             listen = \"127.0.0.1:8081\"\n\n",
+        );
+    }
+    out.push_str("[modules]\n");
     let ids: Vec<String> = registry
         .ids()
         .iter()
@@ -840,6 +845,16 @@ pub fn example(registry: &Registry) -> String {
         ids.join(", "),
         ids.join(", ")
     ));
+    for module in registry.modules() {
+        if let Origin::File(path) = &module.origin {
+            out.push_str(&format!(
+                "\n# {} ({}), loaded from a shared library\n[[modules.dynamic]]\npath = {}\n",
+                module.display_name,
+                module.id,
+                toml::Value::String(path.display().to_string())
+            ));
+        }
+    }
     for module in registry.modules() {
         out.push_str(&format!(
             "\n# {} ({})\n[modules.settings.{}]\n",

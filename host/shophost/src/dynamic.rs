@@ -9,8 +9,9 @@
 //! 2. it must load as a shared library ([`DynamicError::NotALibrary`]);
 //! 3. it must export the `SHOPHOST_MODULE_ABI` descriptor ([`DynamicError::NoDescriptor`]) whose first
 //!    eight bytes are `SHOPHOST` ([`DynamicError::BadMagic`]);
-//! 4. the descriptor's module-API version must be ours ([`DynamicError::ApiVersion`]), and so must its
-//!    compiler/ABI fingerprint ([`DynamicError::Fingerprint`]);
+//! 4. the descriptor's module-API version must be ours ([`DynamicError::ApiVersion`], naming both), and
+//!    so must its compiler/ABI fingerprint ([`DynamicError::Fingerprint`], naming the parts that
+//!    differ: compiler, target, panic strategy, module-API crate or sources);
 //! 5. only then is `shophost_module_create` looked up and called, once.
 //!
 //! Steps 3 and 4 read plain C data; nothing the library defines is *called* before they pass. What no
@@ -26,7 +27,27 @@
 
 use std::path::{Path, PathBuf};
 
+use shophost_module_api::abi::FingerprintDifference;
+
 use crate::registry::RegisteredModule;
+
+/// The parts two fingerprints differ in, for a message: "the compiler (module `…`, host `…`) and …".
+fn describe(differences: &[FingerprintDifference]) -> String {
+    let parts: Vec<String> = differences
+        .iter()
+        .map(|difference| {
+            format!(
+                "the {} (module `{}`, host `{}`)",
+                difference.part, difference.module, difference.host
+            )
+        })
+        .collect();
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "nothing".to_owned(),
+    }
+}
 
 /// Why a dynamic module could not be loaded. Every message starts with the library's path.
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +103,11 @@ pub enum DynamicError {
         expected_fingerprint: String,
     },
     /// Same API version, but built by another compiler, for another target, or from another source of
-    /// the module API: Rust types would not line up.
+    /// the module API: Rust types would not line up. The message names the parts that differ.
     #[error(
-        "{}: built with fingerprint {found} for module API version {version}, this host's fingerprint is {expected}; rebuild the module with the host's compiler and shophost-module-api",
-        path.display()
+        "{}: built for module API version {version}, but its fingerprint differs from this host's in {}; rebuild the module with this host's compiler and shophost-module-api",
+        path.display(),
+        describe(differences)
     )]
     Fingerprint {
         /// The library.
@@ -96,6 +118,8 @@ pub enum DynamicError {
         found: String,
         /// The host's fingerprint.
         expected: String,
+        /// The parts that differ (compiler, target, panic strategy, module-API crate or sources).
+        differences: Vec<FingerprintDifference>,
     },
     /// The descriptor matched but the constructor is missing.
     #[error(
@@ -163,7 +187,8 @@ mod loader {
 
     use libloading::Library;
     use shophost_module_api::abi::{
-        AbiDescriptor, CreateModule, ABI_FINGERPRINT, ABI_MAGIC, CREATE_SYMBOL, DESCRIPTOR_SYMBOL,
+        fingerprint_differences, AbiDescriptor, CreateModule, ABI_FINGERPRINT, ABI_MAGIC,
+        CREATE_SYMBOL, DESCRIPTOR_SYMBOL,
     };
     use shophost_module_api::{PaymentModule, API_VERSION};
 
@@ -250,6 +275,7 @@ mod loader {
             return Err(DynamicError::Fingerprint {
                 path: path.to_owned(),
                 version: api_version,
+                differences: fingerprint_differences(&fingerprint, ABI_FINGERPRINT),
                 found: fingerprint,
                 expected: ABI_FINGERPRINT.to_owned(),
             });

@@ -1,7 +1,7 @@
 //! The address a request really came from, behind reverse proxies.
 //!
-//! A gateway's notifications are trusted by their source address (Remise publishes the ranges it posts
-//! from), so reading that address wrongly lets anyone pose as the gateway. `X-Forwarded-For` is read
+//! A gateway's notifications are trusted by their source address (gateways publish the ranges they
+//! post from), so reading that address wrongly lets anyone pose as the gateway. `X-Forwarded-For` is read
 //! only when the TCP peer is one of `server.trusted_proxies`, and then every line of it counts: a
 //! client may send its own `X-Forwarded-For` line, and a proxy such as HAProxy (`option forwardfor`)
 //! adds another line rather than appending to the client's. The lines are joined in order, and the scan
@@ -129,7 +129,7 @@ mod tests {
             &["6.6.6.6, 3.114.65.232, 10.0.0.9"],
             "3.114.65.232",
         );
-        // A client behind the proxy wrote a Remise address itself; the proxy appended the real one.
+        // A client behind the proxy wrote a gateway's address itself; the proxy appended the real one.
         check(
             "127.0.0.1",
             &["3.114.65.232, 198.51.100.77"],
@@ -188,8 +188,8 @@ mod tests {
         );
         let unknown = Source::Unparseable("x".into());
         assert_eq!(unknown.ip(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let remise: IpRange = "3.114.65.0/24".parse().unwrap();
-        assert!(!remise.contains(unknown.ip()));
+        let gateway: IpRange = "3.114.65.0/24".parse().unwrap();
+        assert!(!gateway.contains(unknown.ip()));
     }
 
     #[test]

@@ -9,22 +9,21 @@
 use std::net::IpAddr;
 
 use shophost_module_api::{
-    Answer, InboundRequest, IpRange, NotificationTrust, Refusal, WireCharset, WireResponse,
+    Answer, InboundRequest, IpRange, NotificationTrust, PaymentModule, Refusal, WireCharset,
+    WireResponse,
 };
 
 use crate::db::{ApplyContext, InboundRecord, Intent, Responses, Verdict};
 use crate::domain::now_millis;
 use crate::AppState;
 
-/// Headers worth keeping in the journal (lower-case).
+/// Headers worth keeping in the journal for every request (lower-case); a module adds the ones it reads
+/// (`PaymentModule::inbound_headers`, see [`decode_for`]).
 const KEPT_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
     "user-agent",
     "x-forwarded-for",
-    "x-signature",
-    "x-acme-signature",
-    "authorization-signature",
 ];
 
 /// An HTTP request as the host's web layer received it, before decoding.
@@ -231,6 +230,31 @@ pub fn decode(raw: &RawInbound, charset: WireCharset, trusted_proxies: &[IpRange
     }
 }
 
+/// Decodes a raw request for `module`: in its wire charset (asked once, with its settings), with the
+/// headers it declares it reads beside the ones the host always keeps, so that the module sees them
+/// and the journal keeps them.
+pub fn decode_for(
+    raw: &RawInbound,
+    charset: WireCharset,
+    module: &dyn PaymentModule,
+    trusted_proxies: &[IpRange],
+) -> Decoded {
+    let mut decoded = decode(raw, charset, trusted_proxies);
+    let declared = module.inbound_headers();
+    decoded.request.headers.extend(
+        raw.headers
+            .iter()
+            .filter(|(name, _)| {
+                !KEPT_HEADERS.contains(&name.as_str())
+                    && declared
+                        .iter()
+                        .any(|wanted| wanted.eq_ignore_ascii_case(name))
+            })
+            .cloned(),
+    );
+    decoded
+}
+
 /// The outcome of handling a notification, for the web layer and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -338,7 +362,12 @@ pub async fn handle_notification(
     };
     let module = target.module.clone();
     let module_id = module.id().to_owned();
-    let decoded = decode(&raw, target.wire_charset, &state.config.trusted_proxies);
+    let decoded = decode_for(
+        &raw,
+        target.wire_charset,
+        module.as_ref(),
+        &state.config.trusted_proxies,
+    );
     let record = arrival.record(record_for(
         Some(&module_id),
         name,
@@ -492,7 +521,7 @@ pub(crate) fn source_allowed(trust: &NotificationTrust, source: IpAddr) -> bool 
         NotificationTrust::SourceAddress(ranges) => {
             ranges.iter().any(|range| range.contains(source))
         }
-        NotificationTrust::Signed | NotificationTrust::Unverified => true,
+        NotificationTrust::Signed | NotificationTrust::Unverified { .. } => true,
     }
 }
 

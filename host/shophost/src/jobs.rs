@@ -8,7 +8,6 @@
 //! time, so running them twice at once only shares the work.
 
 use crate::domain::{local_date, now_millis};
-use crate::notices::UNCONFIRMED_NOTICE;
 use crate::AppState;
 
 /// What one run did.
@@ -27,7 +26,10 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     let minutes = state.config.shop.unconfirmed_return_minutes;
     let flagged = state
         .store
-        .flag_unconfirmed_returns(now - minutes * 60_000, UNCONFIRMED_NOTICE)
+        .flag_unconfirmed_returns(
+            now - minutes * 60_000,
+            &crate::notices::unconfirmed_notice(state),
+        )
         .await?;
     for link_key in &flagged {
         tracing::warn!(link_key = %link_key, "要確認: success return without a notification");

@@ -26,6 +26,7 @@ pub mod rate_limit;
 pub mod refused;
 pub mod registry;
 pub mod retention;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
 pub mod throttle;

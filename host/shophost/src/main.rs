@@ -2,19 +2,35 @@
 //! SQLite database.
 //!
 //! With no arguments it runs the shop: from `--config FILE`, `$SHOPHOST_CONFIG`, `./shophost.toml`, or,
-//! when none exists, the built-in demo configuration (SQLite + the bundled Remise sandbox). Arguments
-//! are parsed by clap; a usage error exits with 1, like every other error of this command.
+//! when none exists and the host was built with the cargo feature `sandbox`, the built-in demo
+//! configuration (SQLite + the bundled gateway's sandbox). Arguments are parsed by clap; a usage error
+//! exits with 1, like every other error of this command.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand};
 use shophost::config::{Config, ConfigError, RawConfig, DEMO_CONFIG};
 use shophost::registry::Registry;
 
+/// `shophost --version`: the host's version, the module-API version it speaks and its ABI fingerprint,
+/// which a module loaded from a shared library must match.
+fn version() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{}\nmodule API version {}\nABI fingerprint: {}",
+            env!("CARGO_PKG_VERSION"),
+            shophost_module_api::API_VERSION,
+            shophost_module_api::abi::ABI_FINGERPRINT
+        )
+    });
+    &TEXT
+}
+
 /// The shop host: run the shop, print or check a config, list payment modules, back up the database.
 #[derive(Debug, Parser)]
-#[command(name = "shophost", version, args_conflicts_with_subcommands = true)]
+#[command(name = "shophost", version = version(), args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -43,9 +59,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print a commented example config (generated from module schemas)
-    Example,
-    /// Print the built-in demo config (SQLite + the Remise sandbox; what `cargo run` uses)
+    /// Print a commented example config (generated from module schemas), with the settings of the
+    /// modules loaded from shared libraries too
+    Example {
+        /// Take the modules listed under `[[modules.dynamic]]` in this config file
+        #[arg(long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A module's shared library to load and include (repeatable)
+        #[arg(long = "module", value_name = "LIBRARY")]
+        modules: Vec<PathBuf>,
+    },
+    /// Print the built-in demo config (SQLite + the bundled gateway's sandbox; what `cargo run` uses)
     Demo,
     /// Check a config file and every module's settings
     Check {
@@ -74,13 +98,37 @@ fn load(explicit: Option<PathBuf>) -> Result<(RawConfig, String), ConfigError> {
         Some(path) => Ok((RawConfig::read(&path)?, path.display().to_string())),
         None => {
             let source = shophost::config::DEMO_SOURCE.to_owned();
-            Ok((RawConfig::parse(DEMO_CONFIG, &source)?, source))
+            Ok((RawConfig::parse(demo_config()?, &source)?, source))
         }
     }
 }
 
-fn registry() -> Result<Registry, String> {
-    let loaded = shophost::dynamic::load_configured(&[]).map_err(|e| e.to_string())?;
+/// The built-in demo configuration, which runs the sandbox: only in builds that have it.
+fn demo_config() -> Result<&'static str, ConfigError> {
+    if cfg!(feature = "sandbox") {
+        Ok(DEMO_CONFIG)
+    } else {
+        Err(ConfigError {
+            file: "(no config file)".to_owned(),
+            key: "(file)".to_owned(),
+            reason:
+                "give --config FILE, set SHOPHOST_CONFIG or write ./shophost.toml; this build has \
+                     no built-in demo (it was built without the cargo feature `sandbox`)"
+                    .to_owned(),
+        })
+    }
+}
+
+/// The registry for `config example`: the compiled-in modules, those `[[modules.dynamic]]` of `config`
+/// lists, and the `modules` given.
+fn example_registry(config: Option<PathBuf>, modules: Vec<PathBuf>) -> Result<Registry, String> {
+    let mut paths = Vec::new();
+    if let Some(file) = config {
+        let raw = RawConfig::read(&file).map_err(|e| e.to_string())?;
+        paths.extend(raw.modules.dynamic.into_iter().map(|d| d.path));
+    }
+    paths.extend(modules);
+    let loaded = shophost::dynamic::load_configured(&paths).map_err(|e| e.to_string())?;
     shophost::bundled::registry(loaded).map_err(|e| e.to_string())
 }
 
@@ -122,13 +170,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve.path),
         Some(Command::Serve(file)) => serve(file.path),
-        Some(Command::Config(ConfigCommand::Example)) => {
-            registry().map(|r| print!("{}", shophost::config::example(&r)))
+        Some(Command::Config(ConfigCommand::Example { config, modules })) => {
+            example_registry(config, modules).map(|r| print!("{}", shophost::config::example(&r)))
         }
-        Some(Command::Config(ConfigCommand::Demo)) => {
-            print!("{DEMO_CONFIG}");
-            Ok(())
-        }
+        Some(Command::Config(ConfigCommand::Demo)) => demo_config()
+            .map(|demo| print!("{demo}"))
+            .map_err(|e| e.to_string()),
         Some(Command::Config(ConfigCommand::Check { file })) => check(file),
         Some(Command::Modules(file)) => modules(file.path),
         Some(Command::Backup { file, config }) => backup(config.path, file),
@@ -212,6 +259,7 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
     );
     for module in registry.modules() {
         let in_use = config.in_use.contains(&module.id);
+        let mut endpoints = Vec::new();
         let types = if in_use {
             let values = config
                 .module_settings
@@ -220,13 +268,16 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
                 .unwrap_or_default();
             let values = module.module.settings_schema().with_defaults(&values);
             match module.module.validate(&values) {
-                Ok(cfg) => module
-                    .module
-                    .settlement_types(&cfg)
-                    .iter()
-                    .map(|t| format!("{} ({})", t.id, t.label))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                Ok(cfg) => {
+                    endpoints = module.module.notification_endpoints(&cfg);
+                    module
+                        .module
+                        .settlement_types(&cfg)
+                        .iter()
+                        .map(|t| format!("{} ({})", t.id, t.label))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
                 Err(errors) => format!("none: settings invalid ({} errors)", errors.len()),
             }
         } else {
@@ -240,6 +291,28 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
             module.origin.to_string(),
             types
         );
+        // What the operator registers at the gateway, and what vouches for each request.
+        for endpoint in endpoints {
+            let named: Vec<&str> = [
+                endpoint.setting_name.as_deref(),
+                endpoint.registered_at.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let named = if named.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", named.join(", "))
+            };
+            println!(
+                "{:<12} notifications `{}`: {}{named}; trust: {}",
+                "",
+                endpoint.name,
+                endpoint.url(&config.public_url),
+                endpoint.trust
+            );
+        }
     }
     Ok(())
 }

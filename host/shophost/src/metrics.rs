@@ -306,15 +306,15 @@ mod tests {
     fn renders_counters_histograms_and_gauges() {
         let metrics = Metrics::default();
         metrics.count_notification(
-            "remise",
-            "remise_card",
-            Some("acting_remise_card"),
+            "gateway",
+            "gateway_card",
+            Some("acting_gateway_card"),
             &Verdict::Accepted,
             Duration::from_millis(3),
         );
         metrics.count_notification(
-            "remise",
-            "remise_card",
+            "gateway",
+            "gateway_card",
             None,
             &Verdict::Refused {
                 refusal: shophost_module_api::Refusal::SourceNotAllowed,
@@ -328,8 +328,8 @@ mod tests {
         let counts = StoreCounts {
             attempts_attention: 2,
             orders_attention: 1,
-            orders: vec![("acting_remise_conv".into(), "unpaid".into(), 5)],
-            contracts: vec![("remise".into(), "continuation".into(), 2)],
+            orders: vec![("acting_gateway_conv".into(), "unpaid".into(), 5)],
+            contracts: vec![("gateway".into(), "continuation".into(), 2)],
         };
         let writer = WriterCounts {
             commits: 3,
@@ -338,16 +338,17 @@ mod tests {
         };
         let text = metrics.render(Some(&counts), writer);
         assert!(text.contains("shophost_db_commits_total 3"));
-        assert!(text
-            .contains("shophost_recurring_contracts{module=\"remise\",status=\"continuation\"} 2"));
+        assert!(text.contains(
+            "shophost_recurring_contracts{module=\"gateway\",status=\"continuation\"} 2"
+        ));
         assert!(text.contains("shophost_db_committed_requests_total 10"));
         assert!(text.contains("shophost_db_group_commit_retries_total 1"));
-        assert!(text.contains("shophost_notifications_total{module=\"remise\",endpoint=\"remise_card\",settlement_type=\"acting_remise_card\",verdict=\"accepted\",reason=\"\"} 1"));
+        assert!(text.contains("shophost_notifications_total{module=\"gateway\",endpoint=\"gateway_card\",settlement_type=\"acting_gateway_card\",verdict=\"accepted\",reason=\"\"} 1"));
         assert!(text.contains("verdict=\"rejected\",reason=\"SourceNotAllowed\"} 1"));
-        assert!(text.contains("shophost_notification_ack_seconds_bucket{module=\"remise\",endpoint=\"remise_card\",le=\"0.005\"} 1"));
-        assert!(text.contains("shophost_notification_ack_seconds_bucket{module=\"remise\",endpoint=\"remise_card\",le=\"0.05\"} 2"));
+        assert!(text.contains("shophost_notification_ack_seconds_bucket{module=\"gateway\",endpoint=\"gateway_card\",le=\"0.005\"} 1"));
+        assert!(text.contains("shophost_notification_ack_seconds_bucket{module=\"gateway\",endpoint=\"gateway_card\",le=\"0.05\"} 2"));
         assert!(text.contains(
-            "shophost_notification_ack_seconds_count{module=\"remise\",endpoint=\"remise_card\"} 2"
+            "shophost_notification_ack_seconds_count{module=\"gateway\",endpoint=\"gateway_card\"} 2"
         ));
         assert!(text.contains("shophost_http_responses_total{status=\"200\"} 1"));
         assert!(text.contains("shophost_refused_requests_total{module=\"remise\",endpoint=\"remise_card\",outcome=\"kept\"} 1"));
@@ -355,7 +356,7 @@ mod tests {
         assert!(text.contains("shophost_database_up 1"));
         assert!(text.contains("shophost_attempts_awaiting_notification 2"));
         assert!(text.contains(
-            "shophost_orders{settlement_type=\"acting_remise_conv\",status=\"unpaid\"} 5"
+            "shophost_orders{settlement_type=\"acting_gateway_conv\",status=\"unpaid\"} 5"
         ));
         assert!(metrics
             .render(None, WriterCounts::default())

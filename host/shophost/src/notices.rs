@@ -5,31 +5,71 @@
 //! a journal entry whose body retention removed, and the reminder that stopping a recurring contract
 //! in the shop does not stop it at the gateway.
 //!
-//! The 要確認 advice and the contract reminder name Remise (ルミーズ) and its notification endpoints,
-//! because Remise is the only bundled gateway and these are the words its operators know. That is
-//! gateway knowledge in the host: a later issue will build this text from each module's display name
-//! and declared notification endpoints.
+//! The host names no gateway here: the advice is built from what each module in use declares about its
+//! notification endpoints (its display name, the URL to register, the gateway's name for that setting
+//! and where it is registered), so the operator reads the words of their own gateway's console.
 
-/// Where to look and what to check when a notification did not come. A macro, so that the constant
-/// below can be built from it at compile time.
-macro_rules! check_the_notification_urls {
-    () => {
-        "ルミーズの加盟店バックヤードで取引を確認し、結果通知URL（/index.php?acting=remise_card）・\
-         収納情報通知URL（/index.php?acting=remise_conv）の設定を確認してください"
-    };
+use shophost_module_api::NotificationEndpoint;
+
+use crate::engine::Engine;
+use crate::AppState;
+
+/// Where to look and what to check when a notification did not come, for every module in use that
+/// listens for notifications: `<表示名>の<where its endpoints are registered>で取引を確認し、<the gateway's
+/// name for the URL>（<the URL to register>）・…の設定を確認してください`, one sentence per module.
+pub fn check_the_notification_urls(engine: &Engine, public_url: &str) -> String {
+    let advice: Vec<String> = engine
+        .states()
+        .values()
+        .filter(|state| !state.endpoints.is_empty())
+        .map(|state| {
+            let urls: Vec<String> = state
+                .endpoints
+                .iter()
+                .map(|endpoint| {
+                    format!(
+                        "{}（{}）",
+                        endpoint.setting_name.as_deref().unwrap_or("通知URL"),
+                        endpoint.url(public_url)
+                    )
+                })
+                .collect();
+            format!(
+                "{}の{}で取引を確認し、{}の設定を確認してください",
+                state.registered.display_name,
+                console(&state.endpoints),
+                urls.join("・")
+            )
+        })
+        .collect();
+    if advice.is_empty() {
+        "ゲートウェイの管理画面で取引と通知URLの設定を確認してください".to_owned()
+    } else {
+        advice.join("。")
+    }
+}
+
+/// Where a module's endpoints are registered at the gateway, as its endpoints declare it.
+fn console(endpoints: &[NotificationEndpoint]) -> &str {
+    endpoints
+        .iter()
+        .find_map(|endpoint| endpoint.registered_at.as_deref())
+        .unwrap_or("管理画面")
 }
 
 /// The 要確認 note stored on a checkout attempt whose success return came without a notification.
-pub const UNCONFIRMED_NOTICE: &str = concat!(
-    "決済完了の画面に戻りましたが、決済結果通知が届いていません。",
-    check_the_notification_urls!()
-);
+pub fn unconfirmed_notice(state: &AppState) -> String {
+    format!(
+        "決済完了の画面に戻りましたが、決済結果通知が届いていません。{}",
+        check_the_notification_urls(&state.engine, &state.config.public_url)
+    )
+}
 
 /// The dashboard notice for `count` checkout attempts flagged 要確認.
-pub fn unconfirmed_returns(count: i64) -> String {
+pub fn unconfirmed_returns(state: &AppState, count: i64) -> String {
     format!(
         "決済完了の画面に戻ったのに結果通知が届いていない注文が{count}件あります。{}。",
-        check_the_notification_urls!()
+        check_the_notification_urls(&state.engine, &state.config.public_url)
     )
 }
 
@@ -62,6 +102,20 @@ pub fn settlement_errors(at: i64) -> String {
     )
 }
 
-/// The answer to an operator who stopped a recurring contract: the gateway keeps charging until it is
-/// stopped there too (Remise has no call for it; its backyard does).
-pub const CONTRACT_STOPPED: &str = "ショップの継続課金を停止しました。ゲートウェイの管理画面（ルミーズ: 加盟店バックヤード）でも自動継続課金を停止してください。";
+/// The answer to an operator who stopped a recurring contract of `module_id`: the gateway keeps
+/// charging until it is stopped there too, in the console the module's endpoints name.
+pub fn contract_stopped(state: &AppState, module_id: &str) -> String {
+    let states = state.engine.states();
+    let gateway = match states.get(module_id) {
+        Some(module) => format!(
+            "{}の{}",
+            module.registered.display_name,
+            console(&module.endpoints)
+        ),
+        None => match state.engine.registry().get(module_id) {
+            Some(module) => format!("{}の管理画面", module.display_name),
+            None => "ゲートウェイの管理画面".to_owned(),
+        },
+    };
+    format!("ショップの継続課金を停止しました。{gateway}でも自動継続課金を停止してください。")
+}

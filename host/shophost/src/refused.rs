@@ -246,10 +246,7 @@ async fn keep(
 /// The module's refusal for the source. Module code runs under a guard: a panic there must not cost
 /// the connection its answer.
 fn refusal_response(target: &EndpointTarget, name: &str, request: &InboundRequest) -> WireResponse {
-    let answer = Answer::Refuse {
-        refusal: Refusal::SourceNotAllowed,
-        detail: "the source address is not allowed".to_owned(),
-    };
+    let answer = Answer::Refuse(Refusal::SourceNotAllowed);
     crate::guard::module_call(target.module.id(), "respond", || {
         target.module.respond(name, request, &answer)
     })

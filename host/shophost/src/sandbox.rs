@@ -1,4 +1,5 @@
-//! Starting the bundled Remise sandbox beside the shop, for demos and the manual's 接続テスト.
+//! Starting the bundled Remise sandbox beside the shop, for demos and the manual's 接続テスト. Only
+//! with the cargo feature `sandbox` (on by default, off in production builds).
 
 use std::net::SocketAddr;
 
@@ -6,12 +7,13 @@ use anyhow::Context;
 
 use crate::AppState;
 
-/// Starts the sandbox on `addr`, posting notifications to this shop's Remise notification URLs.
-pub async fn start(state: &AppState, addr: SocketAddr) -> anyhow::Result<()> {
+/// Starts the sandbox on `addr`, posting notifications to this shop's Remise notification URLs; returns
+/// the banner's line for it.
+pub async fn start(state: &AppState, addr: SocketAddr) -> anyhow::Result<String> {
     let base = state.config.public_url.clone();
     let config = remise_sandbox::SandboxConfig {
-        card_notify_url: format!("{base}/index.php?acting=remise_card"),
-        conv_notify_url: format!("{base}/index.php?acting=remise_conv"),
+        card_notify_url: format!("{base}/index.php?acting={}", remise::ENDPOINT_CARD),
+        conv_notify_url: format!("{base}/index.php?acting={}", remise::ENDPOINT_CONV),
         ..remise_sandbox::SandboxConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(addr)
@@ -23,5 +25,7 @@ pub async fn start(state: &AppState, addr: SocketAddr) -> anyhow::Result<()> {
             tracing::error!(%error, "Remise sandbox stopped");
         }
     });
-    Ok(())
+    Ok(format!(
+        "  Remise sandbox:  http://{addr}/ (backyard: http://{addr}/backyard)"
+    ))
 }

@@ -1,12 +1,12 @@
 //! Start-up: open the database, load the modules in use, seed demo data, and run the HTTP server, the
-//! scheduled jobs and (for demos) the bundled Remise sandbox.
+//! scheduled jobs and (for demos, with the cargo feature `sandbox`) the bundled gateway's sandbox.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::db::{self, NewPaymentMethod, Store};
+use crate::db::{self, Store};
 use crate::domain::{CustomerDetails, ProductRecurrence, ORDER_DAY};
 use crate::engine::Engine;
 use crate::registry::Registry;
@@ -72,7 +72,7 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
     }
     let engine = Engine::start(registry, &config, store.as_ref()).await?;
     if config.shop.demo_data {
-        seed_demo_methods(store.as_ref(), &engine).await?;
+        crate::bundled::seed_demo_methods(store.as_ref(), &engine).await?;
     }
     let limits = &config.notifications;
     let gateway_rate =
@@ -144,29 +144,6 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed_demo_methods(store: &dyn Store, engine: &Engine) -> anyhow::Result<()> {
-    if !store.payment_methods().await?.is_empty() {
-        return Ok(());
-    }
-    let demo = [
-        ("クレジットカード決済", "ルミーズ・カード決済サービス（VISA / Mastercard / JCB）", "acting_remise_card"),
-        ("コンビニ・電子マネー決済", "ルミーズ・マルチ決済サービス（セブン-イレブン、ローソン、ファミリーマート、ペイジー、WebMoney）", "acting_remise_conv"),
-    ];
-    for (sort, (name, explanation, settlement_type)) in demo.into_iter().enumerate() {
-        let active = engine.provided(settlement_type).is_some();
-        store
-            .create_payment_method(&NewPaymentMethod {
-                name: name.to_owned(),
-                explanation: explanation.to_owned(),
-                settlement_type: settlement_type.to_owned(),
-                active,
-                sort: sort as i64,
-            })
-            .await?;
-    }
-    Ok(())
-}
-
 /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C before the server stops.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -175,6 +152,12 @@ const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     let listen = config.listen;
     let sandbox = config.sandbox;
+    if sandbox.is_some() && !cfg!(feature = "sandbox") {
+        anyhow::bail!(
+            "{}: sandbox.enabled: this build has no sandbox (it was built without the cargo feature `sandbox`)",
+            config.source
+        );
+    }
     let state = build_state(config, registry).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -192,9 +175,11 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         ));
         println!("  metrics:         http://{metrics_addr}/metrics (no token: keep it private)");
     }
-    if let Some(sandbox_addr) = sandbox {
-        crate::sandbox::start(&state, sandbox_addr).await?;
-    }
+    let sandbox_line: Option<String> = match sandbox {
+        #[cfg(feature = "sandbox")]
+        Some(sandbox_addr) => Some(crate::sandbox::start(&state, sandbox_addr).await?),
+        _ => None,
+    };
     tokio::spawn(crate::jobs::run_forever(state.clone()));
     let public = state.config.public_url.clone();
     println!(
@@ -203,16 +188,16 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     );
     println!("  storefront:      {public}/");
     println!("  admin API:       {public}/admin/api/modules (Authorization: Bearer <admin.token>)");
-    println!("  notifications:   {public}/index.php?acting=remise_card, {public}/index.php?acting=remise_conv");
-    if let Some(sandbox_addr) = sandbox {
-        println!(
-            "  Remise sandbox:  http://{sandbox_addr}/ (backyard: http://{sandbox_addr}/backyard)"
-        );
+    for line in notification_lines(&state) {
+        println!("{line}");
+    }
+    if let Some(line) = sandbox_line {
+        println!("{line}");
     }
     if state.config.demo {
         eprintln!(
             "DEMO MODE: the built-in demo configuration is running. Its admin token ({}) and the demo \
-             member's password (demo@example.invalid / demo) are published, and the Remise sandbox \
+             member's password (demo@example.invalid / demo) are published, and the sandbox \
              accepts anything; it listens on loopback addresses only. For a real shop write a config: \
              `shophost config example > shophost.toml`.",
             crate::config::DEMO_ADMIN_TOKEN
@@ -237,6 +222,33 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     // The last request was answered: commit whatever is still queued and close the database.
     store.close().await;
     Ok(())
+}
+
+/// The banner's lines for the notification URLs the operator registers at each gateway in use, as the
+/// modules declare them.
+fn notification_lines(state: &AppState) -> Vec<String> {
+    let mut lines = Vec::new();
+    for module in state.engine.states().values() {
+        for endpoint in &module.endpoints {
+            let label = if lines.is_empty() {
+                "  notifications:"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "{label:<19}{} {}: {}",
+                module.registered.display_name,
+                endpoint.setting_name.as_deref().unwrap_or(&endpoint.name),
+                endpoint.url(&state.config.public_url)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(
+            "  notifications:   none (no module in use listens for notifications)".to_owned(),
+        );
+    }
+    lines
 }
 
 /// Resolves at the first SIGTERM (systemd, containers) or SIGINT (Ctrl-C).

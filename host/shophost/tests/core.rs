@@ -8,96 +8,106 @@ use shophost::config::{Config, RawConfig};
 use shophost::db::NewPaymentMethod;
 use shophost::registry::{Origin, RegisteredModule, Registry, RegistryError};
 use shophost::AppState;
+use std::marker::PhantomData;
+
+use remise::{RemiseConfig, RemiseModule};
 use shophost_module_api::{
-    async_trait, Answer, FieldError, InboundRequest, ModuleConfig, ModuleDescriptor, Notification,
-    NotificationEndpoint, PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest,
-    Rejection, SettingsSchema, SettingsValues, SettlementType, WireResponse, API_VERSION,
+    Answer, FieldError, InboundRequest, ModuleDescriptor, Notification, NotificationEndpoint,
+    PaymentModule, PaymentStart, PaymentStartError, PaymentStartRequest, Rejection, SettingsSchema,
+    SettingsValues, SettlementType, TypedModule, WireResponse, API_VERSION,
 };
 
 fn registry() -> Registry {
     shophost::bundled::registry(vec![]).expect("registry builds")
 }
 
-static FAKE_REMISE: ModuleDescriptor = ModuleDescriptor {
-    id: "remise",
-    display_name: "偽ルミーズ",
-    api_version: API_VERSION,
-    build: || Box::new(remise::RemiseModule),
+fn build_remise() -> Box<dyn PaymentModule> {
+    Box::new(RemiseModule)
+}
+
+static FAKE_REMISE: ModuleDescriptor = {
+    let mut descriptor = ModuleDescriptor::of::<RemiseModule>(build_remise);
+    descriptor.display_name = "偽ルミーズ";
+    descriptor
 };
 
-static REAL_REMISE: ModuleDescriptor = ModuleDescriptor {
-    id: "remise",
-    display_name: "ルミーズ",
-    api_version: API_VERSION,
-    build: || Box::new(remise::RemiseModule),
+static REAL_REMISE: ModuleDescriptor = ModuleDescriptor::of::<RemiseModule>(build_remise);
+
+static OLD_API: ModuleDescriptor = {
+    let mut descriptor = ModuleDescriptor::of::<RemiseModule>(build_remise);
+    descriptor.display_name = "古いルミーズ";
+    descriptor.api_version = API_VERSION + 1;
+    descriptor
 };
 
-static OLD_API: ModuleDescriptor = ModuleDescriptor {
-    id: "remise",
-    display_name: "古いルミーズ",
-    api_version: API_VERSION + 1,
-    build: || Box::new(remise::RemiseModule),
-};
+/// The id of a [`Renamed`] module.
+trait Name: Send + Sync + 'static {
+    const ID: &'static str;
+}
 
 /// A module under another id that behaves like Remise, so that a registry can be built from several
 /// modules in this test binary (only `remise` is linked into it).
-struct Renamed(&'static str);
+struct Renamed<N>(PhantomData<N>);
 
-#[async_trait]
-impl PaymentModule for Renamed {
-    fn id(&self) -> &str {
-        self.0
-    }
-    fn display_name(&self) -> &str {
-        self.0
-    }
-    fn settings_schema(&self) -> SettingsSchema {
-        remise::RemiseModule.settings_schema()
-    }
-    fn validate(&self, values: &SettingsValues) -> Result<ModuleConfig, Vec<FieldError>> {
-        remise::RemiseModule.validate(values)
-    }
-    fn settlement_types(&self, config: &ModuleConfig) -> Vec<SettlementType> {
-        remise::RemiseModule.settlement_types(config)
-    }
-    async fn start_payment(
-        &self,
-        config: &ModuleConfig,
-        request: &PaymentStartRequest,
-    ) -> Result<PaymentStart, PaymentStartError> {
-        remise::RemiseModule.start_payment(config, request).await
-    }
-    fn notification_endpoints(&self, config: &ModuleConfig) -> Vec<NotificationEndpoint> {
-        remise::RemiseModule.notification_endpoints(config)
-    }
-    async fn parse_notification(
-        &self,
-        config: &ModuleConfig,
-        endpoint: &str,
-        request: &InboundRequest,
-    ) -> Result<Notification, Rejection> {
-        remise::RemiseModule
-            .parse_notification(config, endpoint, request)
-            .await
-    }
-    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
-        remise::RemiseModule.respond(endpoint, request, answer)
+impl<N: Name> Renamed<N> {
+    fn boxed() -> Box<dyn PaymentModule> {
+        Box::new(Renamed::<N>(PhantomData))
     }
 }
 
-static ZETA: ModuleDescriptor = ModuleDescriptor {
-    id: "zeta",
-    display_name: "zeta",
-    api_version: API_VERSION,
-    build: || Box::new(Renamed("zeta")),
-};
+impl<N: Name> TypedModule for Renamed<N> {
+    const ID: &'static str = N::ID;
+    const DISPLAY_NAME: &'static str = N::ID;
+    type Config = RemiseConfig;
 
-static ALPHA: ModuleDescriptor = ModuleDescriptor {
-    id: "alpha",
-    display_name: "alpha",
-    api_version: API_VERSION,
-    build: || Box::new(Renamed("alpha")),
-};
+    fn settings_schema(&self) -> SettingsSchema {
+        TypedModule::settings_schema(&RemiseModule)
+    }
+    fn validate(&self, values: &SettingsValues) -> Result<RemiseConfig, Vec<FieldError>> {
+        TypedModule::validate(&RemiseModule, values)
+    }
+    fn settlement_types(&self, config: &RemiseConfig) -> Vec<SettlementType> {
+        TypedModule::settlement_types(&RemiseModule, config)
+    }
+    fn notification_endpoints(&self, config: &RemiseConfig) -> Vec<NotificationEndpoint> {
+        TypedModule::notification_endpoints(&RemiseModule, config)
+    }
+    async fn start_payment(
+        &self,
+        config: &RemiseConfig,
+        request: &PaymentStartRequest,
+    ) -> Result<PaymentStart, PaymentStartError> {
+        TypedModule::start_payment(&RemiseModule, config, request).await
+    }
+    async fn parse_notification(
+        &self,
+        config: &RemiseConfig,
+        endpoint: &str,
+        request: &InboundRequest,
+    ) -> Result<Notification, Rejection> {
+        TypedModule::parse_notification(&RemiseModule, config, endpoint, request).await
+    }
+    fn respond(&self, endpoint: &str, request: &InboundRequest, answer: &Answer) -> WireResponse {
+        TypedModule::respond(&RemiseModule, endpoint, request, answer)
+    }
+}
+
+struct Zeta;
+impl Name for Zeta {
+    const ID: &'static str = "zeta";
+}
+struct Alpha;
+impl Name for Alpha {
+    const ID: &'static str = "alpha";
+}
+struct Middle;
+impl Name for Middle {
+    const ID: &'static str = "middle";
+}
+
+static ZETA: ModuleDescriptor = ModuleDescriptor::of::<Renamed<Zeta>>(Renamed::<Zeta>::boxed);
+
+static ALPHA: ModuleDescriptor = ModuleDescriptor::of::<Renamed<Alpha>>(Renamed::<Alpha>::boxed);
 
 #[test]
 fn remise_is_registered() {
@@ -119,7 +129,7 @@ fn the_registry_is_sorted_by_id_whatever_order_modules_come_in() {
         id: "middle".to_owned(),
         display_name: "middle".to_owned(),
         origin: Origin::File("/modules/libmiddle.so".into()),
-        module: Arc::new(Renamed("middle")),
+        module: Arc::from(Renamed::<Middle>::boxed()),
     };
     let descriptors = [&ZETA, &REAL_REMISE, &ALPHA];
     let registry = Registry::build(descriptors, vec![loaded]).expect("registry builds");

@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use remise::RemiseModule;
-use shophost_module_api::{PaymentModule, SettingsValues};
+use shophost_module_api::{SettingsValues, TypedModule};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,13 +1,8 @@
-//! Helpers shared by the Remise integration tests: settings, requests and a minimal executor.
-//!
-//! The module's trait methods are `async` but never wait on anything, so a single poll with a no-op
-//! waker runs them to completion; that keeps tokio out of this crate's dev-dependencies.
+//! Helpers shared by the Remise integration tests: settings and requests from Remise's addresses. The
+//! module's `async` methods run with `shophost_module_api::testing::block_on`, which keeps tokio out of
+//! this crate's dev-dependencies.
 
 #![allow(dead_code)] // Each test binary uses a different subset.
-
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use remise::RemiseConfig;
 use shophost_module_api::{InboundRequest, SettingsValues};
@@ -75,15 +70,5 @@ pub fn get(fields: &[(&str, &str)]) -> InboundRequest {
         content_type: None,
         form_body: false,
         ..post(fields)
-    }
-}
-
-/// Runs a future that never waits (the module's `async` methods) to completion.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut context = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("the module's future waited on something; modules do no I/O"),
     }
 }

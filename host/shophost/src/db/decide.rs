@@ -338,7 +338,7 @@ fn decide_for_attempt(
                 // (acknowledged, recorded) and make the operator look.
                 Some((order_id, _, _)) => decision.writes.push(Change::FlagOrder {
                     order_id: *order_id,
-                    attention: format!("同じリンクキーで別の決済（取引ID {transaction_id}）が通知されました。ルミーズの管理画面で確認してください"),
+                    attention: format!("同じリンクキーで別の決済（取引ID {transaction_id}）が通知されました。ゲートウェイの管理画面で確認してください"),
                 }),
             }
             if let (Some(card), Some(member_id)) = (card, attempt.member_id) {

@@ -26,6 +26,7 @@ mod backup;
 mod columns;
 mod decide;
 mod error;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod queries;
 mod rows;
@@ -47,6 +48,7 @@ use crate::domain::{
 
 pub use backup::{backup, BackupError};
 pub use error::DbError;
+#[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -285,30 +287,16 @@ pub struct Recorded {
 pub struct Responses {
     acknowledge: WireResponse,
     /// By [`Responses::slot`].
-    refused: [WireResponse; 5],
+    refused: [WireResponse; Refusal::ALL.len()],
 }
 
 impl Responses {
-    /// Asks `respond` now for the acknowledgement and for every refusal. A refusal's detail is only for
-    /// logs (modules do not send it) and the store decides the reason later, so the detail says where
-    /// to find it.
+    /// Asks `respond` now for the acknowledgement and for every refusal (the store decides the reason
+    /// later and journals it; the module's answer never carries it).
     pub fn ask(respond: impl Fn(&Answer) -> WireResponse) -> Self {
-        let refuse = |refusal| {
-            respond(&Answer::Refuse {
-                refusal,
-                detail: "refused; the reason is in the notification journal".to_owned(),
-            })
-        };
         Responses {
             acknowledge: respond(&Answer::Acknowledge),
-            refused: [
-                Refusal::SourceNotAllowed,
-                Refusal::Malformed,
-                Refusal::UnknownLinkKey,
-                Refusal::Mismatch,
-                Refusal::WrongState,
-            ]
-            .map(refuse),
+            refused: Refusal::ALL.map(|refusal| respond(&Answer::Refuse(refusal))),
         }
     }
 
@@ -328,15 +316,13 @@ impl Responses {
         }
     }
 
-    /// Where a refusal's response is kept; in the order [`Responses::ask`] fills them.
+    /// Where a refusal's response is kept: its place in [`Refusal::ALL`], the order [`Responses::ask`]
+    /// fills them in.
     fn slot(refusal: Refusal) -> usize {
-        match refusal {
-            Refusal::SourceNotAllowed => 0,
-            Refusal::Malformed => 1,
-            Refusal::UnknownLinkKey => 2,
-            Refusal::Mismatch => 3,
-            Refusal::WrongState => 4,
-        }
+        Refusal::ALL
+            .iter()
+            .position(|known| *known == refusal)
+            .expect("Refusal::ALL lists every refusal")
     }
 }
 
@@ -629,7 +615,13 @@ impl Backend {
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
     match Backend::for_url(url).map_err(DbError::Unavailable)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => Ok(Arc::new(PgStore::connect(url).await?)),
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => Err(DbError::Unavailable(
+            "this build has no PostgreSQL (it was built without the cargo feature `postgres`)"
+                .to_owned(),
+        )),
     }
 }
 
@@ -644,7 +636,7 @@ mod tests {
         let responses = Responses::ask(|answer| {
             let body = match answer {
                 Answer::Acknowledge => "ack".to_owned(),
-                Answer::Refuse { refusal, .. } => format!("{refusal:?}"),
+                Answer::Refuse(refusal) => format!("{refusal:?}"),
                 Answer::Unavailable => "unavailable".to_owned(),
             };
             WireResponse::text(200, "text/plain", &body)
@@ -652,13 +644,7 @@ mod tests {
         let body = |verdict: Verdict| String::from_utf8(responses.pick(&verdict).body.clone());
         assert_eq!(body(Verdict::Accepted).unwrap(), "ack");
         assert_eq!(body(Verdict::Duplicate).unwrap(), "ack");
-        for refusal in [
-            Refusal::SourceNotAllowed,
-            Refusal::Malformed,
-            Refusal::UnknownLinkKey,
-            Refusal::Mismatch,
-            Refusal::WrongState,
-        ] {
+        for refusal in Refusal::ALL {
             let verdict = Verdict::Refused {
                 refusal,
                 reason: String::new(),

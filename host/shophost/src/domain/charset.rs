@@ -1,7 +1,7 @@
 //! Text in a gateway's charset, going out: which characters a charset cannot carry, and a page encoded
 //! in it.
 //!
-//! A page that carries a gateway form is served in the gateway's charset (Shift_JIS for Remise), so the
+//! A page that carries a gateway form is served in the gateway's charset (Shift_JIS for some), so the
 //! browser submits exactly the bytes the gateway expects. Form values are checked with
 //! [`unrepresentable`] before such a page is built, so the shopper is told instead of the gateway
 //! receiving mojibake; shop text elsewhere on the page that the charset lacks becomes an HTML numeric

@@ -201,7 +201,7 @@ pub struct RecurringContract {
     pub module_id: String,
     /// The settlement type of the first order.
     pub settlement_type: String,
-    /// The gateway's id for it (Remise `X-AC_MEMBERID`), when reported.
+    /// The gateway's id for it (`Signal::PaymentSucceeded::recurring_id`), when reported.
     pub gateway_id: Option<String>,
     /// What is charged for.
     pub product_name: String,
@@ -307,7 +307,7 @@ pub struct AttemptSnapshot {
 pub struct Attempt {
     /// Id.
     pub id: i64,
-    /// The link key (Remise `S_TORIHIKI_NO`).
+    /// The link key (the gateway's order id).
     pub link_key: String,
     /// What it is for.
     pub kind: AttemptKind,
@@ -468,7 +468,7 @@ pub struct JournalEntry {
     pub id: i64,
     /// Module, when the endpoint belonged to one.
     pub module_id: Option<String>,
-    /// Endpoint name (e.g. `remise_card`).
+    /// Endpoint name, as the module declares it.
     pub endpoint: String,
     /// HTTP method.
     pub method: String,

@@ -77,7 +77,8 @@ pub fn wire(response: WireResponse) -> Response {
     http
 }
 
-/// `/index.php?acting=remise_card`: the notification URL operators registered with Remise for Welcart.
+/// `/index.php?acting=<endpoint>`: Welcart's notification URL, which shops moving from Welcart have
+/// registered at their gateway already.
 async fn legacy_notification(State(state): State<AppState>, request: Request) -> Response {
     let raw = read_raw(request, state.config.max_body_bytes).await;
     let acting = raw

@@ -39,7 +39,7 @@ fn endpoint_of(request: &Request) -> Option<String> {
 fn listed(trust: &NotificationTrust, source: IpAddr) -> bool {
     match trust {
         NotificationTrust::SourceAddress(ranges) => ranges.iter().any(|r| r.contains(source)),
-        NotificationTrust::Signed | NotificationTrust::Unverified => false,
+        NotificationTrust::Signed | NotificationTrust::Unverified { .. } => false,
     }
 }
 

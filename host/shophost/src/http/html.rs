@@ -3,7 +3,7 @@
 //! this module turns a rendered page into a response, in UTF-8 or in the charset of the gateway form it
 //! carries, and holds the few pages the storefront and the gateway routes share.
 //!
-//! A page that carries a gateway form is served in the gateway's charset (Shift_JIS for Remise), with
+//! A page that carries a gateway form is served in the gateway's charset (Shift_JIS for some), with
 //! `accept-charset` on the form, so the browser submits exactly the bytes the gateway expects; the form's
 //! values were checked to be representable before the page is built (`checkout::check_representable`).
 

@@ -12,11 +12,11 @@ const AT: i64 = 1_795_000_000_000;
 
 fn context() -> ApplyContext {
     ApplyContext {
-        module_id: "remise".into(),
-        settlement_labels: BTreeMap::from([("acting_remise_conv".into(), "コンビニ".into())]),
+        module_id: "gateway".into(),
+        settlement_labels: BTreeMap::from([("acting_gateway_conv".into(), "コンビニ".into())]),
         settlement_kinds: BTreeMap::from([
-            ("acting_remise_card".into(), SettlementKind::Immediate),
-            ("acting_remise_conv".into(), SettlementKind::Deferred),
+            ("acting_gateway_card".into(), SettlementKind::Immediate),
+            ("acting_gateway_conv".into(), SettlementKind::Deferred),
         ]),
         channel: "notification",
     }
@@ -28,7 +28,7 @@ fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded 
             id: 42,
             link_key: "12345678901234567".into(),
             kind: AttemptKind::Order,
-            module_id: "remise".into(),
+            module_id: "gateway".into(),
             settlement_type: settlement_type.into(),
             payment_method_id: Some(1),
             payment_method_name: "方法".into(),
@@ -60,12 +60,7 @@ fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded 
 }
 
 fn signal(signal: Signal) -> Notification {
-    Notification {
-        link_key: "12345678901234567".into(),
-        signal,
-        dedup_key: "card:1".into(),
-        mismatches: Vec::new(),
-    }
+    Notification::new("12345678901234567", "card:1", signal)
 }
 
 fn card_success(amount: i64) -> Notification {
@@ -95,14 +90,14 @@ fn refusal(verdict: &Verdict) -> Option<Refusal> {
 #[test]
 fn a_first_card_success_claims_the_event_and_creates_the_order() {
     let d = decide(
-        Some(&loaded("acting_remise_card", None)),
+        Some(&loaded("acting_gateway_card", None)),
         &card_success(1000),
         &context(),
         AT,
     );
     assert_eq!(d.verdict, Verdict::Accepted);
     assert_eq!(d.claim, Some("payment_succeeded"));
-    assert_eq!(d.settlement_type.as_deref(), Some("acting_remise_card"));
+    assert_eq!(d.settlement_type.as_deref(), Some("acting_gateway_card"));
     assert_eq!(
         d.order_number.as_deref(),
         Some(super::order_number(42, AT).as_str())
@@ -123,7 +118,7 @@ fn a_first_card_success_claims_the_event_and_creates_the_order() {
 #[test]
 fn refusals_and_duplicates_claim_nothing_and_write_nothing() {
     let ctx = context();
-    let card = loaded("acting_remise_card", None);
+    let card = loaded("acting_gateway_card", None);
     let cases = [
         (
             decide(None, &card_success(1000), &ctx, AT),
@@ -181,7 +176,7 @@ fn a_receipt_moves_the_order_by_its_current_status() {
     let ctx = context();
     let moved = |status| {
         decide(
-            Some(&loaded("acting_remise_conv", Some((5, status)))),
+            Some(&loaded("acting_gateway_conv", Some((5, status)))),
             &received(),
             &ctx,
             AT,
@@ -212,7 +207,7 @@ fn a_receipt_moves_the_order_by_its_current_status() {
         [Change::FlagOrder { order_id: 5, .. }]
     ));
     let early = decide(
-        Some(&loaded("acting_remise_conv", None)),
+        Some(&loaded("acting_gateway_conv", None)),
         &received(),
         &ctx,
         AT,
@@ -231,7 +226,7 @@ fn a_receipt_moves_the_order_by_its_current_status() {
 fn a_second_card_success_flags_the_order_instead_of_making_another() {
     let d = decide(
         Some(&loaded(
-            "acting_remise_card",
+            "acting_gateway_card",
             Some((5, PaymentStatus::Captured)),
         )),
         &card_success(1000),

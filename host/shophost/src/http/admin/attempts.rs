@@ -48,7 +48,7 @@ pub(super) async fn attempt(
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RecoverBody {
-    /// The status Remise's backyard shows for the payment: `captured`, `authorized` or `unpaid`.
+    /// The status the gateway's console shows for the payment: `captured`, `authorized` or `unpaid`.
     status: String,
 }
 

@@ -134,8 +134,8 @@ pub(super) async fn contracts(
     Ok(Json(json!({ "contracts": contracts })))
 }
 
-/// Marks a contract 停止. The gateway keeps charging until it is stopped there too (Remise has no call
-/// for it; its backyard does), so the answer says so.
+/// Marks a contract 停止. The gateway keeps charging until it is stopped there too (in its console; a
+/// module has no call for it), so the answer says so.
 pub(super) async fn stop_contract(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -155,6 +155,6 @@ pub(super) async fn stop_contract(
     );
     Ok(Json(json!({
         "contract": contract,
-        "notice": crate::notices::CONTRACT_STOPPED,
+        "notice": crate::notices::contract_stopped(&state, &contract.module_id),
     })))
 }

@@ -1,12 +1,13 @@
-//! Modules and their settings: which modules are registered and in use, each one's settings schema
-//! and values (secrets redacted), and saving new values, which may stop payment methods.
+//! Modules and their settings: which modules are registered and in use, each one's notification URLs
+//! and what vouches for them, each one's settings schema and values (secrets redacted), and saving
+//! new values, which may stop payment methods.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use shophost_module_api::{FieldKind, SettingsValues};
+use shophost_module_api::{FieldKind, NotificationEndpoint, NotificationTrust, SettingsValues};
 
 use crate::engine::UpdateError;
 use crate::http::ApiError;
@@ -28,10 +29,29 @@ pub(super) async fn modules(State(state): State<AppState>) -> Json<Value> {
                 "in_use": current.is_some(),
                 "settings_valid": current.map(|s| s.errors.is_empty()),
                 "settlement_types": current.map(|s| s.settlement_types.iter().map(|t| json!({"id": t.id, "label": t.label})).collect::<Vec<_>>()).unwrap_or_default(),
+                "notification_endpoints": current.map(|s| s.endpoints.iter().map(|e| endpoint_json(e, &state.config.public_url)).collect::<Vec<_>>()).unwrap_or_default(),
             })
         })
         .collect();
     Json(json!({ "modules": registered, "in_use": state.engine.in_use() }))
+}
+
+/// A notification endpoint as the module declares it: the URL to register at the gateway, where and
+/// under which name, and what vouches for the requests.
+fn endpoint_json(endpoint: &NotificationEndpoint, public_url: &str) -> Value {
+    let trust = match &endpoint.trust {
+        NotificationTrust::Signed => "signed",
+        NotificationTrust::SourceAddress(_) => "source_address",
+        NotificationTrust::Unverified { .. } => "unverified",
+    };
+    json!({
+        "name": endpoint.name,
+        "url": endpoint.url(public_url),
+        "setting_name": endpoint.setting_name,
+        "registered_at": endpoint.registered_at,
+        "trust": trust,
+        "trust_detail": endpoint.trust.to_string(),
+    })
 }
 
 fn schema_json(schema: &shophost_module_api::SettingsSchema) -> Value {

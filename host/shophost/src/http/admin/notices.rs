@@ -33,7 +33,7 @@ pub(super) async fn notices(State(state): State<AppState>) -> Result<Json<Value>
     if counts.attempts_attention > 0 {
         notices.push(json!({
             "kind": "unconfirmed_returns",
-            "message": crate::notices::unconfirmed_returns(counts.attempts_attention),
+            "message": crate::notices::unconfirmed_returns(&state, counts.attempts_attention),
             "link": "/admin/api/attempts?open_only=true",
         }));
     }
