@@ -696,7 +696,7 @@ mod tests {
     fn the_journal_notes_which_fields_were_replaced() {
         let raw = RawInbound {
             method: "POST".into(),
-            query: "acting=remise_card".into(),
+            query: "acting=examplepay_card".into(),
             headers: vec![(
                 "content-type".into(),
                 "application/x-www-form-urlencoded".into(),
@@ -706,7 +706,14 @@ mod tests {
         };
         let decoded = decode(&raw, WireCharset::ShiftJis, &[]);
         assert_eq!(decoded.error, None);
-        let record = record_for(Some("remise"), "remise_card", &raw, &decoded, 1, None);
+        let record = record_for(
+            Some("examplepay"),
+            "examplepay_card",
+            &raw,
+            &decoded,
+            1,
+            None,
+        );
         assert_eq!(
             record.note.as_deref(),
             Some("undecodable bytes replaced in X-NAME")

@@ -323,7 +323,11 @@ mod tests {
             Duration::from_millis(30),
         );
         metrics.count_http(200);
-        metrics.count_refused("remise", "remise_card", crate::refused::Outcome::Kept);
+        metrics.count_refused(
+            "examplepay",
+            "examplepay_card",
+            crate::refused::Outcome::Kept,
+        );
         metrics.count_rate_limited();
         let counts = StoreCounts {
             attempts_attention: 2,
@@ -351,7 +355,7 @@ mod tests {
             "shophost_notification_ack_seconds_count{module=\"gateway\",endpoint=\"gateway_card\"} 2"
         ));
         assert!(text.contains("shophost_http_responses_total{status=\"200\"} 1"));
-        assert!(text.contains("shophost_refused_requests_total{module=\"remise\",endpoint=\"remise_card\",outcome=\"kept\"} 1"));
+        assert!(text.contains("shophost_refused_requests_total{module=\"examplepay\",endpoint=\"examplepay_card\",outcome=\"kept\"} 1"));
         assert!(text.contains("shophost_gateway_rate_limited_total 1"));
         assert!(text.contains("shophost_database_up 1"));
         assert!(text.contains("shophost_attempts_awaiting_notification 2"));

@@ -4,7 +4,7 @@
 //! Anyone can post to a notification URL, and every request costs a decode and, for most, a write;
 //! on SQLite those writes share the one writer with genuine notifications. The bucket lets a source
 //! send `burst` requests at once and then `rate_per_minute` a minute. The addresses a module allows
-//! for the endpoint (its `NotificationTrust::SourceAddress` ranges, e.g. Remise's) are never limited:
+//! for the endpoint (its `NotificationTrust::SourceAddress` ranges: the gateway's published addresses) are never limited:
 //! the check is in `http/gateway.rs`, before a bucket is touched. A gateway trusted by signature has
 //! no address list, so its requests are limited like anyone's; the defaults leave room for its bursts.
 //!

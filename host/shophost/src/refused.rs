@@ -152,8 +152,8 @@ impl RefusedBudget {
     }
 }
 
-/// Answers a notification refused for its source address: the module's refusal (`error0` for
-/// Remise), with the request counted and, within the budget, kept for a replay. Nothing is journaled.
+/// Answers a notification refused for its source address with the module's own refusal, the request
+/// counted and, within the budget, kept for a replay. Nothing is journaled.
 pub async fn refuse_for_source(
     state: &AppState,
     target: &EndpointTarget,

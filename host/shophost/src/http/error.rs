@@ -219,7 +219,7 @@ mod tests {
                 CheckoutError::NotFound,
                 CheckoutError::Unavailable(DbError::Unavailable("down".to_owned())),
                 CheckoutError::ModuleFailed(crate::guard::ModulePanic {
-                    module: "remise".to_owned(),
+                    module: "examplepay".to_owned(),
                     call: "start_payment",
                     message: "bug".to_owned(),
                 }),

@@ -74,16 +74,16 @@ pub(super) async fn refused(
 
 /// What an operator is asked to confirm, and how.
 const CONFIRM: &str = "送信元アドレスが許可されていないため拒否した通知を、許可された送信元からの通知として\
-     決済通知の処理に通します（注文が作成され、入金済みになることがあります）。通知がゲートウェイ\
-     （ルミーズ）から届いたものであることを確認し（trusted_proxies とゲートウェイのアドレスを確認して\
+     決済通知の処理に通します（注文が作成され、入金済みになることがあります）。通知が決済代行会社\
+     （ゲートウェイ）から届いたものであることを確認し（trusted_proxies とゲートウェイのアドレスを確認して\
      修正したうえで）、{\"confirm\": true} を送ってください。";
 
 /// What an operator is told when the source is not allowed by the current settings either.
 fn still_not_allowed(source: std::net::IpAddr) -> String {
     format!(
         "この通知の送信元 {source} は現在の設定でも許可されていません（trusted_proxies を直しても\
-         ゲートウェイのアドレスにならない通知です）。第三者が送った通知かもしれません。ゲートウェイ\
-         （ルミーズ）の加盟店バックヤードでこの取引を確認できた場合に限り、\
+         ゲートウェイのアドレスにならない通知です）。第三者が送った通知かもしれません。決済代行会社\
+         （ゲートウェイ）の管理画面でこの取引を確認できた場合に限り、\
          {{\"confirm\": true, \"allow_unlisted_source\": true}} を送ってください。"
     )
 }

@@ -9,7 +9,7 @@
 //!
 //! No GET changes anything that matters: the confirm page (GET) shows the order with a button, and only
 //! that button's POST stores the checkout attempt. The page the POST answers with carries the gateway
-//! form, so it is served in the gateway's charset (Shift_JIS for Remise) and the browser submits exactly
+//! form, so it is served in the gateway's charset (Shift_JIS, for some gateways) and the browser submits exactly
 //! the bytes the gateway expects. A value the charset cannot carry is found on the GET already, and the
 //! confirm page then shows why instead of the button: mojibake is never sent to the gateway.
 
