@@ -141,7 +141,7 @@ async fn rescue(database: Database) {
     assert!(message.contains("trusted_proxies"), "{message}");
     assert!(message.contains("未完了の注文1件"), "{message}");
     assert!(
-        message.contains("ゲートウェイ（ルミーズ）の通知元アドレス"),
+        message.contains("決済代行会社（ゲートウェイ）の通知元アドレス"),
         "{message}"
     );
     assert_eq!(refused_notice["link"], "/admin/api/refused?pending=true");
