@@ -13,18 +13,13 @@
 //! `CrossOriginProtection` applies; session cookies are `SameSite=Lax` besides, so a cross-site POST
 //! does not carry them even where a browser sent no header at all.
 //!
-//! Routes a gateway's pages post to on purpose (browser returns) are outside this layer: the gateway
-//! routes are not under it at all, and the one storefront path a gateway posts to,
-//! [`GATEWAY_RETURNS`], only redirects to a page and changes nothing.
+//! Routes a gateway's pages post to on purpose (browser returns, and the card change's return,
+//! `storefront::gateway_returns`) are outside this layer.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-/// Storefront paths a gateway's page posts the shopper back to (the card change's return, which only
-/// redirects to the GET page that shows the result).
-pub const GATEWAY_RETURNS: &[&str] = &["/mypage/card/done"];
 
 /// Whether a request with these headers may change state on a shop whose public origin is
 /// `own_origin` (`scheme://host[:port]`, no trailing slash).
@@ -57,9 +52,7 @@ pub async fn protect(
     next: Next,
 ) -> Response {
     let own = origin_of(&state.config.public_url);
-    if GATEWAY_RETURNS.contains(&request.uri().path())
-        || allowed(request.method(), request.headers(), &own)
-    {
+    if allowed(request.method(), request.headers(), &own) {
         return next.run(request).await;
     }
     tracing::warn!(

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT)),
         )
+        .merge(storefront::gateway_returns())
         .merge(assets::routes())
         .route("/healthz", get(healthz))
         // Counts and flags of the shop's business: the admin token, or `server.metrics_listen`.

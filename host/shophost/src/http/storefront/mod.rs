@@ -59,10 +59,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/mypage", get(account::mypage))
         .route("/mypage/card", post(account::card_update_start))
-        .route(
-            "/mypage/card/done",
-            get(account::card_update_done).post(account::card_update_returned),
-        )
+        .route("/mypage/card/done", get(account::card_update_done))
+}
+
+/// The storefront path a gateway's page posts the shopper back to (the card change's return). It is
+/// not one of the shop's forms: the post comes from the gateway's site by design, changes nothing and
+/// only redirects to the page that shows the result, so it stays outside the cross-origin layer.
+pub fn gateway_returns() -> Router<AppState> {
+    Router::new().route("/mypage/card/done", post(account::card_update_returned))
 }
 
 /// Largest quantity of one product in the cart (the host refuses more).
