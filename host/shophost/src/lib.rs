@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod members;
 pub mod metrics;
 pub mod notices;
+pub mod operators;
 pub mod rate_limit;
 pub mod refused;
 pub mod registry;

@@ -48,10 +48,41 @@ enum Command {
     Config(ConfigCommand),
     /// List registered modules, which are in use, and their settlement types
     Modules(ConfigFile),
+    /// Operators of the console: create, list, disable, enable
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Copy the SQLite database to a new FILE while the shop runs (PostgreSQL: use pg_dump)
     Backup {
         /// The copy to write; an existing file is never overwritten
         file: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an operator; the password is asked for (or read from standard input when it is not a
+    /// terminal)
+    CreateUser {
+        /// The login name (letters, digits and . _ - @; 3 to 64)
+        login: String,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+    /// List the operators
+    ListUsers(ConfigFile),
+    /// Disable an operator: they can no longer sign in, and their sessions end
+    DisableUser {
+        /// The login name
+        login: String,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+    /// Enable a disabled operator again
+    EnableUser {
+        /// The login name
+        login: String,
         #[command(flatten)]
         config: ConfigFile,
     },
@@ -179,6 +210,7 @@ fn main() -> ExitCode {
         Some(Command::Config(ConfigCommand::Check { file })) => check(file),
         Some(Command::Modules(file)) => modules(file.path),
         Some(Command::Backup { file, config }) => backup(config.path, file),
+        Some(Command::Admin(command)) => admin::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +220,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[path = "cli/admin.rs"]
+mod admin;
 
 fn build(explicit: Option<PathBuf>) -> Result<(Config, Registry), String> {
     let (raw, source) = load(explicit).map_err(|e| e.to_string())?;

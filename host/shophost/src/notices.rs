@@ -9,7 +9,10 @@
 //! notification endpoints (its display name, the URL to register, the gateway's name for that setting
 //! and where it is registered), so the operator reads the words of their own gateway's console.
 
+use serde::Serialize;
 use shophost_module_api::NotificationEndpoint;
+
+use crate::db::DbError;
 
 use crate::engine::Engine;
 use crate::AppState;
@@ -118,4 +121,60 @@ pub fn contract_stopped(state: &AppState, module_id: &str) -> String {
         },
     };
     format!("ショップの継続課金を停止しました。{gateway}でも自動継続課金を停止してください。")
+}
+
+/// One notice of the dashboard: what kind, the sentence, and where the operator acts on it (the
+/// JSON admin API's list, `link`, and the console page, `page`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Notice {
+    /// `refused_for_source`, `settlement_errors`, `unconfirmed_returns` or `orders_attention`.
+    pub kind: &'static str,
+    /// The sentence, in Japanese.
+    pub message: String,
+    /// The admin API's list of what it is about.
+    pub link: &'static str,
+    /// The console page to act on it, once the console has one.
+    pub page: Option<&'static str>,
+}
+
+/// The notices the dashboard (console and admin API alike) shows now: notifications for open
+/// checkouts refused for their source, the 決済エラー発生告知 while the 決済エラーログ is not empty,
+/// and checkouts or orders flagged 要確認.
+pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
+    let mut notices = Vec::new();
+    let refused = state.store.refused_for_open_attempts().await?;
+    if let (true, Some(latest)) = (refused.link_keys > 0, refused.latest) {
+        notices.push(Notice {
+            kind: "refused_for_source",
+            message: refused_for_open_attempts(refused.link_keys, latest),
+            link: "/admin/api/refused?pending=true",
+            page: None,
+        });
+    }
+    if let Some(latest) = state.store.settlement_errors(1).await?.first() {
+        notices.push(Notice {
+            kind: "settlement_errors",
+            message: settlement_errors(latest.at),
+            link: "/admin/api/settlement-errors",
+            page: None,
+        });
+    }
+    let counts = state.store.counts().await?;
+    if counts.attempts_attention > 0 {
+        notices.push(Notice {
+            kind: "unconfirmed_returns",
+            message: unconfirmed_returns(state, counts.attempts_attention),
+            link: "/admin/api/attempts?open_only=true",
+            page: None,
+        });
+    }
+    if counts.orders_attention > 0 {
+        notices.push(Notice {
+            kind: "orders_attention",
+            message: format!("要確認の注文が{}件あります。", counts.orders_attention),
+            link: "/admin/api/orders?attention=true",
+            page: None,
+        });
+    }
+    Ok(notices)
 }

@@ -1,6 +1,6 @@
 //! Retention: what the scheduled jobs remove once the shop no longer needs it, after the days of
 //! `[retention]` — checkout attempts (決済直前ログ) that never became an order, 決済エラーログ lines,
-//! storefront sessions, notification journal bodies (the entry stays: its verdict, reason and answer
+//! storefront sessions (and console sessions past their lifetimes), notification journal bodies (the entry stays: its verdict, reason and answer
 //! are the record; the body, which holds the customer's details, is emptied and the time noted) and
 //! requests refused for their source.
 //!
@@ -35,6 +35,8 @@ pub struct Purged {
     pub journal_bodies: u64,
     /// Refused requests.
     pub refused_requests: u64,
+    /// Console sessions past their idle or absolute lifetime.
+    pub operator_sessions: u64,
 }
 
 /// Purges everything past its retention as of `now` (Unix milliseconds).
@@ -77,6 +79,7 @@ pub async fn purge(state: &AppState, now: i64) -> Result<Purged, DbError> {
             }
         }
     }
+    purged.operator_sessions = crate::operators::sweep(state.store.as_ref(), now).await?;
     // The refused requests' budget counts what the database holds now (this host's and others').
     let held = state.store.refused_bytes().await?;
     state

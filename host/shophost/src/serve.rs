@@ -187,6 +187,7 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         state.store.backend()
     );
     println!("  storefront:      {public}/");
+    println!("{}", console_line(&state).await?);
     println!("  admin API:       {public}/admin/api/modules (Authorization: Bearer <admin.token>)");
     for line in notification_lines(&state) {
         println!("{line}");
@@ -222,6 +223,34 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
     // The last request was answered: commit whatever is still queued and close the database.
     store.close().await;
     Ok(())
+}
+
+/// The login of the demo's operator.
+pub const DEMO_OPERATOR: &str = "demo";
+
+/// The banner's line for the console. The demo makes its operator a new random password at every
+/// start and prints it here; a real shop says how to make the first operator while it has none.
+async fn console_line(state: &AppState) -> anyhow::Result<String> {
+    let url = format!("{}/admin", state.config.public_url);
+    if state.config.demo {
+        let password = crate::operators::random_token()[..16].to_owned();
+        let store = state.store.as_ref();
+        if store.operator_by_login(DEMO_OPERATOR).await?.is_none() {
+            crate::operators::create(store, DEMO_OPERATOR, &password).await?;
+        } else {
+            crate::operators::set_password(store, DEMO_OPERATOR, &password).await?;
+            crate::operators::set_disabled(store, DEMO_OPERATOR, false).await?;
+        }
+        return Ok(format!(
+            "  admin console:   {url} (login: {DEMO_OPERATOR} / password: {password})"
+        ));
+    }
+    if state.store.operators().await?.is_empty() {
+        return Ok(format!(
+            "  admin console:   {url} (no operator yet: `shophost admin create-user LOGIN`)"
+        ));
+    }
+    Ok(format!("  admin console:   {url}"))
 }
 
 /// The banner's lines for the notification URLs the operator registers at each gateway in use, as the

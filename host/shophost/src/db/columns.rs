@@ -266,6 +266,32 @@ pub(super) const SESSIONS: Table = Table {
     bytes: &[],
 };
 
+pub(super) const OPERATORS: Table = Table {
+    name: "operators",
+    key: Some("id"),
+    columns: &[
+        "login",
+        "password_hash",
+        "disabled",
+        "created_at",
+        "last_login_at",
+    ],
+    bytes: &[],
+};
+
+pub(super) const OPERATOR_SESSIONS: Table = Table {
+    name: "operator_sessions",
+    key: None,
+    columns: &[
+        "token_hash",
+        "operator_id",
+        "csrf_token",
+        "created_at",
+        "touched_at",
+    ],
+    bytes: &[],
+};
+
 /// One value of a new row (or a statement argument), as either backend binds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Value {

@@ -55,6 +55,8 @@ const UNIQUE: &[(&str, &str)] = &[
     ("checkout_attempts_pkey", "checkout_attempts.id"),
     ("orders_pkey", "orders.id"),
     ("notification_journal_pkey", "notification_journal.id"),
+    ("operators_login_key", "operators.login"),
+    ("operator_sessions_pkey", "operator_sessions.token_hash"),
 ];
 
 /// SQLite's message for a broken unique constraint, before the columns.
@@ -198,10 +200,12 @@ mod tests {
             include_str!("../../migrations/sqlite/0002_recurring.sql"),
             include_str!("../../migrations/sqlite/0003_sessions.sql"),
             include_str!("../../migrations/sqlite/0004_refused_and_retention.sql"),
+            include_str!("../../migrations/sqlite/0007_console.sql"),
             include_str!("../../migrations/postgres/0001_init.sql"),
             include_str!("../../migrations/postgres/0002_recurring.sql"),
             include_str!("../../migrations/postgres/0003_sessions.sql"),
             include_str!("../../migrations/postgres/0004_refused_and_retention.sql"),
+            include_str!("../../migrations/postgres/0007_console.sql"),
         ];
         let declared: Vec<_> = migrations.iter().flat_map(|sql| declared(sql)).collect();
         assert!(declared.len() >= 20, "{declared:?}");

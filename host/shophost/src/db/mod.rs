@@ -42,8 +42,8 @@ use shophost_module_api::{
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
-    Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, ProductRecurrence,
-    RecurringContract, RefusedRequest, SettlementError,
+    Operator, OperatorSession, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product,
+    ProductRecurrence, RecurringContract, RefusedRequest, SettlementError,
 };
 
 pub use backup::{backup, BackupError};
@@ -422,6 +422,40 @@ pub trait Store: Send + Sync {
     async fn delete_session(&self, id: &str) -> Result<(), DbError>;
     /// Forgets the sessions not changed since `before`; returns how many.
     async fn sweep_sessions(&self, before: i64) -> Result<u64, DbError>;
+
+    /// Adds a console operator; `Conflict("operators_login_key")` when the login is taken.
+    async fn create_operator(
+        &self,
+        login: &str,
+        password_hash: &str,
+        at: i64,
+    ) -> Result<Operator, DbError>;
+    /// An operator and their password hash, by sign-in name.
+    async fn operator_by_login(&self, login: &str) -> Result<Option<(Operator, String)>, DbError>;
+    /// Every operator, by sign-in name.
+    async fn operators(&self) -> Result<Vec<Operator>, DbError>;
+    /// Disables (ending their sessions) or enables an operator; `NotFound`.
+    async fn set_operator_disabled(&self, login: &str, disabled: bool)
+        -> Result<Operator, DbError>;
+    /// Replaces an operator's password hash.
+    async fn set_operator_password(&self, id: i64, password_hash: &str) -> Result<(), DbError>;
+    /// Stores a new operator session and notes the sign-in.
+    async fn create_operator_session(&self, session: &OperatorSession) -> Result<(), DbError>;
+    /// A session and its operator, by the SHA-256 of the cookie's token.
+    async fn operator_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(OperatorSession, Operator)>, DbError>;
+    /// Notes a request of a session.
+    async fn touch_operator_session(&self, token_hash: &str, at: i64) -> Result<(), DbError>;
+    /// Ends a session.
+    async fn delete_operator_session(&self, token_hash: &str) -> Result<(), DbError>;
+    /// Forgets sessions idle since `idle_before` or signed in before `created_before`.
+    async fn sweep_operator_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64, DbError>;
 
     /// Adds a member; `Conflict` on a duplicate e-mail.
     async fn create_member(

@@ -282,3 +282,25 @@ pub(super) fn settlement_error(row: &impl Columns) -> Result<SettlementError, Db
         at: row.int("at")?,
     })
 }
+
+pub(super) fn operator(row: &impl Columns) -> Result<crate::domain::Operator, DbError> {
+    Ok(crate::domain::Operator {
+        id: row.int("id")?,
+        login: row.text("login")?,
+        disabled: row.flag("disabled")?,
+        created_at: row.int("created_at")?,
+        last_login_at: row.int_or_null("last_login_at")?,
+    })
+}
+
+pub(super) fn operator_session(
+    row: &impl Columns,
+) -> Result<crate::domain::OperatorSession, DbError> {
+    Ok(crate::domain::OperatorSession {
+        token_hash: row.text("token_hash")?,
+        operator_id: row.int("operator_id")?,
+        csrf_token: row.text("csrf_token")?,
+        created_at: row.int("created_at")?,
+        touched_at: row.int("touched_at")?,
+    })
+}

@@ -4,6 +4,7 @@
 //! (Asia/Tokyo, UTC+9, no daylight saving) is applied only for display and for gateway dates, in
 //! `time.rs`; the 継続課金 date rule is in `recurrence.rs`.
 
+mod operator;
 mod recurrence;
 mod time;
 
@@ -13,6 +14,7 @@ pub mod customer;
 use serde::{Deserialize, Serialize};
 use shophost_module_api::{Customer, LocalDate, PaymentSlip};
 
+pub use self::operator::{Operator, OperatorSession};
 pub use self::recurrence::{scheduled_charge, ProductRecurrence, ORDER_DAY};
 pub use self::time::{
     from_module_date, japanese_date, local_date, local_datetime, now_millis, to_module_date,

@@ -9,8 +9,10 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod client;
+pub mod console;
 pub mod cross_origin;
 pub mod error;
+pub mod forms;
 pub mod gateway;
 pub mod gateway_limit;
 pub mod headers;
@@ -54,6 +56,16 @@ pub fn router(state: AppState) -> Router {
         // The shop's own forms refuse cross-site posts; gateway routes take them by design.
         .merge(
             storefront::routes()
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    cross_origin::protect,
+                ))
+                .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT)),
+        )
+        // The operator console: its forms carry a session's CSRF token, and cross-site posts are
+        // refused before that.
+        .merge(
+            console::routes(state.clone())
                 .route_layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     cross_origin::protect,

@@ -278,3 +278,37 @@ pub async fn confirm_order(browser: &mut Browser) -> Page {
         .post("/checkout/confirm", &[("revision", &revision)])
         .await
 }
+
+/// The console operator the tests sign in as, and their password.
+pub const OPERATOR: (&str, &str) = ("tester", "correct-horse-battery");
+
+/// A browser signed in to the console as [`OPERATOR`] (made first), and the session's form token.
+pub async fn console_browser(state: &AppState) -> (Browser, String) {
+    if state
+        .store
+        .operator_by_login(OPERATOR.0)
+        .await
+        .expect("operators")
+        .is_none()
+    {
+        shophost::operators::create(state.store.as_ref(), OPERATOR.0, OPERATOR.1)
+            .await
+            .expect("operator");
+    }
+    let mut browser = Browser::new(state);
+    let page = browser
+        .post(
+            "/admin/login",
+            &[
+                ("login", OPERATOR.0),
+                ("password", OPERATOR.1),
+                ("next", "/admin"),
+            ],
+        )
+        .await;
+    assert_redirect(&page, "/admin");
+    let dashboard = browser.get("/admin").await;
+    assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.text());
+    let csrf = hidden(&dashboard.text(), "csrf").expect("the sign-out form's token");
+    (browser, csrf)
+}

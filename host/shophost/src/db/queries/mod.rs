@@ -14,6 +14,7 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
+mod operators;
 mod orders;
 mod refused;
 mod shoppers;
@@ -32,9 +33,9 @@ use super::{
     StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
-    Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry,
-    PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, RefusedRequest,
-    SettlementError,
+    Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Operator, OperatorSession, Order,
+    OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract,
+    RefusedRequest, SettlementError,
 };
 
 /// What the shared queries need of a backend's database type.
@@ -311,6 +312,64 @@ impl<S: HotPath> Store for S {
 
     async fn sweep_sessions(&self, before: i64) -> Result<u64, DbError> {
         self.pools().sweep_sessions(before).await
+    }
+
+    async fn create_operator(
+        &self,
+        login: &str,
+        password_hash: &str,
+        at: i64,
+    ) -> Result<Operator, DbError> {
+        self.pools().create_operator(login, password_hash, at).await
+    }
+
+    async fn operator_by_login(&self, login: &str) -> Result<Option<(Operator, String)>, DbError> {
+        self.pools().operator_by_login(login).await
+    }
+
+    async fn operators(&self) -> Result<Vec<Operator>, DbError> {
+        self.pools().operators().await
+    }
+
+    async fn set_operator_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+    ) -> Result<Operator, DbError> {
+        self.pools().set_operator_disabled(login, disabled).await
+    }
+
+    async fn set_operator_password(&self, id: i64, password_hash: &str) -> Result<(), DbError> {
+        self.pools().set_operator_password(id, password_hash).await
+    }
+
+    async fn create_operator_session(&self, session: &OperatorSession) -> Result<(), DbError> {
+        self.pools().create_operator_session(session).await
+    }
+
+    async fn operator_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(OperatorSession, Operator)>, DbError> {
+        self.pools().operator_session(token_hash).await
+    }
+
+    async fn touch_operator_session(&self, token_hash: &str, at: i64) -> Result<(), DbError> {
+        self.pools().touch_operator_session(token_hash, at).await
+    }
+
+    async fn delete_operator_session(&self, token_hash: &str) -> Result<(), DbError> {
+        self.pools().delete_operator_session(token_hash).await
+    }
+
+    async fn sweep_operator_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> Result<u64, DbError> {
+        self.pools()
+            .sweep_operator_sessions(idle_before, created_before)
+            .await
     }
 
     async fn create_member(

@@ -7,7 +7,6 @@ use askama::Template;
 use shophost_module_api::RedirectForm;
 
 use crate::checkout::Totals;
-use crate::domain::customer::CustomerProblem;
 use crate::domain::{
     japanese_date, local_datetime, CartLine, CustomerDetails, MemberCard, Order, ProductRecurrence,
     ORDER_DAY,
@@ -15,56 +14,7 @@ use crate::domain::{
 // The templates' filters (`yen`), which the generated code finds by name.
 use crate::http::html::filters;
 
-/// A form's problems, each keyed by the field it is about (empty for the form as a whole), so the page
-/// lists them above the form and shows each next to its field.
-#[derive(Debug, Default)]
-pub struct FormErrors(Vec<(String, String)>);
-
-impl FormErrors {
-    /// Adds a problem (once: the same message for the same field is kept once).
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let problem = (field.into(), message.into());
-        if !self.0.contains(&problem) {
-            self.0.push(problem);
-        }
-    }
-
-    /// One problem of the whole form.
-    pub fn general(message: impl Into<String>) -> FormErrors {
-        let mut errors = FormErrors::default();
-        errors.add("", message);
-        errors
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Every message, in order.
-    pub fn messages(&self) -> Vec<&str> {
-        self.0.iter().map(|(_, message)| message.as_str()).collect()
-    }
-
-    /// The messages about one field.
-    pub fn for_field(&self, field: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(name, _)| name == field)
-            .map(|(_, message)| message.as_str())
-            .collect()
-    }
-}
-
-impl From<Vec<CustomerProblem>> for FormErrors {
-    fn from(problems: Vec<CustomerProblem>) -> Self {
-        let mut errors = FormErrors::default();
-        for problem in problems {
-            errors.add(problem.field, problem.message);
-        }
-        errors
-    }
-}
+pub use crate::http::forms::FormErrors;
 
 /// 商品一覧.
 #[derive(Template)]

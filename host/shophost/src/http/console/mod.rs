@@ -1,0 +1,90 @@
+//! The operator console (管理画面) under `/admin`: server-rendered Japanese pages from the templates
+//! in `templates/console/`, working without JavaScript (`/assets/console.js` adds copy buttons and
+//! confirmation dialogs).
+//!
+//! Every page but the sign-in needs a live operator session ([`auth::require_operator`]); every form
+//! post is read through [`auth::ConsoleForm`], which checks the session's CSRF token, and cross-site
+//! posts are refused before any handler (`cross_origin`). Pages call the same functions as the JSON
+//! admin API (`http/admin`), never the gateway.
+//!
+//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`.
+
+pub mod auth;
+mod dashboard;
+mod operators;
+mod sign_in;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub use auth::{ConsoleForm, Signed};
+
+/// What the frame of every console page shows: who is signed in, the form token of the sign-out
+/// button, and which menu entry is the current page.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The operator's login.
+    pub login: String,
+    /// The session's form token.
+    pub csrf: String,
+    /// The menu entry of this page (its path).
+    pub current: &'static str,
+}
+
+impl Chrome {
+    /// The frame for `signed` on the page of menu entry `current`.
+    pub fn new(signed: &Signed, current: &'static str) -> Chrome {
+        Chrome {
+            login: signed.operator.login.clone(),
+            csrf: signed.csrf.clone(),
+            current,
+        }
+    }
+
+    /// The menu: (path, label).
+    pub fn menu(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("/admin", "ダッシュボード"),
+            ("/admin/modules", "決済モジュール"),
+            ("/admin/methods", "支払方法"),
+            ("/admin/products", "商品"),
+            ("/admin/operators", "運営者"),
+        ]
+    }
+}
+
+/// The console's pages that need a session.
+fn signed_routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard::page))
+        .route("/admin/", get(dashboard::page))
+        .route("/admin/logout", post(sign_in::sign_out))
+        .route(
+            "/admin/operators",
+            get(operators::page).post(operators::create),
+        )
+        .route("/admin/operators/{login}/disable", post(operators::disable))
+        .route("/admin/operators/{login}/enable", post(operators::enable))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_operator,
+        ))
+}
+
+/// Every console route (mounted at the root; all under `/admin`).
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/login", get(sign_in::page).post(sign_in::submit))
+        .merge(signed_routes(state))
+}
+
+/// The page for a storage failure (its detail logged, never shown).
+pub(crate) fn unavailable(error: crate::db::DbError) -> axum::response::Response {
+    tracing::error!(%error, "console: storage failed");
+    crate::http::html::error_page(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "データベースに接続できません。しばらくしてからもう一度お試しください。",
+    )
+}
