@@ -24,13 +24,20 @@ pub struct JobReport {
 /// Runs the jobs once, as of `now` (Unix milliseconds).
 pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db::DbError> {
     let minutes = state.config.shop.unconfirmed_return_minutes;
-    let flagged = state
-        .store
-        .flag_unconfirmed_returns(
-            now - minutes * 60_000,
-            &crate::notices::unconfirmed_notice(state),
-        )
-        .await?;
+    // Each module's attempts get that module's advice (where to look, which URLs to check).
+    let mut flagged = Vec::new();
+    for module in state.engine.registry().modules() {
+        flagged.extend(
+            state
+                .store
+                .flag_unconfirmed_returns(
+                    &module.id,
+                    now - minutes * 60_000,
+                    &crate::notices::unconfirmed_notice(state, &module.id),
+                )
+                .await?,
+        );
+    }
     for link_key in &flagged {
         tracing::warn!(link_key = %link_key, "要確認: success return without a notification");
     }

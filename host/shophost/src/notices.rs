@@ -14,42 +14,51 @@ use shophost_module_api::NotificationEndpoint;
 
 use crate::db::DbError;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, ModuleState};
 use crate::AppState;
 
 /// Where to look and what to check when a notification did not come, for every module in use that
-/// listens for notifications: `<表示名>の<where its endpoints are registered>で取引を確認し、<the gateway's
-/// name for the URL>（<the URL to register>）・…の設定を確認してください`, one sentence per module.
+/// listens for notifications, one sentence per module (see [`advice_for`]).
 pub fn check_the_notification_urls(engine: &Engine, public_url: &str) -> String {
     let advice: Vec<String> = engine
         .states()
         .values()
-        .filter(|state| !state.endpoints.is_empty())
-        .map(|state| {
-            let urls: Vec<String> = state
-                .endpoints
-                .iter()
-                .map(|endpoint| {
-                    format!(
-                        "{}（{}）",
-                        endpoint.setting_name.as_deref().unwrap_or("通知URL"),
-                        endpoint.url(public_url)
-                    )
-                })
-                .collect();
-            format!(
-                "{}の{}で取引を確認し、{}の設定を確認してください",
-                state.registered.display_name,
-                console(&state.endpoints),
-                urls.join("・")
-            )
-        })
+        .filter_map(|state| advice_for(state, public_url))
         .collect();
     if advice.is_empty() {
-        "ゲートウェイの管理画面で取引と通知URLの設定を確認してください".to_owned()
+        GENERIC_ADVICE.to_owned()
     } else {
         advice.join("。")
     }
+}
+
+/// The advice when no module says where to look.
+const GENERIC_ADVICE: &str = "ゲートウェイの管理画面で取引と通知URLの設定を確認してください";
+
+/// One module's advice: `<表示名>の<where its endpoints are registered>で取引を確認し、<the gateway's
+/// name for the URL>（<the URL to register>）・…の設定を確認してください`; `None` for a module that
+/// listens for no notifications.
+pub fn advice_for(state: &ModuleState, public_url: &str) -> Option<String> {
+    if state.endpoints.is_empty() {
+        return None;
+    }
+    let urls: Vec<String> = state
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            format!(
+                "{}（{}）",
+                endpoint.setting_name.as_deref().unwrap_or("通知URL"),
+                endpoint.url(public_url)
+            )
+        })
+        .collect();
+    Some(format!(
+        "{}の{}で取引を確認し、{}の設定を確認してください",
+        state.registered.display_name,
+        console(&state.endpoints),
+        urls.join("・")
+    ))
 }
 
 /// Where a module's endpoints are registered at the gateway, as its endpoints declare it.
@@ -60,12 +69,16 @@ fn console(endpoints: &[NotificationEndpoint]) -> &str {
         .unwrap_or("管理画面")
 }
 
-/// The 要確認 note stored on a checkout attempt whose success return came without a notification.
-pub fn unconfirmed_notice(state: &AppState) -> String {
-    format!(
-        "決済完了の画面に戻りましたが、決済結果通知が届いていません。{}",
-        check_the_notification_urls(&state.engine, &state.config.public_url)
-    )
+/// The 要確認 note stored on a checkout attempt of `module_id` whose success return came without a
+/// notification: the advice of that module alone (the attempt's own gateway, not every one in use).
+pub fn unconfirmed_notice(state: &AppState, module_id: &str) -> String {
+    let advice = state
+        .engine
+        .states()
+        .get(module_id)
+        .and_then(|module| advice_for(module, &state.config.public_url))
+        .unwrap_or_else(|| GENERIC_ADVICE.to_owned());
+    format!("決済完了の画面に戻りましたが、決済結果通知が届いていません。{advice}")
 }
 
 /// The dashboard notice for `count` checkout attempts flagged 要確認.

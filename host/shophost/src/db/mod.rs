@@ -488,9 +488,11 @@ pub trait Store: Send + Sync {
     async fn attempts(&self, open_only: bool, limit: i64) -> Result<Vec<Attempt>, DbError>;
     /// Notes that the success browser return arrived (first time only).
     async fn mark_returned(&self, link_key: &str, at: i64) -> Result<(), DbError>;
-    /// Flags open order attempts whose success return is older than `returned_before` as 要確認.
+    /// Flags a module's open order attempts whose success return is older than `returned_before` as
+    /// 要確認, with that module's advice as the reason.
     async fn flag_unconfirmed_returns(
         &self,
+        module_id: &str,
         returned_before: i64,
         reason: &str,
     ) -> Result<Vec<String>, DbError>;

@@ -424,12 +424,12 @@ impl<S: HotPath> Store for S {
 
     async fn flag_unconfirmed_returns(
         &self,
+        module_id: &str,
         returned_before: i64,
         reason: &str,
     ) -> Result<Vec<String>, DbError> {
-        let pools = self.pools();
-        pools
-            .flag_unconfirmed_returns(returned_before, reason)
+        self.pools()
+            .flag_unconfirmed_returns(module_id, returned_before, reason)
             .await
     }
 

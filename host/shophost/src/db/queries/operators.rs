@@ -103,13 +103,11 @@ impl<DB: Dialect> Pools<DB> {
         &self,
         token_hash: &str,
     ) -> Result<Option<(OperatorSession, Operator)>, DbError> {
-        let sql = format!(
-            "SELECT s.token_hash, s.operator_id, s.csrf_token, s.created_at, s.touched_at, \
+        let sql = "SELECT s.token_hash, s.operator_id, s.csrf_token, s.created_at, s.touched_at, \
              o.id, o.login, o.disabled, o.created_at AS operator_created_at, o.last_login_at \
              FROM operator_sessions s JOIN operators o ON o.id = s.operator_id \
-             WHERE s.token_hash = $1"
-        );
-        let Some(row) = self.read_row(&sql, vec![token_hash.into()]).await? else {
+             WHERE s.token_hash = $1";
+        let Some(row) = self.read_row(sql, vec![token_hash.into()]).await? else {
             return Ok(None);
         };
         let session = rows::operator_session(&row)?;

@@ -68,13 +68,20 @@ impl<DB: Dialect> Pools<DB> {
 
     pub async fn flag_unconfirmed_returns(
         &self,
+        module_id: &str,
         returned_before: i64,
         reason: &str,
     ) -> Result<Vec<String>, DbError> {
         let sql = "UPDATE checkout_attempts SET attention = $1, updated_at = $2 \
                    WHERE state = 'open' AND kind = 'order' AND attention IS NULL \
-                   AND returned_at IS NOT NULL AND returned_at < $3 RETURNING link_key";
-        let args = vec![reason.into(), now_millis().into(), returned_before.into()];
+                   AND returned_at IS NOT NULL AND returned_at < $3 AND module_id = $4 \
+                   RETURNING link_key";
+        let args = vec![
+            reason.into(),
+            now_millis().into(),
+            returned_before.into(),
+            module_id.into(),
+        ];
         let rows = self.write_rows(sql, args).await?;
         rows.iter().map(|row| row.text("link_key")).collect()
     }
