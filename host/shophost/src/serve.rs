@@ -52,15 +52,7 @@ const DEMO_RECURRING: (&str, ProductRecurrence) = (
 
 /// Builds the application state: database (migrated), module engine, and demo data when configured.
 pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
-    if let Some(path) = config.database_url.strip_prefix("sqlite:") {
-        let path = path.trim_start_matches("//");
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-        }
-    }
+    create_database_dir(&config.database_url)?;
     let store = db::connect(&config.database_url).await.with_context(|| {
         format!(
             "cannot open the database {}",
@@ -92,6 +84,20 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
         gateway_rate: Arc::new(gateway_rate),
         refused_budget: Arc::new(refused_budget),
     })
+}
+
+/// Creates the folder of a SQLite database file when missing (the shop and `shophost admin …` alike).
+pub fn create_database_dir(database_url: &str) -> anyhow::Result<()> {
+    if let Some(path) = database_url.strip_prefix("sqlite:") {
+        let path = path.trim_start_matches("//");
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A database URL without its password, for messages.

@@ -22,6 +22,7 @@ pub fn run(command: AdminCommand) -> Result<(), String> {
         _ => None,
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    shophost::serve::create_database_dir(&config.database_url).map_err(|e| format!("{e:#}"))?;
     runtime.block_on(async move {
         let store = shophost::db::connect(&config.database_url)
             .await
