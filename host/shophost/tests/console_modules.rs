@@ -214,6 +214,7 @@ async fn a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_us
     ), "{html}");
     assert!(html.contains("<a href=\"/admin/methods\">"));
     assert!(html.contains("設定に不備あり"));
+    assert!(html.contains("設定に不備があるため、通知URLを表示できません。"));
     // The storefront no longer offers them.
     let methods = state.store.payment_methods().await.unwrap();
     assert!(methods.iter().all(|m| !m.active), "{methods:?}");
