@@ -7,11 +7,15 @@
 //! posts are refused before any handler (`cross_origin`). Pages call the same functions as the JSON
 //! admin API (`http/admin`), never the gateway.
 //!
-//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`.
+//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`, `modules.rs` (決済モジュール, with
+//! its settings form derived in `settings_form.rs` and its calls into the engine in `modules_engine.rs`).
 
 pub mod auth;
 mod dashboard;
+mod modules;
+mod modules_engine;
 mod operators;
+mod settings_form;
 mod sign_in;
 
 use axum::routing::{get, post};
@@ -61,6 +65,11 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/logout", post(sign_in::sign_out))
+        .route("/admin/modules", get(modules::list))
+        .route(
+            "/admin/modules/{id}",
+            get(modules::settings).post(modules::save),
+        )
         .route(
             "/admin/operators",
             get(operators::page).post(operators::create),
