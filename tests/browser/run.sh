@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real-browser purchase test: a headless Chromium clicks through purchases on the storefront, through
-# the bundled Remise sandbox (see purchase.mjs for the scenarios), and checks their outcomes: the card
+# Real-browser test: a headless Chromium clicks through purchases on the storefront, through
+# the bundled Remise sandbox (see purchase.mjs for the scenarios), then through the operator console
+# (admin.mjs, signed in as an operator made with `shophost admin create-user`), and checks their outcomes: the card
 # order's status against the config's card_jb, the multi-payment order turning 入金済み after the
 # sandbox backyard's 入金通知, a declined card making no order, and the member's orders and card.
 #
@@ -65,6 +66,11 @@ trap cleanup EXIT
         -e "s/demo-admin-token-change-me/$admin_token/" \
     >"$work/shophost.toml"
 
+# The console's operator, made as a new shop's first operator is (the password on standard input).
+operator_password="browser-operator-$RANDOM$RANDOM"
+(cd "$work" && printf '%s\n' "$operator_password" |
+    env -u SHOPHOST_CONFIG -u SHOPHOST_DATABASE_URL "$binary" admin create-user browser --config shophost.toml)
+
 (
     cd "$work"
     exec env -u SHOPHOST_CONFIG -u SHOPHOST_DATABASE_URL -u SHOPHOST_ADMIN_TOKEN \
@@ -78,6 +84,8 @@ export SANDBOX_URL="http://127.0.0.1:$sandbox_port"
 export ADMIN_TOKEN="$admin_token"
 # The scenarios read the card job (card_jb) from the config the shop runs with.
 export SHOP_CONFIG="$work/shophost.toml"
+export OPERATOR_LOGIN="browser"
+export OPERATOR_PASSWORD="$operator_password"
 
 if ! node -e '
 const url = process.env.SHOP_URL + "/healthz";
@@ -94,9 +102,12 @@ const deadline = Date.now() + 60000;
     exit 1
 fi
 
-# 4. The purchases.
+# 4. The purchases, then the operator's console (after them: it changes settings and methods).
 status=0
 node "$here/purchase.mjs" || status=$?
+if [ "$status" -eq 0 ]; then
+    node "$here/admin.mjs" || status=$?
+fi
 if [ "$status" -ne 0 ]; then
     echo "run.sh: the browser test failed; the shop's log:" >&2
     tail -n 60 "$work/shophost.log" >&2
