@@ -1,7 +1,8 @@
 //! Scheduled jobs: flag success returns whose notification never came (要確認), expire unpaid
 //! deferred payments past their deadline (期限切れ), and remove what is past its retention
 //! (`retention.rs`: attempts without an order, 決済エラーログ lines, idle storefront sessions, journal
-//! bodies, refused requests).
+//! bodies, refused requests); then work out again which modules out of use still listen for what
+//! they started (`engine/listening.rs`).
 //!
 //! The first two are single guarded `UPDATE`s, so several host processes sharing one PostgreSQL
 //! database can run them at the same time and each order still changes once; the purges pick rows by
@@ -55,6 +56,11 @@ pub async fn run_once(state: &AppState, now: i64) -> Result<JobReport, crate::db
     // Idle storefront sessions go with the rest of what is past its retention (`retention.sessions_days`,
     // a day by default, as long as `http/storefront/session.rs` reads a session).
     let purged = crate::retention::purge(state, now).await?;
+    // A module out of use goes quiet once nothing it started is open any more.
+    state
+        .engine
+        .refresh_listening(&state.config, state.store.as_ref(), now)
+        .await?;
     state.metrics.count_jobs(expired.len(), flagged.len());
     Ok(JobReport {
         flagged,

@@ -286,19 +286,87 @@ fn check(path: PathBuf) -> Result<(), String> {
     }
 }
 
+/// What the database says about the modules: the modules in use (the operator's choice, else the
+/// file's), settings saved through the admin API, and the modules out of use that still listen.
+struct DatabaseView {
+    in_use: Vec<String>,
+    admin_settings: std::collections::BTreeMap<String, shophost_module_api::SettingsValues>,
+    retired: Vec<shophost::engine::ListeningReport>,
+}
+
+fn database_view(config: &Config, registry: &Registry) -> Result<DatabaseView, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = shophost::db::connect(&config.database_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = async {
+            let in_use = store
+                .module_selection()
+                .await?
+                .unwrap_or_else(|| config.in_use.clone());
+            let mut admin_settings = std::collections::BTreeMap::new();
+            for id in &in_use {
+                if let Some(stored) = store.module_settings(id).await? {
+                    if stored.source == "admin" {
+                        admin_settings.insert(id.clone(), stored.values);
+                    }
+                }
+            }
+            let retired = shophost::engine::retired_modules(
+                registry,
+                config,
+                &in_use,
+                store.as_ref(),
+                shophost::domain::now_millis(),
+            )
+            .await?
+            .values()
+            .map(|r| r.report())
+            .collect();
+            Ok::<_, shophost::db::DbError>(DatabaseView {
+                in_use,
+                admin_settings,
+                retired,
+            })
+        }
+        .await
+        .map_err(|e| e.to_string());
+        store.close().await;
+        result
+    })
+}
+
 fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
     let (config, registry) = build(explicit)?;
+    let view = database_view(&config, &registry).unwrap_or_else(|error| {
+        eprintln!(
+            "note: cannot read the database ({error}); showing the config file's modules.in_use"
+        );
+        DatabaseView {
+            in_use: config.in_use.clone(),
+            admin_settings: Default::default(),
+            retired: Vec::new(),
+        }
+    });
+    if view.in_use != config.in_use {
+        println!(
+            "modules in use, as chosen through the admin API: {} (the config file's modules.in_use is ignored)",
+            if view.in_use.is_empty() { "none".to_owned() } else { view.in_use.join(", ") }
+        );
+    }
     println!(
         "{:<12} {:<14} {:<8} {:<30} settlement types",
         "id", "name", "in use", "origin"
     );
     for module in registry.modules() {
-        let in_use = config.in_use.contains(&module.id);
+        let in_use = view.in_use.contains(&module.id);
         let mut endpoints = Vec::new();
         let types = if in_use {
-            let values = config
-                .module_settings
+            let values = view
+                .admin_settings
                 .get(&module.id)
+                .or_else(|| config.module_settings.get(&module.id))
                 .cloned()
                 .unwrap_or_default();
             let values = module.module.settings_schema().with_defaults(&values);
@@ -347,6 +415,10 @@ fn modules(explicit: Option<PathBuf>) -> Result<(), String> {
                 endpoint.url(&config.public_url),
                 endpoint.trust
             );
+        }
+        // Out of use, but still finishing what it started.
+        if let Some(report) = view.retired.iter().find(|r| r.module == module.id) {
+            println!("{:<12} {}", "", report.reason);
         }
     }
     Ok(())

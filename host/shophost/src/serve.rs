@@ -283,6 +283,22 @@ fn notification_lines(state: &AppState) -> Vec<String> {
             "  notifications:   none (no module in use listens for notifications)".to_owned(),
         );
     }
+    // Modules out of use that still finish what they started.
+    let retired = state.engine.retired();
+    for report in state.engine.listening() {
+        lines.push(format!("  out of use:      {}", report.reason));
+        if let Some(module) = retired.get(&report.module).filter(|r| r.listening()) {
+            for endpoint in &module.state.endpoints {
+                lines.push(format!(
+                    "{:<19}{} {}: {}",
+                    "",
+                    report.display_name,
+                    endpoint.setting_name.as_deref().unwrap_or(&endpoint.name),
+                    endpoint.url(&state.config.public_url)
+                ));
+            }
+        }
+    }
     lines
 }
 

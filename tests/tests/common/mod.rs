@@ -105,6 +105,8 @@ pub struct Options {
     pub stand_in: Option<fn() -> Box<dyn PaymentModule>>,
     /// More of the config file, appended as it is (e.g. a `[notifications]` table).
     pub extra_config: &'static str,
+    /// The config file's `modules.in_use`, as TOML.
+    pub in_use: &'static str,
 }
 
 impl Default for Options {
@@ -119,6 +121,7 @@ impl Default for Options {
             max_body_bytes: 64 * 1024,
             stand_in: None,
             extra_config: "",
+            in_use: r#"["remise"]"#,
         }
     }
 }
@@ -143,6 +146,10 @@ pub struct Shop {
     /// The client.
     pub http: reqwest::Client,
     scratch: Scratch,
+    options: Options,
+    sandbox_addr: SocketAddr,
+    database_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for Shop {
@@ -151,6 +158,24 @@ impl Drop for Shop {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Serves the shop until the sender is used (or dropped): then its requests in flight finish and its
+/// keep-alive connections close.
+fn serve_until_stopped(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(shophost::http::server::serve(
+        listener,
+        shophost::http::router(state),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    stop
 }
 
 /// A name nobody else uses: random bits, the process id and a counter.
@@ -264,7 +289,7 @@ job_interval_seconds = 3600
 enabled = false
 
 [modules]
-in_use = ["remise"]
+in_use = {in_use}
 
 [modules.settings.remise]
 SHOPCO = "TESTSHOP"
@@ -289,6 +314,7 @@ notify_sources_test = [{sources}]
         job = options.card_job,
         sources = sources.join(", "),
         extra = options.extra_config,
+        in_use = options.in_use,
     )
 }
 
@@ -363,7 +389,7 @@ impl Shop {
                 state.store.ensure_product(sku, name, price, "").await?;
             }
         }
-        shophost::serve::spawn_server(state.clone(), shop_listener);
+        let stop = serve_until_stopped(state.clone(), shop_listener);
 
         let sandbox = Sandbox::new(SandboxConfig {
             card_notify_url: format!("{base}/index.php?acting=remise_card"),
@@ -387,7 +413,37 @@ impl Shop {
             sandbox_base: format!("http://{sandbox_addr}"),
             http,
             scratch,
+            options,
+            sandbox_addr,
+            database_url,
+            stop: Some(stop),
         })
+    }
+
+    /// Stops the shop (its requests in flight finish, its database is closed) and starts it again on
+    /// the same database with the config file's `modules.in_use` set to `in_use` (TOML), on a new port
+    /// the sandbox's notifications are pointed at.
+    pub async fn restart_with_in_use(&mut self, in_use: &'static str) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.state.store.close().await;
+        self.options.in_use = in_use;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let registry = shophost::bundled::registry(vec![]).expect("registry");
+        let text = config_text(&self.options, addr, self.sandbox_addr, &self.database_url);
+        let config = shophost::serve::config_from_toml(&text, &registry).expect("config");
+        let state = match shophost::serve::build_state(config, registry).await {
+            Ok(state) => state,
+            Err(error) => panic!("the test shop did not start again: {error:#}"),
+        };
+        self.stop = Some(serve_until_stopped(state.clone(), listener));
+        self.state = state;
+        self.base = format!("http://{addr}");
+        self.restore_notify_urls();
     }
 
     /// Drops the PostgreSQL schema (a SQLite directory goes on drop).

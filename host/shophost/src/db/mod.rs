@@ -65,6 +65,32 @@ pub struct StoredSettings {
     pub updated_at: i64,
 }
 
+/// What one module still has open that a notification may come for (see [`Store::open_work`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OpenWork {
+    /// The module.
+    pub module_id: String,
+    /// Checkout attempts without an order yet, recent enough to be kept.
+    pub open_attempts: i64,
+    /// When the newest of them was created (Unix milliseconds).
+    pub latest_attempt_at: Option<i64>,
+    /// Unpaid orders not past their deadline and its grace.
+    pub unpaid_orders: i64,
+    /// The latest deadline among them (`YYYYMMDD`).
+    pub latest_deadline: Option<String>,
+    /// Unpaid orders without a deadline (they never expire by themselves).
+    pub unpaid_without_deadline: i64,
+    /// Recurring contracts still running (継続中).
+    pub running_contracts: i64,
+}
+
+impl OpenWork {
+    /// Whether anything is open.
+    pub fn any(&self) -> bool {
+        self.open_attempts + self.unpaid_orders + self.running_contracts > 0
+    }
+}
+
 /// A payment method as entered by the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPaymentMethod {
@@ -355,6 +381,21 @@ pub trait Store: Send + Sync {
         source: &str,
         valid: bool,
     ) -> Result<(), DbError>;
+
+    /// The modules in use, in order, as the operator chose them through the admin API (`None` until
+    /// they did: the config file's `modules.in_use` holds then).
+    async fn module_selection(&self) -> Result<Option<Vec<String>>, DbError>;
+    /// Stores the modules in use, in order (an empty list is a choice too).
+    async fn save_module_selection(&self, in_use: &[String]) -> Result<(), DbError>;
+    /// What each module still has open that a notification may come for: open attempts created at or
+    /// after `attempts_created_after`, unpaid orders whose deadline is not before `deadline_cutoff`
+    /// (`YYYYMMDD`, as the expiry job compares) or that have none, and running contracts. Modules with
+    /// nothing open are left out.
+    async fn open_work(
+        &self,
+        attempts_created_after: i64,
+        deadline_cutoff: &str,
+    ) -> Result<Vec<OpenWork>, DbError>;
 
     /// All payment methods in display order.
     async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError>;

@@ -4,6 +4,17 @@
 //! Settings errors withdraw a module's settlement types, and every payment method whose type is no
 //! longer provided is stopped (停止), never deleted. A successful update does not restart stopped
 //! methods: the operator sets them to 使用 again, as Welcart asks.
+//!
+//! Which modules are in use is chosen at run time (`selection.rs`); a module out of use still
+//! finishes what it started (`listening.rs`).
+
+mod listening;
+mod selection;
+
+pub use listening::{retired_modules, ListeningReport, Retired};
+pub use selection::{
+    AddedModule, ModuleOverview, SelectionError, SelectionOutcome, SelectionReport, TypeOverview,
+};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -98,8 +109,12 @@ pub struct FieldReport {
 /// The in-use modules.
 pub struct Engine {
     registry: Registry,
-    in_use: Vec<String>,
+    in_use: RwLock<Arc<Vec<String>>>,
     states: RwLock<Arc<BTreeMap<String, ModuleState>>>,
+    /// Modules out of use with something open (`listening.rs`).
+    retired: RwLock<Arc<BTreeMap<String, listening::Retired>>>,
+    /// Held while the modules in use or the retired ones change, one change at a time.
+    changing: tokio::sync::Mutex<()>,
 }
 
 /// The state for a module given its settings. Everything the engine asks the module here is asked in
@@ -151,6 +166,27 @@ fn state_for(registered: &RegisteredModule, values: SettingsValues) -> ModuleSta
     }
 }
 
+/// The target of endpoint `name` of a module, when it has one and valid settings.
+fn endpoint_target(state: &ModuleState, name: &str) -> Option<EndpointTarget> {
+    let endpoint = state.endpoints.iter().find(|e| e.name == name)?;
+    Some(EndpointTarget {
+        module: state.registered.module.clone(),
+        config: state.config.clone()?,
+        endpoint: endpoint.clone(),
+        labels: state
+            .settlement_types
+            .iter()
+            .map(|t| (t.id.clone(), t.label.clone()))
+            .collect(),
+        kinds: state
+            .settlement_types
+            .iter()
+            .map(|t| (t.id.clone(), t.kind))
+            .collect(),
+        wire_charset: state.wire_charset,
+    })
+}
+
 /// The module API's default link-key format, for a module that could not be asked for its own.
 fn default_link_key_spec() -> LinkKeySpec {
     LinkKeySpec {
@@ -168,49 +204,28 @@ impl Engine {
         config: &Config,
         store: &dyn Store,
     ) -> Result<Engine, StartError> {
+        let in_use = selection::chosen_at_start(&registry, config, store.module_selection().await?);
         let mut states = BTreeMap::new();
-        for id in &config.in_use {
+        for id in &in_use {
             let registered = registry
                 .get(id)
                 .ok_or_else(|| StartError::UnknownModule(id.clone()))?;
-            let file_values = config.module_settings.get(id).cloned().unwrap_or_default();
-            let stored = store.module_settings(id).await?;
-            let from_admin = stored.as_ref().is_some_and(|s| s.source == "admin");
-            let values = match stored {
-                Some(stored) if from_admin => {
-                    if config.module_settings.contains_key(id) && stored.values != file_values {
-                        tracing::warn!(
-                            module = %id,
-                            "settings come from the admin API (saved earlier); the config file's settings for this module are ignored"
-                        );
-                    }
-                    stored.values
-                }
-                _ => file_values,
-            };
-            let state = state_for(registered, values);
-            let source = if from_admin { "admin" } else { "file" };
-            store
-                .save_module_settings(id, &state.values, source, state.errors.is_empty())
-                .await?;
-            if !state.errors.is_empty() {
-                for error in &state.errors {
-                    tracing::warn!(module = %id, key = %error.key, "invalid setting: {}", error.message);
-                }
-            }
+            let state = selection::load_state(registered, config, store).await?;
             states.insert(id.clone(), state);
         }
         let engine = Engine {
             registry,
-            in_use: config.in_use.clone(),
+            in_use: RwLock::new(Arc::new(in_use.clone())),
             states: RwLock::new(Arc::new(states)),
+            retired: RwLock::new(Arc::new(BTreeMap::new())),
+            changing: tokio::sync::Mutex::new(()),
         };
         // A method of a module taken out of use must have been stopped first.
         let provided_by_in_use = engine.provided_type_ids();
         for method in store.payment_methods().await? {
             if method.active && !provided_by_in_use.contains(&method.settlement_type) {
                 let owner = engine.registry.modules().iter().find(|m| {
-                    !engine.in_use.contains(&m.id)
+                    !in_use.contains(&m.id)
                         && method
                             .settlement_type
                             .starts_with(&format!("acting_{}_", m.id))
@@ -227,6 +242,10 @@ impl Engine {
         for name in stopped {
             tracing::warn!(method = %name, "支払方法の{name}を「停止」しました（決済種別が提供されていません）");
         }
+        // A module out of use still finishes what it started.
+        engine
+            .refresh_listening(config, store, crate::domain::now_millis())
+            .await?;
         Ok(engine)
     }
 
@@ -236,8 +255,11 @@ impl Engine {
     }
 
     /// Module ids in use, in order.
-    pub fn in_use(&self) -> &[String] {
-        &self.in_use
+    pub fn in_use(&self) -> Arc<Vec<String>> {
+        self.in_use
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A snapshot of the in-use modules' states.
@@ -274,36 +296,24 @@ impl Engine {
     }
 
     /// The module that owns a settlement type by its `acting_<module>_` prefix, even when not provided
-    /// now (for browser returns that arrive after a settings change).
+    /// now (for browser returns that arrive after a settings change, or after the module was taken out
+    /// of use while it still listens).
     pub fn owner_of(&self, settlement_type: &str) -> Option<ModuleState> {
         self.states()
             .values()
             .find(|s| settlement_type.starts_with(&format!("acting_{}_", s.registered.id)))
             .cloned()
+            .or_else(|| self.retired_owner_of(settlement_type))
     }
 
-    /// The target of a notification endpoint name.
+    /// The target of a notification endpoint name: of a module in use, or of one out of use that
+    /// still listens for what it started.
     pub fn endpoint(&self, name: &str) -> Option<EndpointTarget> {
         let states = self.states();
-        states.values().find_map(|state| {
-            let endpoint = state.endpoints.iter().find(|e| e.name == name)?;
-            Some(EndpointTarget {
-                module: state.registered.module.clone(),
-                config: state.config.clone()?,
-                endpoint: endpoint.clone(),
-                labels: state
-                    .settlement_types
-                    .iter()
-                    .map(|t| (t.id.clone(), t.label.clone()))
-                    .collect(),
-                kinds: state
-                    .settlement_types
-                    .iter()
-                    .map(|t| (t.id.clone(), t.kind))
-                    .collect(),
-                wire_charset: state.wire_charset,
-            })
-        })
+        states
+            .values()
+            .find_map(|state| endpoint_target(state, name))
+            .or_else(|| self.retired_endpoint(name))
     }
 
     /// All settlement-type labels of in-use modules.

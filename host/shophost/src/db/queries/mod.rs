@@ -17,6 +17,7 @@ mod catalogue;
 mod operators;
 mod orders;
 mod refused;
+mod selection;
 mod shoppers;
 
 use async_trait::async_trait;
@@ -29,8 +30,8 @@ use super::decide::Change;
 use super::rows::Columns;
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, NewRefused,
-    OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses, SessionChange, Store,
-    StoreCounts, StoredSettings, WriterCounts,
+    OpenWork, OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses, SessionChange,
+    Store, StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Operator, OperatorSession, Order,
@@ -213,6 +214,24 @@ impl<S: HotPath> Store for S {
         let pools = self.pools();
         pools
             .save_module_settings(module_id, values, source, valid)
+            .await
+    }
+
+    async fn module_selection(&self) -> Result<Option<Vec<String>>, DbError> {
+        self.pools().module_selection().await
+    }
+
+    async fn save_module_selection(&self, in_use: &[String]) -> Result<(), DbError> {
+        self.pools().save_module_selection(in_use).await
+    }
+
+    async fn open_work(
+        &self,
+        attempts_created_after: i64,
+        deadline_cutoff: &str,
+    ) -> Result<Vec<OpenWork>, DbError> {
+        self.pools()
+            .open_work(attempts_created_after, deadline_cutoff)
             .await
     }
 

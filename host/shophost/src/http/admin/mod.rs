@@ -36,6 +36,7 @@ pub use methods::sanitise_explanation;
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/modules", get(modules::modules))
+        .route("/modules/in-use", put(modules::set_in_use))
         .route(
             "/modules/{id}/settings",
             get(modules::settings).put(modules::update_settings),

@@ -1,6 +1,7 @@
 //! Modules and their settings: which modules are registered and in use, each one's notification URLs
 //! and what vouches for them, each one's settings schema and values (secrets redacted), and saving
-//! new values, which may stop payment methods.
+//! new values, which may stop payment methods; and choosing the modules in use and their order, which
+//! may stop payment methods too (after a confirmation).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,31 +10,106 @@ use axum::Json;
 use serde_json::{json, Value};
 use shophost_module_api::{FieldKind, NotificationEndpoint, NotificationTrust, SettingsValues};
 
-use crate::engine::UpdateError;
+use crate::engine::{SelectionError, SelectionOutcome, UpdateError};
 use crate::http::ApiError;
 use crate::AppState;
 
+/// Every registered module: origin (`bundled`, or `shared_library` with its path), in use or not and
+/// where in the order, settings valid or not, settlement types, notification URLs, and for a module
+/// out of use with something open whether it still listens and why (`retired`).
 pub(super) async fn modules(State(state): State<AppState>) -> Json<Value> {
     let states = state.engine.states();
+    let retired = state.engine.retired();
     let registered: Vec<Value> = state
         .engine
-        .registry()
-        .modules()
-        .iter()
-        .map(|m| {
-            let current = states.get(&m.id);
-            json!({
-                "id": m.id,
-                "display_name": m.display_name,
-                "origin": m.origin.to_string(),
-                "in_use": current.is_some(),
-                "settings_valid": current.map(|s| s.errors.is_empty()),
-                "settlement_types": current.map(|s| s.settlement_types.iter().map(|t| json!({"id": t.id, "label": t.label})).collect::<Vec<_>>()).unwrap_or_default(),
-                "notification_endpoints": current.map(|s| s.endpoints.iter().map(|e| endpoint_json(e, &state.config.public_url)).collect::<Vec<_>>()).unwrap_or_default(),
-            })
+        .overview()
+        .into_iter()
+        .map(|overview| {
+            let endpoints: Vec<Value> = states
+                .get(&overview.id)
+                .or_else(|| {
+                    retired
+                        .get(&overview.id)
+                        .filter(|r| r.listening())
+                        .map(|r| &r.state)
+                })
+                .map(|s| {
+                    s.endpoints
+                        .iter()
+                        .map(|e| endpoint_json(e, &state.config.public_url))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut value = json!(overview);
+            value["notification_endpoints"] = Value::Array(endpoints);
+            value
         })
         .collect();
-    Json(json!({ "modules": registered, "in_use": state.engine.in_use() }))
+    Json(json!({
+        "modules": registered,
+        "in_use": *state.engine.in_use(),
+        "listening": state.engine.listening(),
+    }))
+}
+
+/// `PUT /admin/api/modules/in-use` with `{"in_use": ["remise"], "confirm": false}`: sets the modules in
+/// use and their order. 409 naming the methods that would stop (使用 → 停止) unless `confirm` is true;
+/// otherwise applies and reports what stopped and which modules out of use still listen.
+pub(super) async fn set_in_use(
+    State(state): State<AppState>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let in_use: Vec<String> = match body.get("in_use") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    ApiError::BadRequest("`in_use` must be a list of module ids".to_owned())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "expected {\"in_use\": [module ids], \"confirm\": bool}".to_owned(),
+            ))
+        }
+    };
+    let confirm = body
+        .get("confirm")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let outcome = state
+        .engine
+        .set_in_use(in_use, confirm, &state.config, state.store.as_ref())
+        .await;
+    match outcome {
+        Ok(SelectionOutcome::NeedsConfirmation {
+            methods,
+            removed,
+            message,
+        }) => Ok((
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": message,
+                "methods": methods,
+                "removed": removed,
+                "confirm_with": {"confirm": true},
+            })),
+        )
+            .into_response()),
+        Ok(SelectionOutcome::Applied(report)) => Ok(Json(json!(report)).into_response()),
+        Err(SelectionError::UnknownModule(id)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": format!("モジュール「{id}」は登録されていません。") })),
+        )
+            .into_response()),
+        Err(SelectionError::Duplicate(id)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": format!("モジュール「{id}」が重複しています。") })),
+        )
+            .into_response()),
+        Err(SelectionError::Db(error)) => Err(ApiError::from(error)),
+    }
 }
 
 /// A notification endpoint as the module declares it: the URL to register at the gateway, where and
