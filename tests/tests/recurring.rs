@@ -36,7 +36,7 @@ async fn subscription(shop: &Shop) -> i64 {
         (json!({"interval_months": 1, "charging_day": 31}), "課金日"),
     ] {
         let (status, answer) = shop.admin("PUT", &path, Some(&body)).await;
-        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(status, 422, "{body}: {answer}");
         assert!(answer.to_string().contains(message), "{answer}");
     }
     let (status, _) = shop

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 pub mod bundled;
+pub mod catalogue;
 pub mod checkout;
 pub mod config;
 pub mod db;

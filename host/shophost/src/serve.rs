@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::db::{self, Store};
-use crate::domain::{CustomerDetails, ProductRecurrence, ORDER_DAY};
+use crate::db::{self, NewProduct, Store};
+use crate::domain::{CustomerDetails, ProductRecurrence, TaxClass, ORDER_DAY};
 use crate::engine::Engine;
 use crate::registry::Registry;
 use crate::AppState;
@@ -32,14 +32,29 @@ const DEMO_PRODUCTS: &[(&str, &str, i64, &str)] = &[
         12800,
         "岩手の伝統工芸、南部鉄器の急須（0.5L）。",
     ),
-    ("SKU004", "京都 宇治抹茶 30g", 1620, "石臼挽きの宇治抹茶。"),
+    (
+        "SKU004",
+        "京都 宇治抹茶 30g",
+        1620,
+        "石臼挽きの宇治抹茶（軽減税率8%対象）。",
+    ),
     (
         "SKU005",
         "オンライン茶道教室 月謝",
         3300,
         "毎月のオンライン稽古（継続課金: 毎月、ご注文日と同じ日に自動でお支払い）。",
     ),
+    (
+        "SKU006",
+        "静岡 深蒸し煎茶 100g",
+        540,
+        "香り高い静岡の深蒸し煎茶（軽減税率8%対象）。",
+    ),
 ];
+
+/// The demo products that are food (お茶), taxed at the reduced rate (軽減税率 8 %), so a newcomer sees
+/// both rates in the cart.
+const DEMO_REDUCED: &[&str] = &["SKU004", "SKU006"];
 
 /// The demo product that is charged every month (継続課金), on the day of the first order.
 const DEMO_RECURRING: (&str, ProductRecurrence) = (
@@ -121,6 +136,23 @@ async fn seed_demo(store: &dyn Store) -> anyhow::Result<()> {
     store
         .set_product_recurrence(DEMO_RECURRING.0, Some(DEMO_RECURRING.1))
         .await?;
+    // Also for a demo database made before products had a tax class.
+    for sku in DEMO_REDUCED {
+        if let Some(product) = store.product_by_sku(sku).await? {
+            if product.tax_class != TaxClass::Reduced {
+                let reduced = NewProduct {
+                    sku: product.sku,
+                    name: product.name,
+                    price: product.price,
+                    description: product.description,
+                    active: product.active,
+                    tax_class: TaxClass::Reduced,
+                    recurrence: product.recurrence,
+                };
+                store.update_product(sku, &reduced).await?;
+            }
+        }
+    }
     if store
         .member_by_email("demo@example.invalid")
         .await?

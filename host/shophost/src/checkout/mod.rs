@@ -22,6 +22,9 @@ use shophost_module_api::{
 };
 
 use crate::db::{DbError, NewAttempt};
+/// An order's sums with the consumption tax per rate: written once, in `domain` (see
+/// [`crate::domain::Totals`]).
+pub use crate::domain::Totals;
 use crate::domain::{
     charset, customer, local_date, now_millis, Attempt, AttemptKind, AttemptSnapshot, AttemptState,
     CartLine, CartRecurrence, CustomerDetails, Order, PaymentStatus,
@@ -148,44 +151,6 @@ pub async fn methods_for_checkout(state: &AppState) -> Result<Vec<CheckoutMethod
         });
     }
     Ok(methods)
-}
-
-/// An order's sums. Prices include 10% consumption tax; the tax shown is the included part, rounded
-/// down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    /// The lines' sum.
-    pub items: i64,
-    /// Shipping.
-    pub shipping: i64,
-    /// What is charged.
-    pub total: i64,
-    /// The consumption tax included in the total.
-    pub tax: i64,
-}
-
-impl Totals {
-    /// The sums of `lines` with `shipping`.
-    pub fn of(lines: &[CartLine], shipping: i64) -> Totals {
-        let items: i64 = lines.iter().map(|l| l.unit_price * l.quantity).sum();
-        let total = items + shipping;
-        Totals {
-            items,
-            shipping,
-            total,
-            tax: total * 10 / 110,
-        }
-    }
-
-    /// The sums an attempt stored.
-    pub fn stored(snapshot: &AttemptSnapshot) -> Totals {
-        Totals {
-            items: snapshot.items_total,
-            shipping: snapshot.shipping,
-            total: snapshot.total,
-            tax: snapshot.tax,
-        }
-    }
 }
 
 /// Draws a link key: `digits` decimal digits, never starting with 0, from the OS CSPRNG.
@@ -329,12 +294,19 @@ async fn priced(
             .product(line.product_id)
             .await?
             .ok_or_else(|| CheckoutError::Input("カートの商品が見つかりません".to_owned()))?;
+        if !product.active {
+            return Err(CheckoutError::Input(format!(
+                "「{}」は現在販売しておりません",
+                product.name
+            )));
+        }
         let today = local_date(priced_at);
         lines.push(CartLine {
             product_id: product.id,
             name: product.name,
             unit_price: product.price,
             quantity: line.quantity,
+            tax_rate: product.tax_class.rate(),
             recurring: product.recurrence.map(|recurrence| CartRecurrence {
                 product: recurrence,
                 next_charge: recurrence

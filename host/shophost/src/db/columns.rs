@@ -248,6 +248,8 @@ pub(super) const PRODUCTS: Table = Table {
         "description",
         "recurring_months",
         "charging_day",
+        "tax_class",
+        "active",
     ],
     bytes: &[],
 };

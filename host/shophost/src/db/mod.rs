@@ -43,7 +43,7 @@ use shophost_module_api::{
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
     Operator, OperatorSession, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product,
-    ProductRecurrence, RecurringContract, RefusedRequest, SettlementError,
+    ProductRecurrence, RecurringContract, RefusedRequest, SettlementError, TaxClass,
 };
 
 pub use backup::{backup, BackupError};
@@ -104,6 +104,25 @@ pub struct NewPaymentMethod {
     pub active: bool,
     /// Display order.
     pub sort: i64,
+}
+
+/// A product as entered by the operator (see `crate::catalogue`, which checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    /// Unique stock-keeping unit code (kept when a product is changed).
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Price in yen, tax included.
+    pub price: i64,
+    /// Description (plain text).
+    pub description: String,
+    /// 販売中 / 停止.
+    pub active: bool,
+    /// 標準税率 / 軽減税率.
+    pub tax_class: TaxClass,
+    /// 継続課金, if recurring.
+    pub recurrence: Option<ProductRecurrence>,
 }
 
 /// A checkout attempt about to be stored.
@@ -432,6 +451,15 @@ pub trait Store: Send + Sync {
         description: &str,
     ) -> Result<(), DbError>;
 
+    /// A product by SKU.
+    async fn product_by_sku(&self, sku: &str) -> Result<Option<Product>, DbError>;
+    /// Adds a product; `Conflict("products_sku_key")` when its SKU exists.
+    async fn create_product(&self, product: &NewProduct) -> Result<Product, DbError>;
+    /// Replaces the fields of the product with SKU `sku` (the SKU stays); `NotFound`.
+    async fn update_product(&self, sku: &str, product: &NewProduct) -> Result<Product, DbError>;
+    /// Deletes a product; `Conflict("product_in_orders")` while any checkout attempt or order names
+    /// it, `NotFound`.
+    async fn delete_product(&self, sku: &str) -> Result<(), DbError>;
     /// Makes a product recurring (継続課金) or one-off; `NotFound` for an unknown SKU.
     async fn set_product_recurrence(
         &self,

@@ -13,7 +13,7 @@ use super::{DbError, StoredSettings};
 use crate::domain::{
     Attempt, AttemptKind, AttemptState, JournalEntry, Member, MemberCard, Order, OrderHistoryEntry,
     PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract, RefusedRequest,
-    SettlementError,
+    SettlementError, TaxClass,
 };
 
 /// A row read by column name.
@@ -173,6 +173,11 @@ pub(super) fn product(row: &impl Columns) -> Result<Product, DbError> {
         name: row.text("name")?,
         price: row.int("price")?,
         description: row.text("description")?,
+        active: row.flag("active")?,
+        tax_class: {
+            let class = row.text("tax_class")?;
+            TaxClass::parse(&class).ok_or_else(|| corrupt("tax class", &class))?
+        },
         recurrence: months.zip(day).map(|(months, day)| ProductRecurrence {
             interval_months: months as u32,
             charging_day: day as u32,

@@ -6,6 +6,7 @@
 
 mod operator;
 mod recurrence;
+mod tax;
 mod time;
 
 pub mod charset;
@@ -16,6 +17,7 @@ use shophost_module_api::{Customer, LocalDate, PaymentSlip};
 
 pub use self::operator::{Operator, OperatorSession};
 pub use self::recurrence::{scheduled_charge, ProductRecurrence, ORDER_DAY};
+pub use self::tax::{included_tax, RateTotal, TaxClass, Totals};
 pub use self::time::{
     from_module_date, japanese_date, local_date, local_datetime, now_millis, to_module_date,
     SHOP_UTC_OFFSET,
@@ -153,6 +155,10 @@ pub struct Product {
     pub price: i64,
     /// Description (plain text).
     pub description: String,
+    /// 販売中 (true) or 停止 (false): a stopped product is not offered in the storefront.
+    pub active: bool,
+    /// 標準税率 or 軽減税率.
+    pub tax_class: TaxClass,
     /// Set for a recurring product (継続課金).
     pub recurrence: Option<ProductRecurrence>,
 }
@@ -168,9 +174,26 @@ pub struct CartLine {
     pub unit_price: i64,
     /// Quantity.
     pub quantity: i64,
+    /// The consumption tax rate of the line in percent (10 or 8), recorded with the line so the order's
+    /// sums stay as they were when the product later changes class. Lines stored before rates were
+    /// recorded read as 10.
+    #[serde(default = "tax::standard_rate")]
+    pub tax_rate: u32,
     /// For a recurring product: how it recurs and when it is next charged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurring: Option<CartRecurrence>,
+}
+
+impl CartLine {
+    /// The line's tax-included amount.
+    pub fn amount(&self) -> i64 {
+        self.unit_price * self.quantity
+    }
+
+    /// Whether the line is at the reduced rate (軽減税率, marked ※).
+    pub fn reduced(&self) -> bool {
+        self.tax_rate < TaxClass::Standard.rate()
+    }
 }
 
 /// A recurring line as checked out.
@@ -295,13 +318,21 @@ pub struct AttemptSnapshot {
     pub shipping: i64,
     /// Total charged.
     pub total: i64,
-    /// Tax included in the total.
+    /// Tax included in the total (the sum of the per-rate taxes, see [`Totals`]).
     pub tax: i64,
     /// 備考.
     pub note: String,
     /// Checkout options chosen (e.g. installments).
     #[serde(default)]
     pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl AttemptSnapshot {
+    /// The sums per rate, from the lines (each with the rate recorded when it was priced) and
+    /// shipping.
+    pub fn totals(&self) -> Totals {
+        Totals::of(&self.lines, self.shipping)
+    }
 }
 
 /// A checkout attempt: the link key and the snapshot stored before the shopper is sent to the gateway.
@@ -380,6 +411,15 @@ pub struct Order {
     pub attention: Option<String>,
     /// Created.
     pub created_at: i64,
+}
+
+impl Order {
+    /// The sums per rate, from the lines as ordered (each with its recorded rate); what the total
+    /// holds beyond the lines is shipping.
+    pub fn totals(&self) -> Totals {
+        let items: i64 = self.lines.iter().map(CartLine::amount).sum();
+        Totals::of(&self.lines, self.total - items)
+    }
 }
 
 /// A payment slip as stored (serde form of [`PaymentSlip`]).

@@ -28,8 +28,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/checkout/{link_key}/confirm", post(confirm))
 }
 
+/// The products on sale (販売中), each with its tax class.
 async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "products": state.store.products().await? })))
+    Ok(Json(
+        json!({ "products": crate::catalogue::on_sale(&state).await? }),
+    ))
 }
 
 async fn payment_methods(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -79,6 +82,8 @@ async fn create(
         Json(json!({
             "link_key": attempt.link_key,
             "total": attempt.total,
+            // The consumption tax per rate (see `domain::Totals`), as a headless storefront shows it.
+            "totals": attempt.snapshot.totals(),
             "settlement_type": attempt.settlement_type,
             "payment_method": attempt.payment_method_name,
         })),

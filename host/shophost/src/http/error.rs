@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::catalogue::CatalogueError;
 use crate::checkout::CheckoutError;
 use crate::db::DbError;
 use crate::http::html;
@@ -74,6 +75,44 @@ impl From<DbError> for ApiError {
             DbError::Conflict(which) => ApiError::Conflict(which.to_owned()),
             other => ApiError::Unavailable(other.to_string()),
         }
+    }
+}
+
+/// Each problem of a product form under its field's name.
+impl From<CatalogueError> for ApiError {
+    fn from(error: CatalogueError) -> Self {
+        match error {
+            CatalogueError::Invalid(problems) => {
+                let mut fields = serde_json::Map::new();
+                for problem in &problems {
+                    fields
+                        .entry(problem.field)
+                        .or_insert_with(|| json!(problem.message));
+                }
+                ApiError::Invalid {
+                    message: error_message(&problems),
+                    details: serde_json::Value::Object(fields),
+                }
+            }
+            CatalogueError::Conflict(message) => ApiError::Conflict(message),
+            CatalogueError::NotFound => ApiError::NotFound,
+            CatalogueError::Unavailable(db) => ApiError::from(db),
+        }
+    }
+}
+
+/// The summary of a form's problems: the first, and how many more.
+fn error_message(problems: &[crate::catalogue::FieldProblem]) -> String {
+    match problems {
+        [] => "入力内容を確認してください".to_owned(),
+        [one] => one.message.clone(),
+        [first, rest @ ..] => format!("{}（ほか{}件）", first.message, rest.len()),
+    }
+}
+
+impl From<CatalogueError> for PageError {
+    fn from(error: CatalogueError) -> Self {
+        ApiError::from(error).into()
     }
 }
 

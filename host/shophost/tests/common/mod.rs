@@ -51,12 +51,14 @@ impl Drop for TempDir {
 /// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) in a fresh SQLite file.
 pub async fn shop(name: &str) -> (AppState, TempDir) {
     let dir = TempDir::new(name);
-    let db = dir.0.join("t.db");
+    let db = format!("sqlite:{}", dir.0.join("t.db").display());
+    (shop_on(&db).await, dir)
+}
+
+/// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) on the database at `url`.
+pub async fn shop_on(url: &str) -> AppState {
     let text = shophost::config::DEMO_CONFIG
-        .replace(
-            "sqlite:shophost-data/shophost.db",
-            &format!("sqlite:{}", db.display()),
-        )
+        .replace("sqlite:shophost-data/shophost.db", url)
         .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
         .replace("demo-admin-token-change-me", ADMIN_TOKEN);
     assert!(
@@ -65,10 +67,9 @@ pub async fn shop(name: &str) -> (AppState, TempDir) {
     );
     let registry = shophost::bundled::registry(vec![]).expect("registry");
     let config = shophost::serve::config_from_toml(&text, &registry).expect("config");
-    let state = shophost::serve::build_state(config, registry)
+    shophost::serve::build_state(config, registry)
         .await
-        .expect("state");
-    (state, dir)
+        .expect("state")
 }
 
 /// One response, body read.

@@ -164,6 +164,13 @@ impl HotPath for PgStore {
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const FOR_UPDATE: &'static str = "FOR UPDATE";
+    const PRODUCT_IN_LINES: &'static str = "SELECT CASE WHEN \
+         EXISTS (SELECT 1 FROM checkout_attempts a, \
+                 jsonb_array_elements(a.snapshot_json::jsonb -> 'lines') l \
+                 WHERE (l ->> 'product_id')::bigint = $1) \
+         OR EXISTS (SELECT 1 FROM orders o, jsonb_array_elements(o.lines_json::jsonb) l \
+                 WHERE (l ->> 'product_id')::bigint = $1) \
+         THEN 1::bigint ELSE 0::bigint END AS used";
 
     async fn fetch(
         connection: &mut PgConnection,

@@ -7,8 +7,10 @@ use crate::db::columns::{
     json, NewRow, Value, CONTRACTS, MODULE_SETTINGS, PAYMENT_METHODS, PRODUCTS,
 };
 use crate::db::rows::{self, Columns};
-use crate::db::{DbError, NewPaymentMethod, StoredSettings};
-use crate::domain::{now_millis, PaymentMethod, Product, ProductRecurrence, RecurringContract};
+use crate::db::{DbError, NewPaymentMethod, NewProduct, StoredSettings};
+use crate::domain::{
+    now_millis, PaymentMethod, Product, ProductRecurrence, RecurringContract, TaxClass,
+};
 
 impl<DB: Dialect> Pools<DB> {
     pub async fn module_settings(
@@ -181,9 +183,88 @@ impl<DB: Dialect> Pools<DB> {
             .set("price", price)
             .set("description", description)
             .set("recurring_months", None::<i64>)
-            .set("charging_day", None::<i64>);
+            .set("charging_day", None::<i64>)
+            .set("tax_class", TaxClass::Standard.as_str())
+            .set("active", true);
         let sql = insert(&row, "ON CONFLICT (sku) DO NOTHING");
         self.write(&sql, row.into_values()).await.map(drop)
+    }
+
+    pub async fn product_by_sku(&self, sku: &str) -> Result<Option<Product>, DbError> {
+        let sql = format!("SELECT {} FROM products WHERE sku = $1", PRODUCTS.select());
+        let row = self.read_row(&sql, vec![sku.into()]).await?;
+        row.as_ref().map(rows::product).transpose()
+    }
+
+    pub async fn create_product(&self, product: &NewProduct) -> Result<Product, DbError> {
+        let recurrence = product.recurrence;
+        let row = NewRow::new(&PRODUCTS)
+            .set("sku", &product.sku)
+            .set("name", &product.name)
+            .set("price", product.price)
+            .set("description", &product.description)
+            .set(
+                "recurring_months",
+                recurrence.map(|r| i64::from(r.interval_months)),
+            )
+            .set(
+                "charging_day",
+                recurrence.map(|r| i64::from(r.charging_day)),
+            )
+            .set("tax_class", product.tax_class.as_str())
+            .set("active", product.active);
+        let sql = insert(&row, &format!("RETURNING {}", PRODUCTS.select()));
+        let rows = self.write_rows(&sql, row.into_values()).await?;
+        rows::product(rows.first().ok_or(DbError::NotFound)?)
+    }
+
+    pub async fn update_product(
+        &self,
+        sku: &str,
+        product: &NewProduct,
+    ) -> Result<Product, DbError> {
+        let sql = format!(
+            "UPDATE products SET name = $1, price = $2, description = $3, recurring_months = $4, \
+             charging_day = $5, tax_class = $6, active = $7 WHERE sku = $8 RETURNING {}",
+            PRODUCTS.select()
+        );
+        let recurrence = product.recurrence;
+        let args = vec![
+            product.name.as_str().into(),
+            product.price.into(),
+            product.description.as_str().into(),
+            recurrence.map(|r| i64::from(r.interval_months)).into(),
+            recurrence.map(|r| i64::from(r.charging_day)).into(),
+            product.tax_class.as_str().into(),
+            product.active.into(),
+            sku.into(),
+        ];
+        let rows = self.write_rows(&sql, args).await?;
+        rows::product(rows.first().ok_or(DbError::NotFound)?)
+    }
+
+    /// Checked and deleted in one write transaction, as payment methods are.
+    pub async fn delete_product(&self, sku: &str) -> Result<(), DbError> {
+        let mut tx = self.write.begin().await?;
+        let found = DB::fetch(
+            &mut tx,
+            "SELECT id FROM products WHERE sku = $1",
+            vec![sku.into()],
+        )
+        .await?;
+        let id = found.first().ok_or(DbError::NotFound)?.int("id")?;
+        let used = DB::fetch(&mut tx, DB::PRODUCT_IN_LINES, vec![id.into()]).await?;
+        if used.first().ok_or(DbError::NotFound)?.int("used")? > 0 {
+            return Err(DbError::Conflict("product_in_orders"));
+        }
+        DB::execute(
+            &mut tx,
+            "DELETE FROM products WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn set_product_recurrence(

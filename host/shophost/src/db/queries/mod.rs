@@ -29,9 +29,9 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, NewRefused,
-    OpenWork, OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses, SessionChange,
-    Store, StoreCounts, StoredSettings, WriterCounts,
+    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, NewProduct,
+    NewRefused, OpenWork, OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses,
+    SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Operator, OperatorSession, Order,
@@ -48,6 +48,9 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// neither needs nor parses it: its single writer connection already serialises write
     /// transactions.
     const FOR_UPDATE: &'static str;
+    /// A query whose one row's `used` is 1 when any checkout attempt's or order's lines name the
+    /// product `$1`, else 0. The lines are JSON text, which each backend reads with its own functions.
+    const PRODUCT_IN_LINES: &'static str;
 
     /// Runs a statement; returns its rows.
     async fn fetch(
@@ -287,6 +290,22 @@ impl<S: HotPath> Store for S {
     ) -> Result<(), DbError> {
         let pools = self.pools();
         pools.ensure_product(sku, name, price, description).await
+    }
+
+    async fn product_by_sku(&self, sku: &str) -> Result<Option<Product>, DbError> {
+        self.pools().product_by_sku(sku).await
+    }
+
+    async fn create_product(&self, product: &NewProduct) -> Result<Product, DbError> {
+        self.pools().create_product(product).await
+    }
+
+    async fn update_product(&self, sku: &str, product: &NewProduct) -> Result<Product, DbError> {
+        self.pools().update_product(sku, product).await
+    }
+
+    async fn delete_product(&self, sku: &str) -> Result<(), DbError> {
+        self.pools().delete_product(sku).await
     }
 
     async fn set_product_recurrence(

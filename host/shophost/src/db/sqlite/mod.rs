@@ -155,6 +155,12 @@ impl HotPath for SqliteStore {
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const FOR_UPDATE: &'static str = "";
+    const PRODUCT_IN_LINES: &'static str = "SELECT CASE WHEN \
+         EXISTS (SELECT 1 FROM checkout_attempts a, json_each(a.snapshot_json, '$.lines') l \
+                 WHERE json_extract(l.value, '$.product_id') = $1) \
+         OR EXISTS (SELECT 1 FROM orders o, json_each(o.lines_json) l \
+                 WHERE json_extract(l.value, '$.product_id') = $1) \
+         THEN 1 ELSE 0 END AS used";
 
     async fn fetch(
         connection: &mut SqliteConnection,

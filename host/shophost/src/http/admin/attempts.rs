@@ -12,7 +12,7 @@ use super::journal::journal_json;
 use super::limit::Limit;
 use super::orders::order_json;
 use crate::db::DbError;
-use crate::domain::PaymentStatus;
+use crate::domain::{Attempt, PaymentStatus};
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -28,7 +28,16 @@ pub(super) async fn attempts(
     Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
     let attempts = state.store.attempts(query.open_only, limit.rows()).await?;
+    let attempts: Vec<Value> = attempts.iter().map(attempt_json).collect();
     Ok(Json(json!({ "attempts": attempts })))
+}
+
+/// An attempt as the admin API gives it: the stored fields (each line with the `tax_rate` recorded
+/// when it was priced) and `totals` with the consumption tax per rate.
+fn attempt_json(attempt: &Attempt) -> Value {
+    let mut value = json!(attempt);
+    value["totals"] = json!(attempt.snapshot.totals());
+    value
 }
 
 pub(super) async fn attempt(
@@ -42,7 +51,7 @@ pub(super) async fn attempt(
         .ok_or(ApiError::NotFound)?;
     let journal = state.store.journal(Some(&link_key), 100).await?;
     Ok(Json(
-        json!({ "attempt": attempt, "journal": journal.iter().map(journal_json).collect::<Vec<_>>() }),
+        json!({ "attempt": attempt_json(&attempt), "journal": journal.iter().map(journal_json).collect::<Vec<_>>() }),
     ))
 }
 

@@ -1,70 +1,118 @@
-//! What the shop sells and the recurring contracts it made: products, their 継続課金 schedule, and the
-//! contracts with the next charge to expect.
+//! What the shop sells and the recurring contracts it made: products (list, add, change, delete; their
+//! tax class, 販売中/停止 and 継続課金 schedule), and the contracts with the next charge to expect.
+//!
+//! The handlers only translate: the rules are in `crate::catalogue`, which the operator console calls
+//! too.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use shophost_module_api::LocalDate;
 
 use super::limit::Limit;
+use crate::catalogue::{self, ProductForm, RecurrenceForm};
 use crate::db::DbError;
-use crate::domain::{local_date, now_millis, scheduled_charge, ProductRecurrence, ORDER_DAY};
+use crate::domain::{local_date, now_millis, scheduled_charge, Product};
 use crate::http::ApiError;
 use crate::AppState;
 
+/// Every product, on sale or stopped, with the words the console shows.
 pub(super) async fn products(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "products": state.store.products().await? })))
+    let products: Vec<Value> = catalogue::products(&state)
+        .await?
+        .iter()
+        .map(product_json)
+        .collect();
+    Ok(Json(json!({ "products": products })))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct ProductBody {
-    sku: String,
-    name: String,
-    price: i64,
-    #[serde(default)]
-    description: String,
+/// One product by SKU.
+pub(super) async fn product(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(product_json(&catalogue::product(&state, &sku).await?)))
 }
 
-/// Adds a product (kept as it is when the SKU exists).
+/// A product as the admin API gives it: the stored fields, the rate and the operator's words.
+fn product_json(product: &Product) -> Value {
+    let mut value = json!(product);
+    value["tax_rate"] = json!(product.tax_class.rate());
+    value["tax_class_label"] = json!(product.tax_class.label());
+    value["status"] = json!(if product.active {
+        "販売中"
+    } else {
+        "停止"
+    });
+    value
+}
+
+/// Adds a product (`sku`, `name`, `price` 税込, and optionally `description`, `active`, `tax_class`
+/// `standard`/`reduced`, `recurrence`). A SKU that exists is refused with 409.
 pub(super) async fn add_product(
     State(state): State<AppState>,
-    Json(body): Json<ProductBody>,
+    Json(body): Json<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let sku = body.sku.trim();
-    let name = body.name.trim();
-    if sku.is_empty() || sku.chars().count() > 64 {
-        return Err(ApiError::BadRequest(
-            "商品コードを64文字以内で入力してください".to_owned(),
-        ));
-    }
-    if name.is_empty() {
-        return Err(ApiError::BadRequest("商品名を入力してください".to_owned()));
-    }
-    if !(0..=99_999_999).contains(&body.price) {
-        return Err(ApiError::BadRequest(
-            "価格は0円から99,999,999円までです".to_owned(),
-        ));
-    }
-    state
-        .store
-        .ensure_product(sku, name, body.price, &body.description)
-        .await?;
-    let product = state
-        .store
-        .products()
-        .await?
-        .into_iter()
-        .find(|p| p.sku == sku);
-    Ok((StatusCode::CREATED, Json(json!(product))).into_response())
+    let product = catalogue::add(&state, &form(&body)).await?;
+    Ok((StatusCode::CREATED, Json(product_json(&product))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct RecurrenceBody {
-    interval_months: u32,
-    charging_day: u32,
+/// Changes a product: the fields given replace the current ones (the SKU stays).
+pub(super) async fn edit_product(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Json(body): Json<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let product = catalogue::edit(&state, &sku, &form(&body)).await?;
+    Ok(Json(product_json(&product)))
+}
+
+/// Deletes a product; 409 while an order or a checkout attempt names it (stop it instead).
+pub(super) async fn delete_product(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    catalogue::delete(&state, &sku).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A JSON body as the form the console would post: numbers and flags become text, `recurrence` is
+/// `null` (one-off) or `{interval_months, charging_day}`; a field left out keeps its value.
+fn form(body: &Map<String, Value>) -> ProductForm {
+    let text = |name: &str| body.get(name).map(as_text);
+    ProductForm {
+        sku: text("sku"),
+        name: text("name"),
+        price: text("price"),
+        description: text("description"),
+        active: text("active"),
+        tax_class: text("tax_class"),
+        recurrence: body.get("recurrence").map(recurrence_form),
+    }
+}
+
+fn recurrence_form(value: &Value) -> Option<RecurrenceForm> {
+    match value {
+        Value::Null => None,
+        other => Some(RecurrenceForm {
+            interval_months: other
+                .get("interval_months")
+                .map(as_text)
+                .unwrap_or_default(),
+            charging_day: other.get("charging_day").map(as_text).unwrap_or_default(),
+        }),
+    }
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Makes a product recurring (継続課金: every 1, 6 or 12 months, on day 1–28 or 99 = the order's day),
@@ -72,35 +120,10 @@ pub(super) struct RecurrenceBody {
 pub(super) async fn set_recurrence(
     State(state): State<AppState>,
     Path(sku): Path<String>,
-    Json(body): Json<Option<RecurrenceBody>>,
+    Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let recurrence = match body {
-        None => None,
-        Some(body) => {
-            if ![1, 6, 12].contains(&body.interval_months) {
-                return Err(ApiError::BadRequest(
-                    "課金間隔は1か月・6か月・12か月から選んでください".to_owned(),
-                ));
-            }
-            if !(1..=28).contains(&body.charging_day) && body.charging_day != ORDER_DAY {
-                return Err(ApiError::BadRequest(
-                    "課金日は1日から28日まで、またはご注文日（99）を指定してください".to_owned(),
-                ));
-            }
-            Some(ProductRecurrence {
-                interval_months: body.interval_months,
-                charging_day: body.charging_day,
-            })
-        }
-    };
-    state.store.set_product_recurrence(&sku, recurrence).await?;
-    let product = state
-        .store
-        .products()
-        .await?
-        .into_iter()
-        .find(|p| p.sku == sku);
-    Ok(Json(json!(product)))
+    let product = catalogue::set_recurrence(&state, &sku, recurrence_form(&body)).await?;
+    Ok(Json(product_json(&product)))
 }
 
 #[derive(Debug, Deserialize)]

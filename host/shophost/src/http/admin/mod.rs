@@ -75,6 +75,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/products",
             get(catalogue::products).post(catalogue::add_product),
         )
+        .route(
+            "/products/{sku}",
+            get(catalogue::product)
+                .put(catalogue::edit_product)
+                .delete(catalogue::delete_product),
+        )
         .route("/products/{sku}/recurrence", put(catalogue::set_recurrence))
         .route("/contracts", get(catalogue::contracts))
         .route("/contracts/{id}/stop", post(catalogue::stop_contract))

@@ -46,9 +46,13 @@ pub(super) async fn orders(
     Ok(Json(json!({ "orders": orders })))
 }
 
+/// An order as the admin API gives it: the stored fields (each line with its recorded `tax_rate`), the
+/// status in words, and `totals` with the consumption tax per rate (`rates`: `rate`, `total`, `tax`,
+/// `reduced`), as the qualified invoice shows it.
 pub(super) fn order_json(order: &crate::domain::Order) -> Value {
     let mut value = json!(order);
     value["payment_status_label"] = json!(order.payment_status.label());
+    value["totals"] = json!(order.totals());
     value
 }
 

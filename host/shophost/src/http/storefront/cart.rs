@@ -11,13 +11,13 @@ use super::{field, see_other, Fields, PageResult, MAX_QUANTITY};
 use crate::checkout::Totals;
 use crate::db::{DbError, OrderFilter};
 use crate::domain::customer::narrow_digit;
-use crate::domain::CartLine;
+use crate::domain::{CartLine, TaxClass};
 use crate::http::{html, PageError};
 use crate::AppState;
 
 pub(super) async fn index(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let visit = Visit::read(&state, &headers).await?;
-    let products = state.store.products().await?;
+    let products = crate::catalogue::on_sale(&state).await?;
     let page = IndexPage {
         shop_name: state.config.shop.name.clone(),
         products: products
@@ -27,6 +27,7 @@ pub(super) async fn index(State(state): State<AppState>, headers: HeaderMap) -> 
                 name: product.name,
                 price: product.price,
                 description: product.description,
+                reduced: product.tax_class == TaxClass::Reduced,
                 recurrence: product.recurrence.map(recurrence_label),
             })
             .collect(),
@@ -42,7 +43,8 @@ pub(super) async fn cart_add(
 ) -> PageResult {
     let mut visit = Visit::read(&state, &headers).await?;
     let product = match field(&fields, "product_id").trim().parse::<i64>() {
-        Ok(id) => state.store.product(id).await?,
+        // A stopped (停止) product is not offered.
+        Ok(id) => state.store.product(id).await?.filter(|p| p.active),
         Err(_) => None,
     };
     let Some(product) = product else {
@@ -174,12 +176,13 @@ async fn forget_finished_order(state: &AppState, visit: &mut Visit) -> Result<()
     Ok(())
 }
 
-/// The session's cart priced from the catalogue; products no longer sold drop out.
+/// The session's cart priced from the catalogue, each line with its product's tax rate; products no
+/// longer sold (deleted or stopped) drop out.
 async fn priced_cart(state: &AppState, session: &Session) -> Result<Vec<CartLine>, DbError> {
     if session.cart.is_empty() {
         return Ok(Vec::new());
     }
-    let products = state.store.products().await?;
+    let products = crate::catalogue::on_sale(state).await?;
     Ok(session
         .cart
         .iter()
@@ -189,6 +192,7 @@ async fn priced_cart(state: &AppState, session: &Session) -> Result<Vec<CartLine
                 name: p.name.clone(),
                 unit_price: p.price,
                 quantity: *quantity,
+                tax_rate: p.tax_class.rate(),
                 recurring: None,
             })
         })

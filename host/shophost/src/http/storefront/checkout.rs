@@ -22,7 +22,7 @@ use super::views::{
 use super::{field, form_status, see_other, Fields, PageResult};
 use crate::checkout::{
     self, AttemptDraft, CartInputLine, CheckoutError, CheckoutInput, CheckoutMethod, Confirmed,
-    ReturnView, Totals,
+    ReturnView,
 };
 use crate::db::DbError;
 use crate::domain::{customer, Attempt, AttemptKind, AttemptState, CustomerDetails, MemberCard};
@@ -381,7 +381,7 @@ fn order_summary(state: &AppState, draft: &AttemptDraft) -> AttemptSummary {
         .collect();
     AttemptSummary {
         lines: snapshot.lines.clone(),
-        totals: Totals::stored(snapshot),
+        totals: snapshot.totals(),
         customer: CustomerSummary::from(&snapshot.customer),
         payment_method: draft.payment_method_name.clone(),
         notice: settlement_type.and_then(|t| t.notice.clone()),

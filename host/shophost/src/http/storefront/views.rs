@@ -6,10 +6,9 @@
 use askama::Template;
 use shophost_module_api::RedirectForm;
 
-use crate::checkout::Totals;
 use crate::domain::{
     japanese_date, local_datetime, CartLine, CustomerDetails, MemberCard, Order, ProductRecurrence,
-    ORDER_DAY,
+    Totals, ORDER_DAY,
 };
 // The templates' filters (`yen`), which the generated code finds by name.
 use crate::http::html::filters;
@@ -25,12 +24,21 @@ pub struct IndexPage {
     pub max_quantity: i64,
 }
 
+impl IndexPage {
+    /// Whether a product is at the reduced rate (the page says what ※ means).
+    pub fn has_reduced(&self) -> bool {
+        self.products.iter().any(|product| product.reduced)
+    }
+}
+
 /// One product on the index.
 pub struct ProductCard {
     pub id: i64,
     pub name: String,
     pub price: i64,
     pub description: String,
+    /// 軽減税率 (marked ※).
+    pub reduced: bool,
     /// For a recurring product, how it recurs (`毎月（ご注文日と同じ日）`).
     pub recurrence: Option<String>,
 }
@@ -184,6 +192,10 @@ pub struct CompletePage {
     pub order_number: String,
     pub payment_method: String,
     pub total: i64,
+    /// The lines as ordered, each with its recorded tax rate.
+    pub lines: Vec<CartLine>,
+    /// The sums with the consumption tax per rate.
+    pub totals: Totals,
     pub payment_status: &'static str,
     pub link_key: String,
     pub slip: Option<SlipView>,
@@ -211,6 +223,8 @@ impl From<&Order> for CompletePage {
             order_number: order.order_number.clone(),
             payment_method: order.payment_method_name.clone(),
             total: order.total,
+            lines: order.lines.clone(),
+            totals: order.totals(),
             payment_status: order.payment_status.label(),
             link_key: order.link_key.clone(),
             slip: order.slip.as_ref().map(|slip| SlipView {
@@ -288,6 +302,10 @@ pub struct OrderRow {
     pub total: i64,
     pub payment_method: String,
     pub status: &'static str,
+    /// The lines as ordered, each with its recorded tax rate.
+    pub lines: Vec<CartLine>,
+    /// The sums with the consumption tax per rate.
+    pub totals: Totals,
 }
 
 impl From<&Order> for OrderRow {
@@ -298,6 +316,8 @@ impl From<&Order> for OrderRow {
             total: order.total,
             payment_method: order.payment_method_name.clone(),
             status: order.payment_status.label(),
+            lines: order.lines.clone(),
+            totals: order.totals(),
         }
     }
 }
