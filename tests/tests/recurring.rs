@@ -36,8 +36,13 @@ async fn subscription(shop: &Shop) -> i64 {
         (json!({"interval_months": 1, "charging_day": 31}), "課金日"),
     ] {
         let (status, answer) = shop.admin("PUT", &path, Some(&body)).await;
-        assert_eq!(status, 400, "{body}: {answer}");
-        assert!(answer.to_string().contains(message), "{answer}");
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(message),
+            "{answer}"
+        );
+        let field = answer["fields"].as_object().expect("fields");
+        assert_eq!(field.len(), 1, "{answer}");
     }
     let (status, _) = shop
         .admin("PUT", "/products/NOSUCH/recurrence", Some(&json!(null)))

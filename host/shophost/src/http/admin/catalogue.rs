@@ -12,6 +12,7 @@ use shophost_module_api::LocalDate;
 use super::limit::Limit;
 use crate::db::DbError;
 use crate::domain::{local_date, now_millis, scheduled_charge, ProductRecurrence, ORDER_DAY};
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -31,21 +32,23 @@ pub(super) struct ProductBody {
 /// Adds a product (kept as it is when the SKU exists).
 pub(super) async fn add_product(
     State(state): State<AppState>,
-    Json(body): Json<ProductBody>,
+    JsonBody(body): JsonBody<ProductBody>,
 ) -> Result<Response, ApiError> {
     let sku = body.sku.trim();
     let name = body.name.trim();
     if sku.is_empty() || sku.chars().count() > 64 {
-        return Err(ApiError::BadRequest(
-            "商品コードを64文字以内で入力してください".to_owned(),
+        return Err(ApiError::field(
+            "sku",
+            "商品コードを64文字以内で入力してください",
         ));
     }
     if name.is_empty() {
-        return Err(ApiError::BadRequest("商品名を入力してください".to_owned()));
+        return Err(ApiError::field("name", "商品名を入力してください"));
     }
     if !(0..=99_999_999).contains(&body.price) {
-        return Err(ApiError::BadRequest(
-            "価格は0円から99,999,999円までです".to_owned(),
+        return Err(ApiError::field(
+            "price",
+            "価格は0円から99,999,999円までです",
         ));
     }
     state
@@ -72,19 +75,21 @@ pub(super) struct RecurrenceBody {
 pub(super) async fn set_recurrence(
     State(state): State<AppState>,
     Path(sku): Path<String>,
-    Json(body): Json<Option<RecurrenceBody>>,
+    JsonBody(body): JsonBody<Option<RecurrenceBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let recurrence = match body {
         None => None,
         Some(body) => {
             if ![1, 6, 12].contains(&body.interval_months) {
-                return Err(ApiError::BadRequest(
-                    "課金間隔は1か月・6か月・12か月から選んでください".to_owned(),
+                return Err(ApiError::field(
+                    "interval_months",
+                    "課金間隔は1か月・6か月・12か月から選んでください",
                 ));
             }
             if !(1..=28).contains(&body.charging_day) && body.charging_day != ORDER_DAY {
-                return Err(ApiError::BadRequest(
-                    "課金日は1日から28日まで、またはご注文日（99）を指定してください".to_owned(),
+                return Err(ApiError::field(
+                    "charging_day",
+                    "課金日は1日から28日まで、またはご注文日（99）を指定してください",
                 ));
             }
             Some(ProductRecurrence {

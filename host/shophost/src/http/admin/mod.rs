@@ -38,7 +38,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/modules", get(modules::modules))
         .route(
             "/modules/{id}/settings",
-            get(modules::settings).put(modules::update_settings),
+            get(modules::settings)
+                .put(modules::replace_settings)
+                .patch(modules::merge_settings),
+        )
+        .route(
+            "/modules/{id}/settings/revert",
+            post(modules::revert_settings),
         )
         .route(
             "/payment-methods",
