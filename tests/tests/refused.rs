@@ -228,7 +228,12 @@ async fn rescue(database: Database) {
         .find(|r| r["id"] == id)
         .cloned()
         .unwrap();
-    assert!(kept["replayed_at"].is_i64(), "{kept}");
+    assert!(
+        kept["replayed_at"]
+            .as_str()
+            .is_some_and(|at| at.ends_with("+09:00")),
+        "{kept}"
+    );
     assert_eq!(kept["replay_journal_id"], replay["journal_id"]);
     assert_eq!(kept["attempt_state"], "ordered");
 

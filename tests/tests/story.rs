@@ -98,7 +98,8 @@ async fn story(database: Database) {
     assert_eq!(status, 409, "{error}");
     assert!(error["error"].as_str().unwrap().contains("同じ名前"));
     let (status, error) = create_method(&shop, "謎の決済", "acting_nobody_card", "").await;
-    assert_eq!(status, 400, "{error}");
+    assert_eq!(status, 422, "{error}");
+    assert!(error["fields"]["settlement_type"].is_string(), "{error}");
     assert_eq!(offered(&shop).await, ["クレジットカード", "コンビニ払い"]);
 
     // A settings update with an error withdraws Remise's settlement types and stops both methods.
@@ -272,7 +273,8 @@ async fn story(database: Database) {
     let (status, error) = shop
         .admin("POST", &path, Some(&json!({"status": "refunded"})))
         .await;
-    assert_eq!(status, 400, "{error}");
+    assert_eq!(status, 422, "{error}");
+    assert!(error["fields"]["status"].is_string(), "{error}");
     let (status, recovered) = shop
         .admin("POST", &path, Some(&json!({"status": "captured"})))
         .await;

@@ -56,17 +56,56 @@ async fn the_checkout_api_checks_customers_with_the_storefronts_rules() {
         }))),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     let error = answer["error"].as_str().expect("error");
-    for message in [
-        "郵便番号を入力してください",
-        "市区町村・番地を入力してください",
-        "フリガナ（セイ）はカタカナで入力してください",
-        "都道府県を選んでください",
-        "電話番号は10桁または11桁の数字で入力してください",
+    for (field, message) in [
+        ("postcode", "郵便番号を入力してください"),
+        ("address1", "市区町村・番地を入力してください"),
+        (
+            "family_kana",
+            "フリガナ（セイ）はカタカナで入力してください",
+        ),
+        ("prefecture", "都道府県を選んでください"),
+        ("phone", "電話番号は10桁または11桁の数字で入力してください"),
     ] {
         assert!(error.contains(message), "{message} missing from {error}");
+        let by_field = answer["fields"][field].as_str().unwrap_or_default();
+        assert!(by_field.contains(message), "{field}: {answer}");
     }
+
+    // A customer left out altogether is every field's problem, not a JSON error: an order without an
+    // address is refused by the storefront's rules.
+    let (status, answer) = json_request(
+        &state,
+        "POST",
+        "/api/checkout",
+        Some(body(serde_json::json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    for field in [
+        "email",
+        "family_name",
+        "postcode",
+        "prefecture",
+        "address1",
+        "phone",
+    ] {
+        assert!(answer["fields"][field].is_string(), "{field}: {answer}");
+    }
+    // A body that is not a checkout at all is answered in JSON, naming what is missing.
+    let (status, answer) = json_request(
+        &state,
+        "POST",
+        "/api/checkout",
+        Some(serde_json::json!({"lines": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("customer"),
+        "{answer}"
+    );
 
     // A complete customer, typed with full-width digits, is stored tidied.
     let customer: serde_json::Map<String, serde_json::Value> = CUSTOMER

@@ -64,6 +64,15 @@ pub enum CheckoutError {
     /// Something the shopper entered is wrong.
     #[error("{0}")]
     Input(String),
+    /// What the shopper entered fails the checks field by field (the customer's details): every
+    /// message joined, and each by its field's JSON name.
+    #[error("{message}")]
+    Invalid {
+        /// Every message, joined.
+        message: String,
+        /// `(field, message)`, in the validator's order.
+        fields: Vec<(String, String)>,
+    },
     /// No such attempt (or not one that can be paid).
     #[error("お支払い手続きが見つかりません")]
     NotFound,
@@ -270,9 +279,15 @@ async fn priced(
     let customer = customer::tidy(&input.customer);
     let problems = customer::problems(&customer);
     if !problems.is_empty() {
-        // Every problem at once, as the storefront's form shows them.
-        let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
-        return Err(CheckoutError::Input(messages.join("。")));
+        // Every problem at once, as the storefront's form shows them, each by its field.
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        return Err(CheckoutError::Invalid {
+            message: messages.join("。"),
+            fields: problems
+                .iter()
+                .map(|p| (p.field.to_owned(), p.message.clone()))
+                .collect(),
+        });
     }
     let method = state
         .store

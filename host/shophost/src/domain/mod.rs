@@ -2,7 +2,7 @@
 //!
 //! Money is an integer number of yen. Times are Unix milliseconds in UTC; the shop's time zone
 //! (Asia/Tokyo, UTC+9, no daylight saving) is applied only for display and for gateway dates, in
-//! `time.rs`; the 継続課金 date rule is in `recurrence.rs`.
+//! `time.rs`; serialised for the JSON APIs, an instant is ISO 8601 with that offset (`time::iso`); the 継続課金 date rule is in `recurrence.rs`.
 
 mod operator;
 mod recurrence;
@@ -19,8 +19,8 @@ pub use self::operator::{Operator, OperatorSession};
 pub use self::recurrence::{scheduled_charge, ProductRecurrence, ORDER_DAY};
 pub use self::tax::{included_tax, RateTotal, TaxClass, Totals};
 pub use self::time::{
-    from_module_date, japanese_date, local_date, local_datetime, now_millis, to_module_date,
-    SHOP_UTC_OFFSET,
+    from_module_date, iso, iso_datetime, japanese_date, local_date, local_datetime, now_millis,
+    to_module_date, SHOP_UTC_OFFSET,
 };
 
 /// An order's payment status (入金状況).
@@ -241,13 +241,18 @@ pub struct RecurringContract {
     /// `continuation` (継続中) or `stopped` (停止).
     pub status: String,
     /// When registered.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub created_at: i64,
     /// Last change.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub updated_at: i64,
 }
 
-/// The customer's details as stored with an attempt and an order.
+/// The customer's details as stored with an attempt and an order. A field left out of JSON is blank,
+/// so that the checkout API names every missing field at once (by `customer::problems`) instead of
+/// failing on the first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CustomerDetails {
     /// E-mail.
     pub email: String,
@@ -361,12 +366,14 @@ pub struct Attempt {
     /// State.
     pub state: AttemptState,
     /// When the success browser return arrived, if it did.
+    #[serde(serialize_with = "self::time::iso::option::serialize")]
     pub returned_at: Option<i64>,
     /// 要確認: why the operator should look at it, if they should.
     pub attention: Option<String>,
     /// The order made from it.
     pub order_id: Option<i64>,
     /// Created.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub created_at: i64,
 }
 
@@ -410,6 +417,7 @@ pub struct Order {
     /// 要確認: why the operator should look at it.
     pub attention: Option<String>,
     /// Created.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub created_at: i64,
 }
 
@@ -457,6 +465,7 @@ pub struct OrderHistoryEntry {
     /// Why.
     pub reason: String,
     /// When.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub at: i64,
 }
 
@@ -528,6 +537,7 @@ pub struct JournalEntry {
     #[serde(skip)]
     pub body: Vec<u8>,
     /// Received.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub received_at: i64,
     /// accepted / duplicate / rejected.
     pub verdict: String,
@@ -547,6 +557,7 @@ pub struct JournalEntry {
     /// What the operator confirmed for a replay of a refused request.
     pub replay_note: Option<String>,
     /// When retention emptied the body (the rest of the entry stays).
+    #[serde(serialize_with = "self::time::iso::option::serialize")]
     pub body_purged_at: Option<i64>,
 }
 
@@ -578,10 +589,12 @@ pub struct RefusedRequest {
     /// Bytes counted against the budget.
     pub size: i64,
     /// Received.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub received_at: i64,
     /// The link key the module read from it, if any (read only; nothing was applied).
     pub link_key: Option<String>,
     /// When an operator replayed it.
+    #[serde(serialize_with = "self::time::iso::option::serialize")]
     pub replayed_at: Option<i64>,
     /// The journal entry of the replay.
     pub replay_journal_id: Option<i64>,
@@ -605,5 +618,6 @@ pub struct SettlementError {
     /// The journal entry.
     pub journal_id: Option<i64>,
     /// When.
+    #[serde(serialize_with = "self::time::iso::serialize")]
     pub at: i64,
 }

@@ -49,6 +49,46 @@ pub fn local_datetime(millis: i64) -> String {
         .unwrap_or_default()
 }
 
+/// ISO 8601 with the shop's offset, whole seconds: `2026-11-30T16:00:00+09:00`. The one form in which
+/// the JSON APIs give an instant (see [`iso`]).
+pub fn iso_datetime(millis: i64) -> String {
+    shop_datetime(millis)
+        .assume_offset(SHOP_UTC_OFFSET)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+        ))
+        .unwrap_or_default()
+}
+
+/// Serde for instants held as Unix milliseconds, written as [`iso_datetime`]:
+/// `#[serde(serialize_with = "crate::domain::time::iso::serialize")]`, or `iso::option::serialize` for an
+/// `Option<i64>` (`null` when none). Every response type of the admin and checkout APIs uses it, so no
+/// handler writes epoch milliseconds.
+pub mod iso {
+    use serde::Serializer;
+
+    /// Writes the instant as ISO 8601 with the shop's offset.
+    pub fn serialize<S: Serializer>(millis: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::iso_datetime(*millis))
+    }
+
+    /// The same for an optional instant.
+    pub mod option {
+        use serde::Serializer;
+
+        /// Writes the instant as ISO 8601 with the shop's offset, or `null`.
+        pub fn serialize<S: Serializer>(
+            millis: &Option<i64>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match millis {
+                Some(millis) => super::serialize(millis, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+    }
+}
+
 /// `YYYY年MM月DD日`.
 pub fn japanese_date(date: LocalDate) -> String {
     format!("{:04}年{:02}月{:02}日", date.year, date.month, date.day)
@@ -81,6 +121,28 @@ mod tests {
         assert_eq!(japanese_date(local_date(millis)), "2026年11月28日");
         // Before the epoch the second still rounds down.
         assert_eq!(local_datetime(-1), "1970-01-01 08:59:59");
+    }
+
+    #[test]
+    fn api_instants_are_iso_8601_with_the_shops_offset() {
+        // 2026-11-30 07:00 UTC.
+        assert_eq!(iso_datetime(1_796_022_000_000), "2026-11-30T16:00:00+09:00");
+        #[derive(serde::Serialize)]
+        struct At {
+            #[serde(serialize_with = "iso::serialize")]
+            at: i64,
+            #[serde(serialize_with = "iso::option::serialize")]
+            maybe: Option<i64>,
+        }
+        let json = serde_json::to_value(At {
+            at: 1_796_022_000_999,
+            maybe: None,
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"at": "2026-11-30T16:00:00+09:00", "maybe": null})
+        );
     }
 
     #[test]

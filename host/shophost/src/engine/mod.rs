@@ -3,13 +3,15 @@
 //!
 //! Settings errors withdraw a module's settlement types, and every payment method whose type is no
 //! longer provided is stopped (停止), never deleted. A successful update does not restart stopped
-//! methods: the operator sets them to 使用 again, as Welcart asks.
+//! methods: the operator sets them to 使用 again, as Welcart asks. Changing settings (whole, partial,
+//! back to the file, each previewed first) is `settings.rs`.
 //!
 //! Which modules are in use is chosen at run time (`selection.rs`); a module out of use still
 //! finishes what it started (`listening.rs`).
 
 mod listening;
 mod selection;
+mod settings;
 
 pub use listening::{retired_modules, ListeningReport, Retired};
 pub use selection::{
@@ -19,7 +21,6 @@ pub use selection::{
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
 use shophost_module_api::{
     FieldError, LinkKeySpec, ModuleConfig, NotificationEndpoint, PaymentModule, SettingsValues,
     SettlementKind, SettlementType, WireCharset,
@@ -28,6 +29,10 @@ use shophost_module_api::{
 use crate::config::Config;
 use crate::db::{DbError, Store};
 use crate::registry::{RegisteredModule, Registry};
+
+pub use settings::{
+    differing_keys, whole_form, FieldReport, SettingsChange, SettingsReport, UpdateError,
+};
 
 /// One in-use module's current state.
 #[derive(Clone)]
@@ -78,32 +83,6 @@ pub struct EndpointTarget {
     pub kinds: BTreeMap<String, SettlementKind>,
     /// The module's wire charset.
     pub wire_charset: WireCharset,
-}
-
-/// What a settings update did, for the admin API.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SettingsReport {
-    /// Whether the settings were valid.
-    pub ok: bool,
-    /// Every field error.
-    pub errors: Vec<FieldReport>,
-    /// Settlement types provided after the update.
-    pub settlement_types: Vec<String>,
-    /// Methods stopped by this update.
-    pub stopped_methods: Vec<String>,
-    /// Methods of this module's types that are stopped and wait for the operator.
-    pub methods_waiting_for_use: Vec<String>,
-    /// Messages for the operator, in Japanese.
-    pub messages: Vec<String>,
-}
-
-/// One field error.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldReport {
-    /// Key.
-    pub key: String,
-    /// Message.
-    pub message: String,
 }
 
 /// The in-use modules.
@@ -333,85 +312,6 @@ impl Engine {
         self.provided(settlement_type)
             .map(|p| p.settlement_type.kind)
     }
-
-    /// Replaces a module's settings as a whole (the admin API's update).
-    pub async fn update_settings(
-        &self,
-        module_id: &str,
-        values: SettingsValues,
-        store: &dyn Store,
-    ) -> Result<SettingsReport, UpdateError> {
-        let registered = match self.states().get(module_id) {
-            Some(state) => state.registered.clone(),
-            None if self.registry.get(module_id).is_some() => {
-                return Err(UpdateError::NotInUse(module_id.to_owned()))
-            }
-            None => return Err(UpdateError::UnknownModule(module_id.to_owned())),
-        };
-        let state = state_for(&registered, values);
-        store
-            .save_module_settings(module_id, &state.values, "admin", state.errors.is_empty())
-            .await?;
-        let own_types: Vec<String> = state
-            .settlement_types
-            .iter()
-            .map(|t| t.id.clone())
-            .collect();
-        let errors: Vec<FieldReport> = state
-            .errors
-            .iter()
-            .map(|e| FieldReport {
-                key: e.key.clone(),
-                message: e.message.clone(),
-            })
-            .collect();
-        {
-            let mut guard = self.states.write().unwrap_or_else(|e| e.into_inner());
-            let mut next = (**guard).clone();
-            next.insert(module_id.to_owned(), state);
-            *guard = Arc::new(next);
-        }
-        let stopped = store
-            .stop_methods_not_provided(&self.provided_type_ids())
-            .await?;
-        let prefix = format!("acting_{module_id}_");
-        let waiting: Vec<String> = store
-            .payment_methods()
-            .await?
-            .into_iter()
-            .filter(|m| {
-                !m.active
-                    && m.settlement_type.starts_with(&prefix)
-                    && own_types.contains(&m.settlement_type)
-            })
-            .map(|m| m.name)
-            .collect();
-        let mut messages = Vec::new();
-        if errors.is_empty() {
-            messages.push("オプションを更新しました。".to_owned());
-        } else {
-            messages.push("データに不備があります。".to_owned());
-        }
-        for name in &stopped {
-            messages.push(format!("支払方法の{name}を「停止」しました。"));
-        }
-        if !errors.is_empty() {
-            messages.push("設定を完了して、支払方法を「使用」に更新してください。".to_owned());
-        } else if !waiting.is_empty() {
-            messages.push(format!(
-                "利用する支払方法を「使用」に更新してください。（{}）",
-                waiting.join("、")
-            ));
-        }
-        Ok(SettingsReport {
-            ok: errors.is_empty(),
-            errors,
-            settlement_types: own_types,
-            stopped_methods: stopped,
-            methods_waiting_for_use: waiting,
-            messages,
-        })
-    }
 }
 
 /// Why the engine could not start.
@@ -428,20 +328,6 @@ pub enum StartError {
         /// The method.
         method: String,
     },
-    /// Storage failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-/// Why a settings update failed outright.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
-    /// No such module.
-    #[error("unknown module `{0}`")]
-    UnknownModule(String),
-    /// Registered but not in use.
-    #[error("module `{0}` is not in use")]
-    NotInUse(String),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -156,11 +156,8 @@ pub(super) async fn load_state(
     let from_admin = stored.as_ref().is_some_and(|s| s.source == "admin");
     let values = match stored {
         Some(stored) if from_admin => {
-            if config.module_settings.contains_key(id) && stored.values != file_values {
-                tracing::warn!(
-                    module = %id,
-                    "settings come from the admin API (saved earlier); the config file's settings for this module are ignored"
-                );
+            if config.module_settings.contains_key(id) {
+                super::settings::log_file_differences(registered, &file_values, &stored.values);
             }
             stored.values
         }

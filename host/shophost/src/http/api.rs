@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::checkout::{self, CheckoutInput, Confirmed, ReturnView};
 use crate::http::client::ClientAddress;
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::members::Login;
 use crate::AppState;
@@ -58,7 +59,7 @@ struct CreateBody {
 async fn create(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    Json(body): Json<CreateBody>,
+    JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
     let member_id = match &body.member {
         Some(login) => {

@@ -2,10 +2,20 @@
 //! answers a browser with the HTML error page. Each maps a domain error once (`From<CheckoutError>`,
 //! `From<DbError>`), each variant says its status, and a 5xx shows a generic message while its detail is
 //! logged once, when the response is made.
+//!
+//! Every JSON error is `{"error": "…"}`, in Japanese where an operator or a shopper reads it; a
+//! validation failure adds `"fields": {"KEY": "message", …}`, one message per field, so a form can show
+//! each next to its input. A body that is not the JSON a route takes is answered the same way
+//! ([`JsonBody`]), never with axum's plain-text rejection.
 
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::catalogue::CatalogueError;
@@ -20,31 +30,116 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     /// 401: missing or wrong admin token.
-    #[error("missing or wrong admin token")]
+    #[error("管理APIのトークンがないか、正しくありません（Authorization: Bearer <トークン>）")]
     Unauthorized,
     /// 404.
-    #[error("not found")]
+    #[error("見つかりません")]
     NotFound,
     /// 409: refused because of the current state; the message says why and what to do.
     #[error("{0}")]
     Conflict(String),
-    /// 422: validation failed; `details` lists each problem.
+    /// 422: validation failed; `fields` says what is wrong with each field, by its key.
     #[error("{message}")]
     Invalid {
-        /// Summary.
+        /// Summary, in Japanese.
         message: String,
-        /// Details as JSON.
-        details: serde_json::Value,
+        /// One message per field key (a settings key, a customer field such as `postcode`).
+        fields: BTreeMap<String, String>,
+    },
+    /// A body that could not be read as sent, with the status its reader gave (413 too large, 415 not
+    /// JSON, …); the message says what to send instead.
+    #[error("{message}")]
+    Unreadable {
+        /// The status.
+        status: StatusCode,
+        /// What is wrong, in Japanese.
+        message: String,
     },
     /// 429: too many failed attempts lately; the message says how long to wait.
     #[error("{0}")]
     TooManyRequests(String),
     /// 503: the admin API has no token configured.
-    #[error("the admin API is disabled: set admin.token in shophost.toml or SHOPHOST_ADMIN_TOKEN")]
+    #[error("管理APIは無効です。shophost.toml の admin.token か環境変数 SHOPHOST_ADMIN_TOKEN を設定してください")]
     AdminDisabled,
     /// 503: storage failed; the detail is logged, never sent.
-    #[error("the service is temporarily unavailable")]
+    #[error("ただいま処理できません。しばらくしてからもう一度お試しください")]
     Unavailable(String),
+}
+
+impl ApiError {
+    /// A validation failure of one field: 422, the message as the summary and the field's message.
+    pub fn field(key: &str, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError::invalid(message.clone(), [(key.to_owned(), message)])
+    }
+
+    /// A validation failure: the summary and each field's message.
+    pub fn invalid(
+        message: impl Into<String>,
+        fields: impl IntoIterator<Item = (String, String)>,
+    ) -> ApiError {
+        let mut map = BTreeMap::new();
+        for (key, field_message) in fields {
+            // Several problems with one field are shown together.
+            map.entry(key)
+                .and_modify(|m: &mut String| {
+                    m.push('。');
+                    m.push_str(&field_message);
+                })
+                .or_insert(field_message);
+        }
+        ApiError::Invalid {
+            message: message.into(),
+            fields: map,
+        }
+    }
+}
+
+/// A JSON request body, like [`axum::Json`], but a body that cannot be read answers with [`ApiError`]
+/// (`{"error": "…"}`, 400 or 415) naming what is wrong, e.g. a missing field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(ApiError::from(rejection)),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match &rejection {
+            JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest(format!(
+                "JSON として読めません（{}）",
+                rejection.body_text()
+            )),
+            JsonRejection::JsonDataError(_) => ApiError::BadRequest(format!(
+                "JSON の項目が足りないか、形が違います（{}）。README.md の例をご覧ください",
+                rejection.body_text()
+            )),
+            JsonRejection::MissingJsonContentType(_) => ApiError::Unreadable {
+                status: rejection.status(),
+                message: "Content-Type: application/json で送ってください".to_owned(),
+            },
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::Unreadable {
+                status: rejection.status(),
+                message: "リクエストが大きすぎます".to_owned(),
+            },
+            _ => ApiError::Unreadable {
+                status: rejection.status(),
+                message: format!("リクエストを読めません（{}）", rejection.body_text()),
+            },
+        }
+    }
 }
 
 impl ApiError {
@@ -56,6 +151,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unreadable { status, .. } => *status,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AdminDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -72,7 +168,9 @@ impl From<DbError> for ApiError {
             DbError::Conflict("members_email_key") => {
                 ApiError::Conflict("このメールアドレスはすでに登録されています".to_owned())
             }
-            DbError::Conflict(which) => ApiError::Conflict(which.to_owned()),
+            DbError::Conflict(which) => {
+                ApiError::Conflict(format!("ほかの変更と重なりました（{which}）"))
+            }
             other => ApiError::Unavailable(other.to_string()),
         }
     }
@@ -82,18 +180,12 @@ impl From<DbError> for ApiError {
 impl From<CatalogueError> for ApiError {
     fn from(error: CatalogueError) -> Self {
         match error {
-            CatalogueError::Invalid(problems) => {
-                let mut fields = serde_json::Map::new();
-                for problem in &problems {
-                    fields
-                        .entry(problem.field)
-                        .or_insert_with(|| json!(problem.message));
-                }
-                ApiError::Invalid {
-                    message: error_message(&problems),
-                    details: serde_json::Value::Object(fields),
-                }
-            }
+            CatalogueError::Invalid(problems) => ApiError::invalid(
+                error_message(&problems),
+                problems
+                    .iter()
+                    .map(|problem| (problem.field.to_owned(), problem.message.clone())),
+            ),
             CatalogueError::Conflict(message) => ApiError::Conflict(message),
             CatalogueError::NotFound => ApiError::NotFound,
             CatalogueError::Unavailable(db) => ApiError::from(db),
@@ -120,6 +212,7 @@ impl From<CheckoutError> for ApiError {
     fn from(error: CheckoutError) -> Self {
         match error {
             CheckoutError::Input(message) => ApiError::BadRequest(message),
+            CheckoutError::Invalid { message, fields } => ApiError::invalid(message, fields),
             CheckoutError::NotFound => ApiError::NotFound,
             CheckoutError::Unavailable(db) => ApiError::from(db),
             CheckoutError::ModuleFailed(panic) => ApiError::Unavailable(panic.to_string()),
@@ -135,8 +228,8 @@ impl IntoResponse for ApiError {
                 tracing::error!(%detail, "request failed");
                 json!({ "error": self.to_string() })
             }
-            ApiError::Invalid { message, details } => {
-                json!({ "error": message, "details": details })
+            ApiError::Invalid { message, fields } => {
+                json!({ "error": message, "fields": fields })
             }
             other => json!({ "error": other.to_string() }),
         };
@@ -191,6 +284,7 @@ impl From<CheckoutError> for PageError {
     fn from(error: CheckoutError) -> Self {
         match error {
             CheckoutError::Input(message) => PageError::BadRequest(message),
+            CheckoutError::Invalid { message, .. } => PageError::Invalid(message),
             // The variant's message: お支払い手続きが見つかりません.
             CheckoutError::NotFound => PageError::NotFound(error.to_string()),
             CheckoutError::Unavailable(db) => db.into(),
@@ -210,6 +304,7 @@ impl From<ApiError> for PageError {
                 PageError::Conflict(message)
             }
             ApiError::Invalid { message, .. } => PageError::Invalid(message),
+            ApiError::Unreadable { message, .. } => PageError::BadRequest(message),
             ApiError::AdminDisabled => PageError::Unavailable(error.to_string()),
             ApiError::Unavailable(detail) => PageError::Unavailable(detail),
         }

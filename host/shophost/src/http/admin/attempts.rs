@@ -13,6 +13,7 @@ use super::limit::Limit;
 use super::orders::order_json;
 use crate::db::DbError;
 use crate::domain::{Attempt, PaymentStatus};
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -65,7 +66,7 @@ pub(super) struct RecoverBody {
 pub(super) async fn recover(
     State(state): State<AppState>,
     Path(link_key): Path<String>,
-    Json(body): Json<RecoverBody>,
+    JsonBody(body): JsonBody<RecoverBody>,
 ) -> Result<Response, ApiError> {
     let status = match body.status.as_str() {
         "captured" => PaymentStatus::Captured,
@@ -73,9 +74,10 @@ pub(super) async fn recover(
         "unpaid" => PaymentStatus::Unpaid,
         "paid" => PaymentStatus::Paid,
         other => {
-            return Err(ApiError::BadRequest(format!(
-                "status `{other}` must be captured, authorized, unpaid or paid"
-            )))
+            return Err(ApiError::field(
+                "status",
+                format!("status `{other}` は captured（売上）・authorized（仮売上）・unpaid（未入金）・paid（入金済み）のいずれかにしてください"),
+            ))
         }
     };
     let attempt = state

@@ -16,6 +16,7 @@ use super::limit::Limit;
 use crate::catalogue::{self, ProductForm, RecurrenceForm};
 use crate::db::DbError;
 use crate::domain::{local_date, now_millis, scheduled_charge, Product};
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -54,7 +55,7 @@ fn product_json(product: &Product) -> Value {
 /// `standard`/`reduced`, `recurrence`). A SKU that exists is refused with 409.
 pub(super) async fn add_product(
     State(state): State<AppState>,
-    Json(body): Json<Map<String, Value>>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let product = catalogue::add(&state, &form(&body)).await?;
     Ok((StatusCode::CREATED, Json(product_json(&product))).into_response())
@@ -120,7 +121,7 @@ fn as_text(value: &Value) -> String {
 pub(super) async fn set_recurrence(
     State(state): State<AppState>,
     Path(sku): Path<String>,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let product = catalogue::set_recurrence(&state, &sku, recurrence_form(&body)).await?;
     Ok(Json(product_json(&product)))

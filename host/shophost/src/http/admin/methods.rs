@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::db::{DbError, NewPaymentMethod};
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -75,24 +76,26 @@ pub(super) async fn validate_method(
 ) -> Result<NewPaymentMethod, ApiError> {
     let name = body.name.trim();
     if name.is_empty() {
-        return Err(ApiError::BadRequest(
-            "支払方法名を入力してください".to_owned(),
-        ));
+        return Err(ApiError::field("name", "支払方法名を入力してください"));
     }
     if !body.module.is_empty() {
-        return Err(ApiError::BadRequest(
-            "決済モジュールは空白にしてください".to_owned(),
+        return Err(ApiError::field(
+            "module",
+            "決済モジュールは空白にしてください",
         ));
     }
     let provided = state.engine.provided_type_ids();
     let type_is_provided = provided.contains(&body.settlement_type);
     let keeps_type = existing.is_some_and(|m| m.settlement_type == body.settlement_type);
     if !type_is_provided && !keeps_type {
-        return Err(ApiError::BadRequest(format!(
-            "決済種別 `{}` は現在利用できません（利用できる決済種別: {}）",
-            body.settlement_type,
-            provided.join(", ")
-        )));
+        return Err(ApiError::field(
+            "settlement_type",
+            format!(
+                "決済種別 `{}` は現在利用できません（利用できる決済種別: {}）",
+                body.settlement_type,
+                provided.join(", ")
+            ),
+        ));
     }
     if body.active && !type_is_provided {
         return Err(ApiError::Conflict(format!(
@@ -124,7 +127,7 @@ pub(super) async fn validate_method(
 
 pub(super) async fn create_method(
     State(state): State<AppState>,
-    Json(body): Json<MethodBody>,
+    JsonBody(body): JsonBody<MethodBody>,
 ) -> Result<Response, ApiError> {
     let new = validate_method(&state, &body, None).await?;
     let method = state.store.create_payment_method(&new).await?;
@@ -134,7 +137,7 @@ pub(super) async fn create_method(
 pub(super) async fn update_method(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Json(body): Json<MethodBody>,
+    JsonBody(body): JsonBody<MethodBody>,
 ) -> Result<Json<Value>, ApiError> {
     let existing = state
         .store

@@ -39,7 +39,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/modules/in-use", put(modules::set_in_use))
         .route(
             "/modules/{id}/settings",
-            get(modules::settings).put(modules::update_settings),
+            get(modules::settings)
+                .put(modules::replace_settings)
+                .patch(modules::merge_settings),
+        )
+        .route(
+            "/modules/{id}/settings/revert",
+            post(modules::revert_settings),
         )
         .route(
             "/payment-methods",

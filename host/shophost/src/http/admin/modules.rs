@@ -1,16 +1,27 @@
 //! Modules and their settings: which modules are registered and in use, each one's notification URLs
 //! and what vouches for them, each one's settings schema and values (secrets redacted), and saving
-//! new values, which may stop payment methods; and choosing the modules in use and their order, which
-//! may stop payment methods too (after a confirmation).
+//! new values (the whole form with `PUT`, some keys with `PATCH`, back to the config file with a
+//! confirmed `POST …/revert`; each may be previewed with `dry_run`), which may stop payment methods;
+//! and choosing the modules in use and their order, which may stop payment methods too (after a
+//! confirmation). The rules are the engine's (`engine/settings.rs`, `engine/selection.rs`), which the
+//! console calls too.
 
-use axum::extract::{Path, State};
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use shophost_module_api::{FieldKind, NotificationEndpoint, NotificationTrust, SettingsValues};
 
-use crate::engine::{SelectionError, SelectionOutcome, UpdateError};
+use crate::domain::iso_datetime;
+use crate::engine::{
+    differing_keys, whole_form, SelectionError, SelectionOutcome, SettingsChange, SettingsReport,
+    UpdateError,
+};
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -167,30 +178,59 @@ pub(super) async fn settings(
         .iter()
         .map(|e| json!({"key": e.key, "message": e.message}))
         .collect();
+    let fields: BTreeMap<&str, &str> = current
+        .errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.message.as_str()))
+        .collect();
+    let stored = state.store.module_settings(&id).await?;
+    let file = state
+        .config
+        .module_settings
+        .get(&id)
+        .cloned()
+        .unwrap_or_default();
     Ok(Json(json!({
         "module": id,
         "schema": schema_json(&schema),
-        "values": schema.redact(&current.values),
+        // Every key, defaults filled in: what a whole-form PUT sends back (secrets as the marker or
+        // empty, which keep the stored value).
+        "values": schema.redact(&whole_form(&schema, &current.values)),
         "valid": current.errors.is_empty(),
         "errors": errors,
+        "fields": fields,
         "settlement_types": current.settlement_types.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        "source": stored.as_ref().map(|s| s.source.as_str()),
+        "updated_at": stored.as_ref().map(|s| iso_datetime(s.updated_at)),
+        "differs_from_file": differing_keys(&schema, &file, &current.values),
     })))
 }
 
-/// Settings as JSON: strings, booleans (on/off) or numbers. Secrets left out or sent as the redaction
-/// marker keep their stored value (write-only fields are never echoed back to be re-sent).
-fn settings_from_json(
-    body: &Value,
-    schema: &shophost_module_api::SettingsSchema,
-    current: &SettingsValues,
-) -> Result<SettingsValues, ApiError> {
-    let object = body
-        .get("values")
-        .unwrap_or(body)
-        .as_object()
-        .ok_or_else(|| ApiError::BadRequest("expected a JSON object of settings".to_owned()))?;
+/// Settings as JSON: strings, booleans (on/off), numbers or lists of strings. The values are the body
+/// itself or its `values` member; `dry_run` beside them (or `?dry_run=true`) asks for a preview.
+fn settings_from_json(body: &Value) -> Result<(SettingsValues, bool), ApiError> {
+    let object = body.as_object().ok_or_else(|| {
+        ApiError::BadRequest("設定は JSON のオブジェクトで送ってください".to_owned())
+    })?;
+    let dry_run = object
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let (object, wrapped) = match object.get("values") {
+        Some(values) => (
+            values.as_object().ok_or_else(|| {
+                ApiError::BadRequest("values は JSON のオブジェクトで送ってください".to_owned())
+            })?,
+            true,
+        ),
+        None => (object, false),
+    };
     let mut values = SettingsValues::new();
+    let mut wrong = Vec::new();
     for (key, value) in object {
+        if !wrapped && key == "dry_run" {
+            continue;
+        }
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Bool(b) => if *b { "on" } else { "off" }.to_owned(),
@@ -202,53 +242,155 @@ fn settings_from_json(
                 .collect::<Vec<_>>()
                 .join(" "),
             Value::Object(_) => {
-                return Err(ApiError::BadRequest(format!(
-                    "setting `{key}` must not be an object"
-                )))
+                wrong.push((
+                    key.clone(),
+                    "文字列・数値・真偽値・文字列の配列のいずれかで送ってください".to_owned(),
+                ));
+                continue;
             }
         };
         values.insert(key.clone(), text);
     }
-    for field in &schema.fields {
-        if field.kind == FieldKind::Secret {
-            let keep = values
-                .get(&field.key)
-                .is_none_or(|v| v == shophost_module_api::REDACTED);
-            if keep {
-                match current.get(&field.key) {
-                    Some(stored) => values.insert(field.key.clone(), stored.clone()),
-                    None => values.remove(&field.key),
-                };
-            }
-        }
+    if !wrong.is_empty() {
+        return Err(ApiError::invalid("設定の値の形が違います", wrong));
     }
-    Ok(values)
+    Ok((values, dry_run))
 }
 
-pub(super) async fn update_settings(
+/// `?dry_run=true`: report what the change would do without saving it.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn update_error(error: UpdateError) -> ApiError {
+    match error {
+        UpdateError::UnknownModule(_) | UpdateError::NotInUse(_) => ApiError::NotFound,
+        UpdateError::MissingKeys(keys) => ApiError::invalid(
+            format!(
+                "設定項目が足りません（{}）。PUT は設定画面の全項目を送ります（秘密の項目は空にすると今の値のままです）。一部だけ変えるには PATCH を使ってください",
+                keys.join("、")
+            ),
+            keys.into_iter()
+                .map(|key| (key, "この項目がありません".to_owned())),
+        ),
+        UpdateError::Db(db) => ApiError::from(db),
+    }
+}
+
+/// Answers with the report: 200 when the settings are valid, 422 with `error` and `fields` when not
+/// (a preview answers with the status the change would get).
+fn report_response(report: SettingsReport) -> Response {
+    let mut body = json!(report);
+    if report.ok {
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    body["error"] = json!(if report.saved {
+        "データに不備があります。設定は保存しましたが、決済種別は提供されません"
+    } else {
+        "データに不備があります"
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+async fn apply(
+    state: &AppState,
+    id: &str,
+    change: SettingsChange,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let store = state.store.as_ref();
+    let report = if dry_run {
+        state.engine.preview_settings(id, &change, store).await
+    } else {
+        state.engine.change_settings(id, change, store).await
+    }
+    .map_err(update_error)?;
+    Ok(report_response(report))
+}
+
+/// `PUT`: the whole form; a body without some of the schema's keys is refused (422, naming them).
+pub(super) async fn replace_settings(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    Query(query): Query<DryRun>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let states = state.engine.states();
-    let current = states.get(&id).ok_or(ApiError::NotFound)?;
-    let values = settings_from_json(
-        &body,
-        &current.registered.module.settings_schema(),
-        &current.values,
-    )?;
-    let report = state
-        .engine
-        .update_settings(&id, values, state.store.as_ref())
-        .await
-        .map_err(|e| match e {
-            UpdateError::UnknownModule(_) | UpdateError::NotInUse(_) => ApiError::NotFound,
-            UpdateError::Db(db) => ApiError::from(db),
-        })?;
-    let status = if report.ok {
-        StatusCode::OK
+    let (values, dry_run) = settings_from_json(&body)?;
+    apply(
+        &state,
+        &id,
+        SettingsChange::Replace(values),
+        dry_run || query.dry_run,
+    )
+    .await
+}
+
+/// `PATCH`: only the keys sent change.
+pub(super) async fn merge_settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DryRun>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let (values, dry_run) = settings_from_json(&body)?;
+    apply(
+        &state,
+        &id,
+        SettingsChange::Merge(values),
+        dry_run || query.dry_run,
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RevertBody {
+    #[serde(default)]
+    confirm: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST …/settings/revert` with `{"confirm": true}`: back to the config file's settings, which win
+/// again from then on. Without the confirmation nothing changes: 409, with what it would do.
+pub(super) async fn revert_settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DryRun>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // An empty body is no confirmation; anything else must be the JSON object.
+    let body: RevertBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RevertBody::default()
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "JSON として読めません（{e}）。例: {{\"confirm\": true}}"
+            ))
+        })?
     };
-    Ok((status, Json(json!(report))).into_response())
+    let file = state
+        .config
+        .module_settings
+        .get(&id)
+        .cloned()
+        .unwrap_or_default();
+    let change = SettingsChange::RevertToFile(file);
+    if body.dry_run || query.dry_run {
+        return apply(&state, &id, change, true).await;
+    }
+    if !body.confirm {
+        let preview = state
+            .engine
+            .preview_settings(&id, &change, state.store.as_ref())
+            .await
+            .map_err(update_error)?;
+        let body = json!({
+            "error": "設定ファイルの設定に戻すには確認が必要です。内容を確かめて {\"confirm\": true} を送ってください",
+            "preview": preview,
+        });
+        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+    }
+    apply(&state, &id, change, false).await
 }

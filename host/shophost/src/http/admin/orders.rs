@@ -29,7 +29,7 @@ pub(super) async fn orders(
     let status = match query.status.as_deref() {
         Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "unknown status `{s}` (unpaid, paid, authorized, captured, cancelled, expired)"
+                "status `{s}` はありません（unpaid, paid, authorized, captured, cancelled, expired のいずれか）"
             ))
         })?),
         None => None,

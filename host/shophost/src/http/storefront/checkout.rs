@@ -445,7 +445,7 @@ pub(super) async fn confirm_page(
             let input = checkout_input(&visit.session);
             match checkout::preview(&state, &input, visit.session.member_id).await {
                 Ok(draft) => draft,
-                Err(CheckoutError::Input(message)) => {
+                Err(CheckoutError::Input(message) | CheckoutError::Invalid { message, .. }) => {
                     return Ok(confirm_refused(visit, message, None))
                 }
                 Err(error) => return Err(error.into()),
@@ -492,7 +492,9 @@ pub(super) async fn confirm_submit(
         Ok(SessionAttempt::Ordered(link_key)) => {
             return Ok(visit.respond(see_other(&format!("/checkout/complete/{link_key}"))));
         }
-        Err(CheckoutError::Input(message)) => return Ok(confirm_refused(visit, message, None)),
+        Err(CheckoutError::Input(message) | CheckoutError::Invalid { message, .. }) => {
+            return Ok(confirm_refused(visit, message, None))
+        }
         Err(error) => return Err(error.into()),
     };
     let summary = || order_summary(&state, &AttemptDraft::from(&*attempt));
