@@ -7,9 +7,11 @@
 //! posts are refused before any handler (`cross_origin`). Pages call the same functions as the JSON
 //! admin API (`http/admin`), never the gateway.
 //!
-//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`.
+//! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
+//! `operators.rs`.
 
 pub mod auth;
+mod charts;
 mod dashboard;
 mod operators;
 mod sign_in;
