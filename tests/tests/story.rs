@@ -301,6 +301,33 @@ async fn story(database: Database) {
         3
     );
 
+    // The dashboard's aggregates read this backend too: the three orders today, each notification
+    // journaled with its outcome and answered.
+    let store = &shop.state.store;
+    let since = shophost::domain::now_millis() - 86_400_000;
+    let days = store.daily_totals(since).await.expect("daily totals");
+    assert_eq!(days.iter().map(|d| d.orders).sum::<i64>(), 3, "{days:?}");
+    assert!(
+        days.iter()
+            .all(|d| d.amount_paid >= 0 && d.payments <= d.orders),
+        "{days:?}"
+    );
+    let outcomes = store.notification_outcomes(since).await.expect("outcomes");
+    let journaled: i64 = outcomes.iter().map(|o| o.count).sum();
+    assert!(
+        outcomes.iter().any(|o| o.module_id == "remise"
+            && o.verdict == "accepted"
+            && o.settlement_type == CARD),
+        "{outcomes:?}"
+    );
+    let latencies = store.answer_latencies(since).await.expect("latencies");
+    assert_eq!(
+        latencies.counts.iter().sum::<i64>(),
+        journaled,
+        "{latencies:?}"
+    );
+    assert!(latencies.slowest.is_some_and(|ms| ms >= 0), "{latencies:?}");
+
     // The scheduled jobs run on this backend too (nothing is due).
     let (status, report) = shop.admin("POST", "/jobs/run", None).await;
     assert_eq!(status, 200, "{report}");
@@ -310,6 +337,7 @@ async fn story(database: Database) {
         "sessions": 0,
         "journal_bodies": 0,
         "refused_requests": 0,
+        "operator_sessions": 0,
     });
     assert_eq!(
         report,

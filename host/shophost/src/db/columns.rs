@@ -125,6 +125,8 @@ pub(super) const JOURNAL: Table = Table {
         "replay_of_refused",
         "replay_note",
         "body_purged_at",
+        "answered_at",
+        "refusal",
     ],
     bytes: &["body", "response_body"],
 };
@@ -531,6 +533,10 @@ pub(super) fn journal_row(row: NewRow, record: &InboundRecord, entry: &Entry<'_>
         .set("replay_of_refused", record.replay_of_refused)
         .set("replay_note", record.replay_note.clone())
         .set("body_purged_at", None::<i64>)
+        // The answer is decided now; both writers build the entry just before they commit it and
+        // send that answer, so this against `received_at` is the acknowledgement latency.
+        .set("answered_at", crate::domain::now_millis())
+        .set("refusal", entry.refusal)
 }
 
 /// The payment event a signal records (its dedup key claimed); the order and journal entry when known.

@@ -450,6 +450,8 @@ impl Journaled {
 /// both backends.
 pub(super) struct Entry<'a> {
     pub verdict: &'static str,
+    /// The kind of refusal, when refused ([`Verdict::refusal`]).
+    pub refusal: Option<&'static str>,
     pub reason: String,
     pub link_key: Option<String>,
     pub response_status: i64,
@@ -498,6 +500,7 @@ pub(super) fn entry<'a>(
         .filter(|_| record.replay_of.is_none() || decision.verdict == Verdict::Accepted);
     let entry = Entry {
         verdict: decision.verdict.as_str(),
+        refusal: decision.verdict.refusal(),
         reason,
         link_key,
         response_status: i64::from(response.status),

@@ -50,6 +50,7 @@ pub use backup::{backup, BackupError};
 pub use error::DbError;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+pub use queries::dashboard::{DayTotals, LatencyHistogram, OutcomeCount, LATENCY_BOUNDS_MS};
 pub use sqlite::SqliteStore;
 
 /// Settings as stored for one module.
@@ -305,6 +306,21 @@ impl Verdict {
             Verdict::Accepted => "accepted",
             Verdict::Duplicate => "duplicate",
             Verdict::Refused { .. } => "rejected",
+        }
+    }
+
+    /// The journal's word for the kind of a refusal (its reason is free text); `None` unless refused.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Verdict::Refused { refusal, .. } => Some(match refusal {
+                Refusal::SourceNotAllowed => "source_not_allowed",
+                Refusal::Malformed => "malformed",
+                Refusal::UnknownLinkKey => "unknown_link_key",
+                Refusal::Mismatch => "mismatch",
+                Refusal::WrongState => "wrong_state",
+                _ => "other",
+            }),
+            Verdict::Accepted | Verdict::Duplicate => None,
         }
     }
 }
@@ -584,6 +600,15 @@ pub trait Store: Send + Sync {
     async fn last_payment_event(&self, link_key: &str) -> Result<Option<String>, DbError>;
     /// Marks unpaid deferred orders whose deadline is before `cutoff` (`YYYYMMDD`) as expired.
     async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError>;
+
+    /// Orders created and payments accepted per shop-local day from `since` (Unix ms) on, days
+    /// without either left out: the dashboard's first picture.
+    async fn daily_totals(&self, since: i64) -> Result<Vec<DayTotals>, DbError>;
+    /// Notifications journaled from `since` on, counted by module, settlement type, verdict and
+    /// refusal.
+    async fn notification_outcomes(&self, since: i64) -> Result<Vec<OutcomeCount>, DbError>;
+    /// How long the answers to the notifications journaled from `since` on took.
+    async fn answer_latencies(&self, since: i64) -> Result<LatencyHistogram, DbError>;
 
     /// Counts for `/metrics`.
     async fn counts(&self) -> Result<StoreCounts, DbError>;

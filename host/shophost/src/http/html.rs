@@ -54,7 +54,12 @@ pub mod filters {
 
 /// `1,234円`.
 pub fn yen(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
+    format!("{}円", grouped(amount))
+}
+
+/// `1,234`: digits grouped by thousands.
+pub fn grouped(value: i64) -> String {
+    let digits = value.unsigned_abs().to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
@@ -62,7 +67,7 @@ pub fn yen(amount: i64) -> String {
         }
         grouped.push(c);
     }
-    format!("{}{grouped}円", if amount < 0 { "-" } else { "" })
+    format!("{}{grouped}", if value < 0 { "-" } else { "" })
 }
 
 /// A page in UTF-8.

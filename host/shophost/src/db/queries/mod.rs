@@ -14,6 +14,7 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
+pub(super) mod dashboard;
 mod operators;
 mod orders;
 mod refused;
@@ -29,9 +30,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, NewPaymentMethod, NewProduct,
-    NewRefused, OpenWork, OrderFilter, Purge, Recorded, RefusedForOpenAttempts, Responses,
-    SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
+    ApplyContext, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram, NewAttempt,
+    NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount, Purge, Recorded,
+    RefusedForOpenAttempts, Responses, SessionChange, Store, StoreCounts, StoredSettings,
+    WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Operator, OperatorSession, Order,
@@ -502,6 +504,18 @@ impl<S: HotPath> Store for S {
 
     async fn expire_unpaid(&self, cutoff: &str, reason: &str) -> Result<Vec<String>, DbError> {
         self.pools().expire_unpaid(cutoff, reason).await
+    }
+
+    async fn daily_totals(&self, since: i64) -> Result<Vec<DayTotals>, DbError> {
+        self.pools().daily_totals(since).await
+    }
+
+    async fn notification_outcomes(&self, since: i64) -> Result<Vec<OutcomeCount>, DbError> {
+        self.pools().notification_outcomes(since).await
+    }
+
+    async fn answer_latencies(&self, since: i64) -> Result<LatencyHistogram, DbError> {
+        self.pools().answer_latencies(since).await
     }
 
     async fn counts(&self) -> Result<StoreCounts, DbError> {

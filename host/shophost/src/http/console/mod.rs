@@ -7,10 +7,12 @@
 //! posts are refused before any handler (`cross_origin`). Pages call the same functions as the JSON
 //! admin API (`http/admin`), never the gateway.
 //!
-//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`, `modules.rs` (決済モジュール, with
-//! its settings form derived in `settings_form.rs` and its calls into the engine in `modules_engine.rs`).
+//! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
+//! `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived in `settings_form.rs`
+//! and its calls into the engine in `modules_engine.rs`).
 
 pub mod auth;
+mod charts;
 mod dashboard;
 mod modules;
 mod modules_engine;
