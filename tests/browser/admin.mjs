@@ -2,7 +2,7 @@
 // starts the shop and makes the operator with `shophost admin create-user`):
 //   1. a page of the console without a session goes to the sign-in page; signing in shows the dashboard;
 //   2. 決済モジュール: Remise's settings form, 支払期限 set to 31 days → the error at that field and the card and
-//      コンビニ methods listed as stopped; the storefront's delivery page offers neither; fixed (14 days) →
+//      コンビニ methods listed as those the change would stop, saved only when confirmed, then listed as stopped; the storefront's delivery page offers neither; fixed (14 days) →
 //      saved, the methods wait to be set 使用;
 //   3. 支払方法: both set back to 使用; a new method added and moved to the top; the storefront's delivery
 //      page lists the methods in the console's order;
@@ -98,12 +98,17 @@ async function breakAndFixSettings(page) {
   const field = page.locator('.setting', { has: page.locator('#setting-S_PAYDATE') });
   const error = (await field.locator('.field-error').allTextContents()).join(' ');
   check(error.length > 0, 'no error next to 支払期限 after saving 31 days');
+  // Nothing is saved before the operator confirms the methods that would stop.
+  const wouldStop = (await page.locator('#pending-stop li').allTextContents()).map((t) => t.trim());
+  check(wouldStop.length === 2, `the methods the change would stop are ${wouldStop}`);
+  await shot(page, '04-settings-confirm');
+  await page.click('#confirm-save');
   const stopped = (await page.locator('#stopped-methods li').allTextContents()).map((t) => t.trim());
   check(
     stopped.includes('クレジットカード決済') && stopped.includes('コンビニ・電子マネー決済'),
     `the card and コンビニ methods are not listed as stopped: ${stopped}`,
   );
-  await shot(page, '04-settings-error');
+  await shot(page, '05-settings-error');
   const offered = await offeredMethods(page.context());
   check(
     !offered.some((t) => t.includes('クレジットカード決済') || t.includes('コンビニ・電子マネー決済')),
@@ -114,7 +119,7 @@ async function breakAndFixSettings(page) {
   check((await page.textContent('#outcome')).includes('設定を更新しました'), 'fixing 支払期限 was not saved');
   const waiting = (await page.locator('#waiting-methods li').allTextContents()).map((t) => t.trim());
   check(waiting.length === 2, `the methods waiting to be set 使用 are ${waiting}`);
-  await shot(page, '05-settings-fixed');
+  await shot(page, '06-settings-fixed');
   console.log(`settings: 31 days refused at the field, ${stopped.length} methods stopped, fixed`);
 }
 

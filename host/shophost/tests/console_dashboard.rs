@@ -260,7 +260,7 @@ async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped() {
     let (state, _dir) = shop("dashboard-invalid-module").await;
     let (status, report) = api(
         &state,
-        "PUT",
+        "PATCH",
         "/admin/api/modules/remise/settings",
         Some(json!({ "HOSTID": "not-digits" })),
     )

@@ -208,7 +208,27 @@ async fn a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_us
         html.contains("value=\"31\""),
         "the form keeps what was sent"
     );
-    // Both methods listed as stopped, with the way to 支払方法.
+    // Not saved yet: the page names the methods the change would stop and asks to confirm.
+    assert!(html.contains(
+        "<ul id=\"pending-stop\"><li>クレジットカード決済</li><li>コンビニ・電子マネー決済</li></ul>"
+    ), "{html}");
+    assert!(html.contains("まだ保存していません"), "{html}");
+    assert!(html.contains("name=\"confirm\" value=\"1\""), "{html}");
+    assert_eq!(state.engine.states()["remise"].values["S_PAYDATE"], "14");
+    assert!(storefront_offers(&state, CARD).await && storefront_offers(&state, CONV).await);
+
+    // Confirmed: saved, and both methods listed as stopped, with the way to 支払方法.
+    let mut confirmed = remise_form(&csrf, &[("S_PAYDATE", "31")]);
+    confirmed.push(("confirm".to_owned(), "1".to_owned()));
+    let page = post_form(&mut browser, "/admin/modules/remise", &confirmed).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = page.text();
+    assert!(
+        html.contains(&format!(
+            "<div id=\"setting-S_PAYDATE-error\"><p class=\"field-error\">{message}</p></div>"
+        )),
+        "{html}"
+    );
     assert!(html.contains(
         "<ul id=\"stopped-methods\"><li>クレジットカード決済</li><li>コンビニ・電子マネー決済</li></ul>"
     ), "{html}");
@@ -455,4 +475,64 @@ async fn a_secret_never_appears_and_is_kept_when_sent_empty() {
             "{path} shows the secret"
         );
     }
+}
+
+#[tokio::test]
+async fn settings_saved_from_the_console_go_back_to_the_config_files_after_a_confirmation() {
+    let (state, _dir) = shop("console-modules-revert").await;
+    let (mut browser, csrf) = console_browser(&state).await;
+    // The file's settings are in use: nothing to go back to.
+    let page = browser.get("/admin/modules/remise").await;
+    assert!(!page.text().contains("id=\"file-settings\""));
+
+    let page = post_form(
+        &mut browser,
+        "/admin/modules/remise",
+        &remise_form(&csrf, &[("S_PAYDATE", "7")]),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("id=\"file-settings\""), "{html}");
+    assert!(
+        html.contains("設定ファイルと異なる項目: <code>S_PAYDATE</code>"),
+        "{html}"
+    );
+
+    // The first post shows what it would do and changes nothing.
+    let page = browser
+        .post("/admin/modules/remise/revert", &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("まだ変更していません"), "{html}");
+    assert!(
+        html.contains("value=\"14\""),
+        "the file's value is shown: {html}"
+    );
+    assert_eq!(state.engine.states()["remise"].values["S_PAYDATE"], "7");
+    // Confirmed: back to the file's 14 days, the file's settings win again.
+    let page = browser
+        .post(
+            "/admin/modules/remise/revert",
+            &[("csrf", csrf.as_str()), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("設定ファイルの内容に戻しました"), "{html}");
+    assert!(!html.contains("id=\"file-settings\""), "{html}");
+    assert_eq!(state.engine.states()["remise"].values["S_PAYDATE"], "14");
+    let stored = state
+        .store
+        .module_settings("remise")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.source, "file");
+    // Without the token nothing happens.
+    let page = browser
+        .post("/admin/modules/remise/revert", &[("confirm", "1")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

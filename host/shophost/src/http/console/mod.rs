@@ -73,6 +73,10 @@ fn signed_routes(state: AppState) -> Router<AppState> {
             get(modules::settings).post(modules::save),
         )
         .route(
+            "/admin/modules/{id}/revert",
+            axum::routing::post(modules::revert),
+        )
+        .route(
             "/admin/operators",
             get(operators::page).post(operators::create),
         )

@@ -11,9 +11,14 @@ use askama::Template;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use shophost_module_api::{NotificationEndpoint, NotificationTrust};
+use shophost_module_api::{
+    FieldError, FieldKind, NotificationEndpoint, NotificationTrust, SettingsValues,
+};
 
-use super::modules_engine::{module_now, modules_now, save_settings, ModuleNow};
+use super::modules_engine::{
+    file_differences, module_now, modules_now, preview_settings, revert_to_file, save_settings,
+    ModuleNow,
+};
 use super::settings_form::{form_fields, general_errors, values_from_form, Control, FormField};
 use super::{Chrome, ConsoleForm, Signed};
 use crate::engine::{SettingsReport, UpdateError};
@@ -153,6 +158,28 @@ struct Outcome {
     ok: bool,
     stopped: Vec<String>,
     waiting: Vec<String>,
+    /// The settings came back from the config file.
+    reverted: bool,
+}
+
+/// A change that would stop payment methods, not saved until the operator confirms it.
+struct Pending {
+    /// The methods it would stop.
+    stop: Vec<String>,
+    /// Whether the settings are valid.
+    valid: bool,
+    /// A secret was typed: it is not shown again and must be typed again.
+    secret_typed: bool,
+    /// It is a return to the config file's settings (confirmed by its own form).
+    revert: bool,
+}
+
+/// The posted values and their errors, shown instead of the stored ones while a change waits for
+/// confirmation.
+struct Draft {
+    values: SettingsValues,
+    errors: Vec<FieldError>,
+    pending: Pending,
 }
 
 #[derive(Template)]
@@ -164,6 +191,10 @@ struct SettingsPage {
     fields: Vec<FormField>,
     problems: Vec<Problem>,
     outcome: Option<Outcome>,
+    pending: Option<Pending>,
+    /// The keys where the database's settings differ from the config file's, when the file has
+    /// settings for the module and the database's win now.
+    file_differences: Option<Vec<String>>,
 }
 
 fn settings_page(
@@ -171,12 +202,21 @@ fn settings_page(
     module: &ModuleNow,
     public_url: &str,
     report: Option<&SettingsReport>,
+    draft: Option<Draft>,
 ) -> SettingsPage {
+    let (draft_values, pending) = match draft {
+        Some(draft) => (Some((draft.values, draft.errors)), Some(draft.pending)),
+        None => (None, None),
+    };
     let (fields, problems) = match &module.state {
         Some(current) => {
             let schema = module.registered.module.settings_schema();
-            let fields = form_fields(&schema, &current.values, &current.errors);
-            let mut problems: Vec<Problem> = general_errors(&schema, &current.errors)
+            let (values, errors) = match &draft_values {
+                Some((values, errors)) => (values, errors),
+                None => (&current.values, &current.errors),
+            };
+            let fields = form_fields(&schema, values, errors);
+            let mut problems: Vec<Problem> = general_errors(&schema, errors)
                 .into_iter()
                 .map(|message| Problem {
                     target: String::new(),
@@ -204,7 +244,45 @@ fn settings_page(
             ok: report.ok,
             stopped: report.stopped_methods.clone(),
             waiting: report.methods_waiting_for_use.clone(),
+            reverted: report.source == "file",
         }),
+        pending,
+        file_differences: None,
+    }
+}
+
+/// The settings page as it stands, with the keys that differ from the config file.
+async fn render_settings(
+    state: &AppState,
+    signed: &Signed,
+    module: &ModuleNow,
+    report: Option<&SettingsReport>,
+    draft: Option<Draft>,
+    status: StatusCode,
+) -> Response {
+    let mut page = settings_page(signed, module, &state.config.public_url, report, draft);
+    page.file_differences = match file_differences(state, &module.registered.id).await {
+        Ok(differences) => differences,
+        Err(error) => return super::unavailable(error),
+    };
+    html::render(status, &page)
+}
+
+/// The errors of a preview, as the module gave them.
+fn report_errors(report: &SettingsReport) -> Vec<FieldError> {
+    report
+        .errors
+        .iter()
+        .map(|e| FieldError::new(&e.key, e.message.clone()))
+        .collect()
+}
+
+/// The status of a page showing a report: 422 while the settings are invalid.
+fn status_of(report: &SettingsReport) -> StatusCode {
+    if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     }
 }
 
@@ -223,14 +301,14 @@ pub(super) async fn settings(
     let Some(module) = module_now(&state, &id) else {
         return no_such_module();
     };
-    let page = settings_page(&signed, &module, &state.config.public_url, None);
-    html::render(StatusCode::OK, &page)
+    render_settings(&state, &signed, &module, None, None, StatusCode::OK).await
 }
 
-/// Saves the whole form. The engine saves even invalid settings (their module then provides nothing
-/// and its methods stop, as in Welcart), so the answer is the page as it now stands: 200 when valid,
-/// 422 with each error at its field when not, and in both cases the methods the save stopped or left
-/// waiting.
+/// Saves the whole form. A change that would stop payment methods is not saved at once: the page
+/// shows the form as posted, each error at its field, and the methods it would stop, with a button
+/// that posts it again confirmed (`confirm=1`). Saved (invalid settings too, as in Welcart: the
+/// module then provides nothing and its methods stop), the page shows the methods the save stopped
+/// or left waiting to be set 使用; 422 while the settings are invalid.
 pub(super) async fn save(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -239,33 +317,111 @@ pub(super) async fn save(
     let Some(module) = module_now(&state, &id) else {
         return no_such_module();
     };
-    let public_url = &state.config.public_url;
     let Some(current) = &module.state else {
-        let page = settings_page(&form.signed, &module, public_url, None);
+        let page = settings_page(&form.signed, &module, &state.config.public_url, None, None);
         return html::render(StatusCode::CONFLICT, &page);
     };
     let schema = module.registered.module.settings_schema();
     let values = values_from_form(&schema, &form.fields, &current.values);
+    if form.get("confirm") != "1" {
+        let preview = match preview_settings(&state, &id, values.clone()).await {
+            Ok(preview) => preview,
+            Err(error) => return update_failed(&id, error),
+        };
+        if !preview.stopped_methods.is_empty() {
+            let secret_typed = schema
+                .fields
+                .iter()
+                .any(|f| f.kind == FieldKind::Secret && !form.get(&f.key).is_empty());
+            let draft = Draft {
+                values,
+                errors: report_errors(&preview),
+                pending: Pending {
+                    stop: preview.stopped_methods.clone(),
+                    valid: preview.ok,
+                    secret_typed,
+                    revert: false,
+                },
+            };
+            let status = status_of(&preview);
+            return render_settings(&state, &form.signed, &module, None, Some(draft), status).await;
+        }
+    }
     let report = match save_settings(&state, &id, values).await {
         Ok(report) => report,
-        Err(UpdateError::Db(error)) => return super::unavailable(error),
-        Err(other) => {
-            tracing::warn!(module = %id, %other, "console: settings not saved");
-            return no_such_module();
-        }
+        Err(error) => return update_failed(&id, error),
     };
     tracing::info!(by = %form.signed.operator.login, module = %id, ok = report.ok, stopped = ?report.stopped_methods, "console: module settings saved");
     // The page shows the settings as the engine now holds them.
     let Some(saved) = module_now(&state, &id) else {
         return no_such_module();
     };
-    let page = settings_page(&form.signed, &saved, public_url, Some(&report));
-    let status = if report.ok {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let status = status_of(&report);
+    render_settings(&state, &form.signed, &saved, Some(&report), None, status).await
+}
+
+/// Back to the config file's settings: the first post shows what it would change and stop, the
+/// confirmed one (`confirm=1`) makes the change.
+pub(super) async fn revert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: ConsoleForm,
+) -> Response {
+    let Some(module) = module_now(&state, &id) else {
+        return no_such_module();
     };
-    html::render(status, &page)
+    if module.state.is_none() || !state.config.module_settings.contains_key(&id) {
+        let page = settings_page(&form.signed, &module, &state.config.public_url, None, None);
+        return html::render(StatusCode::CONFLICT, &page);
+    }
+    let confirmed = form.get("confirm") == "1";
+    let report = match revert_to_file(&state, &id, confirmed).await {
+        Ok(report) => report,
+        Err(error) => return update_failed(&id, error),
+    };
+    if !confirmed {
+        let file = state
+            .config
+            .module_settings
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        let draft = Draft {
+            values: file,
+            errors: report_errors(&report),
+            pending: Pending {
+                stop: report.stopped_methods.clone(),
+                valid: report.ok,
+                secret_typed: false,
+                revert: true,
+            },
+        };
+        return render_settings(
+            &state,
+            &form.signed,
+            &module,
+            None,
+            Some(draft),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    tracing::info!(by = %form.signed.operator.login, module = %id, ok = report.ok, "console: module settings returned to the config file's");
+    let Some(saved) = module_now(&state, &id) else {
+        return no_such_module();
+    };
+    let status = status_of(&report);
+    render_settings(&state, &form.signed, &saved, Some(&report), None, status).await
+}
+
+fn update_failed(id: &str, error: UpdateError) -> Response {
+    match error {
+        UpdateError::Db(error) => super::unavailable(error),
+        other => {
+            tracing::warn!(module = %id, %other, "console: settings not saved");
+            html::error_page(StatusCode::CONFLICT, &other.to_string())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +473,8 @@ mod tests {
             fields: form_fields(&schema, &values, &errors),
             problems: Vec::new(),
             outcome: None,
+            pending: None,
+            file_differences: None,
         };
         let html = page.render().expect("renders");
         assert!(!html.contains("s3cr3t-never-shown"), "{html}");

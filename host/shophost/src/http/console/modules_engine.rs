@@ -5,7 +5,9 @@
 //! modules only through [`modules_now`] / [`module_now`] and save only through [`save_settings`], so
 //! switching to the engine's new functions touches this file and nothing else.
 
-use crate::engine::{ModuleState, SettingsReport, UpdateError};
+use shophost_module_api::SettingsValues;
+
+use crate::engine::{differing_keys, ModuleState, SettingsChange, SettingsReport, UpdateError};
 use crate::registry::RegisteredModule;
 use crate::AppState;
 
@@ -44,18 +46,72 @@ pub(super) fn module_now(state: &AppState, id: &str) -> Option<ModuleNow> {
     })
 }
 
-/// Saves a module's whole settings form and reports what that did to its payment methods.
+/// What saving a module's whole settings form would do, saving nothing (the confirmation step).
 ///
 /// `values` holds every key of the schema, secrets posted empty already given their stored value
 /// ([`super::settings_form::values_from_form`]).
-// ENGINE: `Engine::update_settings`; becomes `change_settings(SettingsChange::Replace(values))`.
-pub(super) async fn save_settings(
+pub(super) async fn preview_settings(
     state: &AppState,
     id: &str,
-    values: shophost_module_api::SettingsValues,
+    values: SettingsValues,
 ) -> Result<SettingsReport, UpdateError> {
     state
         .engine
-        .update_settings(id, values, state.store.as_ref())
+        .preview_settings(id, &SettingsChange::Replace(values), state.store.as_ref())
         .await
+}
+
+/// Saves a module's whole settings form and reports what that did to its payment methods.
+pub(super) async fn save_settings(
+    state: &AppState,
+    id: &str,
+    values: SettingsValues,
+) -> Result<SettingsReport, UpdateError> {
+    state
+        .engine
+        .change_settings(id, SettingsChange::Replace(values), state.store.as_ref())
+        .await
+}
+
+/// The config file's settings of a module, when the file has any and the database's settings (saved
+/// from the console or the API) win over them now: the keys that differ (names only).
+pub(super) async fn file_differences(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<Vec<String>>, crate::db::DbError> {
+    let Some(file) = state.config.module_settings.get(id) else {
+        return Ok(None);
+    };
+    let Some(stored) = state.store.module_settings(id).await? else {
+        return Ok(None);
+    };
+    if stored.source != "admin" {
+        return Ok(None);
+    }
+    let Some(registered) = state.engine.registry().get(id) else {
+        return Ok(None);
+    };
+    let schema = registered.module.settings_schema();
+    Ok(Some(differing_keys(&schema, file, &stored.values)))
+}
+
+/// Returns a module to the config file's settings (previewed first unless `confirmed`).
+pub(super) async fn revert_to_file(
+    state: &AppState,
+    id: &str,
+    confirmed: bool,
+) -> Result<SettingsReport, UpdateError> {
+    let file = state
+        .config
+        .module_settings
+        .get(id)
+        .cloned()
+        .unwrap_or_default();
+    let change = SettingsChange::RevertToFile(file);
+    let store = state.store.as_ref();
+    if confirmed {
+        state.engine.change_settings(id, change, store).await
+    } else {
+        state.engine.preview_settings(id, &change, store).await
+    }
 }
