@@ -2,7 +2,7 @@
 //! its methods are 使用 asks first and changes nothing; confirmed, the methods stop and the storefront
 //! offers none; with a checkout still open Remise keeps listening, shown with why and until when, its
 //! notification URLs still listed; put back into use, its methods wait for 使用; an unknown module, a
-//! bad 順番, a form without the session's token and a request without a session are refused.
+//! second module put in front by its 順番 (its settings not set yet), an unknown module, a bad 順番, a form without the session's token and a request without a session are refused.
 
 mod common;
 
@@ -11,7 +11,13 @@ use common::{
     confirm_order, console_browser, fill_cart_and_customer, hidden, method_id, shop, Browser,
     CUSTOMER, SHOP_ORIGIN,
 };
+use shophost::registry::{Origin, RegisteredModule};
 use shophost::AppState;
+use shophost_module_api::{
+    Answer, FieldError, InboundRequest, Notification, NotificationEndpoint, PaymentModule,
+    PaymentStart, PaymentStartError, PaymentStartRequest, Rejection, SettingField, SettingsSchema,
+    SettingsValues, SettlementType, TypedModule, WireResponse,
+};
 
 const CARD: &str = "acting_remise_card";
 const CONV: &str = "acting_remise_conv";
@@ -254,4 +260,126 @@ async fn without_a_session_nothing_changes_and_the_answer_is_an_empty_redirect()
     assert!(page.bytes.is_empty(), "leaked {} bytes", page.bytes.len());
     assert_eq!(*state.engine.in_use(), ["remise"]);
     assert_eq!(active_methods(&state).await, 2);
+}
+
+// --- A second module, registered but not in use ----------------------------------------------------
+
+/// A module that needs a merchant id and provides nothing.
+struct Second;
+
+impl TypedModule for Second {
+    const ID: &'static str = "second";
+    const DISPLAY_NAME: &'static str = "第二決済";
+    type Config = ();
+
+    fn settings_schema(&self) -> SettingsSchema {
+        SettingsSchema::new(vec![
+            SettingField::text("merchant_id", "加盟店ID").required()
+        ])
+    }
+    fn validate(&self, values: &SettingsValues) -> Result<(), Vec<FieldError>> {
+        let errors = TypedModule::settings_schema(self).check(values);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+    fn settlement_types(&self, _config: &()) -> Vec<SettlementType> {
+        Vec::new()
+    }
+    fn notification_endpoints(&self, _config: &()) -> Vec<NotificationEndpoint> {
+        vec![NotificationEndpoint::signed("second")]
+    }
+    async fn start_payment(
+        &self,
+        _config: &(),
+        _request: &PaymentStartRequest,
+    ) -> Result<PaymentStart, PaymentStartError> {
+        Err(PaymentStartError::Unsupported)
+    }
+    async fn parse_notification(
+        &self,
+        _config: &(),
+        _endpoint: &str,
+        _request: &InboundRequest,
+    ) -> Result<Notification, Rejection> {
+        Err(Rejection::new("not used in these tests"))
+    }
+    fn respond(
+        &self,
+        _endpoint: &str,
+        _request: &InboundRequest,
+        _answer: &Answer,
+    ) -> WireResponse {
+        WireResponse::text(200, "text/plain", "OK")
+    }
+}
+
+#[tokio::test]
+async fn a_module_is_put_in_front_by_its_order_and_its_settings_are_said_to_be_missing() {
+    let dir = common::TempDir::new("console-selection-order");
+    let text = shophost::config::DEMO_CONFIG
+        .replace(
+            "sqlite:shophost-data/shophost.db",
+            &format!("sqlite:{}", dir.0.join("t.db").display()),
+        )
+        .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
+        .replace("demo-admin-token-change-me", common::ADMIN_TOKEN);
+    let module: std::sync::Arc<dyn PaymentModule> = std::sync::Arc::new(Second);
+    let second = RegisteredModule {
+        id: "second".to_owned(),
+        display_name: "第二決済".to_owned(),
+        origin: Origin::File("/modules/libsecond.so".into()),
+        module,
+    };
+    let registry = shophost::bundled::registry(vec![second]).expect("registry");
+    let config = shophost::serve::config_from_toml(&text, &registry).expect("config");
+    let state = shophost::serve::build_state(config, registry)
+        .await
+        .expect("state");
+    let (mut browser, csrf) = console_browser(&state).await;
+
+    // Remise (in use) is listed first, the second module unticked after it.
+    let html = browser.get("/admin/modules").await.text();
+    let remise = html.find("id=\"use-remise\"").expect("remise's checkbox");
+    let second = html
+        .find("id=\"use-second\"")
+        .expect("the second module's checkbox");
+    assert!(remise < second, "{html}");
+    assert!(html.contains("name=\"order-second\" value=\"\""), "{html}");
+
+    // Ticked with 順番 1, Remise 2: the second module comes first; nothing stops.
+    let page = browser
+        .post(
+            "/admin/modules",
+            &[
+                ("csrf", &csrf),
+                ("use", "remise"),
+                ("order-remise", "2"),
+                ("use", "second"),
+                ("order-second", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert_eq!(*state.engine.in_use(), ["second", "remise"]);
+    assert!(
+        html.contains("利用中の決済モジュール: 第二決済、ルミーズ"),
+        "{html}"
+    );
+    assert!(html.contains(
+        "第二決済を利用するモジュールに加えました。設定に不備があります。<a href=\"/admin/modules/second\">第二決済の設定</a>を完了して"
+    ), "{html}");
+    assert!(html.contains("class=\"warning\" role=\"status\" id=\"outcome\""));
+    assert!(!html.contains("stopped-methods"));
+    assert_eq!(active_methods(&state).await, 2);
+    // The form shows the new order.
+    let second = html.find("id=\"use-second\"").unwrap();
+    let remise = html.find("id=\"use-remise\"").unwrap();
+    assert!(second < remise, "{html}");
+    assert!(html.contains("name=\"order-second\" value=\"1\""));
+    assert!(html.contains("name=\"order-remise\" value=\"2\""));
+    assert!(html.contains("<span class=\"badge broken\">設定に不備あり</span>"));
 }
