@@ -8,14 +8,16 @@
 //! admin API (`http/admin`), never the gateway.
 //!
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
-//! `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived in `settings_form.rs`
-//! and its calls into the engine in `modules_engine.rs`).
+//! `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived in `settings_form.rs`,
+//! the choice of modules in use in `modules_selection.rs` and its calls into the engine in
+//! `modules_engine.rs`).
 
 pub mod auth;
 mod charts;
 mod dashboard;
 mod modules;
 mod modules_engine;
+mod modules_selection;
 mod operators;
 mod settings_form;
 mod sign_in;
@@ -67,7 +69,10 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/logout", post(sign_in::sign_out))
-        .route("/admin/modules", get(modules::list))
+        .route(
+            "/admin/modules",
+            get(modules::list).post(modules_selection::choose),
+        )
         .route(
             "/admin/modules/{id}",
             get(modules::settings).post(modules::save),

@@ -4,6 +4,11 @@
 //! (`settings_form.rs`), saved as a whole through the engine, which reports the payment methods the
 //! change stopped or left waiting to be set to 使用 again.
 //!
+//! A module out of use that still listens for notifications of what it started (open checkouts,
+//! unpaid orders, running contracts) is shown as such, with why and until when, and its notification
+//! URLs stay listed: they must stay registered at the gateway until then. Choosing the modules in use
+//! is `modules_selection.rs`.
+//!
 //! What the pages know of modules comes through `modules_engine.rs`, the screens' one door to the
 //! engine.
 
@@ -19,15 +24,18 @@ use super::modules_engine::{
     file_differences, module_now, modules_now, preview_settings, revert_to_file, save_settings,
     ModuleNow,
 };
+use super::modules_selection::{current_rows, SelectionDone, SelectionRow};
 use super::settings_form::{form_fields, general_errors, values_from_form, Control, FormField};
 use super::{Chrome, ConsoleForm, Signed};
-use crate::engine::{SettingsReport, UpdateError};
+use crate::domain::japanese_date;
+use crate::engine::{ListeningReport, SettingsReport, UpdateError};
+use crate::http::forms::FormErrors;
 use crate::http::html;
 use crate::registry::Origin;
 use crate::AppState;
 
-/// The menu entry of both screens.
-const MENU: &str = "/admin/modules";
+/// The menu entry of the 決済モジュール screens.
+pub(super) const MENU: &str = "/admin/modules";
 
 /// A notification URL to register at the gateway, as the module declares it.
 struct EndpointRow {
@@ -54,14 +62,46 @@ struct ModuleSummary {
     /// `同梱`, or the shared library's path.
     origin: String,
     in_use: bool,
-    /// Whether its settings are valid (meaningful only in use).
+    /// Whether its settings are valid (meaningful only in use or when retired with something open).
     valid: bool,
     types: Vec<TypeRow>,
+    /// Its notification URLs: in use, or out of use and still listening.
     endpoints: Vec<EndpointRow>,
+    /// Out of use with something open: whether it still listens, why and until when.
+    retired: Option<RetiredRow>,
+}
+
+/// A module out of use that still has something open a notification may come for.
+struct RetiredRow {
+    /// Whether its endpoints still resolve (false: its stored settings are invalid).
+    listening: bool,
+    /// Why, in Japanese (what is open, until when).
+    reason: String,
+    /// Until when it listens: a date, or `終了日は未定` when something open has no end by itself.
+    until: String,
+}
+
+fn retired_row(report: &ListeningReport) -> RetiredRow {
+    let until = if report.open_ended {
+        "終了日は未定".to_owned()
+    } else {
+        report
+            .until
+            .as_deref()
+            .and_then(shophost_module_api::LocalDate::parse_yyyymmdd)
+            .map(|date| format!("{}まで", japanese_date(date)))
+            .unwrap_or_else(|| "終了日は未定".to_owned())
+    };
+    RetiredRow {
+        listening: report.listening,
+        reason: report.reason.clone(),
+        until,
+    }
 }
 
 fn summary(module: &ModuleNow, public_url: &str) -> ModuleSummary {
     let current = module.state.as_ref();
+    let listening = current.or(module.listening_state.as_ref());
     ModuleSummary {
         id: module.registered.id.clone(),
         display_name: module.registered.display_name.clone(),
@@ -69,8 +109,8 @@ fn summary(module: &ModuleNow, public_url: &str) -> ModuleSummary {
             Origin::CompiledIn => "同梱".to_owned(),
             Origin::File(path) => path.display().to_string(),
         },
-        in_use: current.is_some(),
-        valid: current.is_some_and(|s| s.errors.is_empty()),
+        in_use: module.overview.in_use,
+        valid: module.overview.settings_valid.unwrap_or(false),
         types: current
             .map(|s| {
                 s.settlement_types
@@ -82,7 +122,7 @@ fn summary(module: &ModuleNow, public_url: &str) -> ModuleSummary {
                     .collect()
             })
             .unwrap_or_default(),
-        endpoints: current
+        endpoints: listening
             .map(|s| {
                 s.endpoints
                     .iter()
@@ -90,6 +130,7 @@ fn summary(module: &ModuleNow, public_url: &str) -> ModuleSummary {
                     .collect()
             })
             .unwrap_or_default(),
+        retired: module.overview.retired.as_ref().map(retired_row),
     }
 }
 
@@ -130,21 +171,49 @@ fn trust_text(trust: &NotificationTrust) -> String {
 struct ModulesPage {
     chrome: Chrome,
     modules: Vec<ModuleSummary>,
+    /// The form 「利用中の決済モジュール」.
+    selection: Vec<SelectionRow>,
+    errors: FormErrors,
+    /// What the form just changed.
+    outcome: Option<SelectionDone>,
+}
+
+/// The list page, with the form 「利用中の決済モジュール」 as `selection` shows it.
+pub(super) fn render_list(
+    state: &AppState,
+    signed: &Signed,
+    status: StatusCode,
+    selection: Vec<SelectionRow>,
+    errors: FormErrors,
+    outcome: Option<SelectionDone>,
+) -> Response {
+    let modules = modules_now(state)
+        .iter()
+        .map(|module| summary(module, &state.config.public_url))
+        .collect();
+    let page = ModulesPage {
+        chrome: Chrome::new(signed, MENU),
+        modules,
+        selection,
+        errors,
+        outcome,
+    };
+    html::render(status, &page)
 }
 
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(signed): Extension<Signed>,
 ) -> Response {
-    let modules = modules_now(&state)
-        .iter()
-        .map(|module| summary(module, &state.config.public_url))
-        .collect();
-    let page = ModulesPage {
-        chrome: Chrome::new(&signed, MENU),
-        modules,
-    };
-    html::render(StatusCode::OK, &page)
+    let selection = current_rows(&modules_now(&state));
+    render_list(
+        &state,
+        &signed,
+        StatusCode::OK,
+        selection,
+        FormErrors::default(),
+        None,
+    )
 }
 
 /// One line of the summary above the form: a message and the control it is about (empty: none).
@@ -469,6 +538,7 @@ mod tests {
                 valid: false,
                 types: Vec::new(),
                 endpoints: Vec::new(),
+                retired: None,
             },
             fields: form_fields(&schema, &values, &errors),
             problems: Vec::new(),

@@ -1,49 +1,62 @@
 //! Every call the 決済モジュール screens make into the engine, in one place.
 //!
-//! The engine is changing under these screens: run-time selection of the modules in use (with retired
-//! modules that keep listening) and settings changes previewed before they are saved. The pages read
-//! modules only through [`modules_now`] / [`module_now`] and save only through [`save_settings`], so
-//! switching to the engine's new functions touches this file and nothing else.
+//! The pages read modules only through [`modules_now`] / [`module_now`], save settings only through
+//! [`save_settings`] and change the modules in use only through [`set_in_use`] — the same engine
+//! functions the JSON admin API calls (`Engine::overview`, `Engine::set_in_use`).
 
 use shophost_module_api::SettingsValues;
 
-use crate::engine::{differing_keys, ModuleState, SettingsChange, SettingsReport, UpdateError};
+use crate::engine::{
+    differing_keys, ModuleOverview, ModuleState, SelectionError, SelectionOutcome, SettingsChange,
+    SettingsReport, UpdateError,
+};
 use crate::registry::RegisteredModule;
 use crate::AppState;
 
-/// A registered module and, when it is in use, its current state.
+/// A registered module as the engine sees it now.
 pub(super) struct ModuleNow {
     /// The registered module: id, display name, origin.
     pub registered: RegisteredModule,
+    /// In use or not, its place in the order, settings validity, settlement types and, out of use
+    /// with something open, whether it still listens and why.
+    pub overview: ModuleOverview,
     /// Its settings, settlement types and endpoints now; `None` when the module is not in use.
     pub state: Option<ModuleState>,
+    /// Out of use but still listening: the state its notifications are read with (its endpoints
+    /// resolve and must stay registered at the gateway).
+    pub listening_state: Option<ModuleState>,
 }
 
 /// Every registered module, in the registry's order (by id), in use or not.
-// ENGINE: `registry().modules()` and `states()`; run-time selection will say which are in use.
+// ENGINE: `Engine::overview` (as `GET /admin/api/modules`), `states()` and `retired()` for the
+// endpoints of modules in use and of retired ones still listening.
 pub(super) fn modules_now(state: &AppState) -> Vec<ModuleNow> {
     let states = state.engine.states();
+    let retired = state.engine.retired();
     state
         .engine
-        .registry()
-        .modules()
-        .iter()
-        .map(|registered| ModuleNow {
-            registered: registered.clone(),
-            state: states.get(&registered.id).cloned(),
+        .overview()
+        .into_iter()
+        .filter_map(|overview| {
+            let registered = state.engine.registry().get(&overview.id)?.clone();
+            Some(ModuleNow {
+                state: states.get(&overview.id).cloned(),
+                listening_state: retired
+                    .get(&overview.id)
+                    .filter(|r| r.listening())
+                    .map(|r| r.state.clone()),
+                registered,
+                overview,
+            })
         })
         .collect()
 }
 
 /// One registered module, `None` when no module has this id.
-// ENGINE: `registry().get()` and `states()`.
 pub(super) fn module_now(state: &AppState, id: &str) -> Option<ModuleNow> {
-    let registered = state.engine.registry().get(id)?.clone();
-    let current = state.engine.states().get(id).cloned();
-    Some(ModuleNow {
-        registered,
-        state: current,
-    })
+    modules_now(state)
+        .into_iter()
+        .find(|module| module.registered.id == id)
 }
 
 /// What saving a module's whole settings form would do, saving nothing (the confirmation step).
@@ -114,4 +127,18 @@ pub(super) async fn revert_to_file(
     } else {
         state.engine.preview_settings(id, &change, store).await
     }
+}
+
+/// Sets the modules in use and their order (`PUT /admin/api/modules/in-use`): unconfirmed, a change
+/// that would stop methods in use (使用) changes nothing and names them.
+// ENGINE: `Engine::set_in_use`.
+pub(super) async fn set_in_use(
+    state: &AppState,
+    in_use: Vec<String>,
+    confirm: bool,
+) -> Result<SelectionOutcome, SelectionError> {
+    state
+        .engine
+        .set_in_use(in_use, confirm, &state.config, state.store.as_ref())
+        .await
 }
