@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::checkout::CheckoutError;
 use crate::db::DbError;
 use crate::http::html;
+use crate::methods::MethodError;
 
 /// The one error type of the JSON APIs.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,22 @@ impl From<DbError> for ApiError {
             }
             DbError::Conflict(which) => ApiError::Conflict(which.to_owned()),
             other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<MethodError> for ApiError {
+    fn from(error: MethodError) -> Self {
+        match error {
+            // Malformed input is a 400; an entry that only clashes with the shop's state (a name
+            // taken, a type not provided now) is a 409.
+            MethodError::Invalid(ref problems) if problems.iter().all(|p| p.conflict) => {
+                ApiError::Conflict(error.to_string())
+            }
+            MethodError::Invalid(_) => ApiError::BadRequest(error.to_string()),
+            MethodError::NotFound => ApiError::NotFound,
+            MethodError::InUse => ApiError::Conflict(error.to_string()),
+            MethodError::Db(db) => ApiError::from(db),
         }
     }
 }

@@ -7,10 +7,11 @@
 //! posts are refused before any handler (`cross_origin`). Pages call the same functions as the JSON
 //! admin API (`http/admin`), never the gateway.
 //!
-//! One file per screen: `sign_in.rs`, `dashboard.rs`, `operators.rs`.
+//! One file per screen: `sign_in.rs`, `dashboard.rs`, `methods.rs`, `operators.rs`.
 
 pub mod auth;
 mod dashboard;
+mod methods;
 mod operators;
 mod sign_in;
 
@@ -61,6 +62,17 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/logout", post(sign_in::sign_out))
+        .route("/admin/methods", get(methods::list))
+        .route(
+            "/admin/methods/new",
+            get(methods::new_form).post(methods::create),
+        )
+        .route(
+            "/admin/methods/{id}",
+            get(methods::edit_form).post(methods::update),
+        )
+        .route("/admin/methods/{id}/delete", post(methods::delete))
+        .route("/admin/methods/{id}/move", post(methods::move_method))
         .route(
             "/admin/operators",
             get(operators::page).post(operators::create),
