@@ -620,7 +620,6 @@ async fn a_loaded_module_takes_card_payments_and_bank_transfers() -> anyhow::Res
             explanation: String::new(),
             settlement_type: settlement_type.to_owned(),
             active: false,
-            sort: 0,
         };
         running
             .state

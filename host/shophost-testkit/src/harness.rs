@@ -203,7 +203,6 @@ impl<'a> Kit<'a> {
                 explanation: String::new(),
                 settlement_type: settlement_type.clone(),
                 active: true,
-                sort: 0,
             })
             .await
             .map_err(|e| format!("payment method: {e}"))?;

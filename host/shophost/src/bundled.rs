@@ -28,7 +28,7 @@ pub async fn seed_demo_methods(store: &dyn Store, engine: &Engine) -> anyhow::Re
         ("クレジットカード決済", "ルミーズ・カード決済サービス（VISA / Mastercard / JCB）", remise::SETTLEMENT_CARD),
         ("コンビニ・電子マネー決済", "ルミーズ・マルチ決済サービス（セブン-イレブン、ローソン、ファミリーマート、ペイジー、WebMoney）", remise::SETTLEMENT_CONV),
     ];
-    for (sort, (name, explanation, settlement_type)) in demo.into_iter().enumerate() {
+    for (name, explanation, settlement_type) in demo {
         let active = engine.provided(settlement_type).is_some();
         store
             .create_payment_method(&NewPaymentMethod {
@@ -36,7 +36,6 @@ pub async fn seed_demo_methods(store: &dyn Store, engine: &Engine) -> anyhow::Re
                 explanation: explanation.to_owned(),
                 settlement_type: settlement_type.to_owned(),
                 active,
-                sort: sort as i64,
             })
             .await?;
     }

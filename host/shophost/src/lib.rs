@@ -21,6 +21,7 @@ pub mod http;
 pub mod inbound;
 pub mod jobs;
 pub mod members;
+pub mod methods;
 pub mod metrics;
 pub mod notices;
 pub mod operators;

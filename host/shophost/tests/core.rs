@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use shophost::config::{Config, RawConfig};
 use shophost::db::NewPaymentMethod;
+use shophost::domain::MoveDirection;
 use shophost::registry::{Origin, RegisteredModule, Registry, RegistryError};
 use shophost::AppState;
 use std::marker::PhantomData;
@@ -298,13 +299,7 @@ async fn state(text: &str) -> Result<AppState, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
-async fn add_method(
-    state: &AppState,
-    name: &str,
-    settlement_type: &str,
-    active: bool,
-    sort: i64,
-) -> i64 {
+async fn add_method(state: &AppState, name: &str, settlement_type: &str, active: bool) -> i64 {
     state
         .store
         .create_payment_method(&NewPaymentMethod {
@@ -312,7 +307,6 @@ async fn add_method(
             explanation: String::new(),
             settlement_type: settlement_type.into(),
             active,
-            sort,
         })
         .await
         .unwrap()
@@ -332,9 +326,19 @@ async fn checkout_lists_only_methods_in_use_with_provided_types_in_order() {
     let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
-    add_method(&state, "コンビニ決済", "acting_remise_conv", true, 2).await;
-    add_method(&state, "カード決済", "acting_remise_card", true, 1).await;
-    add_method(&state, "停止中のカード", "acting_remise_card", false, 0).await;
+    add_method(&state, "コンビニ決済", "acting_remise_conv", true).await;
+    let card = add_method(&state, "カード決済", "acting_remise_card", true).await;
+    add_method(&state, "停止中のカード", "acting_remise_card", false).await;
+    assert_eq!(
+        active_names(&state).await,
+        vec!["コンビニ決済", "カード決済"]
+    );
+    // The operator moves the card up: the checkout follows.
+    state
+        .store
+        .move_payment_method(card, MoveDirection::Up)
+        .await
+        .unwrap();
     assert_eq!(
         active_names(&state).await,
         vec!["カード決済", "コンビニ決済"]
@@ -347,8 +351,8 @@ async fn a_settings_error_stops_the_modules_methods_until_the_operator_restarts_
     let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
-    add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
-    add_method(&state, "コンビニ決済", "acting_remise_conv", true, 1).await;
+    add_method(&state, "カード決済", "acting_remise_card", true).await;
+    add_method(&state, "コンビニ決済", "acting_remise_conv", true).await;
 
     let mut values: SettingsValues = state.engine.states()["remise"].values.clone();
     values.insert("SHOPCO".into(), String::new());
@@ -414,7 +418,7 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
     let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
-    let card = add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
+    let card = add_method(&state, "カード決済", "acting_remise_card", true).await;
     drop(state);
 
     let error = self::state(&shop_config(&db, "", "TESTSHOP"))
@@ -440,7 +444,6 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
                 explanation: method.explanation.clone(),
                 settlement_type: method.settlement_type.clone(),
                 active: false,
-                sort: method.sort,
             },
         )
         .await
@@ -469,8 +472,8 @@ async fn a_method_with_a_checkout_cannot_be_deleted() {
         .await
         .unwrap();
     let product = state.store.products().await.unwrap()[0].id;
-    let used = add_method(&state, "カード決済", "acting_remise_card", true, 0).await;
-    let unused = add_method(&state, "未使用", "acting_remise_card", true, 1).await;
+    let used = add_method(&state, "カード決済", "acting_remise_card", true).await;
+    let unused = add_method(&state, "未使用", "acting_remise_card", true).await;
     let input = CheckoutInput {
         lines: vec![CartInputLine {
             product_id: product,

@@ -13,6 +13,7 @@ use common::{
     product_id, shop, Browser, ADMIN_TOKEN, CUSTOMER,
 };
 use shophost::db::NewPaymentMethod;
+use shophost::domain::MoveDirection;
 use shophost::AppState;
 use tower::ServiceExt;
 
@@ -240,9 +241,13 @@ async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its
                 explanation: "<strong>コンビニ</strong>でお支払いいただけます".to_owned(),
                 settlement_type: conv_method.settlement_type.clone(),
                 active: true,
-                sort: -1,
             },
         )
+        .await
+        .unwrap();
+    state
+        .store
+        .move_payment_method(conv, MoveDirection::Up)
         .await
         .unwrap();
     state
@@ -252,7 +257,6 @@ async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its
             explanation: "表示されない".to_owned(),
             settlement_type: "acting_remise_card".to_owned(),
             active: false,
-            sort: 5,
         })
         .await
         .unwrap();
@@ -444,7 +448,6 @@ async fn what_the_attempt_would_refuse_is_shown_before_anything_is_stored() {
                 explanation: method.explanation,
                 settlement_type: method.settlement_type,
                 active: false,
-                sort: method.sort,
             },
         )
         .await

@@ -228,7 +228,7 @@ pub(super) const PAYMENT_METHODS: Table = Table {
         "settlement_type",
         "module",
         "active",
-        "sort",
+        "position",
     ],
     bytes: &[],
 };

@@ -202,12 +202,14 @@ mod tests {
             include_str!("../../migrations/sqlite/0004_refused_and_retention.sql"),
             include_str!("../../migrations/sqlite/0005_module_selection.sql"),
             include_str!("../../migrations/sqlite/0007_console.sql"),
+            include_str!("../../migrations/sqlite/0008_method_position.sql"),
             include_str!("../../migrations/postgres/0001_init.sql"),
             include_str!("../../migrations/postgres/0002_recurring.sql"),
             include_str!("../../migrations/postgres/0003_sessions.sql"),
             include_str!("../../migrations/postgres/0004_refused_and_retention.sql"),
             include_str!("../../migrations/postgres/0005_module_selection.sql"),
             include_str!("../../migrations/postgres/0007_console.sql"),
+            include_str!("../../migrations/postgres/0008_method_position.sql"),
         ];
         let declared: Vec<_> = migrations.iter().flat_map(|sql| declared(sql)).collect();
         assert!(declared.len() >= 20, "{declared:?}");

@@ -42,8 +42,9 @@ use shophost_module_api::{
 
 use crate::domain::{
     Attempt, AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member, MemberCard,
-    Operator, OperatorSession, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product,
-    ProductRecurrence, RecurringContract, RefusedRequest, SettlementError, TaxClass,
+    MoveDirection, Operator, OperatorSession, Order, OrderHistoryEntry, PaymentMethod,
+    PaymentStatus, Product, ProductRecurrence, RecurringContract, RefusedRequest, SettlementError,
+    TaxClass,
 };
 
 pub use backup::{backup, BackupError};
@@ -103,8 +104,6 @@ pub struct NewPaymentMethod {
     pub settlement_type: String,
     /// 使用 / 停止.
     pub active: bool,
-    /// Display order.
-    pub sort: i64,
 }
 
 /// A product as entered by the operator (see `crate::catalogue`, which checks it).
@@ -432,16 +431,17 @@ pub trait Store: Send + Sync {
         deadline_cutoff: &str,
     ) -> Result<Vec<OpenWork>, DbError>;
 
-    /// All payment methods in display order.
+    /// All payment methods in the operator's order (`position`, then id).
     async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError>;
     /// One payment method.
     async fn payment_method(&self, id: i64) -> Result<Option<PaymentMethod>, DbError>;
-    /// Adds a method; `Conflict` on a duplicate name.
+    /// Adds a method at the bottom of the order; `Conflict` on a duplicate name.
     async fn create_payment_method(
         &self,
         method: &NewPaymentMethod,
     ) -> Result<PaymentMethod, DbError>;
-    /// Replaces a method's fields; `Conflict` on a duplicate name, `NotFound`.
+    /// Replaces a method's fields (not its place in the order); `Conflict` on a duplicate name,
+    /// `NotFound`.
     async fn update_payment_method(
         &self,
         id: i64,
@@ -449,6 +449,9 @@ pub trait Store: Send + Sync {
     ) -> Result<PaymentMethod, DbError>;
     /// Deletes a method; `Conflict("orders")` when any order or attempt refers to it.
     async fn delete_payment_method(&self, id: i64) -> Result<(), DbError>;
+    /// Swaps a method with its neighbour above or below, in one transaction; the order is unchanged
+    /// when it is already at that end. `NotFound` for an unknown id.
+    async fn move_payment_method(&self, id: i64, direction: MoveDirection) -> Result<(), DbError>;
     /// Stops every active method whose settlement type is in `types`; returns the names stopped.
     async fn stop_methods_of_types(&self, types: &[String]) -> Result<Vec<String>, DbError>;
     /// Stops every active method whose settlement type is not in `provided`; returns the names stopped.

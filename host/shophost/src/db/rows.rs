@@ -160,7 +160,7 @@ pub(super) fn payment_method(row: &impl Columns) -> Result<PaymentMethod, DbErro
         settlement_type: row.text("settlement_type")?,
         module: row.text("module")?,
         active: row.flag("active")?,
-        sort: row.int("sort")?,
+        position: row.int("position")?,
     })
 }
 

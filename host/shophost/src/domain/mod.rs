@@ -484,8 +484,18 @@ pub struct PaymentMethod {
     pub module: String,
     /// 使用 (true) or 停止 (false).
     pub active: bool,
-    /// Display order.
-    pub sort: i64,
+    /// Place in the operator's order (1 at the top; see [`MoveDirection`]).
+    pub position: i64,
+}
+
+/// Which way a payment method moves in the operator's order: it swaps places with its neighbour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoveDirection {
+    /// Towards the top (shown earlier).
+    Up,
+    /// Towards the bottom.
+    Down,
 }
 
 /// A member.

@@ -22,6 +22,7 @@ use crate::catalogue::CatalogueError;
 use crate::checkout::CheckoutError;
 use crate::db::DbError;
 use crate::http::html;
+use crate::methods::MethodError;
 
 /// The one error type of the JSON APIs.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +190,30 @@ impl From<CatalogueError> for ApiError {
             CatalogueError::Conflict(message) => ApiError::Conflict(message),
             CatalogueError::NotFound => ApiError::NotFound,
             CatalogueError::Unavailable(db) => ApiError::from(db),
+        }
+    }
+}
+
+impl From<MethodError> for ApiError {
+    fn from(error: MethodError) -> Self {
+        match error {
+            // Malformed input is a 422 with each problem at its field; an entry that only clashes with the shop's state (a name
+            // taken, a type not provided now) is a 409.
+            MethodError::Invalid(ref problems) if problems.iter().all(|p| p.conflict) => {
+                ApiError::Conflict(error.to_string())
+            }
+            MethodError::Invalid(problems) => ApiError::invalid(
+                problems
+                    .first()
+                    .map(|p| p.message.clone())
+                    .unwrap_or_default(),
+                problems
+                    .iter()
+                    .map(|problem| (problem.field.to_owned(), problem.message.clone())),
+            ),
+            MethodError::NotFound => ApiError::NotFound,
+            MethodError::InUse => ApiError::Conflict(error.to_string()),
+            MethodError::Db(db) => ApiError::from(db),
         }
     }
 }

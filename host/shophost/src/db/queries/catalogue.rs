@@ -9,7 +9,8 @@ use crate::db::columns::{
 use crate::db::rows::{self, Columns};
 use crate::db::{DbError, NewPaymentMethod, NewProduct, StoredSettings};
 use crate::domain::{
-    now_millis, PaymentMethod, Product, ProductRecurrence, RecurringContract, TaxClass,
+    now_millis, MoveDirection, PaymentMethod, Product, ProductRecurrence, RecurringContract,
+    TaxClass,
 };
 
 impl<DB: Dialect> Pools<DB> {
@@ -48,7 +49,7 @@ impl<DB: Dialect> Pools<DB> {
 
     pub async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, DbError> {
         let sql = format!(
-            "SELECT {} FROM payment_methods ORDER BY sort, id",
+            "SELECT {} FROM payment_methods ORDER BY position, id",
             PAYMENT_METHODS.select()
         );
         let rows = self.read_rows(&sql, Vec::new()).await?;
@@ -68,16 +69,28 @@ impl<DB: Dialect> Pools<DB> {
         &self,
         method: &NewPaymentMethod,
     ) -> Result<PaymentMethod, DbError> {
+        // A new method goes to the bottom. Two methods added at once on PostgreSQL may share a
+        // position; the order stays total (ties go by id) and the first move renumbers them.
+        let mut tx = self.write.begin().await?;
+        let last = DB::fetch(
+            &mut tx,
+            "SELECT COALESCE(MAX(position), 0) AS last FROM payment_methods",
+            Vec::new(),
+        )
+        .await?;
+        let position = last.first().ok_or(DbError::NotFound)?.int("last")? + 1;
         let row = NewRow::new(&PAYMENT_METHODS)
             .set("name", &method.name)
             .set("explanation", &method.explanation)
             .set("settlement_type", &method.settlement_type)
             .set("module", "")
             .set("active", method.active)
-            .set("sort", method.sort);
+            .set("position", position);
         let sql = insert(&row, &format!("RETURNING {}", PAYMENT_METHODS.select()));
-        let rows = self.write_rows(&sql, row.into_values()).await?;
-        rows::payment_method(rows.first().ok_or(DbError::NotFound)?)
+        let rows = DB::fetch(&mut tx, &sql, row.into_values()).await?;
+        let created = rows::payment_method(rows.first().ok_or(DbError::NotFound)?)?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn update_payment_method(
@@ -87,7 +100,7 @@ impl<DB: Dialect> Pools<DB> {
     ) -> Result<PaymentMethod, DbError> {
         let sql = format!(
             "UPDATE payment_methods SET name = $1, explanation = $2, settlement_type = $3, \
-             active = $4, sort = $5 WHERE id = $6 RETURNING {}",
+             active = $4 WHERE id = $5 RETURNING {}",
             PAYMENT_METHODS.select()
         );
         let args = vec![
@@ -95,7 +108,6 @@ impl<DB: Dialect> Pools<DB> {
             method.explanation.as_str().into(),
             method.settlement_type.as_str().into(),
             method.active.into(),
-            method.sort.into(),
             id.into(),
         ];
         let rows = self.write_rows(&sql, args).await?;
@@ -122,6 +134,50 @@ impl<DB: Dialect> Pools<DB> {
         .await?;
         if deleted == 0 {
             return Err(DbError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn move_payment_method(
+        &self,
+        id: i64,
+        direction: MoveDirection,
+    ) -> Result<(), DbError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "SELECT id, position FROM payment_methods ORDER BY position, id {}",
+            DB::FOR_UPDATE
+        );
+        let rows = DB::fetch(&mut tx, &sql, Vec::new()).await?;
+        let mut order = Vec::with_capacity(rows.len());
+        for row in &rows {
+            order.push((row.int("id")?, row.int("position")?));
+        }
+        let at = order
+            .iter()
+            .position(|(method, _)| *method == id)
+            .ok_or(DbError::NotFound)?;
+        let neighbour = match direction {
+            MoveDirection::Up => at.checked_sub(1),
+            MoveDirection::Down => Some(at + 1).filter(|next| *next < order.len()),
+        };
+        let Some(neighbour) = neighbour else {
+            return Ok(());
+        };
+        order.swap(at, neighbour);
+        // Positions are written as 1, 2, 3… in the new order, only where they change: this also
+        // mends ties and gaps left by concurrent additions or deletions.
+        for (index, (method, position)) in order.iter().enumerate() {
+            let wanted = index as i64 + 1;
+            if *position != wanted {
+                DB::execute(
+                    &mut tx,
+                    "UPDATE payment_methods SET position = $1 WHERE id = $2",
+                    vec![wanted.into(), (*method).into()],
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -36,9 +36,9 @@ use super::{
     WriterCounts,
 };
 use crate::domain::{
-    Attempt, CustomerDetails, JournalEntry, Member, MemberCard, Operator, OperatorSession, Order,
-    OrderHistoryEntry, PaymentMethod, PaymentStatus, Product, ProductRecurrence, RecurringContract,
-    RefusedRequest, SettlementError,
+    Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,
+    OperatorSession, Order, OrderHistoryEntry, PaymentMethod, PaymentStatus, Product,
+    ProductRecurrence, RecurringContract, RefusedRequest, SettlementError,
 };
 
 /// What the shared queries need of a backend's database type.
@@ -265,6 +265,10 @@ impl<S: HotPath> Store for S {
 
     async fn delete_payment_method(&self, id: i64) -> Result<(), DbError> {
         self.pools().delete_payment_method(id).await
+    }
+
+    async fn move_payment_method(&self, id: i64, direction: MoveDirection) -> Result<(), DbError> {
+        self.pools().move_payment_method(id, direction).await
     }
 
     async fn stop_methods_of_types(&self, types: &[String]) -> Result<Vec<String>, DbError> {

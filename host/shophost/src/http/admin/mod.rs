@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use crate::http::ApiError;
 use crate::AppState;
 
-pub use methods::sanitise_explanation;
+pub use crate::methods::sanitise_explanation;
 
 /// The admin routes (mounted under `/admin/api`).
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -57,6 +57,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .put(methods::update_method)
                 .delete(methods::delete_method),
         )
+        .route("/payment-methods/{id}/move", post(methods::move_method))
         .route("/orders", get(orders::orders))
         .route("/orders/{number}", get(orders::order))
         .route("/journal", get(journal::journal))

@@ -8,13 +8,14 @@
 //! admin API (`http/admin`), never the gateway.
 //!
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
-//! `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived in `settings_form.rs`,
-//! the choice of modules in use in `modules_selection.rs` and its calls into the engine in
-//! `modules_engine.rs`).
+//! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
+//! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
+//! the engine in `modules_engine.rs`).
 
 pub mod auth;
 mod charts;
 mod dashboard;
+mod methods;
 mod modules;
 mod modules_engine;
 mod modules_selection;
@@ -69,6 +70,17 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/logout", post(sign_in::sign_out))
+        .route("/admin/methods", get(methods::list))
+        .route(
+            "/admin/methods/new",
+            get(methods::new_form).post(methods::create),
+        )
+        .route(
+            "/admin/methods/{id}",
+            get(methods::edit_form).post(methods::update),
+        )
+        .route("/admin/methods/{id}/delete", post(methods::delete))
+        .route("/admin/methods/{id}/move", post(methods::move_method))
         .route(
             "/admin/modules",
             get(modules::list).post(modules_selection::choose),
