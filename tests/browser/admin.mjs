@@ -123,6 +123,69 @@ async function breakAndFixSettings(page) {
   console.log(`settings: 31 days refused at the field, ${stopped.length} methods stopped, fixed`);
 }
 
+/** Opens a method's edit page from the list by its name. */
+async function editMethod(page, name) {
+  await page.goto(`${shop}/admin/methods`);
+  await page.locator('#methods tr', { hasText: name }).getByRole('link', { name: '編集' }).click();
+  await page.waitForURL(/\/admin\/methods\/\d+$/);
+}
+
+async function methods(page) {
+  await page.goto(`${shop}/admin/methods`);
+  await shot(page, '07-methods-stopped');
+  // Both back to 使用.
+  for (const name of ['クレジットカード決済', 'コンビニ・電子マネー決済']) {
+    await editMethod(page, name);
+    await page.getByLabel('使用', { exact: true }).check();
+    await page.getByRole('button', { name: '保存する' }).click();
+    await page.waitForURL(/\/admin\/methods(\?.*)?$/);
+    const row = page.locator('#methods tr', { hasText: name });
+    check((await row.locator('.badge').textContent()).trim() === '使用', `${name} is not 使用 after saving`);
+  }
+  // A new method: previewed first (its explanation sanitised), then saved; it goes last.
+  await page.goto(`${shop}/admin/methods/new`);
+  await page.getByLabel('支払方法名').fill('クレジットカード決済（分割・リボ）');
+  await page.getByLabel('説明').fill('<strong>分割・リボ払い</strong>がご利用いただけます。<script>alert(1)</script>');
+  await page.getByLabel('決済種別').selectOption('acting_remise_card');
+  await page.getByLabel('使用', { exact: true }).check();
+  await page.getByRole('button', { name: 'プレビュー' }).click();
+  const preview = await page.locator('#preview').innerHTML();
+  check(preview.includes('<strong>分割・リボ払い</strong>') && !preview.includes('<script>'), `the preview is ${preview}`);
+  await shot(page, '08-method-preview');
+  await page.getByRole('button', { name: '保存する' }).click();
+  await page.waitForURL(/\/admin\/methods(\?.*)?$/);
+  const before = (await page.locator('#methods tbody tr td:nth-child(2)').allTextContents()).map((t) => t.trim());
+  check(before.at(-1) === 'クレジットカード決済（分割・リボ）', `the new method is not last: ${before}`);
+  // Moved to the top, one step at a time.
+  for (let i = before.length - 1; i > 0; i -= 1) {
+    await page.getByRole('button', { name: '「クレジットカード決済（分割・リボ）」を上へ' }).click();
+    await page.waitForURL(/\/admin\/methods(\?.*)?$/);
+  }
+  const after = (await page.locator('#methods tbody tr td:nth-child(2)').allTextContents()).map((t) => t.trim());
+  check(after[0] === 'クレジットカード決済（分割・リボ）', `the new method is not first: ${after}`);
+  await shot(page, '09-methods-ordered');
+  await phoneShot(page.context(), '/admin/methods', '09-methods');
+  // The storefront's delivery page follows the console's order.
+  const offered = await offeredMethods(page.context());
+  const offeredNames = after.filter((name) => offered.some((text) => text.startsWith(name)));
+  check(offered.length === after.length, `the storefront offers ${offered.length} methods, the console lists ${after.length}`);
+  offered.forEach((text, i) => check(text.startsWith(after[i]), `delivery page method ${i + 1} is "${text}", the console's is ${after[i]}`));
+  console.log(`methods: ${offeredNames.join(' / ')} on the delivery page, in the console's order`);
+}
+
+async function productsAndOperators(page) {
+  await page.goto(`${shop}/admin/products`);
+  check((await page.textContent('h1')).includes('商品'), 'the products page is not shown');
+  await shot(page, '10-products');
+  await page.goto(`${shop}/admin/operators`);
+  check((await page.textContent('main')).includes(login), 'the operators page does not list the operator');
+  await shot(page, '11-operators');
+  await page.getByRole('button', { name: 'ログアウト' }).click();
+  await page.waitForURL(`${shop}/admin/login`);
+  await page.goto(`${shop}/admin`);
+  check(page.url().startsWith(`${shop}/admin/login`), 'the console is still open after signing out');
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -131,6 +194,8 @@ const browser = await chromium.launch({
 const steps = [
   ['sign in', signIn],
   ['break and fix a setting', breakAndFixSettings],
+  ['payment methods', methods],
+  ['products and operators', productsAndOperators],
 ];
 let page;
 let passed = 0;
