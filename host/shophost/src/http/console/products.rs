@@ -237,11 +237,12 @@ fn product_form(form: &ConsoleForm) -> ProductForm {
 }
 
 /// A refusal of the catalogue as the form's problems and the page's status (`conflict_field`: where a
-/// refusal for the current state is shown); a missing product or a storage failure as its own page.
+/// refusal for the current state is shown). A missing product or a storage failure is given back, for
+/// [`error_page`].
 fn refusal(
     error: CatalogueError,
     conflict_field: &str,
-) -> Result<(StatusCode, FormErrors), Response> {
+) -> Result<(StatusCode, FormErrors), CatalogueError> {
     let mut errors = FormErrors::default();
     match error {
         CatalogueError::Invalid(problems) => {
@@ -254,8 +255,16 @@ fn refusal(
             errors.add(conflict_field, message);
             Ok((StatusCode::CONFLICT, errors))
         }
-        CatalogueError::NotFound => Err(not_found()),
-        CatalogueError::Unavailable(error) => Err(super::unavailable(error)),
+        other => Err(other),
+    }
+}
+
+/// The page of a catalogue error no form shows: a storage failure (the console's page for it, as on
+/// every console screen) or no such product (named, where `PageError` would say only "page").
+fn error_page(error: CatalogueError) -> Response {
+    match error {
+        CatalogueError::Unavailable(error) => super::unavailable(error),
+        _ => not_found(),
     }
 }
 
@@ -319,7 +328,7 @@ pub(super) async fn create(State(state): State<AppState>, form: ConsoleForm) -> 
         }
         Err(error) => match refusal(error, "sku") {
             Ok(refused) => refused,
-            Err(page) => return page,
+            Err(error) => return error_page(error),
         },
     };
     let values = values_posted(&form, form.get("sku").trim());
@@ -341,10 +350,7 @@ pub(super) async fn edit_form(
                 ProductFormPage::new(&signed, false, values_of(&product), FormErrors::default());
             html::render(StatusCode::OK, &page)
         }
-        Err(error) => match refusal(error, "") {
-            Ok(_) => not_found(),
-            Err(page) => page,
-        },
+        Err(error) => error_page(error),
     }
 }
 
@@ -361,7 +367,7 @@ pub(super) async fn save(
         }
         Err(error) => match refusal(error, "") {
             Ok(refused) => refused,
-            Err(page) => return page,
+            Err(error) => return error_page(error),
         },
     };
     let values = values_posted(&form, &sku);
@@ -385,17 +391,12 @@ pub(super) async fn delete(
         }
         Err(error) => match refusal(error, "") {
             Ok(refused) => refused,
-            Err(page) => return page,
+            Err(error) => return error_page(error),
         },
     };
     let product = match catalogue::product(&state, &sku).await {
         Ok(product) => product,
-        Err(error) => {
-            return match refusal(error, "") {
-                Ok(_) => not_found(),
-                Err(page) => page,
-            }
-        }
+        Err(error) => return error_page(error),
     };
     let mut page = ProductFormPage::new(&form.signed, false, values_of(&product), errors);
     page.delete_refused = Some(product.active);
