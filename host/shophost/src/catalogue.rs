@@ -20,6 +20,8 @@ pub const SKU_MAX: usize = 64;
 pub const NAME_MAX: usize = 200;
 /// Longest description, in characters.
 pub const DESCRIPTION_MAX: usize = 5000;
+/// Lowest price, yen: a gateway charges no 0-yen order.
+pub const PRICE_MIN: i64 = 1;
 /// Highest price, yen.
 pub const PRICE_MAX: i64 = 99_999_999;
 
@@ -217,8 +219,8 @@ pub fn check(form: &ProductForm, current: Option<&Product>) -> Result<NewProduct
                 problem("price", "価格は数字で入力してください");
                 0
             }
-            Number::Value(price) if !(0..=PRICE_MAX).contains(&price) => {
-                problem("price", "価格は0円から99,999,999円までです");
+            Number::Value(price) if !(PRICE_MIN..=PRICE_MAX).contains(&price) => {
+                problem("price", "価格は1円から99,999,999円までです");
                 0
             }
             Number::Value(price) => price,
@@ -398,6 +400,13 @@ mod tests {
         assert_eq!(
             problems(check(
                 &form(&[("sku", "X"), ("name", "n"), ("price", "-1")]),
+                None
+            )),
+            ["price"]
+        );
+        assert_eq!(
+            problems(check(
+                &form(&[("sku", "X"), ("name", "n"), ("price", "０円")]),
                 None
             )),
             ["price"]

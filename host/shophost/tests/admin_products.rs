@@ -99,7 +99,7 @@ async fn each_problem_of_a_product_is_reported_by_its_field() {
     )
     .await;
     assert_eq!(status, 422, "{answer}");
-    let details = answer["details"].as_object().expect("problems by field");
+    let details = answer["fields"].as_object().expect("problems by field");
     for field in ["sku", "name", "price", "tax_class", "active"] {
         let message = details[field].as_str().unwrap_or_default();
         assert!(!message.is_empty(), "{field}: {answer}");

@@ -24,6 +24,15 @@ pub struct ProductRecurrence {
 pub const ORDER_DAY: u32 = 99;
 
 impl ProductRecurrence {
+    /// How often it is charged, in the shop's words: 毎月, 6か月ごと, 毎年.
+    pub fn interval_label(self) -> String {
+        match self.interval_months {
+            1 => "毎月".to_owned(),
+            12 => "毎年".to_owned(),
+            months => format!("{months}か月ごと"),
+        }
+    }
+
     /// The first recurring charge after a first order on `ordered`: on the order's day `interval_months`
     /// later when charged on the order day, else the next charging day (this month if it is still ahead,
     /// next month otherwise), as WCEX DL Seller computes it.

@@ -10,7 +10,7 @@
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
 //! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
-//! the engine in `modules_engine.rs`).
+//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`).
 
 pub mod auth;
 mod charts;
@@ -20,6 +20,7 @@ mod modules;
 mod modules_engine;
 mod modules_selection;
 mod operators;
+mod products;
 mod settings_form;
 mod sign_in;
 
@@ -89,6 +90,16 @@ fn signed_routes(state: AppState) -> Router<AppState> {
             "/admin/modules/{id}",
             get(modules::settings).post(modules::save),
         )
+        .route("/admin/products", get(products::list))
+        .route(
+            "/admin/products/new",
+            get(products::new_form).post(products::create),
+        )
+        .route(
+            "/admin/products/{sku}",
+            get(products::edit_form).post(products::save),
+        )
+        .route("/admin/products/{sku}/delete", post(products::delete))
         .route(
             "/admin/modules/{id}/revert",
             axum::routing::post(modules::revert),

@@ -45,11 +45,7 @@ pub struct ProductCard {
 
 /// 毎月 / 6か月ごと / 毎年, with the charging day.
 pub fn recurrence_label(recurrence: ProductRecurrence) -> String {
-    let every = match recurrence.interval_months {
-        1 => "毎月".to_owned(),
-        12 => "毎年".to_owned(),
-        months => format!("{months}か月ごと"),
-    };
+    let every = recurrence.interval_label();
     if recurrence.charging_day == ORDER_DAY {
         format!("{every}（ご注文日と同じ日）")
     } else {
