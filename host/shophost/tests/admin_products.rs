@@ -117,11 +117,11 @@ async fn each_problem_of_a_product_is_reported_by_its_field() {
     )
     .await;
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["details"]["interval_months"]
+    assert!(answer["fields"]["interval_months"]
         .as_str()
         .unwrap()
         .contains("課金間隔"));
-    assert!(answer["details"]["charging_day"]
+    assert!(answer["fields"]["charging_day"]
         .as_str()
         .unwrap()
         .contains("課金日"));
@@ -134,7 +134,7 @@ async fn each_problem_of_a_product_is_reported_by_its_field() {
     )
     .await;
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["details"]["sku"].is_string(), "{answer}");
+    assert!(answer["fields"]["sku"].is_string(), "{answer}");
 }
 
 #[tokio::test]
