@@ -68,7 +68,10 @@ fn day_start(text: &str) -> Option<Date> {
 }
 
 fn millis(date: Date) -> i64 {
-    date.midnight().assume_offset(SHOP_UTC_OFFSET).unix_timestamp() * 1000
+    date.midnight()
+        .assume_offset(SHOP_UTC_OFFSET)
+        .unix_timestamp()
+        * 1000
 }
 
 /// Removes every space (half- and full-width): names are stored without one between 姓 and 名.

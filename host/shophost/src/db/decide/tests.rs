@@ -268,7 +268,10 @@ fn a_success_for_a_registered_order_confirms_it_instead_of_flagging_a_second_pay
         decide(Some(loaded), &notification, &ctx, AT)
     };
     // Registered as 売上 with no transaction id: confirmed, the id taken from the notification.
-    let d = confirm(&registered(PaymentStatus::Captured, None), Capture::Captured);
+    let d = confirm(
+        &registered(PaymentStatus::Captured, None),
+        Capture::Captured,
+    );
     assert_eq!(d.verdict, Verdict::Accepted);
     assert_eq!(d.claim, Some("payment_succeeded"));
     match d.writes.as_slice() {
@@ -285,7 +288,10 @@ fn a_success_for_a_registered_order_confirms_it_instead_of_flagging_a_second_pay
         other => panic!("unexpected writes {other:?}"),
     }
     // Registered as 仮売上, the gateway says captured: moved up; never down from 売上.
-    let up = confirm(&registered(PaymentStatus::Authorized, None), Capture::Captured);
+    let up = confirm(
+        &registered(PaymentStatus::Authorized, None),
+        Capture::Captured,
+    );
     assert!(matches!(
         up.writes.as_slice(),
         [Change::ConfirmRegistered {
@@ -294,7 +300,10 @@ fn a_success_for_a_registered_order_confirms_it_instead_of_flagging_a_second_pay
             ..
         }]
     ));
-    let kept = confirm(&registered(PaymentStatus::Captured, None), Capture::Authorized);
+    let kept = confirm(
+        &registered(PaymentStatus::Captured, None),
+        Capture::Authorized,
+    );
     assert!(matches!(
         kept.writes.as_slice(),
         [Change::ConfirmRegistered {
@@ -303,7 +312,10 @@ fn a_success_for_a_registered_order_confirms_it_instead_of_flagging_a_second_pay
         }]
     ));
     // The transaction id the operator gave is the one notified: confirmed.
-    let same = confirm(&registered(PaymentStatus::Captured, Some("T1")), Capture::Captured);
+    let same = confirm(
+        &registered(PaymentStatus::Captured, Some("T1")),
+        Capture::Captured,
+    );
     assert!(matches!(
         same.writes.as_slice(),
         [Change::ConfirmRegistered { .. }]

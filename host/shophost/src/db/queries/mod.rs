@@ -31,10 +31,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram, NewAttempt,
-    NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount, Purge, Recorded,
-    RefusedForOpenAttempts, RegisteredOrder, Responses, SessionChange, Store, StoreCounts, StoredSettings,
-    WriterCounts,
+    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram,
+    NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount,
+    Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder, Responses, SessionChange, Store,
+    StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,

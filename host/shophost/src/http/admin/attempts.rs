@@ -82,7 +82,9 @@ pub(super) async fn recover(
         Some(text) => RegisteredAt::parse(text).ok_or_else(|| {
             ApiError::field(
                 "registered_at",
-                format!("registered_at `{text}` は attempt（登録日）か now（現在の時刻）にしてください"),
+                format!(
+                    "registered_at `{text}` は attempt（登録日）か now（現在の時刻）にしてください"
+                ),
             )
         })?,
     };
