@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use shophost_module_api::{Capture, Notification, Refusal, SettlementKind, Signal};
 
-use super::{decide, entry, Change, Loaded, NewOrder, CONFIRMED_REGISTERED};
+use super::{decide, Change, Loaded, NewOrder, CONFIRMED_REGISTERED};
 use crate::db::{ApplyContext, Verdict};
 use crate::domain::{Attempt, AttemptKind, AttemptSnapshot, AttemptState, PaymentStatus};
 
