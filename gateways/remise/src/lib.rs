@@ -24,7 +24,7 @@
 //! - [`slip`]: `X-PAY_CSV` codes to the place and rows of the payment slip.
 
 use shophost_module_api::{
-    register_module, Answer, BrowserReturn, CardUpdateRequest, CheckoutOption, FieldError,
+    register_module, Answer, BrowserReturn, Capture, CardUpdateRequest, CheckoutOption, FieldError,
     FormField, InboundRequest, LinkKeySpec, Notification, NotificationEndpoint, PaymentStart,
     PaymentStartError, PaymentStartRequest, RedirectForm, Refusal, Rejection, ReturnKind,
     SettingsSchema, SettingsValues, SettlementKind, SettlementType, TypedModule, WireCharset,
@@ -177,7 +177,12 @@ pub fn settlement_types(config: &RemiseConfig) -> Vec<SettlementType> {
             "カード決済（ルミーズ）",
             SettlementKind::Immediate,
         )
-        .recurring(card.continuation);
+        .recurring(card.continuation)
+        // What a payment the backyard shows is in, for 受注データ登録: the job this config sends.
+        .capture(match card.job {
+            settings::RemiseJob::Auth => Capture::Authorized,
+            settings::RemiseJob::Capture => Capture::Captured,
+        });
         if card.installments {
             card_type = card_type.checkout_option(CheckoutOption::new(
                 "div",

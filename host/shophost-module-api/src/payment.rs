@@ -27,6 +27,11 @@ pub struct SettlementType {
     /// Whether a cart with a recurring item ([`LineItem::recurring`]) may be paid with this type: the
     /// first payment then also registers the recurring charge at the gateway (Remise 自動継続課金).
     pub recurring: bool,
+    /// The state a payment of this type is in once the gateway has accepted it, as the module is
+    /// configured (Remise `JOB=AUTH`: [`Capture::Authorized`]). The host gives an order it registers
+    /// from the 決済直前ログ (受注データ登録) this state; it means nothing for a deferred type, whose
+    /// registered order is unpaid (未入金).
+    pub capture: Capture,
 }
 
 impl SettlementType {
@@ -39,6 +44,7 @@ impl SettlementType {
             checkout_options: Vec::new(),
             notice: None,
             recurring: false,
+            capture: Capture::Captured,
         }
     }
 
@@ -57,6 +63,12 @@ impl SettlementType {
     /// Sets whether a cart with a recurring item may be paid with this type.
     pub fn recurring(mut self, recurring: bool) -> Self {
         self.recurring = recurring;
+        self
+    }
+
+    /// Sets the state an accepted payment is in (captured unless set).
+    pub fn capture(mut self, capture: Capture) -> Self {
+        self.capture = capture;
         self
     }
 }

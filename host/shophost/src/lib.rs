@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub mod attempt_log;
 pub mod bundled;
 pub mod catalogue;
 pub mod checkout;

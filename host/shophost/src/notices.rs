@@ -266,6 +266,7 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
                 unconfirmed_returns(state, counts.attempts_attention),
                 "/admin/api/attempts?open_only=true",
             )
+            .page("/admin/attempts?attention=true")
         });
     }
     if counts.orders_attention > 0 {

@@ -26,6 +26,12 @@ pub(super) struct Loaded {
     pub recorded_for: Option<String>,
     /// The attempt's order: id, status, number.
     pub order: Option<(i64, PaymentStatus, String)>,
+    /// The order's transaction id, when it has one.
+    pub order_transaction_id: Option<String>,
+    /// Whether a success notification was accepted for this link key before. An immediate payment's
+    /// order without one was registered by the operator from the 決済直前ログ (受注データ登録), and
+    /// the first verified success confirms it rather than counting as a second payment.
+    pub succeeded_before: bool,
 }
 
 /// A change to make, decided before writing.
@@ -50,6 +56,16 @@ pub(super) enum Change {
         from: PaymentStatus,
         to: PaymentStatus,
         attention: Option<&'static str>,
+        reason: &'static str,
+    },
+    /// Confirm an order the operator registered (受注データ登録) with the gateway's verified success:
+    /// its transaction id (unless one was given), a history entry, and the status moved from `from`
+    /// to `to` (the same, or 仮売上 to 売上), guarded like [`Change::Transition`].
+    ConfirmRegistered {
+        order_id: i64,
+        from: PaymentStatus,
+        to: PaymentStatus,
+        transaction_id: String,
         reason: &'static str,
     },
     /// Keep the member's card.
@@ -125,6 +141,10 @@ fn signal_kind(signal: &Signal) -> &'static str {
         Signal::CardRegistered { .. } => "card_registered",
     }
 }
+
+/// The history entry of an order registered from the 決済直前ログ that a success notification confirmed.
+pub(crate) const CONFIRMED_REGISTERED: &str =
+    "受注データ登録済みの注文を決済結果通知で確認しました";
 
 /// The order number: the shop-local date and the attempt id, so it is unique without another query.
 pub(super) fn order_number(attempt_id: i64, at: i64) -> String {
@@ -334,6 +354,25 @@ fn decide_for_attempt(
                     create_order(&mut decision, status, Some(transaction_id), None, "決済結果通知（成功）");
                     recurring_contract(&mut decision, attempt, recurring_id.as_ref());
                 }
+                // The order the operator registered from the 決済直前ログ, still unconfirmed by the
+                // gateway: this is its payment, unless the operator gave another transaction id.
+                Some((order_id, from @ (PaymentStatus::Authorized | PaymentStatus::Captured), _))
+                    if !loaded.succeeded_before
+                        && loaded
+                            .order_transaction_id
+                            .as_ref()
+                            .is_none_or(|given| given == transaction_id) =>
+                {
+                    decision.writes.push(Change::ConfirmRegistered {
+                        order_id: *order_id,
+                        from: *from,
+                        // The notification may say captured where the operator registered
+                        // authorised; never the other way, which a capture since would undo.
+                        to: if *from == PaymentStatus::Captured { *from } else { status },
+                        transaction_id: transaction_id.clone(),
+                        reason: CONFIRMED_REGISTERED,
+                    })
+                }
                 // A second successful payment for one checkout: money was taken twice. Keep it
                 // (acknowledged, recorded) and make the operator look.
                 Some((order_id, _, _)) => decision.writes.push(Change::FlagOrder {
@@ -472,11 +511,17 @@ pub(super) fn entry<'a>(
     let response = responses.pick(&decision.verdict).clone();
     let reason = match &decision.verdict {
         Verdict::Refused { reason, .. } => reason.clone(),
-        Verdict::Accepted => decision
-            .order_number
-            .as_ref()
-            .map(|n| format!("order {n}"))
-            .unwrap_or_default(),
+        Verdict::Accepted => {
+            let confirmed = decision
+                .writes
+                .iter()
+                .any(|change| matches!(change, Change::ConfirmRegistered { .. }));
+            match (&decision.order_number, confirmed) {
+                (Some(n), true) => format!("order {n}; {CONFIRMED_REGISTERED}"),
+                (Some(n), false) => format!("order {n}"),
+                (None, _) => String::new(),
+            }
+        }
         Verdict::Duplicate => "already applied".to_owned(),
     };
     let reason = match &record.note {

@@ -161,6 +161,38 @@ pub struct OrderFilter {
     pub attention: bool,
 }
 
+/// A search of the 決済直前ログ (all optional, combined with AND), newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptFilter {
+    /// Part of the link key.
+    pub link_key: Option<String>,
+    /// Part of the customer's name or its kana, without spaces.
+    pub customer_name: Option<String>,
+    /// Registered at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Registered before (Unix ms).
+    pub until: Option<i64>,
+    /// Only attempts flagged 要確認.
+    pub attention: bool,
+    /// Keyset paging: only attempts with an id below this one.
+    pub before_id: Option<i64>,
+}
+
+/// The order 受注データ登録 makes of an open attempt, as the operator chose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredOrder {
+    /// Its payment status.
+    pub status: PaymentStatus,
+    /// The settlement type's label.
+    pub settlement_label: String,
+    /// The first line of its history.
+    pub reason: String,
+    /// Its 受注日時 (Unix ms): the attempt's registration or now.
+    pub created_at: i64,
+    /// The gateway's transaction id (Remise 請求番号), when the operator gave it.
+    pub transaction_id: Option<String>,
+}
+
 /// A raw inbound request as the journal stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {
@@ -584,6 +616,19 @@ pub trait Store: Send + Sync {
         returned_before: i64,
         reason: &str,
     ) -> Result<Vec<String>, DbError>;
+    /// The 決済直前ログ searched, newest first, at most `limit` attempts.
+    async fn search_attempts(
+        &self,
+        filter: &AttemptFilter,
+        limit: i64,
+    ) -> Result<Vec<Attempt>, DbError>;
+    /// 受注データ登録: creates the order of an open order attempt as the operator chose it;
+    /// `Conflict("attempt_not_open")` when it has an order (or is not an order's attempt).
+    async fn register_attempt_order(
+        &self,
+        link_key: &str,
+        order: &RegisteredOrder,
+    ) -> Result<Order, DbError>;
     /// Creates the order for an open attempt by the operator's decision (受注データ再作成).
     async fn recover_attempt(
         &self,

@@ -99,7 +99,8 @@ pub(super) fn attempt(row: &impl Columns) -> Result<Attempt, DbError> {
     })
 }
 
-/// An attempt read for a signal, with `recorded_for`, `order_status` and `order_number`.
+/// An attempt read for a signal, with `recorded_for`, `order_status`, `order_number`,
+/// `order_transaction_id` and `succeeded_before`.
 pub(super) fn loaded(row: &impl Columns) -> Result<Loaded, DbError> {
     let attempt = attempt(row)?;
     let order = match (
@@ -114,6 +115,8 @@ pub(super) fn loaded(row: &impl Columns) -> Result<Loaded, DbError> {
         attempt,
         recorded_for: row.text_or_null("recorded_for")?,
         order,
+        order_transaction_id: row.text_or_null("order_transaction_id")?,
+        succeeded_before: row.int("succeeded_before")? != 0,
     })
 }
 

@@ -346,6 +346,20 @@ impl IntoResponse for PageError {
     }
 }
 
+/// 受注データ登録's refusals: an order that exists or a type no module provides is a 409 (the shop's
+/// state), a field as typed a 422 at its key.
+impl From<crate::attempt_log::RegisterError> for ApiError {
+    fn from(error: crate::attempt_log::RegisterError) -> Self {
+        use crate::attempt_log::RegisterError;
+        match error {
+            RegisterError::NotFound => ApiError::NotFound,
+            RegisterError::Invalid(problem) => ApiError::field(problem.field, problem.message),
+            RegisterError::Unavailable(db) => ApiError::from(db),
+            other => ApiError::Conflict(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

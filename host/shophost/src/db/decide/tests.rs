@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use shophost_module_api::{Capture, Notification, Refusal, SettlementKind, Signal};
 
-use super::{decide, Change, Loaded, NewOrder};
+use super::{decide, Change, Loaded, NewOrder, CONFIRMED_REGISTERED};
 use crate::db::{ApplyContext, Verdict};
 use crate::domain::{Attempt, AttemptKind, AttemptSnapshot, AttemptState, PaymentStatus};
 
@@ -56,6 +56,10 @@ fn loaded(settlement_type: &str, order: Option<(i64, PaymentStatus)>) -> Loaded 
         },
         recorded_for: None,
         order: order.map(|(id, status)| (id, status, "20261127-000042".into())),
+        order_transaction_id: None,
+        // An order of an immediate payment came from a success notification, unless a test says the
+        // operator registered it.
+        succeeded_before: order.is_some() && settlement_type == "acting_gateway_card",
     }
 }
 
@@ -239,4 +243,98 @@ fn a_second_card_success_flags_the_order_instead_of_making_another() {
         d.writes.as_slice(),
         [Change::FlagOrder { order_id: 5, .. }]
     ));
+}
+
+/// An order the operator registered from the 決済直前ログ (受注データ登録), no success accepted before.
+fn registered(status: PaymentStatus, transaction_id: Option<&str>) -> Loaded {
+    Loaded {
+        succeeded_before: false,
+        order_transaction_id: transaction_id.map(str::to_owned),
+        ..loaded("acting_gateway_card", Some((5, status)))
+    }
+}
+
+#[test]
+fn a_success_for_a_registered_order_confirms_it_instead_of_flagging_a_second_payment() {
+    let ctx = context();
+    let confirm = |loaded: &Loaded, capture| {
+        let notification = signal(Signal::PaymentSucceeded {
+            transaction_id: "T1".into(),
+            amount: 1000,
+            capture,
+            card: None,
+            recurring_id: None,
+        });
+        decide(Some(loaded), &notification, &ctx, AT)
+    };
+    // Registered as 売上 with no transaction id: confirmed, the id taken from the notification.
+    let d = confirm(
+        &registered(PaymentStatus::Captured, None),
+        Capture::Captured,
+    );
+    assert_eq!(d.verdict, Verdict::Accepted);
+    assert_eq!(d.claim, Some("payment_succeeded"));
+    match d.writes.as_slice() {
+        [Change::ConfirmRegistered {
+            order_id: 5,
+            from: PaymentStatus::Captured,
+            to: PaymentStatus::Captured,
+            transaction_id,
+            reason,
+        }] => {
+            assert_eq!(transaction_id, "T1");
+            assert_eq!(*reason, CONFIRMED_REGISTERED);
+        }
+        other => panic!("unexpected writes {other:?}"),
+    }
+    // Registered as 仮売上, the gateway says captured: moved up; never down from 売上.
+    let up = confirm(
+        &registered(PaymentStatus::Authorized, None),
+        Capture::Captured,
+    );
+    assert!(matches!(
+        up.writes.as_slice(),
+        [Change::ConfirmRegistered {
+            from: PaymentStatus::Authorized,
+            to: PaymentStatus::Captured,
+            ..
+        }]
+    ));
+    let kept = confirm(
+        &registered(PaymentStatus::Captured, None),
+        Capture::Authorized,
+    );
+    assert!(matches!(
+        kept.writes.as_slice(),
+        [Change::ConfirmRegistered {
+            to: PaymentStatus::Captured,
+            ..
+        }]
+    ));
+    // The transaction id the operator gave is the one notified: confirmed.
+    let same = confirm(
+        &registered(PaymentStatus::Captured, Some("T1")),
+        Capture::Captured,
+    );
+    assert!(matches!(
+        same.writes.as_slice(),
+        [Change::ConfirmRegistered { .. }]
+    ));
+    // Another transaction id, a success already accepted, or a status a payment no longer has: a
+    // second payment, flagged as before.
+    let flagged = [
+        registered(PaymentStatus::Captured, Some("T0")),
+        Loaded {
+            succeeded_before: true,
+            ..registered(PaymentStatus::Captured, None)
+        },
+        registered(PaymentStatus::Cancelled, None),
+    ];
+    for loaded in &flagged {
+        let d = confirm(loaded, Capture::Captured);
+        assert!(
+            matches!(d.writes.as_slice(), [Change::FlagOrder { order_id: 5, .. }]),
+            "{loaded:?}: {d:?}"
+        );
+    }
 }

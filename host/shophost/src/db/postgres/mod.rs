@@ -172,6 +172,12 @@ impl Dialect for Postgres {
                  WHERE (l ->> 'product_id')::bigint = $1) \
          THEN 1::bigint ELSE 0::bigint END AS used";
 
+    const ATTEMPT_CUSTOMER_NAMES: &'static str =
+        "((snapshot_json::jsonb -> 'customer' ->> 'family_name') \
+         || (snapshot_json::jsonb -> 'customer' ->> 'given_name') || '|' \
+         || (snapshot_json::jsonb -> 'customer' ->> 'family_kana') \
+         || (snapshot_json::jsonb -> 'customer' ->> 'given_kana'))";
+
     async fn fetch(
         connection: &mut PgConnection,
         sql: &str,

@@ -71,8 +71,8 @@ impl Statement {
 }
 
 /// The read that `decide` needs for one signal: the attempt's columns, `recorded_for` (the link key
-/// the signal's dedup key was recorded for, if it was), and the attempt's order's `order_status` and
-/// `order_number`. The caller locks the attempt row in a statement before this one, so that this one's
+/// the signal's dedup key was recorded for, if it was), the attempt's order's `order_status`,
+/// `order_number` and `order_transaction_id`, and `succeeded_before`. The caller locks the attempt row in a statement before this one, so that this one's
 /// snapshot holds everything committed before the lock was granted.
 pub(super) fn load(notification: &Notification) -> Statement {
     let mut statement = Statement::default();
@@ -82,7 +82,10 @@ pub(super) fn load(notification: &Notification) -> Statement {
         "SELECT {}, \
          (SELECT link_key FROM payment_events WHERE dedup_key = {dedup}) AS recorded_for, \
          (SELECT payment_status FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_status, \
-         (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number \
+         (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number, \
+         (SELECT transaction_id FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_transaction_id, \
+         (SELECT COUNT(*) FROM payment_events p WHERE p.link_key = checkout_attempts.link_key \
+          AND p.kind = 'payment_succeeded') AS succeeded_before \
          FROM checkout_attempts WHERE link_key = {key}",
         ATTEMPTS.select()
     ))
@@ -181,6 +184,28 @@ pub(super) fn write(attempt: &Attempt, change: &Change, at: i64) -> Statement {
             format!(
                 "WITH moved AS (UPDATE orders SET payment_status = {to}, \
                  attention = COALESCE({attention}, attention), updated_at = {at} \
+                 WHERE id = {id} AND payment_status = {from} RETURNING id) {history}"
+            )
+        }
+        Change::ConfirmRegistered {
+            order_id,
+            from,
+            to,
+            transaction_id,
+            reason,
+        } => {
+            let history = history_row(Value::Expression("id"), Some(*from), *to, reason, at);
+            let history = statement.insert_from(history, "confirmed");
+            let (to, transaction, at, id, from) = (
+                statement.p(to.as_str()),
+                statement.p(transaction_id.as_str()),
+                statement.p(at),
+                statement.p(*order_id),
+                statement.p(from.as_str()),
+            );
+            format!(
+                "WITH confirmed AS (UPDATE orders SET payment_status = {to}, \
+                 transaction_id = COALESCE(transaction_id, {transaction}), updated_at = {at} \
                  WHERE id = {id} AND payment_status = {from} RETURNING id) {history}"
             )
         }

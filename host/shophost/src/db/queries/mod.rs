@@ -13,6 +13,7 @@
 //! A store implements [`HotPath`], the part each backend does its own way (recording inbound requests),
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
+mod attempts;
 mod catalogue;
 pub(super) mod dashboard;
 mod operators;
@@ -30,10 +31,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram, NewAttempt,
-    NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount, Purge, Recorded,
-    RefusedForOpenAttempts, Responses, SessionChange, Store, StoreCounts, StoredSettings,
-    WriterCounts,
+    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram,
+    NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount,
+    Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder, Responses, SessionChange, Store,
+    StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,
@@ -53,6 +54,9 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// A query whose one row's `used` is 1 when any checkout attempt's or order's lines name the
     /// product `$1`, else 0. The lines are JSON text, which each backend reads with its own functions.
     const PRODUCT_IN_LINES: &'static str;
+    /// An expression of a `checkout_attempts` row: its customer's 姓名 and セイメイ, each without a
+    /// space between, joined by `|` (what the 決済直前ログ's name search looks in).
+    const ATTEMPT_CUSTOMER_NAMES: &'static str;
 
     /// Runs a statement; returns its rows.
     async fn fetch(
@@ -475,6 +479,22 @@ impl<S: HotPath> Store for S {
         self.pools()
             .flag_unconfirmed_returns(module_id, returned_before, reason)
             .await
+    }
+
+    async fn search_attempts(
+        &self,
+        filter: &AttemptFilter,
+        limit: i64,
+    ) -> Result<Vec<Attempt>, DbError> {
+        self.pools().search_attempts(filter, limit).await
+    }
+
+    async fn register_attempt_order(
+        &self,
+        link_key: &str,
+        order: &RegisteredOrder,
+    ) -> Result<Order, DbError> {
+        self.pools().register_attempt_order(link_key, order).await
     }
 
     async fn recover_attempt(

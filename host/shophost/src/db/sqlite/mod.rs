@@ -162,6 +162,12 @@ impl Dialect for Sqlite {
                  WHERE json_extract(l.value, '$.product_id') = $1) \
          THEN 1 ELSE 0 END AS used";
 
+    const ATTEMPT_CUSTOMER_NAMES: &'static str =
+        "(json_extract(snapshot_json, '$.customer.family_name') \
+         || json_extract(snapshot_json, '$.customer.given_name') || '|' \
+         || json_extract(snapshot_json, '$.customer.family_kana') \
+         || json_extract(snapshot_json, '$.customer.given_kana'))";
+
     async fn fetch(
         connection: &mut SqliteConnection,
         sql: &str,

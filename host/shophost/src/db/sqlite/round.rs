@@ -27,7 +27,7 @@ use crate::domain::Attempt;
 
 /// A round's reads. `$1`: `[[link key, event key], …]`. The first row holds the highest journal and
 /// order ids; every other row is one attempt with `recorded_for` (the link key its request's event
-/// key is recorded for), `order_status` and `order_number`.
+/// key is recorded for), `order_status`, `order_number`, `order_transaction_id` and `succeeded_before`.
 pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM notification_journal) AS journal_base, \
@@ -37,7 +37,10 @@ pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
           (SELECT k.value ->> 1 FROM json_each($1) k WHERE k.value ->> 0 = checkout_attempts.link_key)) \
           AS recorded_for, \
          (SELECT payment_status FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_status, \
-         (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number \
+         (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number, \
+         (SELECT transaction_id FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_transaction_id, \
+         (SELECT COUNT(*) FROM payment_events p WHERE p.link_key = checkout_attempts.link_key \
+          AND p.kind = 'payment_succeeded') AS succeeded_before \
          FROM checkout_attempts WHERE link_key IN (SELECT value ->> 0 FROM json_each($1))",
         ATTEMPTS.select()
     )
@@ -302,6 +305,31 @@ impl Round {
                         .set("slip_json", none.clone())
                         .set("deadline", none.clone())
                         .set("transaction_id", none)
+                        .set("updated_at", at),
+                );
+            }
+            Change::ConfirmRegistered {
+                order_id,
+                from,
+                to,
+                transaction_id,
+                reason,
+            } => {
+                self.history.push(history_row(
+                    (*order_id).into(),
+                    Some(*from),
+                    *to,
+                    reason,
+                    at,
+                ));
+                self.order_updates.push(
+                    order_update(*order_id)
+                        .set("from_status", from.as_str())
+                        .set("payment_status", to.as_str())
+                        .set("attention", none.clone())
+                        .set("slip_json", none.clone())
+                        .set("deadline", none)
+                        .set("transaction_id", transaction_id)
                         .set("updated_at", at),
                 );
             }

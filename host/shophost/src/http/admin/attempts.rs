@@ -1,4 +1,4 @@
-//! The 決済直前ログ: checkout attempts, one with its journal, and 受注データ再作成 (making the order
+//! The 決済直前ログ: checkout attempts, one with its journal, and 受注データ登録 (making the order
 //! of a payment the operator found in the gateway's backyard).
 
 use axum::extract::{Path, Query, State};
@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::journal::journal_json;
 use super::limit::Limit;
 use super::orders::order_json;
-use crate::db::DbError;
-use crate::domain::{Attempt, PaymentStatus};
+use crate::attempt_log::{self, RegisteredAt, Registration};
+use crate::domain::Attempt;
 use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
@@ -58,53 +58,55 @@ pub(super) async fn attempt(
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RecoverBody {
-    /// The status the gateway's console shows for the payment: `captured`, `authorized` or `unpaid`.
-    status: String,
+    /// The 受注日時: `attempt` (the attempt's registration, the default) or `now`.
+    #[serde(default)]
+    registered_at: Option<String>,
+    /// The gateway's transaction id from its backyard (Remise 請求番号), optional.
+    #[serde(default)]
+    transaction_id: Option<String>,
+    /// The status the gateway's backyard shows, when given: it must be the one the module gives
+    /// (`captured`, `authorized` or `unpaid`), which is what the order gets.
+    #[serde(default)]
+    status: Option<String>,
 }
 
-/// 受注データ再作成: the operator found the payment in the gateway's backyard and makes the order.
+/// 受注データ登録: the operator found the payment in the gateway's backyard and makes the order, with
+/// the status its module gives it (`attempt_log::register`, as the console does).
 pub(super) async fn recover(
     State(state): State<AppState>,
     Path(link_key): Path<String>,
     JsonBody(body): JsonBody<RecoverBody>,
 ) -> Result<Response, ApiError> {
-    let status = match body.status.as_str() {
-        "captured" => PaymentStatus::Captured,
-        "authorized" => PaymentStatus::Authorized,
-        "unpaid" => PaymentStatus::Unpaid,
-        "paid" => PaymentStatus::Paid,
-        other => {
+    let registered_at = match body.registered_at.as_deref() {
+        None => RegisteredAt::Attempt,
+        Some(text) => RegisteredAt::parse(text).ok_or_else(|| {
+            ApiError::field(
+                "registered_at",
+                format!(
+                    "registered_at `{text}` は attempt（登録日）か now（現在の時刻）にしてください"
+                ),
+            )
+        })?,
+    };
+    let registration = Registration {
+        registered_at,
+        transaction_id: body.transaction_id.unwrap_or_default(),
+    };
+    if let Some(given) = body.status.as_deref() {
+        let (_, status) = attempt_log::check(&state, &link_key, &registration).await?;
+        if given != status.as_str() {
             return Err(ApiError::field(
                 "status",
-                format!("status `{other}` は captured（売上）・authorized（仮売上）・unpaid（未入金）・paid（入金済み）のいずれかにしてください"),
-            ))
+                format!(
+                    "決済モジュールの設定では、この決済の受注は {}（{}）で登録されます。status を省くか {} にしてください",
+                    status.as_str(),
+                    status.label(),
+                    status.as_str()
+                ),
+            ));
         }
-    };
-    let attempt = state
-        .store
-        .attempt_by_link_key(&link_key)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let label = state
-        .engine
-        .labels()
-        .get(&attempt.settlement_type)
-        .cloned()
-        .unwrap_or(attempt.settlement_type.clone());
-    match state
-        .store
-        .recover_attempt(
-            &link_key,
-            status,
-            &label,
-            "決済直前ログより受注データ再作成（管理者）",
-        )
-        .await
-    {
-        Ok(order) => Ok((StatusCode::CREATED, Json(order_json(&order))).into_response()),
-        Err(DbError::Conflict(_)) => Err(ApiError::Conflict(
-            "このリンクキーの受注はすでに作成されています".to_owned(),
-        )),
-        Err(other) => Err(other.into()),
     }
+    let order = attempt_log::register(&state, &link_key, &registration).await?;
+    tracing::info!(%link_key, order = %order.order_number, "admin api: order registered from the checkout log");
+    Ok((StatusCode::CREATED, Json(order_json(&order))).into_response())
 }

@@ -10,8 +10,10 @@
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
 //! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
-//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`).
+//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `attempts.rs` (決済直前ログ and 受注データ登録, on
+//! `crate::attempt_log`).
 
+mod attempts;
 pub mod auth;
 mod charts;
 mod dashboard;
@@ -59,6 +61,7 @@ impl Chrome {
             ("/admin", "ダッシュボード"),
             ("/admin/modules", "決済モジュール"),
             ("/admin/methods", "支払方法"),
+            ("/admin/attempts", "決済直前ログ"),
             ("/admin/products", "商品"),
             ("/admin/operators", "運営者"),
         ]
@@ -71,6 +74,12 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/logout", post(sign_in::sign_out))
+        .route("/admin/attempts", get(attempts::list))
+        .route("/admin/attempts/{link_key}", get(attempts::detail))
+        .route(
+            "/admin/attempts/{link_key}/register",
+            post(attempts::register),
+        )
         .route("/admin/methods", get(methods::list))
         .route(
             "/admin/methods/new",

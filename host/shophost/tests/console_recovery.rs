@@ -1,0 +1,428 @@
+//! The console's 決済直前ログ and 受注データ登録 through the real router: an attempt found by its link
+//! key; an order registered with the log's date and with now, with the status the module's settings
+//! give; refused once an order exists; a コンビニ order registered 未入金 and paid by its receipt, and a
+//! receipt that came first making the order itself; a later card notification confirming a registered
+//! order instead of flagging it; the JSON route doing the same; the session and CSRF checks.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use common::{
+    assert_redirect, console_browser, method_id, product_id, send, shop, Browser, ADMIN_TOKEN,
+};
+use serde_json::{json, Value};
+use shophost::db::OrderFilter;
+use shophost::domain::{local_datetime, Order, PaymentStatus};
+use shophost::AppState;
+
+const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
+
+/// A JSON request through the router (the admin API with its token): status and body.
+async fn api(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .expect("request");
+    let page = send(&shophost::http::router(state.clone()), request).await;
+    let value = serde_json::from_slice(&page.bytes).unwrap_or(Value::Null);
+    (page.status, value)
+}
+
+/// A checkout for one mug through the checkout API with the settlement type's method: its link key
+/// and total.
+async fn checkout(state: &AppState, settlement_type: &str) -> (String, i64) {
+    let customer: serde_json::Map<String, Value> = common::CUSTOMER
+        .iter()
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+    let (status, answer) = api(
+        state,
+        "POST",
+        "/api/checkout",
+        Some(json!({
+            "lines": [{"product_id": product_id(state, "有田焼 マグカップ").await, "quantity": 1}],
+            "customer": customer,
+            "payment_method_id": method_id(state, settlement_type).await,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    (
+        answer["link_key"].as_str().expect("link key").to_owned(),
+        answer["total"].as_i64().expect("total"),
+    )
+}
+
+/// Remise's card result notification (結果通知), a success.
+fn card_result(link_key: &str, transaction_id: &str, total: i64) -> String {
+    let total = total.to_string();
+    common::form_body(&[
+        ("X-TRANID", transaction_id),
+        ("X-S_TORIHIKI_NO", link_key),
+        ("X-AMOUNT", &total),
+        ("X-TAX", "0"),
+        ("X-TOTAL", &total),
+        ("X-REFAPPROVED", "1234567"),
+        ("X-REFFORWARDED", "UFJ"),
+        ("X-REFGATEWAYNO", "01"),
+        ("X-ERRCODE", "   "),
+        ("X-ERRINFO", "000000000"),
+        ("X-ERRLEVEL", "0"),
+        ("X-R_CODE", "0:0000"),
+        ("X-PARTOFCARD", "1111"),
+        ("X-EXPIRE", "1299"),
+        ("X-CARDBRAND", "VISA"),
+        ("X-NAME", "TARO YAMADA"),
+        ("REC_TYPE", "RET"),
+    ])
+}
+
+/// Remise's 収納情報通知 (the shopper paid at the store).
+fn receipt(link_key: &str, total: i64) -> String {
+    let total = total.to_string();
+    common::form_body(&[
+        ("S_TORIHIKI_NO", link_key),
+        ("REC_FLG", "1"),
+        ("TOTAL", &total),
+        ("JOB_ID", "J1"),
+    ])
+}
+
+/// Posts a notification to `acting` from the demo's allowed source; returns the answer's text.
+async fn notify(state: &AppState, acting: &str, body: String) -> String {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(format!("/index.php?acting={acting}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+    send(&shophost::http::router(state.clone()), request)
+        .await
+        .text()
+}
+
+async fn order(state: &AppState, link_key: &str) -> Option<Order> {
+    let filter = OrderFilter {
+        link_key: Some(link_key.to_owned()),
+        ..OrderFilter::default()
+    };
+    state
+        .store
+        .orders(&filter, 1)
+        .await
+        .expect("orders")
+        .into_iter()
+        .next()
+}
+
+/// Posts 受注データ登録 twice, as the confirmation step asks: the step's page, then the result.
+async fn register(
+    browser: &mut Browser,
+    csrf: &str,
+    link_key: &str,
+    registered_at: &str,
+    transaction_id: &str,
+) -> (String, common::Page) {
+    let path = format!("/admin/attempts/{link_key}/register");
+    let fields = [
+        ("csrf", csrf),
+        ("registered_at", registered_at),
+        ("transaction_id", transaction_id),
+    ];
+    let step = browser.post(&path, &fields).await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.text());
+    let step = step.text();
+    assert!(step.contains("受注データ登録の確認"), "{step}");
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm", "1"));
+    (step, browser.post(&path, &confirmed).await)
+}
+
+#[tokio::test]
+async fn an_attempt_is_found_by_link_key_and_registered_with_the_logs_date() {
+    let (state, _dir) = shop("recovery-date").await;
+    let (link_key, _) = checkout(&state, "acting_remise_card").await;
+    let (other, _) = checkout(&state, "acting_remise_card").await;
+    let (mut browser, csrf) = console_browser(&state).await;
+    let dashboard = browser.get("/admin").await.text();
+    assert!(
+        dashboard.contains("href=\"/admin/attempts\""),
+        "the menu entry: {dashboard}"
+    );
+
+    let list = browser
+        .get(&format!("/admin/attempts?link_key={link_key}"))
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    let list = list.text();
+    assert!(list.contains(&format!("<code>{link_key}</code>")), "{list}");
+    assert!(!list.contains(&format!("<code>{other}</code>")), "{list}");
+    assert!(list.contains("受注なし") && list.contains("山田"), "{list}");
+    let by_name = browser
+        .get("/admin/attempts?customer_name=%E5%B1%B1%E7%94%B0")
+        .await
+        .text();
+    assert!(
+        by_name.contains(&other) && by_name.contains(&link_key),
+        "{by_name}"
+    );
+    let bad_date = browser.get("/admin/attempts?from=yesterday").await;
+    assert_eq!(bad_date.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let detail = browser
+        .get(&format!("/admin/attempts/{link_key}"))
+        .await
+        .text();
+    assert!(
+        detail.contains("受注日時に登録日を設定") && detail.contains("受注日時に現在の時刻を設定"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("「売上」で登録されます")
+            && detail.contains("サンキューメールは送信されません"),
+        "{detail}"
+    );
+    let attempt = state
+        .store
+        .attempt_by_link_key(&link_key)
+        .await
+        .expect("read")
+        .expect("attempt");
+    assert!(
+        detail.contains(&local_datetime(attempt.created_at)),
+        "{detail}"
+    );
+
+    let (step, done) = register(&mut browser, &csrf, &link_key, "attempt", "9345911243").await;
+    assert!(step.contains("9345911243"), "{step}");
+    assert!(order(&state, &other).await.is_none());
+    assert_redirect(
+        &done,
+        &format!("/admin/attempts/{link_key}?done=registered"),
+    );
+    let made = order(&state, &link_key)
+        .await
+        .expect("the registered order");
+    assert_eq!(made.payment_status, PaymentStatus::Captured);
+    assert_eq!(made.created_at, attempt.created_at);
+    assert_eq!(made.transaction_id.as_deref(), Some("9345911243"));
+    let shown = browser
+        .get(&format!("/admin/attempts/{link_key}?done=registered"))
+        .await
+        .text();
+    assert!(
+        shown.contains("受注データを登録しました") && shown.contains(&made.order_number),
+        "{shown}"
+    );
+
+    // Refused once an order exists, with the reason; nothing changes.
+    let again = browser
+        .post(
+            &format!("/admin/attempts/{link_key}/register"),
+            &[("csrf", &csrf), ("registered_at", "now"), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again.text().contains("受注はすでにあります"),
+        "{}",
+        again.text()
+    );
+    assert_eq!(order(&state, &link_key).await.expect("order").id, made.id);
+}
+
+#[tokio::test]
+async fn registered_now_and_a_later_notification_confirms_instead_of_flagging() {
+    let (state, _dir) = shop("recovery-confirm").await;
+    let (link_key, total) = checkout(&state, "acting_remise_card").await;
+    let (mut browser, csrf) = console_browser(&state).await;
+    let before = shophost::domain::now_millis();
+    let (_, done) = register(&mut browser, &csrf, &link_key, "now", "").await;
+    assert_redirect(
+        &done,
+        &format!("/admin/attempts/{link_key}?done=registered"),
+    );
+    let made = order(&state, &link_key).await.expect("order");
+    assert!(made.created_at >= before, "now, not the log's date");
+    assert_eq!(made.transaction_id, None);
+
+    assert_eq!(
+        notify(&state, "remise_card", card_result(&link_key, "TX1", total)).await,
+        ACK
+    );
+    let confirmed = order(&state, &link_key).await.expect("order");
+    assert_eq!(
+        confirmed.attention, None,
+        "no 要確認 for the registered order's own payment"
+    );
+    assert_eq!(confirmed.payment_status, PaymentStatus::Captured);
+    assert_eq!(confirmed.transaction_id.as_deref(), Some("TX1"));
+    let history = state.store.order_history(made.id).await.expect("history");
+    assert!(
+        history.iter().any(|h| h
+            .reason
+            .contains("受注データ登録済みの注文を決済結果通知で確認しました")),
+        "{history:?}"
+    );
+    let journal = state
+        .store
+        .journal(Some(&link_key), 10)
+        .await
+        .expect("journal");
+    assert!(
+        journal[0]
+            .reason
+            .contains("受注データ登録済みの注文を決済結果通知で確認しました"),
+        "{journal:?}"
+    );
+
+    // A second payment with another transaction id is still flagged.
+    assert_eq!(
+        notify(&state, "remise_card", card_result(&link_key, "TX2", total)).await,
+        ACK
+    );
+    assert!(order(&state, &link_key)
+        .await
+        .expect("order")
+        .attention
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_conv_order_is_registered_unpaid_and_paid_by_its_receipt() {
+    let (state, _dir) = shop("recovery-conv").await;
+    let (link_key, total) = checkout(&state, "acting_remise_conv").await;
+    let (mut browser, csrf) = console_browser(&state).await;
+    let detail = browser
+        .get(&format!("/admin/attempts/{link_key}"))
+        .await
+        .text();
+    assert!(detail.contains("「未入金」で登録されます"), "{detail}");
+    let (_, done) = register(&mut browser, &csrf, &link_key, "attempt", "").await;
+    assert_redirect(
+        &done,
+        &format!("/admin/attempts/{link_key}?done=registered"),
+    );
+    assert_eq!(
+        order(&state, &link_key)
+            .await
+            .expect("order")
+            .payment_status,
+        PaymentStatus::Unpaid
+    );
+    assert_eq!(
+        notify(&state, "remise_conv", receipt(&link_key, total)).await,
+        ACK
+    );
+    assert_eq!(
+        order(&state, &link_key)
+            .await
+            .expect("order")
+            .payment_status,
+        PaymentStatus::Paid
+    );
+
+    // A receipt before any registration makes the order 入金済み itself; registering is then refused.
+    let (early, total) = checkout(&state, "acting_remise_conv").await;
+    assert_eq!(
+        notify(&state, "remise_conv", receipt(&early, total)).await,
+        ACK
+    );
+    assert_eq!(
+        order(&state, &early).await.expect("order").payment_status,
+        PaymentStatus::Paid
+    );
+    let refused = browser
+        .post(
+            &format!("/admin/attempts/{early}/register"),
+            &[("csrf", &csrf), ("registered_at", "attempt")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.text().contains("入金済み"), "{}", refused.text());
+}
+
+#[tokio::test]
+async fn the_json_route_registers_through_the_same_function() {
+    let (state, _dir) = shop("recovery-api").await;
+    let (link_key, _) = checkout(&state, "acting_remise_card").await;
+    let path = format!("/admin/api/attempts/{link_key}/recover");
+    let (status, body) = api(&state, "POST", &path, Some(json!({"status": "authorized"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = api(
+        &state,
+        "POST",
+        &path,
+        Some(json!({"registered_at": "later"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = api(
+        &state,
+        "POST",
+        &path,
+        Some(json!({"registered_at": "attempt", "transaction_id": "9345911243"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["payment_status"], "captured");
+    assert_eq!(body["transaction_id"], "9345911243");
+    let (status, body) = api(&state, "POST", &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn without_token_or_session_nothing_is_registered_and_unknown_keys_are_404() {
+    let (state, _dir) = shop("recovery-guards").await;
+    let (link_key, _) = checkout(&state, "acting_remise_card").await;
+    let path = format!("/admin/attempts/{link_key}/register");
+    let (mut browser, _csrf) = console_browser(&state).await;
+    let forged = browser
+        .post(
+            &path,
+            &[
+                ("csrf", "wrong"),
+                ("registered_at", "attempt"),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(order(&state, &link_key).await.is_none());
+    let missing = browser.get("/admin/attempts/99999999999999999").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text().contains("決済直前ログが見つかりません"));
+
+    let mut anonymous = Browser::new(&state);
+    for page in [
+        anonymous.get("/admin/attempts").await,
+        anonymous.get(&format!("/admin/attempts/{link_key}")).await,
+        anonymous
+            .post(&path, &[("registered_at", "attempt"), ("confirm", "1")])
+            .await,
+    ] {
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        assert!(page
+            .location
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("/admin/login"));
+        assert!(page.bytes.is_empty());
+    }
+    assert!(order(&state, &link_key).await.is_none());
+}
