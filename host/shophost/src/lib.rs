@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub mod bundled;
 pub mod catalogue;
+pub mod contracts;
 pub mod checkout;
 pub mod config;
 pub mod db;

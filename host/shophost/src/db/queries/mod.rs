@@ -14,6 +14,7 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
+pub(super) mod members;
 pub(super) mod dashboard;
 mod operators;
 mod orders;
@@ -53,6 +54,9 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// A query whose one row's `used` is 1 when any checkout attempt's or order's lines name the
     /// product `$1`, else 0. The lines are JSON text, which each backend reads with its own functions.
     const PRODUCT_IN_LINES: &'static str;
+    /// An expression of a member's names with no spaces (`details_json`'s 姓名, a space, セイメイ), which
+    /// the console's member search matches. The details are JSON text, read with each backend's functions.
+    const MEMBER_NAMES: &'static str;
 
     /// Runs a statement; returns its rows.
     async fn fetch(
@@ -448,6 +452,30 @@ impl<S: HotPath> Store for S {
 
     async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError> {
         self.pools().set_member_password(member_id, hash).await
+    }
+
+    async fn members(
+        &self,
+        search: &super::MemberSearch,
+        limit: i64,
+    ) -> Result<Vec<super::MemberListing>, DbError> {
+        self.pools().members(search, limit).await
+    }
+
+    async fn member_cards(&self, member_id: i64) -> Result<Vec<MemberCard>, DbError> {
+        self.pools().member_cards(member_id).await
+    }
+
+    async fn find_contracts(
+        &self,
+        filter: &super::ContractFilter,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError> {
+        self.pools().find_contracts(filter, limit).await
+    }
+
+    async fn contract(&self, id: i64) -> Result<Option<RecurringContract>, DbError> {
+        self.pools().contract(id).await
     }
 
     async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError> {
