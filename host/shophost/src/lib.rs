@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 pub mod bundled;
 pub mod catalogue;
-pub mod contracts;
 pub mod checkout;
 pub mod config;
+pub mod contracts;
 pub mod db;
 pub mod domain;
 pub mod dynamic;

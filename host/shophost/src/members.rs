@@ -178,7 +178,11 @@ pub async fn release_card(
 ) -> Result<bool, DbError> {
     let released = state.store.delete_member_card(member_id, module_id).await?;
     if released {
-        tracing::info!(member = member_id, module = module_id, "member card released");
+        tracing::info!(
+            member = member_id,
+            module = module_id,
+            "member card released"
+        );
     }
     Ok(released)
 }

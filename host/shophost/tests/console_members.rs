@@ -25,7 +25,12 @@ const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
 const DEMO_MEMBER: (&str, &str) = ("demo@example.invalid", "demo");
 
 /// A JSON request through the router with the admin token: status and body.
-async fn api(state: &AppState, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn api(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -171,8 +176,14 @@ async fn the_list_and_its_search_find_the_demo_member_and_one_who_registered() {
     let page = browser.get("/admin/members").await;
     assert_eq!(page.status, StatusCode::OK);
     let html = page.text();
-    assert!(html.contains("href=\"/admin/members\" aria-current=\"page\">会員"), "{html}");
-    assert!(html.contains("href=\"/admin/contracts\">継続課金"), "{html}");
+    assert!(
+        html.contains("href=\"/admin/members\" aria-current=\"page\">会員"),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/admin/contracts\">継続課金"),
+        "{html}"
+    );
     let rows = table(&html, "members");
     assert!(rows.contains("demo@example.invalid"), "{rows}");
     assert!(rows.contains("suzuki@example.jp"), "{rows}");
@@ -255,8 +266,14 @@ async fn a_members_card_is_shown_and_released_after_a_confirmation() {
     let html = browser.get(&format!("/admin/members/{demo}")).await.text();
     assert!(html.contains("demo@example.invalid"), "{html}");
     let cards = table(&html, "cards");
-    assert!(cards.contains("<td data-label=\"下4桁\">4242</td>"), "{cards}");
-    assert!(cards.contains("<td data-label=\"有効期限\">12/30</td>"), "{cards}");
+    assert!(
+        cards.contains("<td data-label=\"下4桁\">4242</td>"),
+        "{cards}"
+    );
+    assert!(
+        cards.contains("<td data-label=\"有効期限\">12/30</td>"),
+        "{cards}"
+    );
     assert!(cards.contains("登録あり"), "{cards}");
     assert!(cards.contains("data-confirm="), "{cards}");
     let contracts = table(&html, "member-contracts");
@@ -270,25 +287,49 @@ async fn a_members_card_is_shown_and_released_after_a_confirmation() {
     assert_eq!(page.status, StatusCode::OK);
     let confirm = page.text();
     assert!(confirm.contains("id=\"confirmation\""), "{confirm}");
-    assert!(confirm.contains("次回の購入でカード番号を入力します"), "{confirm}");
+    assert!(
+        confirm.contains("次回の購入でカード番号を入力します"),
+        "{confirm}"
+    );
     assert_eq!(hidden(&confirm, "confirm").as_deref(), Some("1"));
-    assert!(state.store.member_card(demo, "remise").await.unwrap().is_some());
+    assert!(state
+        .store
+        .member_card(demo, "remise")
+        .await
+        .unwrap()
+        .is_some());
 
     // Before the release, the member's card checkout names the kept card.
     let form_before = member_card_checkout(&state).await;
-    assert_eq!(hidden(&form_before, "PAYQUICKID").as_deref(), Some("PQ0000000001"));
+    assert_eq!(
+        hidden(&form_before, "PAYQUICKID").as_deref(),
+        Some("PQ0000000001")
+    );
 
     let done = browser
         .post(&release, &[("csrf", &csrf), ("confirm", "1")])
         .await;
-    assert_redirect(&done, &format!("/admin/members/{demo}?done=released&module=remise"));
+    assert_redirect(
+        &done,
+        &format!("/admin/members/{demo}?done=released&module=remise"),
+    );
     let html = browser
-        .get(&format!("/admin/members/{demo}?done=released&module=remise"))
+        .get(&format!(
+            "/admin/members/{demo}?done=released&module=remise"
+        ))
         .await
         .text();
     assert!(html.contains("ペイクイックの登録を解除しました"), "{html}");
-    assert!(table(&html, "cards").contains("ペイクイック：登録なし"), "{html}");
-    assert!(state.store.member_card(demo, "remise").await.unwrap().is_none());
+    assert!(
+        table(&html, "cards").contains("ペイクイック：登録なし"),
+        "{html}"
+    );
+    assert!(state
+        .store
+        .member_card(demo, "remise")
+        .await
+        .unwrap()
+        .is_none());
 
     // The next purchase asks for the card again: PayQuick on, no kept card named.
     let form_after = member_card_checkout(&state).await;
@@ -302,7 +343,10 @@ async fn a_members_card_is_shown_and_released_after_a_confirmation() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.text().contains("ペイクイックの登録はありません"));
     let unknown = browser
-        .post("/admin/members/99999/cards/remise/release", &[("csrf", &csrf)])
+        .post(
+            "/admin/members/99999/cards/remise/release",
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
@@ -321,7 +365,9 @@ async fn member_card_checkout(state: &AppState) -> String {
         )
         .await;
     assert_redirect(&login, "/mypage");
-    let mug = common::product_id(state, "有田焼 マグカップ").await.to_string();
+    let mug = common::product_id(state, "有田焼 マグカップ")
+        .await
+        .to_string();
     shopper
         .post("/cart/add", &[("product_id", &mug), ("quantity", "1")])
         .await;
@@ -370,7 +416,10 @@ async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
         ("product=%E8%8C%B6%E9%81%93".to_owned(), true), // 茶道
         ("product=%E3%83%9E%E3%82%B0".to_owned(), false), // マグ
     ] {
-        let html = browser.get(&format!("/admin/contracts?{query}")).await.text();
+        let html = browser
+            .get(&format!("/admin/contracts?{query}"))
+            .await
+            .text();
         assert_eq!(table(&html, "contracts").contains(&row), found, "{query}");
     }
 
@@ -379,7 +428,10 @@ async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
     let html = page.text();
     assert!(html.contains("<code>AC0000000077</code>"), "{html}");
     assert!(html.contains("毎月・10日"), "{html}");
-    assert!(html.contains("3,300円") || html.contains("¥3,300"), "{html}");
+    assert!(
+        html.contains("3,300円") || html.contains("¥3,300"),
+        "{html}"
+    );
     let next = html
         .split("<dd id=\"next-charge\">")
         .nth(1)
@@ -394,8 +446,20 @@ async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
     assert_eq!(page.status, StatusCode::OK);
     let confirm = page.text();
     assert!(confirm.contains("id=\"confirmation\""), "{confirm}");
-    assert!(confirm.contains("管理画面でも自動継続課金を停止してください"), "{confirm}");
-    assert_eq!(state.store.contract(contract).await.unwrap().unwrap().status, "continuation");
+    assert!(
+        confirm.contains("管理画面でも自動継続課金を停止してください"),
+        "{confirm}"
+    );
+    assert_eq!(
+        state
+            .store
+            .contract(contract)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "continuation"
+    );
 
     let done = browser
         .post(&stop, &[("csrf", &csrf), ("confirm", "1")])
@@ -408,12 +472,24 @@ async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
     let reminder = shophost::notices::contract_stopped(&state, "remise");
     assert!(html.contains(&reminder), "{html}");
     assert!(!html.contains("data-confirm="), "{html}");
-    assert_eq!(state.store.contract(contract).await.unwrap().unwrap().status, "stopped");
+    assert_eq!(
+        state
+            .store
+            .contract(contract)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "stopped"
+    );
     let html = browser.get("/admin/contracts?status=stopped").await.text();
     assert!(table(&html, "contracts").contains(&row));
 
     // Stopped twice: refused with the reason, at the confirmation and at the change alike.
-    for form in [vec![("csrf", csrf.as_str())], vec![("csrf", csrf.as_str()), ("confirm", "1")]] {
+    for form in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("confirm", "1")],
+    ] {
         let again = browser.post(&stop, &form).await;
         assert_eq!(again.status, StatusCode::CONFLICT);
         assert!(again.text().contains("この継続課金はすでに停止しています"));
@@ -447,8 +523,22 @@ async fn forms_without_the_sessions_token_change_nothing() {
             assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         }
     }
-    assert!(state.store.member_card(demo, "remise").await.unwrap().is_some());
-    assert_eq!(state.store.contract(contract).await.unwrap().unwrap().status, "continuation");
+    assert!(state
+        .store
+        .member_card(demo, "remise")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        state
+            .store
+            .contract(contract)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "continuation"
+    );
 }
 
 #[tokio::test]
@@ -472,7 +562,11 @@ async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them
                 .is_some_and(|to| to.starts_with("/admin/login?next=")),
             "{path}"
         );
-        assert!(page.bytes.is_empty(), "{path} leaked {} bytes", page.bytes.len());
+        assert!(
+            page.bytes.is_empty(),
+            "{path} leaked {} bytes",
+            page.bytes.len()
+        );
     }
     for path in [
         format!("/admin/members/{demo}/cards/remise/release"),
@@ -482,6 +576,20 @@ async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them
         assert_redirect(&page, "/admin/login?next=%2Fadmin");
         assert!(page.bytes.is_empty());
     }
-    assert!(state.store.member_card(demo, "remise").await.unwrap().is_some());
-    assert_eq!(state.store.contract(contract).await.unwrap().unwrap().status, "continuation");
+    assert!(state
+        .store
+        .member_card(demo, "remise")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        state
+            .store
+            .contract(contract)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "continuation"
+    );
 }

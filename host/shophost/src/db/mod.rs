@@ -569,8 +569,11 @@ pub trait Store: Send + Sync {
     /// `NotFound` for an unknown member.
     async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError>;
     /// Members found by e-mail or name, newest first (the console's 会員).
-    async fn members(&self, search: &MemberSearch, limit: i64)
-        -> Result<Vec<MemberListing>, DbError>;
+    async fn members(
+        &self,
+        search: &MemberSearch,
+        limit: i64,
+    ) -> Result<Vec<MemberListing>, DbError>;
     /// The cards every module keeps for a member, by module id.
     async fn member_cards(&self, member_id: i64) -> Result<Vec<MemberCard>, DbError>;
     /// Recurring contracts by state, member and product, newest first (the console's 継続課金).

@@ -14,8 +14,8 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
-pub(super) mod members;
 pub(super) mod dashboard;
+pub(super) mod members;
 mod operators;
 mod orders;
 mod refused;

@@ -135,11 +135,10 @@ fn next_charge(contract: &RecurringContract) -> String {
 }
 
 fn module_name(state: &AppState, module_id: &str) -> String {
-    state
-        .engine
-        .registry()
-        .get(module_id)
-        .map_or_else(|| module_id.to_owned(), |module| module.display_name.clone())
+    state.engine.registry().get(module_id).map_or_else(
+        || module_id.to_owned(),
+        |module| module.display_name.clone(),
+    )
 }
 
 /// 継続課金: the list, filtered.
@@ -192,10 +191,7 @@ pub(super) async fn list(
         .map(|contract| Row {
             id: contract.id,
             member_id: contract.member_id,
-            member_email: emails
-                .get(&contract.member_id)
-                .cloned()
-                .unwrap_or_default(),
+            member_email: emails.get(&contract.member_id).cloned().unwrap_or_default(),
             schedule: schedule(&contract),
             next_charge: next_charge(&contract),
             running: contracts::running(&contract),

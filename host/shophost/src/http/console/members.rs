@@ -111,15 +111,17 @@ pub(super) struct Done {
 }
 
 fn full_name(member: &Member) -> String {
-    format!("{} {}", member.details.family_name, member.details.given_name)
+    format!(
+        "{} {}",
+        member.details.family_name, member.details.given_name
+    )
 }
 
 fn module_name(state: &AppState, module_id: &str) -> String {
-    state
-        .engine
-        .registry()
-        .get(module_id)
-        .map_or_else(|| module_id.to_owned(), |module| module.display_name.clone())
+    state.engine.registry().get(module_id).map_or_else(
+        || module_id.to_owned(),
+        |module| module.display_name.clone(),
+    )
 }
 
 fn card_row(state: &AppState, member_id: i64, card: MemberCard) -> CardRow {
@@ -341,4 +343,3 @@ pub(super) async fn release(
         Err(error) => super::unavailable(error),
     }
 }
-
