@@ -12,6 +12,7 @@ pub mod bundled;
 pub mod catalogue;
 pub mod checkout;
 pub mod config;
+pub mod contracts;
 pub mod db;
 pub mod domain;
 pub mod dynamic;

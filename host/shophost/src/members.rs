@@ -168,6 +168,25 @@ pub async fn authenticate(
     }
 }
 
+/// Forgets the card `module_id` keeps for member `member_id` (ペイクイックを解除する): the member's
+/// next payment asks for a card again. The admin API and the console call this. `false` when no card
+/// was kept. The gateway keeps its copy until it expires, but no form names it again.
+pub async fn release_card(
+    state: &AppState,
+    member_id: i64,
+    module_id: &str,
+) -> Result<bool, DbError> {
+    let released = state.store.delete_member_card(member_id, module_id).await?;
+    if released {
+        tracing::info!(
+            member = member_id,
+            module = module_id,
+            "member card released"
+        );
+    }
+    Ok(released)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,7 @@ pub use error::DbError;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use queries::dashboard::{DayTotals, LatencyHistogram, OutcomeCount, LATENCY_BOUNDS_MS};
+pub use queries::members::{ContractFilter, MemberListing, MemberSearch};
 pub use sqlite::SqliteStore;
 
 /// Settings as stored for one module.
@@ -599,6 +600,22 @@ pub trait Store: Send + Sync {
     /// Replaces a member's password hash (a hash of an older scheme, at a successful login);
     /// `NotFound` for an unknown member.
     async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError>;
+    /// Members found by e-mail or name, newest first (the console's 会員).
+    async fn members(
+        &self,
+        search: &MemberSearch,
+        limit: i64,
+    ) -> Result<Vec<MemberListing>, DbError>;
+    /// The cards every module keeps for a member, by module id.
+    async fn member_cards(&self, member_id: i64) -> Result<Vec<MemberCard>, DbError>;
+    /// Recurring contracts by state, member and product, newest first (the console's 継続課金).
+    async fn find_contracts(
+        &self,
+        filter: &ContractFilter,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError>;
+    /// One recurring contract.
+    async fn contract(&self, id: i64) -> Result<Option<RecurringContract>, DbError>;
 
     /// Stores a checkout attempt; `Conflict("checkout_attempts_link_key_key")` if the key exists.
     async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError>;

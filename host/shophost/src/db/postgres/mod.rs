@@ -171,6 +171,10 @@ impl Dialect for Postgres {
          OR EXISTS (SELECT 1 FROM orders o, jsonb_array_elements(o.lines_json::jsonb) l \
                  WHERE (l ->> 'product_id')::bigint = $1) \
          THEN 1::bigint ELSE 0::bigint END AS used";
+    const MEMBER_NAMES: &'static str = "(details_json::jsonb ->> 'family_name') \
+         || (details_json::jsonb ->> 'given_name') || ' ' \
+         || coalesce(details_json::jsonb ->> 'family_kana', '') \
+         || coalesce(details_json::jsonb ->> 'given_kana', '')";
 
     const ATTEMPT_CUSTOMER_NAMES: &'static str =
         "((snapshot_json::jsonb -> 'customer' ->> 'family_name') \

@@ -16,6 +16,7 @@
 mod attempts;
 mod catalogue;
 pub(super) mod dashboard;
+pub(super) mod members;
 mod operators;
 mod orders;
 mod refused;
@@ -57,6 +58,9 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// An expression of a `checkout_attempts` row: its customer's 姓名 and セイメイ, each without a
     /// space between, joined by `|` (what the 決済直前ログ's name search looks in).
     const ATTEMPT_CUSTOMER_NAMES: &'static str;
+    /// An expression of a member's names with no spaces (`details_json`'s 姓名, a space, セイメイ), which
+    /// the console's member search matches. The details are JSON text, read with each backend's functions.
+    const MEMBER_NAMES: &'static str;
 
     /// Runs a statement; returns its rows.
     async fn fetch(
@@ -452,6 +456,30 @@ impl<S: HotPath> Store for S {
 
     async fn set_member_password(&self, member_id: i64, hash: &str) -> Result<(), DbError> {
         self.pools().set_member_password(member_id, hash).await
+    }
+
+    async fn members(
+        &self,
+        search: &super::MemberSearch,
+        limit: i64,
+    ) -> Result<Vec<super::MemberListing>, DbError> {
+        self.pools().members(search, limit).await
+    }
+
+    async fn member_cards(&self, member_id: i64) -> Result<Vec<MemberCard>, DbError> {
+        self.pools().member_cards(member_id).await
+    }
+
+    async fn find_contracts(
+        &self,
+        filter: &super::ContractFilter,
+        limit: i64,
+    ) -> Result<Vec<RecurringContract>, DbError> {
+        self.pools().find_contracts(filter, limit).await
+    }
+
+    async fn contract(&self, id: i64) -> Result<Option<RecurringContract>, DbError> {
+        self.pools().contract(id).await
     }
 
     async fn create_attempt(&self, attempt: &NewAttempt) -> Result<Attempt, DbError> {

@@ -161,6 +161,10 @@ impl Dialect for Sqlite {
          OR EXISTS (SELECT 1 FROM orders o, json_each(o.lines_json) l \
                  WHERE json_extract(l.value, '$.product_id') = $1) \
          THEN 1 ELSE 0 END AS used";
+    const MEMBER_NAMES: &'static str = "json_extract(details_json, '$.family_name') \
+         || json_extract(details_json, '$.given_name') || ' ' \
+         || ifnull(json_extract(details_json, '$.family_kana'), '') \
+         || ifnull(json_extract(details_json, '$.given_kana'), '')";
 
     const ATTEMPT_CUSTOMER_NAMES: &'static str =
         "(json_extract(snapshot_json, '$.customer.family_name') \

@@ -14,8 +14,8 @@ use shophost_module_api::LocalDate;
 
 use super::limit::Limit;
 use crate::catalogue::{self, ProductForm, RecurrenceForm};
-use crate::db::DbError;
-use crate::domain::{local_date, now_millis, scheduled_charge, Product};
+use crate::contracts::ContractError;
+use crate::domain::Product;
 use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
@@ -141,17 +141,12 @@ pub(super) async fn contracts(
     let contracts = state.store.contracts(query.member_id, limit.rows()).await?;
     // `next_charge` is the first date as registered; the gateway goes on charging every interval by
     // itself, so the next date of that schedule is given beside it for running contracts.
-    let today = local_date(now_millis());
     let contracts: Vec<Value> = contracts
         .iter()
         .map(|contract| {
             let mut value = json!(contract);
-            value["next_charge_expected"] = json!((contract.status == "continuation")
-                .then(|| {
-                    scheduled_charge(&contract.next_charge, contract.interval_months, today)
-                })
-                .flatten()
-                .map(LocalDate::yyyymmdd));
+            value["next_charge_expected"] =
+                json!(crate::contracts::next_charge_expected(contract).map(LocalDate::yyyymmdd));
             value
         })
         .collect();
@@ -164,21 +159,16 @@ pub(super) async fn stop_contract(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let contract = match state.store.stop_contract(id).await {
-        Err(DbError::Conflict("contract_stopped")) => {
-            return Err(ApiError::Conflict(
-                "この継続課金はすでに停止しています".to_owned(),
-            ))
+    let stopped = match crate::contracts::stop(&state, id).await {
+        Ok(stopped) => stopped,
+        Err(ContractError::Db(error)) => return Err(error.into()),
+        Err(ContractError::NotFound) => return Err(ApiError::NotFound),
+        Err(refused @ ContractError::AlreadyStopped) => {
+            return Err(ApiError::Conflict(refused.to_string()))
         }
-        other => other?,
     };
-    tracing::info!(
-        contract = contract.id,
-        order = contract.order_id,
-        "recurring contract stopped"
-    );
     Ok(Json(json!({
-        "contract": contract,
-        "notice": crate::notices::contract_stopped(&state, &contract.module_id),
+        "contract": stopped.contract,
+        "notice": stopped.notice,
     })))
 }

@@ -11,7 +11,7 @@ pub(super) async fn release_card(
     State(state): State<AppState>,
     Path((id, module)): Path<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_member_card(id, &module).await? {
+    if crate::members::release_card(&state, id, &module).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)

@@ -10,13 +10,16 @@
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
 //! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
-//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `attempts.rs` (決済直前ログ and 受注データ登録, on
-//! `crate::attempt_log`).
+//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `attempts.rs`
+//! (決済直前ログ and 受注データ登録, on `crate::attempt_log`), `members.rs` (会員, ペイクイックを解除する on
+//! `crate::members`), `contracts.rs` (継続課金, 停止 on `crate::contracts`).
 
 mod attempts;
 pub mod auth;
 mod charts;
+mod contracts;
 mod dashboard;
+mod members;
 mod methods;
 mod modules;
 mod modules_engine;
@@ -63,6 +66,8 @@ impl Chrome {
             ("/admin/methods", "支払方法"),
             ("/admin/attempts", "決済直前ログ"),
             ("/admin/products", "商品"),
+            ("/admin/members", "会員"),
+            ("/admin/contracts", "継続課金"),
             ("/admin/operators", "運営者"),
         ]
     }
@@ -99,6 +104,15 @@ fn signed_routes(state: AppState) -> Router<AppState> {
             "/admin/modules/{id}",
             get(modules::settings).post(modules::save),
         )
+        .route("/admin/members", get(members::list))
+        .route("/admin/members/{id}", get(members::detail))
+        .route(
+            "/admin/members/{id}/cards/{module}/release",
+            post(members::release),
+        )
+        .route("/admin/contracts", get(contracts::list))
+        .route("/admin/contracts/{id}", get(contracts::detail))
+        .route("/admin/contracts/{id}/stop", post(contracts::stop))
         .route("/admin/products", get(products::list))
         .route(
             "/admin/products/new",
