@@ -248,14 +248,16 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
             "refused_for_source",
             refused_for_open_attempts(refused.link_keys, latest),
             "/admin/api/refused?pending=true",
-        ));
+        )
+        .page("/admin/refused"));
     }
     if let Some(latest) = state.store.settlement_errors(1).await?.first() {
         notices.push(Notice::new(
             "settlement_errors",
             settlement_errors(latest.at),
             "/admin/api/settlement-errors",
-        ));
+        )
+        .page("/admin/settlement-errors"));
     }
     let counts = state.store.counts().await?;
     if counts.attempts_attention > 0 {

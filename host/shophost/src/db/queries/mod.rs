@@ -14,6 +14,7 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
+mod logs;
 pub(super) mod dashboard;
 mod operators;
 mod orders;
@@ -30,7 +31,7 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram, NewAttempt,
+    ApplyContext, DayTotals, DbError, InboundRecord, Intent, JournalFilter, LatencyHistogram, NewAttempt,
     NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount, Purge, Recorded,
     RefusedForOpenAttempts, Responses, SessionChange, Store, StoreCounts, StoredSettings,
     WriterCounts,
@@ -554,6 +555,22 @@ impl<S: HotPath> Store for S {
 
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError> {
         self.pools().delete_settlement_error(id).await
+    }
+
+    async fn settlement_error(&self, id: i64) -> Result<Option<SettlementError>, DbError> {
+        self.pools().settlement_error(id).await
+    }
+
+    async fn delete_settlement_errors(&self) -> Result<u64, DbError> {
+        self.pools().delete_settlement_errors().await
+    }
+
+    async fn journal_page(
+        &self,
+        filter: &JournalFilter,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, DbError> {
+        self.pools().journal_page(filter, limit).await
     }
 
     async fn keep_refused(&self, refused: &NewRefused) -> Result<i64, DbError> {

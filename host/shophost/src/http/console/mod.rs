@@ -22,6 +22,7 @@ mod modules_selection;
 mod operators;
 mod products;
 mod settings_form;
+mod settlement_errors;
 mod sign_in;
 
 use axum::routing::{get, post};
@@ -61,6 +62,8 @@ impl Chrome {
             ("/admin/methods", "支払方法"),
             ("/admin/products", "商品"),
             ("/admin/operators", "運営者"),
+            ("/admin/settlement-errors", "決済エラーログ"),
+            ("/admin/journal", "通知ジャーナル"),
         ]
     }
 }
@@ -110,6 +113,23 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/operators/{login}/disable", post(operators::disable))
         .route("/admin/operators/{login}/enable", post(operators::enable))
+        .route("/admin/settlement-errors", get(settlement_errors::list))
+        .route(
+            "/admin/settlement-errors/delete-all",
+            post(settlement_errors::delete_all),
+        )
+        .route(
+            "/admin/settlement-errors/{id}",
+            get(settlement_errors::detail),
+        )
+        .route(
+            "/admin/settlement-errors/{id}/log.txt",
+            get(settlement_errors::download),
+        )
+        .route(
+            "/admin/settlement-errors/{id}/delete",
+            post(settlement_errors::delete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_operator,
