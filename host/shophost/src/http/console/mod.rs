@@ -15,6 +15,7 @@
 pub mod auth;
 mod charts;
 mod dashboard;
+mod journal;
 mod methods;
 mod modules;
 mod modules_engine;
@@ -113,6 +114,9 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/operators/{login}/disable", post(operators::disable))
         .route("/admin/operators/{login}/enable", post(operators::enable))
+        .route("/admin/journal", get(journal::list))
+        .route("/admin/journal/{id}", get(journal::entry))
+        .route("/admin/journal/{id}/replay", post(journal::replay))
         .route("/admin/settlement-errors", get(settlement_errors::list))
         .route(
             "/admin/settlement-errors/delete-all",
