@@ -72,7 +72,10 @@ pub fn support_text(error: &SettlementError, entry: Option<&JournalEntry>) -> St
     };
     line("決済エラーログ", &error.id.to_string());
     line("日時", &local_datetime(error.at));
-    line("リンクキー", error.link_key.as_deref().unwrap_or("（不明）"));
+    line(
+        "リンクキー",
+        error.link_key.as_deref().unwrap_or("（不明）"),
+    );
     line("決済モジュール", &error.module_id);
     line("決済種別", &error.acting);
     line("結果", &error.result);

@@ -14,8 +14,8 @@
 //! and gets [`Store`] from the impl below, which hands every other method to the shared queries.
 
 mod catalogue;
-mod logs;
 pub(super) mod dashboard;
+mod logs;
 mod operators;
 mod orders;
 mod refused;
@@ -31,10 +31,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, DayTotals, DbError, InboundRecord, Intent, JournalFilter, LatencyHistogram, NewAttempt,
-    NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount, Purge, Recorded,
-    RefusedForOpenAttempts, Responses, SessionChange, Store, StoreCounts, StoredSettings,
-    WriterCounts,
+    ApplyContext, DayTotals, DbError, InboundRecord, Intent, JournalFilter, LatencyHistogram,
+    NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount,
+    Purge, Recorded, RefusedForOpenAttempts, Responses, SessionChange, Store, StoreCounts,
+    StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,

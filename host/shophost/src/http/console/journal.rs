@@ -388,8 +388,7 @@ pub(super) async fn replay(
                         verdict_label: "記録なし",
                         reason: String::new(),
                         response_status: i64::from(handled.response.status),
-                        response_body: String::from_utf8_lossy(&handled.response.body)
-                            .into_owned(),
+                        response_body: String::from_utf8_lossy(&handled.response.body).into_owned(),
                     };
                     render_entry(&state, &form.signed, id, Some(outcome)).await
                 }

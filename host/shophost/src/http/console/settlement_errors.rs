@@ -169,8 +169,9 @@ pub(super) async fn detail(
         reason: entry.reason.clone(),
         body: match entry.body_purged_at {
             Some(purged_at) => crate::notices::journal_body_purged(purged_at),
-            None => crate::logs::body_text(&entry)
-                .unwrap_or_else(|| crate::logs::hex_dump(&entry.body)),
+            None => {
+                crate::logs::body_text(&entry).unwrap_or_else(|| crate::logs::hex_dump(&entry.body))
+            }
         },
     });
     let page = DetailPage {
