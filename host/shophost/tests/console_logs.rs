@@ -94,6 +94,11 @@ fn card_result(link_key: &str, transaction_id: &str, total: i64, error: bool) ->
 /// Posts a notification to the card notification URL from the sandbox's address (the demo config's
 /// allowed source); returns the answer's text.
 async fn notify(state: &AppState, body: String) -> String {
+    notify_from(state, body, [127, 0, 0, 1]).await
+}
+
+/// Posts a notification to the card notification URL from `source`; returns the answer's text.
+async fn notify_from(state: &AppState, body: String, source: [u8; 4]) -> String {
     let mut request = Request::builder()
         .method("POST")
         .uri("/index.php?acting=remise_card")
@@ -102,7 +107,7 @@ async fn notify(state: &AppState, body: String) -> String {
         .expect("request");
     request
         .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        .insert(ConnectInfo(SocketAddr::from((source, 40_000))));
     send(&shophost::http::router(state.clone()), request)
         .await
         .text()
@@ -505,6 +510,106 @@ async fn the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed()
 }
 
 #[tokio::test]
+async fn a_refused_notification_is_replayed_only_once_the_operator_confirms_its_source() {
+    let (state, _dir) = shop("console-logs-refused").await;
+    let (link_key, total) = card_checkout(&state).await;
+    notify_from(
+        &state,
+        card_result(&link_key, "T0001", total, false),
+        [203, 0, 113, 9],
+    )
+    .await;
+    let kept = state.store.refused_requests(true, 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let id = kept[0].id;
+
+    let (mut browser, csrf) = console_browser(&state).await;
+    // The dashboard's notice leads here.
+    let dashboard = browser.get("/admin").await.text();
+    assert!(
+        dashboard.contains("<a href=\"/admin/refused\">確認する</a>"),
+        "{dashboard}"
+    );
+    let html = browser.get("/admin/refused?pending=1").await.text();
+    assert!(
+        html.contains(&format!("<td data-label=\"番号\">#{id}</td>")),
+        "{html}"
+    );
+    assert!(html.contains("<code>203.0.113.9</code>"), "{html}");
+    assert!(
+        html.contains("<span class=\"badge broken\">不許可</span>"),
+        "{html}"
+    );
+
+    let replay = format!("/admin/refused/{id}/replay");
+    assert_eq!(
+        browser.post(&replay, &[("confirm", "1")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The first post only asks, with the box to vouch for a source the settings do not allow.
+    let question = browser.post(&replay, &[("csrf", &csrf)]).await;
+    assert_eq!(question.status, StatusCode::OK);
+    let html = question.text();
+    assert!(html.contains("id=\"refused-confirm\""), "{html}");
+    assert!(html.contains("name=\"allow_unlisted_source\""), "{html}");
+    // Confirmed without vouching for the source: refused, nothing replayed.
+    let still = browser
+        .post(&replay, &[("csrf", &csrf), ("confirm", "1")])
+        .await;
+    assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(still.text().contains("現在の設定でも許可されていません"));
+    assert!(state.store.journal(None, 10).await.unwrap().is_empty());
+    // Vouched for: replayed, the order paid, the outcome shown.
+    let done = browser
+        .post(
+            &replay,
+            &[
+                ("csrf", &csrf),
+                ("confirm", "1"),
+                ("allow_unlisted_source", "1"),
+            ],
+        )
+        .await;
+    assert_redirect(&done, &format!("/admin/refused?replayed={id}"));
+    let journal = state.store.journal(None, 10).await.unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].verdict, "accepted");
+    assert_eq!(journal[0].replay_of_refused, Some(id));
+    let html = browser
+        .get(&format!("/admin/refused?replayed={id}"))
+        .await
+        .text();
+    assert!(
+        html.contains(&format!(
+            "拒否した通知 #{id} を再実行しました（通知ジャーナル #{}、判定: accepted",
+            journal[0].id
+        )),
+        "{html}"
+    );
+    assert!(html.contains("再実行済み"), "{html}");
+    // Once only.
+    let again = browser
+        .post(
+            &replay,
+            &[
+                ("csrf", &csrf),
+                ("confirm", "1"),
+                ("allow_unlisted_source", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(state.store.journal(None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        browser
+            .post("/admin/refused/999999/replay", &[("csrf", &csrf)])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn nothing_without_a_session() {
     let (state, _dir) = shop("console-logs-session").await;
     let mut browser = common::Browser::new(&state);
@@ -514,6 +619,7 @@ async fn nothing_without_a_session() {
         "/admin/settlement-errors/1/log.txt",
         "/admin/journal",
         "/admin/journal/1",
+        "/admin/refused",
     ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
@@ -530,6 +636,7 @@ async fn nothing_without_a_session() {
         "/admin/settlement-errors/1/delete",
         "/admin/settlement-errors/delete-all",
         "/admin/journal/1/replay",
+        "/admin/refused/1/replay",
     ] {
         let page = browser.post(path, &[("confirm", "1")]).await;
         assert_redirect(&page, "/admin/login?next=%2Fadmin");

@@ -22,6 +22,7 @@ mod modules_engine;
 mod modules_selection;
 mod operators;
 mod products;
+mod refused;
 mod settings_form;
 mod settlement_errors;
 mod sign_in;
@@ -117,6 +118,8 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin/journal", get(journal::list))
         .route("/admin/journal/{id}", get(journal::entry))
         .route("/admin/journal/{id}/replay", post(journal::replay))
+        .route("/admin/refused", get(refused::list))
+        .route("/admin/refused/{id}/replay", post(refused::replay))
         .route("/admin/settlement-errors", get(settlement_errors::list))
         .route(
             "/admin/settlement-errors/delete-all",
