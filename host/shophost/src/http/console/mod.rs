@@ -10,7 +10,8 @@
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
 //! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
-//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`).
+//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`),
+//! `settlement_errors.rs` (決済エラーログ), `journal.rs` (通知ジャーナル) and `refused.rs` (拒否した通知).
 
 pub mod auth;
 mod charts;
