@@ -22,6 +22,7 @@ pub mod guard;
 pub mod http;
 pub mod inbound;
 pub mod jobs;
+pub mod logs;
 pub mod members;
 pub mod methods;
 pub mod metrics;

@@ -244,18 +244,24 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
     let mut notices = Vec::new();
     let refused = state.store.refused_for_open_attempts().await?;
     if let (true, Some(latest)) = (refused.link_keys > 0, refused.latest) {
-        notices.push(Notice::new(
-            "refused_for_source",
-            refused_for_open_attempts(refused.link_keys, latest),
-            "/admin/api/refused?pending=true",
-        ));
+        notices.push(
+            Notice::new(
+                "refused_for_source",
+                refused_for_open_attempts(refused.link_keys, latest),
+                "/admin/api/refused?pending=true",
+            )
+            .page("/admin/refused"),
+        );
     }
     if let Some(latest) = state.store.settlement_errors(1).await?.first() {
-        notices.push(Notice::new(
-            "settlement_errors",
-            settlement_errors(latest.at),
-            "/admin/api/settlement-errors",
-        ));
+        notices.push(
+            Notice::new(
+                "settlement_errors",
+                settlement_errors(latest.at),
+                "/admin/api/settlement-errors",
+            )
+            .page("/admin/settlement-errors"),
+        );
     }
     let counts = state.store.counts().await?;
     if counts.attempts_attention > 0 {

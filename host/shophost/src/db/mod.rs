@@ -194,6 +194,28 @@ pub struct RegisteredOrder {
     pub transaction_id: Option<String>,
 }
 
+/// Filters for the console's notification journal list (all optional, combined with AND), keyset-paged
+/// by id: entries older than `before_id`, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalFilter {
+    /// Module.
+    pub module_id: Option<String>,
+    /// Endpoint name (or `return:…`), exact.
+    pub endpoint: Option<String>,
+    /// `accepted`, `duplicate` or `rejected`.
+    pub verdict: Option<String>,
+    /// Exact link key.
+    pub link_key: Option<String>,
+    /// Received at or after (Unix ms).
+    pub from: Option<i64>,
+    /// Received before (Unix ms).
+    pub until: Option<i64>,
+    /// Only entries with a smaller id (the next page).
+    pub before_id: Option<i64>,
+    /// Only replays of this entry.
+    pub replay_of: Option<i64>,
+}
+
 /// A raw inbound request as the journal stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {
@@ -700,6 +722,16 @@ pub trait Store: Send + Sync {
     async fn settlement_errors(&self, limit: i64) -> Result<Vec<SettlementError>, DbError>;
     /// Deletes one 決済エラーログ entry; true if it existed.
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError>;
+    /// One 決済エラーログ entry.
+    async fn settlement_error(&self, id: i64) -> Result<Option<SettlementError>, DbError>;
+    /// Empties the 決済エラーログ; returns how many entries it held.
+    async fn delete_settlement_errors(&self) -> Result<u64, DbError>;
+    /// Journal entries matching `filter`, newest first, at most `limit`.
+    async fn journal_page(
+        &self,
+        filter: &JournalFilter,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, DbError>;
 
     /// Keeps a request refused for its source; returns its id.
     async fn keep_refused(&self, refused: &NewRefused) -> Result<i64, DbError>;

@@ -19,8 +19,8 @@ pub use self::operator::{Operator, OperatorSession};
 pub use self::recurrence::{scheduled_charge, ProductRecurrence, ORDER_DAY};
 pub use self::tax::{included_tax, RateTotal, TaxClass, Totals};
 pub use self::time::{
-    from_module_date, iso, iso_datetime, japanese_date, local_date, local_datetime, now_millis,
-    to_module_date, SHOP_UTC_OFFSET,
+    from_module_date, iso, iso_datetime, japanese_date, local_date, local_datetime,
+    local_day_start, now_millis, to_module_date, SHOP_UTC_OFFSET,
 };
 
 /// An order's payment status (入金状況).

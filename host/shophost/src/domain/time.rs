@@ -108,6 +108,14 @@ pub fn from_module_date(date: LocalDate) -> Option<Date> {
     Date::from_calendar_date(date.year, Month::try_from(date.month).ok()?, date.day).ok()
 }
 
+/// The instant (Unix milliseconds) the shop-local day `date` begins; `None` when no such day exists.
+pub fn local_day_start(date: LocalDate) -> Option<i64> {
+    let start = from_module_date(date)?
+        .midnight()
+        .assume_offset(SHOP_UTC_OFFSET);
+    Some(start.unix_timestamp() * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 mod attempts;
 mod catalogue;
 pub(super) mod dashboard;
+mod logs;
 pub(super) mod members;
 mod operators;
 mod orders;
@@ -32,10 +33,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, LatencyHistogram,
-    NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter, OutcomeCount,
-    Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder, Responses, SessionChange, Store,
-    StoreCounts, StoredSettings, WriterCounts,
+    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, JournalFilter,
+    LatencyHistogram, NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter,
+    OutcomeCount, Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder, Responses,
+    SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,
@@ -602,6 +603,22 @@ impl<S: HotPath> Store for S {
 
     async fn delete_settlement_error(&self, id: i64) -> Result<bool, DbError> {
         self.pools().delete_settlement_error(id).await
+    }
+
+    async fn settlement_error(&self, id: i64) -> Result<Option<SettlementError>, DbError> {
+        self.pools().settlement_error(id).await
+    }
+
+    async fn delete_settlement_errors(&self) -> Result<u64, DbError> {
+        self.pools().delete_settlement_errors().await
+    }
+
+    async fn journal_page(
+        &self,
+        filter: &JournalFilter,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, DbError> {
+        self.pools().journal_page(filter, limit).await
     }
 
     async fn keep_refused(&self, refused: &NewRefused) -> Result<i64, DbError> {

@@ -18,14 +18,7 @@ pub(super) struct JournalQuery {
 pub(super) fn journal_json(entry: &crate::domain::JournalEntry) -> Value {
     let mut value = json!(entry);
     value["body"] = json!(String::from_utf8_lossy(&entry.body));
-    value["body_decoded"] = json!(crate::inbound::decode_text(
-        &entry.body,
-        if entry.charset == "Shift_JIS" {
-            shophost_module_api::WireCharset::ShiftJis
-        } else {
-            shophost_module_api::WireCharset::Utf8
-        }
-    ));
+    value["body_decoded"] = json!(crate::logs::body_text(entry));
     value["response_body"] = json!(String::from_utf8_lossy(&entry.response_body));
     if let Some(purged_at) = entry.body_purged_at {
         value["body_decoded"] = Value::Null;

@@ -66,7 +66,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/refused", get(refused::refused))
         .route("/refused/{id}/replay", post(refused::replay))
         .route("/notices", get(notices::notices))
-        .route("/settlement-errors", get(notices::settlement_errors))
+        .route(
+            "/settlement-errors",
+            get(notices::settlement_errors).delete(notices::delete_settlement_errors),
+        )
         .route(
             "/settlement-errors/{id}",
             delete(notices::delete_settlement_error),

@@ -33,3 +33,11 @@ pub(super) async fn delete_settlement_error(
         Err(ApiError::NotFound)
     }
 }
+
+/// `DELETE /settlement-errors`: empties the 決済エラーログ, as the console's 全件削除 does.
+pub(super) async fn delete_settlement_errors(
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = crate::logs::delete_all_settlement_errors(state.store.as_ref()).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}

@@ -12,13 +12,15 @@
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
 //! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `attempts.rs`
 //! (決済直前ログ and 受注データ登録, on `crate::attempt_log`), `members.rs` (会員, ペイクイックを解除する on
-//! `crate::members`), `contracts.rs` (継続課金, 停止 on `crate::contracts`).
+//! `crate::members`), `contracts.rs` (継続課金, 停止 on `crate::contracts`), `settlement_errors.rs`
+//! (決済エラーログ), `journal.rs` (通知ジャーナル) and `refused.rs` (拒否した通知).
 
 mod attempts;
 pub mod auth;
 mod charts;
 mod contracts;
 mod dashboard;
+mod journal;
 mod members;
 mod methods;
 mod modules;
@@ -26,7 +28,9 @@ mod modules_engine;
 mod modules_selection;
 mod operators;
 mod products;
+mod refused;
 mod settings_form;
+mod settlement_errors;
 mod sign_in;
 
 use axum::routing::{get, post};
@@ -69,6 +73,8 @@ impl Chrome {
             ("/admin/members", "会員"),
             ("/admin/contracts", "継続課金"),
             ("/admin/operators", "運営者"),
+            ("/admin/settlement-errors", "決済エラーログ"),
+            ("/admin/journal", "通知ジャーナル"),
         ]
     }
 }
@@ -133,6 +139,28 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/operators/{login}/disable", post(operators::disable))
         .route("/admin/operators/{login}/enable", post(operators::enable))
+        .route("/admin/journal", get(journal::list))
+        .route("/admin/journal/{id}", get(journal::entry))
+        .route("/admin/journal/{id}/replay", post(journal::replay))
+        .route("/admin/refused", get(refused::list))
+        .route("/admin/refused/{id}/replay", post(refused::replay))
+        .route("/admin/settlement-errors", get(settlement_errors::list))
+        .route(
+            "/admin/settlement-errors/delete-all",
+            post(settlement_errors::delete_all),
+        )
+        .route(
+            "/admin/settlement-errors/{id}",
+            get(settlement_errors::detail),
+        )
+        .route(
+            "/admin/settlement-errors/{id}/log.txt",
+            get(settlement_errors::download),
+        )
+        .route(
+            "/admin/settlement-errors/{id}/delete",
+            post(settlement_errors::delete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_operator,
