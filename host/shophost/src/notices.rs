@@ -273,7 +273,8 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
             "orders_attention",
             format!("要確認の注文が{}件あります。", counts.orders_attention),
             "/admin/api/orders?attention=true",
-        ));
+        )
+        .page("/admin/orders?attention=true"));
     }
     notices.extend(invalid_modules(state).await?);
     Ok(notices)

@@ -10,7 +10,8 @@
 //! One file per screen: `sign_in.rs`, `dashboard.rs` (its pictures' geometry in `charts.rs`),
 //! `methods.rs` (支払方法), `operators.rs`, `modules.rs` (決済モジュール, with its settings form derived
 //! in `settings_form.rs`, the choice of modules in use in `modules_selection.rs` and its calls into
-//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`).
+//! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `orders.rs` (受注リスト and an order's page, on
+//! `crate::orders`) with its CSV download in `orders_csv.rs`.
 
 pub mod auth;
 mod charts;
@@ -20,6 +21,8 @@ mod modules;
 mod modules_engine;
 mod modules_selection;
 mod operators;
+mod orders;
+mod orders_csv;
 mod products;
 mod settings_form;
 mod sign_in;
@@ -57,6 +60,7 @@ impl Chrome {
     pub fn menu(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("/admin", "ダッシュボード"),
+            ("/admin/orders", "受注リスト"),
             ("/admin/modules", "決済モジュール"),
             ("/admin/methods", "支払方法"),
             ("/admin/products", "商品"),
@@ -90,6 +94,14 @@ fn signed_routes(state: AppState) -> Router<AppState> {
             "/admin/modules/{id}",
             get(modules::settings).post(modules::save),
         )
+        .route("/admin/orders", get(orders::list))
+        .route("/admin/orders.csv", get(orders_csv::download))
+        .route("/admin/orders/{number}", get(orders::detail))
+        .route(
+            "/admin/orders/{number}/clear-attention",
+            post(orders::clear_attention),
+        )
+        .route("/admin/orders/{number}/status", post(orders::change_status))
         .route("/admin/products", get(products::list))
         .route(
             "/admin/products/new",
