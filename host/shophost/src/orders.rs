@@ -83,10 +83,12 @@ impl ListQuery {
     pub fn filter(&self) -> Result<OrderListFilter, OrderError> {
         let status = match self.status.trim() {
             "" => None,
-            slug => Some(PaymentStatus::parse(slug).ok_or_else(|| OrderError::Invalid {
-                field: "status",
-                message: format!("入金状況「{slug}」はありません。"),
-            })?),
+            slug => Some(
+                PaymentStatus::parse(slug).ok_or_else(|| OrderError::Invalid {
+                    field: "status",
+                    message: format!("入金状況「{slug}」はありません。"),
+                })?,
+            ),
         };
         let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         let from = shop_date(&self.from, "from")?;
@@ -137,7 +139,10 @@ fn shop_date(text: &str, field: &'static str) -> Result<Option<Date>, OrderError
 
 /// The instant (Unix ms) a shop-local day starts.
 fn start_of_day(date: Date) -> i64 {
-    date.midnight().assume_offset(SHOP_UTC_OFFSET).unix_timestamp() * 1000
+    date.midnight()
+        .assume_offset(SHOP_UTC_OFFSET)
+        .unix_timestamp()
+        * 1000
 }
 
 /// A cursor as the list's links carry it.
@@ -300,7 +305,11 @@ pub async fn change_status(
         )));
     }
     let reason = format!("手動で{}に変更（{by}）: {note}", to.label());
-    match state.store.set_order_status(number, from, to, &reason).await {
+    match state
+        .store
+        .set_order_status(number, from, to, &reason)
+        .await
+    {
         Ok(order) => Ok(order),
         Err(DbError::Conflict(_)) => Err(OrderError::Refused(
             "入金状況が先に変わりました。画面を開き直して確認してください。".to_owned(),
@@ -328,7 +337,10 @@ mod tests {
             from: "4/1".into(),
             ..Default::default()
         };
-        assert!(matches!(wrong.filter(), Err(OrderError::Invalid { field: "from", .. })));
+        assert!(matches!(
+            wrong.filter(),
+            Err(OrderError::Invalid { field: "from", .. })
+        ));
     }
 
     #[test]

@@ -152,7 +152,10 @@ impl<DB: Dialect> Pools<DB> {
             args.len()
         );
         let rows = self.read_rows(&sql, args).await?;
-        let mut orders = rows.iter().map(rows::order).collect::<Result<Vec<_>, _>>()?;
+        let mut orders = rows
+            .iter()
+            .map(rows::order)
+            .collect::<Result<Vec<_>, _>>()?;
         if newer {
             orders.reverse();
         }

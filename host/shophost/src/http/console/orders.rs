@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use super::{Chrome, ConsoleForm, Signed};
@@ -60,11 +60,14 @@ struct ListPage {
     errors: FormErrors,
 }
 
+/// What an order number keeps unescaped in a path: letters, digits, `-`, `_` and `.`.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
 /// The path of an order's page.
 pub(super) fn order_path(number: &str) -> String {
     format!(
         "/admin/orders/{}",
-        utf8_percent_encode(number, NON_ALPHANUMERIC)
+        utf8_percent_encode(number, PATH_SEGMENT)
     )
 }
 
@@ -80,14 +83,22 @@ pub(super) fn filter_query(query: &ListQuery) -> String {
     ]
     .into_iter()
     .filter(|(_, value)| !value.trim().is_empty())
-    .map(|(key, value)| format!("{key}={}", utf8_percent_encode(value.trim(), NON_ALPHANUMERIC)))
+    .map(|(key, value)| {
+        format!(
+            "{key}={}",
+            utf8_percent_encode(value.trim(), NON_ALPHANUMERIC)
+        )
+    })
     .collect::<Vec<_>>()
     .join("&")
 }
 
 /// `/admin/orders?filters&extra`.
 fn list_link(filters: &str, extra: &str) -> String {
-    let parts: Vec<&str> = [filters, extra].into_iter().filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = [filters, extra]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.is_empty() {
         MENU.to_owned()
     } else {
@@ -301,7 +312,11 @@ fn order_page(signed: &Signed, detail: OrderDetail) -> OrderPage {
         transaction_id: order.transaction_id.clone().unwrap_or_default(),
         slip_place: slip.as_ref().map(|s| s.place.clone()).unwrap_or_default(),
         slip_rows: slip.as_ref().map(|s| s.rows.clone()).unwrap_or_default(),
-        deadline: order.deadline.as_deref().map(slash_date).unwrap_or_default(),
+        deadline: order
+            .deadline
+            .as_deref()
+            .map(slash_date)
+            .unwrap_or_default(),
         history: history
             .into_iter()
             .map(|entry| HistoryRow {
@@ -331,7 +346,10 @@ fn order_page(signed: &Signed, detail: OrderDetail) -> OrderPage {
                 at: local_datetime(event.at),
                 kind: event.kind,
                 source: event.source,
-                journal_id: event.journal_id.map(|id| id.to_string()).unwrap_or_default(),
+                journal_id: event
+                    .journal_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
             })
             .collect(),
         targets: orders::manual_targets(order.payment_status)
@@ -401,7 +419,11 @@ async fn outcome(
     let (status, field, message) = match result {
         Ok(order) => {
             tracing::info!(by = %form.signed.operator.login, order = %order.order_number, action = which, "console: order changed");
-            let done = if which == "attention" { "cleared" } else { "status" };
+            let done = if which == "attention" {
+                "cleared"
+            } else {
+                "status"
+            };
             return Redirect::to(&format!("{}?done={done}", order_path(number))).into_response();
         }
         Err(OrderError::Invalid { field, message }) => {

@@ -214,10 +214,7 @@ pub(super) async fn download(
     let date = local_date(now_millis()).yyyymmdd();
     (
         [
-            (
-                header::CONTENT_TYPE,
-                format!("text/csv; charset={charset}"),
-            ),
+            (header::CONTENT_TYPE, format!("text/csv; charset={charset}")),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=orders-{date}.csv"),
