@@ -28,6 +28,7 @@ pub mod methods;
 pub mod metrics;
 pub mod notices;
 pub mod operators;
+pub mod orders;
 pub mod rate_limit;
 pub mod refused;
 pub mod registry;

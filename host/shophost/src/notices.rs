@@ -276,11 +276,14 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
         });
     }
     if counts.orders_attention > 0 {
-        notices.push(Notice::new(
-            "orders_attention",
-            format!("要確認の注文が{}件あります。", counts.orders_attention),
-            "/admin/api/orders?attention=true",
-        ));
+        notices.push(
+            Notice::new(
+                "orders_attention",
+                format!("要確認の注文が{}件あります。", counts.orders_attention),
+                "/admin/api/orders?attention=true",
+            )
+            .page("/admin/orders?attention=true"),
+        );
     }
     notices.extend(invalid_modules(state).await?);
     Ok(notices)

@@ -53,6 +53,7 @@ pub use error::DbError;
 pub use postgres::PgStore;
 pub use queries::dashboard::{DayTotals, LatencyHistogram, OutcomeCount, LATENCY_BOUNDS_MS};
 pub use queries::members::{ContractFilter, MemberListing, MemberSearch};
+pub use queries::order_list::{OrderListFilter, PageCursor, PaymentEvent};
 pub use sqlite::SqliteStore;
 
 /// Settings as stored for one module.
@@ -681,6 +682,32 @@ pub trait Store: Send + Sync {
     async fn orders(&self, filter: &OrderFilter, limit: i64) -> Result<Vec<Order>, DbError>;
     /// An order's status history, oldest first.
     async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError>;
+    /// The 受注リスト: up to `limit` orders matching `filter` from `cursor` on (keyset on
+    /// `(created_at, id)`), newest first.
+    async fn order_page(
+        &self,
+        filter: &OrderListFilter,
+        cursor: Option<PageCursor>,
+        limit: i64,
+    ) -> Result<Vec<Order>, DbError>;
+    /// The payment events of a link key, oldest first.
+    async fn payment_events(&self, link_key: &str) -> Result<Vec<PaymentEvent>, DbError>;
+    /// Clears an order's 要確認, `reason` written in its history; `Conflict("not_flagged")` when it
+    /// is not flagged.
+    async fn clear_order_attention(
+        &self,
+        order_number: &str,
+        reason: &str,
+    ) -> Result<Order, DbError>;
+    /// Sets an order's status by the operator's hand (guarded: `Conflict("status_changed")` unless it
+    /// is `from`), `reason` written in its history.
+    async fn set_order_status(
+        &self,
+        order_number: &str,
+        from: PaymentStatus,
+        to: PaymentStatus,
+        reason: &str,
+    ) -> Result<Order, DbError>;
     /// How many payment events exist for a link key (for tests and the admin view).
     async fn payment_event_count(&self, link_key: &str) -> Result<i64, DbError>;
     /// The kind of the newest payment event for a link key (e.g. `payment_failed`), if any.

@@ -39,6 +39,9 @@ pub enum PaymentStatus {
     Cancelled,
     /// 期限切れ: the payment deadline passed without payment.
     Expired,
+    /// 返品: a captured or received payment given back; only ever set by the operator, after doing it
+    /// in the gateway's backyard.
+    Returned,
 }
 
 impl PaymentStatus {
@@ -51,6 +54,7 @@ impl PaymentStatus {
             PaymentStatus::Captured => "captured",
             PaymentStatus::Cancelled => "cancelled",
             PaymentStatus::Expired => "expired",
+            PaymentStatus::Returned => "returned",
         }
     }
 
@@ -63,6 +67,7 @@ impl PaymentStatus {
             "captured" => PaymentStatus::Captured,
             "cancelled" => PaymentStatus::Cancelled,
             "expired" => PaymentStatus::Expired,
+            "returned" => PaymentStatus::Returned,
             _ => return None,
         })
     }
@@ -76,8 +81,20 @@ impl PaymentStatus {
             PaymentStatus::Captured => "売上",
             PaymentStatus::Cancelled => "取消",
             PaymentStatus::Expired => "期限切れ",
+            PaymentStatus::Returned => "返品",
         }
     }
+
+    /// Every status, in the order the console offers them.
+    pub const ALL: [PaymentStatus; 7] = [
+        PaymentStatus::Unpaid,
+        PaymentStatus::Paid,
+        PaymentStatus::Authorized,
+        PaymentStatus::Captured,
+        PaymentStatus::Cancelled,
+        PaymentStatus::Expired,
+        PaymentStatus::Returned,
+    ];
 }
 
 /// A checkout attempt's state.

@@ -177,6 +177,19 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// An operator's request about an order (`crate::orders`): a wrong field 422, a refusal 409.
+impl From<crate::orders::OrderError> for ApiError {
+    fn from(error: crate::orders::OrderError) -> Self {
+        use crate::orders::OrderError;
+        match error {
+            OrderError::Invalid { field, message } => ApiError::field(field, message),
+            OrderError::Refused(message) => ApiError::Conflict(message),
+            OrderError::NotFound => ApiError::NotFound,
+            OrderError::Unavailable(db) => ApiError::from(db),
+        }
+    }
+}
+
 /// Each problem of a product form under its field's name.
 impl From<CatalogueError> for ApiError {
     fn from(error: CatalogueError) -> Self {

@@ -19,6 +19,7 @@ pub(super) mod dashboard;
 mod logs;
 pub(super) mod members;
 mod operators;
+pub(super) mod order_list;
 mod orders;
 mod refused;
 mod selection;
@@ -545,6 +546,44 @@ impl<S: HotPath> Store for S {
 
     async fn order_history(&self, order_id: i64) -> Result<Vec<OrderHistoryEntry>, DbError> {
         self.pools().order_history(order_id).await
+    }
+
+    async fn order_page(
+        &self,
+        filter: &order_list::OrderListFilter,
+        cursor: Option<order_list::PageCursor>,
+        limit: i64,
+    ) -> Result<Vec<Order>, DbError> {
+        self.pools().order_page(filter, cursor, limit).await
+    }
+
+    async fn payment_events(
+        &self,
+        link_key: &str,
+    ) -> Result<Vec<order_list::PaymentEvent>, DbError> {
+        self.pools().payment_events(link_key).await
+    }
+
+    async fn clear_order_attention(
+        &self,
+        order_number: &str,
+        reason: &str,
+    ) -> Result<Order, DbError> {
+        self.pools()
+            .clear_order_attention(order_number, reason)
+            .await
+    }
+
+    async fn set_order_status(
+        &self,
+        order_number: &str,
+        from: PaymentStatus,
+        to: PaymentStatus,
+        reason: &str,
+    ) -> Result<Order, DbError> {
+        self.pools()
+            .set_order_status(order_number, from, to, reason)
+            .await
     }
 
     async fn payment_event_count(&self, link_key: &str) -> Result<i64, DbError> {

@@ -60,6 +60,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/payment-methods/{id}/move", post(methods::move_method))
         .route("/orders", get(orders::orders))
         .route("/orders/{number}", get(orders::order))
+        .route(
+            "/orders/{number}/clear-attention",
+            post(orders::clear_attention),
+        )
+        .route("/orders/{number}/status", post(orders::change_status))
         .route("/journal", get(journal::journal))
         .route("/journal/{id}", get(journal::journal_entry))
         .route("/journal/{id}/replay", post(journal::replay))

@@ -1,4 +1,5 @@
-//! Orders: the filtered list and one order with its status history.
+//! Orders: the filtered list, one order with its status history, and the operator's changes to it
+//! (要確認 cleared, a status set by hand), on the same `crate::orders` functions as the console.
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 use super::limit::Limit;
 use crate::db::OrderFilter;
 use crate::domain::PaymentStatus;
+use crate::http::error::JsonBody;
 use crate::http::ApiError;
 use crate::AppState;
 
@@ -29,7 +31,7 @@ pub(super) async fn orders(
     let status = match query.status.as_deref() {
         Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "status `{s}` はありません（unpaid, paid, authorized, captured, cancelled, expired のいずれか）"
+                "status `{s}` はありません（unpaid, paid, authorized, captured, cancelled, expired, returned のいずれか）"
             ))
         })?),
         None => None,
@@ -76,4 +78,46 @@ pub(super) async fn order(
     Ok(Json(
         json!({ "order": order_json(&order), "history": history, "payment_events": events }),
     ))
+}
+
+/// Who the history names for a change made through the admin API.
+const API_OPERATOR: &str = "管理API";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AttentionBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /admin/api/orders/{number}/clear-attention` `{"note"}`: clears 要確認, the note in the
+/// history (422 without a note, 409 when not flagged).
+pub(super) async fn clear_attention(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<AttentionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let order = crate::orders::clear_attention(&state, &number, &body.note, API_OPERATOR).await?;
+    Ok(Json(json!({ "order": order_json(&order) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StatusBody {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /admin/api/orders/{number}/status` `{"status", "note"}`: records a status set in the
+/// gateway's backyard (`cancelled`, `returned`), never sent to the gateway; 409 for a transition that
+/// is not possible.
+pub(super) async fn change_status(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> Result<Json<Value>, ApiError> {
+    let order =
+        crate::orders::change_status(&state, &number, &body.status, &body.note, API_OPERATOR)
+            .await?;
+    Ok(Json(json!({ "order": order_json(&order) })))
 }

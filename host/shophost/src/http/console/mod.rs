@@ -13,7 +13,9 @@
 //! the engine in `modules_engine.rs`), `products.rs` (商品, on `crate::catalogue`), `attempts.rs`
 //! (決済直前ログ and 受注データ登録, on `crate::attempt_log`), `members.rs` (会員, ペイクイックを解除する on
 //! `crate::members`), `contracts.rs` (継続課金, 停止 on `crate::contracts`), `settlement_errors.rs`
-//! (決済エラーログ), `journal.rs` (通知ジャーナル) and `refused.rs` (拒否した通知).
+//! (決済エラーログ), `journal.rs` (通知ジャーナル), `refused.rs` (拒否した通知),
+//! `orders.rs` (受注リスト and an order's page, on `crate::orders`) with its CSV download in
+//! `orders_csv.rs`.
 
 mod attempts;
 pub mod auth;
@@ -27,6 +29,8 @@ mod modules;
 mod modules_engine;
 mod modules_selection;
 mod operators;
+mod orders;
+mod orders_csv;
 mod products;
 mod refused;
 mod settings_form;
@@ -66,15 +70,16 @@ impl Chrome {
     pub fn menu(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("/admin", "ダッシュボード"),
-            ("/admin/modules", "決済モジュール"),
-            ("/admin/methods", "支払方法"),
+            ("/admin/orders", "受注リスト"),
             ("/admin/attempts", "決済直前ログ"),
-            ("/admin/products", "商品"),
-            ("/admin/members", "会員"),
-            ("/admin/contracts", "継続課金"),
-            ("/admin/operators", "運営者"),
             ("/admin/settlement-errors", "決済エラーログ"),
             ("/admin/journal", "通知ジャーナル"),
+            ("/admin/members", "会員"),
+            ("/admin/contracts", "継続課金"),
+            ("/admin/products", "商品"),
+            ("/admin/methods", "支払方法"),
+            ("/admin/modules", "決済モジュール"),
+            ("/admin/operators", "運営者"),
         ]
     }
 }
@@ -119,6 +124,14 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin/contracts", get(contracts::list))
         .route("/admin/contracts/{id}", get(contracts::detail))
         .route("/admin/contracts/{id}/stop", post(contracts::stop))
+        .route("/admin/orders", get(orders::list))
+        .route("/admin/orders.csv", get(orders_csv::download))
+        .route("/admin/orders/{number}", get(orders::detail))
+        .route(
+            "/admin/orders/{number}/clear-attention",
+            post(orders::clear_attention),
+        )
+        .route("/admin/orders/{number}/status", post(orders::change_status))
         .route("/admin/products", get(products::list))
         .route(
             "/admin/products/new",
