@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-browser test: a headless Chromium clicks through purchases on the storefront, through
 # the bundled Remise sandbox (see purchase.mjs for the scenarios), then through the operator console
-# (admin.mjs, signed in as an operator made with `shophost admin create-user`), and checks their outcomes: the card
+# (admin.mjs: settings, 支払方法, 商品; operations.mjs: 受注データ登録, 決済エラーログ, PayQuick 解除, the
+# CSV; signed in as an operator made with `shophost admin create-user`), and checks their outcomes: the card
 # order's status against the config's card_jb, the multi-payment order turning 入金済み after the
 # sandbox backyard's 入金通知, a declined card making no order, and the member's orders and card.
 #
@@ -107,6 +108,9 @@ status=0
 node "$here/purchase.mjs" || status=$?
 if [ "$status" -eq 0 ]; then
     node "$here/admin.mjs" || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+    node "$here/operations.mjs" || status=$?
 fi
 if [ "$status" -ne 0 ]; then
     echo "run.sh: the browser test failed; the shop's log:" >&2
