@@ -233,10 +233,10 @@ async fn pages_walk_every_order_exactly_once_both_ways() {
 }
 
 /// Remise's card result notification for a link key.
-fn card_result(link_key: &str, total: i64) -> String {
+fn card_result(link_key: &str, total: i64, transaction: &str) -> String {
     let total = total.to_string();
     common::form_body(&[
-        ("X-TRANID", "T0001"),
+        ("X-TRANID", transaction),
         ("X-S_TORIHIKI_NO", link_key),
         ("X-AMOUNT", &total),
         ("X-TAX", "0"),
@@ -282,18 +282,21 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
         .await
         .expect("order");
     assert_eq!(order.link_key, attempt_key);
-    let mut request = Request::builder()
-        .method("POST")
-        .uri("/index.php?acting=remise_card")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(card_result(attempt_key, order.total)))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-    let answer = send(&shophost::http::router(state.clone()), request).await;
-    // The order exists already (recovered by hand, no transaction id): journaled, and flagged.
-    assert_eq!(answer.status, StatusCode::OK);
+    // Remise's notification for the recovered order confirms it; a second payment on the same link key
+    // (another transaction) is journaled and flags the order 要確認.
+    for transaction in ["T0001", "T0002"] {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/index.php?acting=remise_card")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(card_result(attempt_key, order.total, transaction)))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        let answer = send(&shophost::http::router(state.clone()), request).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
 
     let (mut browser, csrf) = console_browser(&state).await;
     let path = format!("/admin/orders/{}", numbers[0]);
@@ -312,7 +315,7 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
     }
     // The notification names another transaction than the recovered order's: 要確認, with its reason.
     assert!(
-        html.contains("同じリンクキーで別の決済（取引ID T0001）"),
+        html.contains("同じリンクキーで別の決済（取引ID T0002）"),
         "{html}"
     );
     assert!(html.contains("要確認を解除する"));
