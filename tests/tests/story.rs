@@ -285,7 +285,7 @@ async fn story(database: Database) {
     assert_eq!(order.events, 0);
     assert_eq!(
         order.history[0].1,
-        "決済直前ログより受注データ再作成（管理者）"
+        "決済直前ログより受注データ登録（管理者）"
     );
     let (status, _) = shop
         .admin("POST", &path, Some(&json!({"status": "captured"})))
