@@ -289,7 +289,11 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
             .method("POST")
             .uri("/index.php?acting=remise_card")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(card_result(attempt_key, order.total, transaction)))
+            .body(Body::from(card_result(
+                attempt_key,
+                order.total,
+                transaction,
+            )))
             .expect("request");
         request
             .extensions_mut()
