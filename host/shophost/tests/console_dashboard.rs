@@ -11,31 +11,12 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{console_browser, method_id, product_id, send, shop, Browser, ADMIN_TOKEN};
+use common::{api, console_browser, method_id, product_id, send, shop, Browser};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, local_datetime, now_millis};
 use shophost::AppState;
 
 const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
-
-/// A JSON request through the router (the admin API with its token): status and body.
-async fn api(
-    state: &AppState,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-        .expect("request");
-    let page = send(&shophost::http::router(state.clone()), request).await;
-    let value = serde_json::from_slice(&page.bytes).unwrap_or(Value::Null);
-    (page.status, value)
-}
 
 /// A card checkout for one mug through the checkout API: its link key and total.
 async fn card_checkout(state: &AppState) -> (String, i64) {

@@ -14,8 +14,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{
-    assert_redirect, confirm_order, console_browser, customer_with, hidden, method_id, send, shop,
-    Browser, ADMIN_TOKEN,
+    api, assert_redirect, confirm_order, console_browser, customer_with, hidden, method_id, send,
+    shop, Browser,
 };
 use serde_json::{json, Value};
 use shophost::domain::CustomerDetails;
@@ -23,25 +23,6 @@ use shophost::AppState;
 
 const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
 const DEMO_MEMBER: (&str, &str) = ("demo@example.invalid", "demo");
-
-/// A JSON request through the router with the admin token: status and body.
-async fn api(
-    state: &AppState,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-        .expect("request");
-    let page = send(&shophost::http::router(state.clone()), request).await;
-    let value = serde_json::from_slice(&page.bytes).unwrap_or(Value::Null);
-    (page.status, value)
-}
 
 /// A monthly product (on the 10th), added through the admin API: its id.
 async fn subscription(state: &AppState) -> i64 {

@@ -313,3 +313,22 @@ pub async fn console_browser(state: &AppState) -> (Browser, String) {
     let csrf = hidden(&dashboard.text(), "csrf").expect("the sign-out form's token");
     (browser, csrf)
 }
+
+/// A JSON request through the router (the admin API with its token): status and body.
+pub async fn api(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .expect("request");
+    let page = send(&shophost::http::router(state.clone()), request).await;
+    let value = serde_json::from_slice(&page.bytes).unwrap_or(serde_json::Value::Null);
+    (page.status, value)
+}
