@@ -38,7 +38,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations/postgres")
+        crate::db::migrations::migrator(crate::db::migrations::POSTGRES)
             .run(&pool)
             .await
             .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;

@@ -64,7 +64,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
+        crate::db::migrations::migrator(crate::db::migrations::SQLITE)
             .run(&write)
             .await
             .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
