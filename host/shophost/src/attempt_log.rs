@@ -5,7 +5,7 @@
 //!
 //! The registered order's payment status is not the operator's to type: an immediate payment's is the
 //! state the settlement type's module says an accepted payment is in as it is configured
-//! (`SettlementType::capture`: Remise's `JOB=AUTH` gives 仮売上, `CAPTURE` 売上), a deferred payment's
+//! (`SettlementType::capture`: a module configured to authorise only gives 仮売上, to capture 売上), a deferred payment's
 //! is 未入金 until its receipt arrives. A deferred payment's receipt that comes before the registration
 //! finds no order and makes one itself (入金済み), so the registration is then refused with the order
 //! named: the manual's caveat (a shopper who paid before the recovery left 未入金) cannot happen. The
@@ -160,7 +160,7 @@ impl RegisteredAt {
 pub struct Registration {
     /// The 受注日時.
     pub registered_at: RegisteredAt,
-    /// The gateway's transaction id from its backyard (Remise 請求番号), as typed; empty for none.
+    /// The gateway's transaction id from its backyard (the 請求番号 its backyard shows), as typed; empty for none.
     pub transaction_id: String,
 }
 

@@ -42,7 +42,7 @@ pub fn example(registry: &Registry) -> String {
          job_interval_seconds = 60\n\n\
          [notifications]\n\
          # Requests per minute one source address may make to /index.php and /notify/*, and the burst\n\
-         # beyond it; the addresses a gateway module allows (e.g. Remise's) are never limited.\n\
+         # beyond it; the addresses a gateway module allows are never limited.\n\
          rate_per_minute = 600\n\
          rate_burst = 100\n\
          # Notifications refused for their source address are kept for a replay after fixing\n\

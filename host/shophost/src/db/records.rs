@@ -145,7 +145,7 @@ pub struct RegisteredOrder {
     pub reason: String,
     /// Its 受注日時 (Unix ms): the attempt's registration or now.
     pub created_at: i64,
-    /// The gateway's transaction id (Remise 請求番号), when the operator gave it.
+    /// The gateway's transaction id (the 請求番号 its backyard shows), when the operator gave it.
     pub transaction_id: Option<String>,
 }
 

@@ -61,7 +61,7 @@ pub(super) struct RecoverBody {
     /// The 受注日時: `attempt` (the attempt's registration, the default) or `now`.
     #[serde(default)]
     registered_at: Option<String>,
-    /// The gateway's transaction id from its backyard (Remise 請求番号), optional.
+    /// The gateway's transaction id from its backyard (the 請求番号 its backyard shows), optional.
     #[serde(default)]
     transaction_id: Option<String>,
     /// The status the gateway's backyard shows, when given: it must be the one the module gives

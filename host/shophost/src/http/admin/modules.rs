@@ -63,7 +63,7 @@ pub(super) async fn modules(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `PUT /admin/api/modules/in-use` with `{"in_use": ["remise"], "confirm": false}`: sets the modules in
+/// `PUT /admin/api/modules/in-use` with `{"in_use": ["<module id>", …], "confirm": false}`: sets the modules in
 /// use and their order. 409 naming the methods that would stop (使用 → 停止) unless `confirm` is true;
 /// otherwise applies and reports what stopped and which modules out of use still listen.
 pub(super) async fn set_in_use(
