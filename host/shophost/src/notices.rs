@@ -133,8 +133,8 @@ pub fn refused_for_open_attempts(count: i64, latest: i64) -> String {
     format!(
         "送信元アドレスが許可されていないため拒否した決済通知に、未完了の注文{count}件のリンクキーが\
          含まれています（最新: {}）。設定の trusted_proxies（リバースプロキシのアドレス）と、\
-         決済代行会社（ゲートウェイ）の通知元アドレスの設定を確認してください。修正後、拒否した通知\
-         （/admin/api/refused）を確認のうえ再実行できます。",
+         決済代行会社（ゲートウェイ）の通知元アドレスの設定を確認してください。修正後、管理画面の\
+         「拒否した通知」（/admin/refused）で送信元を確認のうえ再実行できます。",
         crate::domain::local_datetime(latest)
     )
 }
