@@ -164,6 +164,25 @@ struct Server {
 }
 
 impl Server {
+    /// The user + system CPU time the server process has used so far, in seconds (`/proc/PID/stat`
+    /// fields 14 and 15, in the kernel's USER_HZ ticks, 100 a second on Linux): its own threads only,
+    /// not the database's processes, not the bench's client.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        (ticks(11) + ticks(12)) as f64 / 100.0
+    }
+
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -507,6 +526,7 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
             // Fresh attempts for every run, so each notification is a first one, not a duplicate.
             let attempts = Arc::new(create_attempts(&client, &base, method, n).await?);
             let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+            let cpu_before = server.cpu_seconds();
             let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
                 let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
                 async move {
@@ -527,7 +547,11 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
                 }
             })
             .await;
-            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures}));
+            // The server's CPU time for this step's notifications alone (the attempts were made
+            // before), per notification handled.
+            let cpu = server.cpu_seconds() - cpu_before;
+            let cpu_us = cpu * 1e6 / n.max(1) as f64;
+            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us}));
         }
     }
 
@@ -564,15 +588,15 @@ async fn run(options: Options) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n{:<9} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>6}",
-        "backend", "step", "conc", "per sec", "p50 ms", "p99 ms", "÷ raw", "fail"
+        "\n{:<9} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "backend", "step", "conc", "per sec", "p50 ms", "p99 ms", "÷ raw", "cpu µs", "fail"
     );
     for result in &results {
         let raw = result["raw_commits_per_second"].as_f64().unwrap_or(1.0);
         for row in result["rows"].as_array().into_iter().flatten() {
             let rate = row["per_second"].as_f64().unwrap_or(0.0);
             println!(
-                "{:<9} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>6}",
+                "{:<9} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>6}",
                 result["backend"].as_str().unwrap_or(""),
                 row["step"].as_str().unwrap_or(""),
                 row["concurrency"],
@@ -580,6 +604,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 row["p50_ms"].as_f64().unwrap_or(0.0),
                 row["p99_ms"].as_f64().unwrap_or(0.0),
                 rate / raw,
+                row["server_cpu_us_per_request"]
+                    .as_f64()
+                    .map(|us| format!("{us:.0}"))
+                    .unwrap_or_else(|| "-".into()),
                 row["failures"],
             );
         }
