@@ -28,6 +28,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 
 mod orders;
+mod preload;
 
 /// Throughput, latency and memory of the shop host over loopback, against the database's raw commit
 /// rate.
@@ -59,6 +60,11 @@ struct Options {
     /// Orders the `orders` step preloads before timing the console's order list
     #[arg(long = "orders", value_name = "N", default_value_t = 1_000_000)]
     orders: i64,
+    /// Before the steps, fill the database with N past orders (each with its history line, journal
+    /// entry and payment event); each backend then runs twice, empty and preloaded, and the bench
+    /// prints the preloaded figures against the empty ones and the storage per order
+    #[arg(long = "preload", value_name = "N", default_value_t = 0)]
+    preload: i64,
     /// Concurrencies of the notification steps, separated by commas
     #[arg(
         long = "concurrency",
@@ -437,7 +443,8 @@ async fn drop_pg_database(admin_url: &str, database_url: &str) -> anyhow::Result
     Ok(())
 }
 
-async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value> {
+/// One run on `backend`, on a fresh database holding `preload` past orders.
+async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow::Result<Value> {
     let dir = std::env::temp_dir().join(format!("shophost-bench-{}-{backend}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -446,8 +453,13 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
         _ => fresh_pg_database(&options.pg_url()).await?,
     };
     let step = |name: &str| options.steps.iter().any(|s| s == name);
-    let loaded = match step("orders") {
-        true => Some(orders::prepare(&database_url, options.orders).await?),
+    let load = if step("orders") {
+        options.orders
+    } else {
+        preload
+    };
+    let loaded = match load > 0 {
+        true => Some(orders::prepare(&database_url, load).await?),
         false => None,
     };
     let server = start_server(&dir, &database_url).await?;
@@ -555,7 +567,7 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
         }
     }
 
-    let order_list = match &loaded {
+    let order_list = match loaded.as_ref().filter(|_| step("orders")) {
         Some(loaded) => Some(
             json!({ "orders": loaded.n, "load_seconds": loaded.load_seconds,
             "rows": orders::bench(&base, loaded).await? }),
@@ -566,7 +578,9 @@ async fn bench_backend(backend: &str, options: &Options) -> anyhow::Result<Value
     let peak_rss_mib = server.peak_rss_kib() as f64 / 1024.0;
     drop(server);
     let raw = raw_commit_rate(&database_url, n.min(5000)).await?;
-    let mut result = json!({ "backend": backend, "n": n, "raw_commits_per_second": raw, "peak_rss_mib": peak_rss_mib, "rows": rows });
+    let storage = preload::storage(&database_url).await?;
+    let preloaded = loaded.as_ref().map_or(0, |loaded| loaded.n);
+    let mut result = json!({ "backend": backend, "n": n, "preloaded": preloaded, "raw_commits_per_second": raw, "peak_rss_mib": peak_rss_mib, "rows": rows, "storage": storage });
     if let Some(order_list) = order_list {
         result["order_list"] = order_list;
     }
@@ -582,13 +596,24 @@ async fn run(options: Options) -> anyhow::Result<()> {
     for backend in options.backends() {
         eprintln!("benchmarking {backend} with n = {} …", options.n);
         results.push(
-            bench_backend(backend, &options)
+            bench_backend(backend, &options, 0)
                 .await
                 .with_context(|| format!("{backend} benchmark failed"))?,
         );
+        if options.preload > 0 {
+            eprintln!(
+                "benchmarking {backend} again, preloaded with {} orders …",
+                options.preload
+            );
+            results.push(
+                bench_backend(backend, &options, options.preload)
+                    .await
+                    .with_context(|| format!("{backend} benchmark (preloaded) failed"))?,
+            );
+        }
     }
     println!(
-        "\n{:<9} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "\n{:<13} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>6}",
         "backend", "step", "conc", "per sec", "p50 ms", "p99 ms", "÷ raw", "cpu µs", "fail"
     );
     for result in &results {
@@ -596,8 +621,8 @@ async fn run(options: Options) -> anyhow::Result<()> {
         for row in result["rows"].as_array().into_iter().flatten() {
             let rate = row["per_second"].as_f64().unwrap_or(0.0);
             println!(
-                "{:<9} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>6}",
-                result["backend"].as_str().unwrap_or(""),
+                "{:<13} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>6}",
+                label(result),
                 row["step"].as_str().unwrap_or(""),
                 row["concurrency"],
                 rate,
@@ -613,16 +638,27 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
         orders::print(result["backend"].as_str().unwrap_or(""), result);
         println!(
-            "{:<9} raw durable commits/s: {:.0}   server peak RSS: {:.1} MiB",
-            result["backend"].as_str().unwrap_or(""),
+            "{:<13} raw durable commits/s: {:.0}   server peak RSS: {:.1} MiB",
+            label(result),
             raw,
             result["peak_rss_mib"].as_f64().unwrap_or(0.0)
         );
+        preload::print_storage(&label(result), &result["storage"]);
     }
+    preload::print_against_empty(&results);
     let document = json!({ "machine": machine(), "results": results });
     std::fs::write(&options.json, serde_json::to_string_pretty(&document)?)?;
     println!("figures written to {}", options.json);
     Ok(())
+}
+
+/// A result's backend, with `+N` when it ran preloaded.
+fn label(result: &Value) -> String {
+    let backend = result["backend"].as_str().unwrap_or("");
+    match result["preloaded"].as_i64().unwrap_or(0) {
+        0 => backend.to_owned(),
+        n => format!("{backend}+{n}"),
+    }
 }
 
 fn machine() -> Value {

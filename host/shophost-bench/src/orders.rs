@@ -247,6 +247,15 @@ fn orders_sql(pg: bool) -> String {
     )
 }
 
+/// What taking each loaded order's payment left behind (`preload.rs`), table by table.
+fn behind_the_orders(pg: bool) -> [(&'static str, String); 3] {
+    [
+        ("order_history", crate::preload::history_sql(pg)),
+        ("notification_journal", crate::preload::journal_sql(pg)),
+        ("payment_events", crate::preload::events_sql(pg)),
+    ]
+}
+
 /// What `prepare` leaves for the timed part.
 pub struct Loaded {
     /// Orders loaded.
@@ -257,7 +266,8 @@ pub struct Loaded {
     pub load_seconds: f64,
 }
 
-/// Migrates the fresh database, makes the operator and loads `n` orders (the server is not running).
+/// Migrates the fresh database, makes the operator and loads `n` orders, each with its history line,
+/// journal entry and payment event (the server is not running).
 pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
     {
         let store = shophost::db::connect(database_url)
@@ -295,6 +305,12 @@ pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
             .execute(&mut *tx)
             .await
             .context("loading orders")?;
+        for (table, sql) in behind_the_orders(false) {
+            sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("loading {table}"))?;
+        }
         tx.commit().await?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut conn)
@@ -318,7 +334,13 @@ pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
             .execute(&mut *tx)
             .await
             .context("loading orders")?;
-        for table in ["checkout_attempts", "orders"] {
+        for (table, sql) in behind_the_orders(true) {
+            sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("loading {table}"))?;
+        }
+        for table in crate::preload::SEQUENCED {
             sqlx::query(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), $1)"
             ))
@@ -327,7 +349,7 @@ pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
             .await?;
         }
         tx.commit().await?;
-        sqlx::query("ANALYZE checkout_attempts, orders")
+        sqlx::query(&format!("ANALYZE {}", crate::preload::SEQUENCED.join(", ")))
             .execute(&mut conn)
             .await?;
         conn.close().await?;
