@@ -162,6 +162,9 @@ pub struct Registration {
     pub registered_at: RegisteredAt,
     /// The gateway's transaction id from its backyard (the 請求番号 its backyard shows), as typed; empty for none.
     pub transaction_id: String,
+    /// For an attempt with a recurring item (継続課金): the gateway's id for the recurring registration
+    /// from its backyard, as typed; empty for none (the contract is registered and the order 要確認).
+    pub recurring_id: String,
 }
 
 /// Why 受注データ登録 was refused.
@@ -217,16 +220,43 @@ pub fn registered_status(state: &AppState, attempt: &Attempt) -> Option<PaymentS
 /// The transaction id as typed: trimmed, empty for none, printable ASCII of at most
 /// [`TRANSACTION_ID_MAX`] characters.
 fn transaction_id(typed: &str) -> Result<Option<String>, Problem> {
+    gateway_id(typed, "transaction_id", "請求番号（取引ID）")
+}
+
+/// The recurring registration id as typed, by the same rules; only an attempt with a recurring item
+/// takes one.
+fn recurring_id(typed: &str, attempt: &Attempt) -> Result<Option<String>, Problem> {
+    let id = gateway_id(typed, "recurring_id", "継続課金の登録番号")?;
+    if id.is_some() && !is_recurring(attempt) {
+        return Err(Problem {
+            field: "recurring_id",
+            message: "この注文に継続課金の商品はありません。継続課金の登録番号は空にしてください"
+                .to_owned(),
+        });
+    }
+    Ok(id)
+}
+
+/// Whether the attempt's cart holds a recurring item (継続課金), whose order registers a contract.
+pub fn is_recurring(attempt: &Attempt) -> bool {
+    attempt
+        .snapshot
+        .lines
+        .iter()
+        .any(|line| line.recurring.is_some())
+}
+
+/// An id the operator copies from the gateway's backyard: trimmed, empty for none, printable ASCII of
+/// at most [`TRANSACTION_ID_MAX`] characters.
+fn gateway_id(typed: &str, field: &'static str, label: &str) -> Result<Option<String>, Problem> {
     let typed = typed.trim();
     if typed.is_empty() {
         return Ok(None);
     }
     if typed.chars().count() > TRANSACTION_ID_MAX || !typed.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Problem {
-            field: "transaction_id",
-            message: format!(
-                "請求番号（取引ID）は{TRANSACTION_ID_MAX}文字以内の半角英数字で入力してください"
-            ),
+            field,
+            message: format!("{label}は{TRANSACTION_ID_MAX}文字以内の半角英数字で入力してください"),
         });
     }
     Ok(Some(typed.to_owned()))
@@ -266,6 +296,7 @@ pub async fn check(
         });
     }
     transaction_id(&registration.transaction_id).map_err(RegisterError::Invalid)?;
+    recurring_id(&registration.recurring_id, &attempt).map_err(RegisterError::Invalid)?;
     let status = registered_status(state, &attempt)
         .ok_or_else(|| RegisterError::NotProvided(attempt.settlement_type.clone()))?;
     Ok((attempt, status))
@@ -294,6 +325,8 @@ pub async fn register(
             RegisteredAt::Now => now_millis(),
         },
         transaction_id: transaction_id(&registration.transaction_id)
+            .map_err(RegisterError::Invalid)?,
+        recurring_id: recurring_id(&registration.recurring_id, &attempt)
             .map_err(RegisterError::Invalid)?,
     };
     match state.store.register_attempt_order(link_key, &order).await {

@@ -172,9 +172,20 @@ pub(super) fn decide(
     decision
 }
 
-/// For a first order of a recurring item: the contract, and 要確認 on the order when the gateway did not
-/// report the recurring registration (or the buyer is not a member, which checkout prevents).
-fn recurring_contract(decision: &mut Decision, attempt: &Attempt, gateway_id: Option<&String>) {
+/// Why a recurring first order is 要確認 when its notification named no recurring registration.
+const REGISTRATION_NOT_NOTIFIED: &str =
+    "継続課金の登録番号がゲートウェイから通知されませんでした。\
+    ゲートウェイの管理画面で継続課金の登録を確認してください";
+
+/// For a first order of a recurring item, the contract registered beside the order `writes` creates,
+/// and 要確認 on that order when the gateway's id for the registration is missing (`missing` says
+/// why) or the buyer is not a member (which checkout prevents). Nothing for other orders.
+pub(super) fn recurring_contract(
+    writes: &mut Vec<Change>,
+    attempt: &Attempt,
+    gateway_id: Option<&String>,
+    missing: &str,
+) {
     let Some((line, recurrence)) = attempt
         .snapshot
         .lines
@@ -185,23 +196,20 @@ fn recurring_contract(decision: &mut Decision, attempt: &Attempt, gateway_id: Op
     };
     let attention = match (attempt.member_id, gateway_id) {
         (Some(member_id), _) => {
-            decision.writes.push(Change::CreateContract(NewContract {
+            writes.push(Change::CreateContract(NewContract {
                 gateway_id: gateway_id.cloned(),
                 member_id,
                 product_name: line.name.clone(),
                 amount: attempt.total,
                 recurrence,
             }));
-            gateway_id.is_none().then(|| {
-                "継続課金の登録番号がゲートウェイから通知されませんでした。ゲートウェイの管理画面で継続課金の登録を確認してください".to_owned()
-            })
+            gateway_id.is_none().then(|| missing.to_owned())
         }
         (None, _) => Some(
             "会員でない注文に継続課金の商品があります。継続課金は登録されていません".to_owned(),
         ),
     };
-    if let Some(Change::CreateOrder(order)) = decision
-        .writes
+    if let Some(Change::CreateOrder(order)) = writes
         .iter_mut()
         .find(|change| matches!(change, Change::CreateOrder(_)))
     {
@@ -352,7 +360,12 @@ fn decide_for_attempt(
             match order {
                 None => {
                     create_order(&mut decision, status, Some(transaction_id), None, "決済結果通知（成功）");
-                    recurring_contract(&mut decision, attempt, recurring_id.as_ref());
+                    recurring_contract(
+                        &mut decision.writes,
+                        attempt,
+                        recurring_id.as_ref(),
+                        REGISTRATION_NOT_NOTIFIED,
+                    );
                 }
                 // The order the operator registered from the 決済直前ログ, still unconfirmed by the
                 // gateway: this is its payment, unless the operator gave another transaction id.

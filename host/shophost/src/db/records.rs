@@ -147,6 +147,10 @@ pub struct RegisteredOrder {
     pub created_at: i64,
     /// The gateway's transaction id (the 請求番号 its backyard shows), when the operator gave it.
     pub transaction_id: Option<String>,
+    /// For a recurring item (継続課金): the gateway's id for its recurring registration, as its backyard
+    /// shows it, when the operator gave it. The contract is registered either way; without the id the
+    /// order is 要確認, as when a notification does not name it.
+    pub recurring_id: Option<String>,
 }
 
 /// Filters for the console's notification journal list (all optional, combined with AND), keyset-paged

@@ -8,6 +8,12 @@ use crate::db::rows;
 use crate::db::{AttemptFilter, DbError, RegisteredOrder};
 use crate::domain::{now_millis, Attempt, AttemptKind, AttemptState, Order};
 
+/// Why an order registered from the 決済直前ログ with a recurring item is 要確認 when the operator gave
+/// no recurring registration id.
+const RECURRING_ID_NOT_GIVEN: &str =
+    "決済直前ログより登録した継続課金の注文に、ゲートウェイの継続課金の登録番号が\
+    入力されていません。ゲートウェイの管理画面で継続課金の登録を確認してください";
+
 /// A `LIKE` pattern matching `text` anywhere, its wildcards escaped (with `\`).
 fn contains(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
@@ -52,7 +58,7 @@ impl<DB: Dialect> Pools<DB> {
     }
 
     /// The order is written as the backend's hot path writes one (history entry at the time of the
-    /// registration), then given the 受注日時 the operator chose.
+    /// registration), with a recurring item's contract, then given the 受注日時 the operator chose.
     pub async fn register_attempt_order(
         &self,
         link_key: &str,
@@ -79,7 +85,17 @@ impl<DB: Dialect> Pools<DB> {
             number: decide::order_number(attempt.id, registered.created_at),
             attention: None,
         });
-        DB::write_change(&mut tx, &attempt, &change, at).await?;
+        // A recurring item's contract beside it, in the same transaction, as a notification makes it.
+        let mut writes = vec![change];
+        decide::recurring_contract(
+            &mut writes,
+            &attempt,
+            registered.recurring_id.as_ref(),
+            RECURRING_ID_NOT_GIVEN,
+        );
+        for change in &writes {
+            DB::write_change(&mut tx, &attempt, change, at).await?;
+        }
         let sql = format!(
             "UPDATE orders SET created_at = $1 WHERE attempt_id = $2 RETURNING {}",
             crate::db::columns::ORDERS.select()

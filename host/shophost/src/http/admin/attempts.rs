@@ -64,6 +64,10 @@ pub(super) struct RecoverBody {
     /// The gateway's transaction id from its backyard (the 請求番号 its backyard shows), optional.
     #[serde(default)]
     transaction_id: Option<String>,
+    /// For a recurring item (継続課金): the gateway's id for the recurring registration, optional
+    /// (without it the contract is registered and the order is 要確認).
+    #[serde(default)]
+    recurring_id: Option<String>,
     /// The status the gateway's backyard shows, when given: it must be the one the module gives
     /// (`captured`, `authorized` or `unpaid`), which is what the order gets.
     #[serde(default)]
@@ -91,6 +95,7 @@ pub(super) async fn recover(
     let registration = Registration {
         registered_at,
         transaction_id: body.transaction_id.unwrap_or_default(),
+        recurring_id: body.recurring_id.unwrap_or_default(),
     };
     if let Some(given) = body.status.as_deref() {
         let (_, status) = attempt_log::check(&state, &link_key, &registration).await?;

@@ -217,6 +217,9 @@ struct DetailPage {
     /// The choice as posted (`attempt` or `now`) and the transaction id.
     registered_at: String,
     transaction_id: String,
+    /// The cart holds a recurring item (継続課金): the form asks for the recurring registration id.
+    recurring: bool,
+    recurring_id: String,
     errors: FormErrors,
     /// The confirmation step: the choice is shown and posted again with `confirm`.
     confirming: bool,
@@ -243,6 +246,7 @@ impl DetailPage {
             (true, None) => RegisterError::NotProvided(attempt.settlement_type.clone()).to_string(),
             _ => String::new(),
         };
+        let recurring = attempt_log::is_recurring(&attempt);
         Ok(DetailPage {
             chrome: Chrome::new(signed, MENU),
             registered: local_datetime(attempt.created_at),
@@ -266,6 +270,8 @@ impl DetailPage {
             refusal,
             registered_at: "attempt".to_owned(),
             transaction_id: String::new(),
+            recurring,
+            recurring_id: String::new(),
             errors: FormErrors::default(),
             confirming: false,
             order_time: String::new(),
@@ -330,6 +336,7 @@ pub(super) async fn register(
         Err(response) => return response,
     };
     page.transaction_id = form.get("transaction_id").trim().to_owned();
+    page.recurring_id = form.get("recurring_id").trim().to_owned();
     let Some(registered_at) = RegisteredAt::parse(&form.get("registered_at")) else {
         page.errors.add(
             "registered_at",
@@ -341,6 +348,7 @@ pub(super) async fn register(
     let registration = Registration {
         registered_at,
         transaction_id: page.transaction_id.clone(),
+        recurring_id: page.recurring_id.clone(),
     };
     let result = if form.get("confirm") == "1" {
         attempt_log::register(&state, &link_key, &registration)
