@@ -55,6 +55,176 @@ pub async fn shop(name: &str) -> (AppState, TempDir) {
     (shop_on(&db).await, dir)
 }
 
+/// Where a test shop keeps its data: SQLite, or PostgreSQL in a schema of the test's own.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// The database URL of a fresh schema made by [`on_postgresql`] (`search_path` set to it).
+    #[cfg(feature = "postgres")]
+    Postgres(String),
+}
+
+/// A test shop's database beside its state: runs SQL on it (to flag an order or move it in time, as
+/// nothing in the shop does) and, for SQLite, keeps its directory until dropped.
+pub struct Scratch {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    /// A shop on the demo config (as [`shop`]) on this backend. Call it once per backend value: on
+    /// PostgreSQL the schema is the test's, and a second shop would share it.
+    pub async fn shop(&self, name: &str) -> (AppState, Scratch) {
+        match self {
+            Backend::Sqlite => {
+                let dir = TempDir::new(name);
+                let url = format!("sqlite:{}", dir.0.join("t.db").display());
+                let state = shop_on(&url).await;
+                assert_eq!(state.store.backend(), "sqlite");
+                (
+                    state,
+                    Scratch {
+                        url,
+                        _dir: Some(dir),
+                    },
+                )
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(url) => {
+                let state = shop_on(url).await;
+                assert_eq!(state.store.backend(), "postgres");
+                (
+                    state,
+                    Scratch {
+                        url: url.clone(),
+                        _dir: None,
+                    },
+                )
+            }
+        }
+    }
+}
+
+impl Scratch {
+    /// Runs one statement on the shop's database, outside the shop.
+    pub async fn sql(&self, statement: &str) {
+        #[cfg(feature = "postgres")]
+        if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.expect("PostgreSQL");
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            pool.close().await;
+            return;
+        }
+        let file = self.url.trim_start_matches("sqlite:");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(file)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("db");
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        pool.close().await;
+    }
+}
+
+/// The PostgreSQL server of the PostgreSQL tests (`SHOPHOST_TEST_PG_URL`). Without it: a failure when
+/// `CI` is set (the PostgreSQL tests must run there), else `None`, said on stderr, and the test's name
+/// added to the file named by `SHOPHOST_TEST_PG_SKIPPED` (`scripts/test` sums the skips up).
+#[cfg(feature = "postgres")]
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("SHOPHOST_TEST_PG_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but SHOPHOST_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
+             (e.g. SHOPHOST_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test)"
+        ),
+        _ => {
+            // The test harness names each test's thread after the test.
+            let name = format!(
+                "{}::{}",
+                env!("CARGO_CRATE_NAME"),
+                std::thread::current().name().unwrap_or("?")
+            );
+            eprintln!("PostgreSQL SKIPPED: {name} did not run (SHOPHOST_TEST_PG_URL is not set)");
+            if let Some(path) = std::env::var_os("SHOPHOST_TEST_PG_SKIPPED") {
+                use std::io::Write;
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .and_then(|mut file| file.write_all(format!("{name}\n").as_bytes()));
+                if let Err(error) = written {
+                    panic!("cannot note the PostgreSQL skip in {path:?}: {error}");
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Runs a test body on a fresh schema of the PostgreSQL server at `server` (its name unique to this
+/// run), then drops the schema, whether the body passed or panicked.
+#[cfg(feature = "postgres")]
+pub async fn on_postgresql<F, Fut>(server: &str, body: F)
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let schema = format!("t_router_{}_{nanos}", std::process::id());
+    let admin = sqlx::PgPool::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {server}: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create the test's schema");
+    let separator = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
+    let outcome = std::panic::AssertUnwindSafe(body(Backend::Postgres(url)))
+        .catch_unwind()
+        .await;
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await;
+    admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Makes each named `async fn NAME(backend: Backend)` two tests: `NAME::sqlite`, and `NAME::postgresql`
+/// on a fresh PostgreSQL schema when `SHOPHOST_TEST_PG_URL` names a server (see [`postgres_url`] for
+/// what happens without one).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn postgresql() {
+                if let Some(server) = $crate::common::postgres_url() {
+                    $crate::common::on_postgresql(&server, super::$name).await
+                }
+            }
+        }
+    )*};
+}
+
 /// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) on the database at `url`.
 pub async fn shop_on(url: &str) -> AppState {
     let text = shophost::config::DEMO_CONFIG
