@@ -4,6 +4,7 @@
 //! it, a status set by hand refuses what is not possible and records its note (console and admin API
 //! alike), the CSV comes in UTF-8 and CP932, and nothing goes without the form token or a session.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{console_browser, send, shop, Browser, TempDir, ADMIN_TOKEN};
+use common::{console_browser, send, Backend, Browser, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use shophost::db::NewAttempt;
 use shophost::domain::{AttemptKind, AttemptSnapshot, CartLine, CustomerDetails, PaymentStatus};
@@ -95,16 +96,6 @@ async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<Stri
     numbers
 }
 
-/// Runs SQL on the shop's SQLite file (to flag an order or move it in time).
-async fn sql(dir: &TempDir, statement: &str) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.0.join("t.db"))
-        .busy_timeout(std::time::Duration::from_secs(10));
-    let pool = sqlx::SqlitePool::connect_with(options).await.expect("db");
-    sqlx::query(statement).execute(&pool).await.expect("sql");
-    pool.close().await;
-}
-
 /// The order numbers a list page shows, in order.
 fn listed(html: &str) -> Vec<String> {
     html.split("<a href=\"/admin/orders/")
@@ -124,26 +115,19 @@ fn pager(html: &str, rel: &str) -> Option<String> {
     Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
 }
 
-#[tokio::test]
-async fn filters_and_search_find_the_right_orders() {
-    let (state, dir) = shop("orders-filters").await;
+async fn filters_and_search_find_the_right_orders(backend: Backend) {
+    let (state, db) = backend.shop("orders-filters").await;
     let numbers = seed(&state, 12).await;
-    sql(
-        &dir,
-        &format!(
-            "UPDATE orders SET attention = '通知が届いていません' WHERE order_number = '{}'",
-            numbers[4]
-        ),
-    )
+    db.sql(&format!(
+        "UPDATE orders SET attention = '通知が届いていません' WHERE order_number = '{}'",
+        numbers[4]
+    ))
     .await;
     // Order 0 was made on 2024-04-01 shop time (10:00 +09:00).
-    sql(
-        &dir,
-        &format!(
-            "UPDATE orders SET created_at = 1711933200000 WHERE order_number = '{}'",
-            numbers[0]
-        ),
-    )
+    db.sql(&format!(
+        "UPDATE orders SET created_at = 1711933200000 WHERE order_number = '{}'",
+        numbers[0]
+    ))
     .await;
     let (mut browser, _) = console_browser(&state).await;
     let set = |uri: &str| uri.to_owned();
@@ -190,16 +174,12 @@ async fn filters_and_search_find_the_right_orders() {
     );
 }
 
-#[tokio::test]
-async fn pages_walk_every_order_exactly_once_both_ways() {
-    let (state, dir) = shop("orders-pages").await;
+async fn pages_walk_every_order_exactly_once_both_ways(backend: Backend) {
+    let (state, db) = backend.shop("orders-pages").await;
     let numbers = seed(&state, 123).await;
     // Ties on created_at are settled by id.
-    sql(
-        &dir,
-        "UPDATE orders SET created_at = 1711933200000 WHERE id % 4 = 0",
-    )
-    .await;
+    db.sql("UPDATE orders SET created_at = 1711933200000 WHERE id % 4 = 0")
+        .await;
     let (mut browser, _) = console_browser(&state).await;
     let mut pages = Vec::new();
     let mut uri = "/admin/orders".to_owned();
@@ -272,9 +252,10 @@ async fn api(state: &AppState, uri: &str, body: Value) -> (StatusCode, Value) {
     )
 }
 
-#[tokio::test]
-async fn the_order_page_shows_history_and_journal_and_records_the_operators_changes() {
-    let (state, _dir) = shop("orders-detail").await;
+async fn the_order_page_shows_history_and_journal_and_records_the_operators_changes(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("orders-detail").await;
     // A card order recovered by hand, then the card notification of its link key.
     let numbers = seed(&state, 1).await;
     let attempt_key = "900000000";
@@ -412,9 +393,8 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn the_csv_comes_in_both_charsets_one_row_per_order() {
-    let (state, _dir) = shop("orders-csv").await;
+async fn the_csv_comes_in_both_charsets_one_row_per_order(backend: Backend) {
+    let (state, _dir) = backend.shop("orders-csv").await;
     let numbers = seed(&state, 7).await;
     let (mut browser, _) = console_browser(&state).await;
     let utf8 = browser.get("/admin/orders.csv?charset=utf8").await;
@@ -458,9 +438,8 @@ async fn the_csv_comes_in_both_charsets_one_row_per_order() {
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn nothing_without_a_session_or_the_form_token() {
-    let (state, _dir) = shop("orders-guard").await;
+async fn nothing_without_a_session_or_the_form_token(backend: Backend) {
+    let (state, _dir) = backend.shop("orders-guard").await;
     let numbers = seed(&state, 1).await;
     let path = format!("/admin/orders/{}", numbers[0]);
     let mut stranger = Browser::new(&state);
@@ -500,3 +479,12 @@ async fn nothing_without_a_session_or_the_form_token() {
     let history = state.store.order_history(order.id).await.expect("history");
     assert_eq!(history.len(), 1);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    filters_and_search_find_the_right_orders,
+    pages_walk_every_order_exactly_once_both_ways,
+    the_order_page_shows_history_and_journal_and_records_the_operators_changes,
+    the_csv_comes_in_both_charsets_one_row_per_order,
+    nothing_without_a_session_or_the_form_token,
+);
