@@ -4,6 +4,7 @@
 //! module and the payment methods it stopped; a 要確認 return lists the URLs to check with copy
 //! buttons; and nothing of it shows without a session.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, console_browser, method_id, product_id, send, shop, Browser};
+use common::{api, console_browser, method_id, product_id, send, Backend, Browser};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, local_datetime, now_millis};
 use shophost::AppState;
@@ -105,9 +106,8 @@ fn row(html: &str, table: &str, first: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_pictures_count_orders_payments_and_notification_outcomes() {
-    let (state, _dir) = shop("dashboard-counts").await;
+async fn the_pictures_count_orders_payments_and_notification_outcomes(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-counts").await;
     let (first, total) = card_checkout(&state).await;
     let (second, _) = card_checkout(&state).await;
     assert_eq!(
@@ -195,9 +195,8 @@ async fn the_pictures_count_orders_payments_and_notification_outcomes() {
     assert_eq!(journal.len(), 4);
 }
 
-#[tokio::test]
-async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied() {
-    let (state, _dir) = shop("dashboard-settlement-error").await;
+async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-settlement-error").await;
     let (link_key, total) = card_checkout(&state).await;
     assert_eq!(
         notify(&state, card_result(&link_key, "T0009", total, true)).await,
@@ -236,9 +235,8 @@ async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied(
     );
 }
 
-#[tokio::test]
-async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped() {
-    let (state, _dir) = shop("dashboard-invalid-module").await;
+async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-invalid-module").await;
     let (status, report) = api(
         &state,
         "PATCH",
@@ -295,9 +293,8 @@ async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped() {
     assert_eq!(notices["notices"][1]["page"], "/admin/methods");
 }
 
-#[tokio::test]
-async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons() {
-    let (state, _dir) = shop("dashboard-unconfirmed").await;
+async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-unconfirmed").await;
     let (link_key, _) = card_checkout(&state).await;
     let now = now_millis();
     state
@@ -333,10 +330,18 @@ async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons
     );
 }
 
-#[tokio::test]
-async fn without_a_session_the_dashboard_redirects_to_sign_in() {
-    let (state, _dir) = shop("dashboard-no-session").await;
+async fn without_a_session_the_dashboard_redirects_to_sign_in(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-no-session").await;
     let page = Browser::new(&state).get("/admin").await;
     common::assert_redirect(&page, "/admin/login?next=%2Fadmin");
     assert!(page.bytes.is_empty());
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_pictures_count_orders_payments_and_notification_outcomes,
+    a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied,
+    an_invalid_setting_shows_the_module_and_the_methods_it_stopped,
+    a_return_without_notification_lists_the_urls_to_check_with_copy_buttons,
+    without_a_session_the_dashboard_redirects_to_sign_in,
+);
