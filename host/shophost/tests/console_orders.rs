@@ -15,8 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{console_browser, send, Backend, Browser, ADMIN_TOKEN};
 use serde_json::{json, Value};
-use shophost::db::NewAttempt;
-use shophost::domain::{AttemptKind, AttemptSnapshot, CartLine, CustomerDetails, PaymentStatus};
+use shophost::domain::{CustomerDetails, PaymentStatus};
 use shophost::AppState;
 
 /// Orders made straight in the store (an attempt, then its order by the operator's recovery): fast
@@ -30,7 +29,6 @@ async fn seed(state: &AppState, count: usize) -> Vec<String> {
 async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<String> {
     let mut numbers = Vec::new();
     for i in range {
-        let card = i % 2 == 0;
         let customer = CustomerDetails {
             email: format!("User{i}@Example.jp"),
             family_name: if i % 3 == 0 { "佐藤" } else { "山田" }.to_owned(),
@@ -38,59 +36,7 @@ async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<Stri
             phone: "03-1234-5678".to_owned(),
             ..Default::default()
         };
-        let line = CartLine {
-            product_id: 1,
-            name: "有田焼 マグカップ".to_owned(),
-            unit_price: 1100,
-            quantity: 1,
-            tax_rate: 10,
-            recurring: None,
-        };
-        let snapshot = AttemptSnapshot {
-            lines: vec![line],
-            customer,
-            items_total: 1100,
-            shipping: 0,
-            total: 1100,
-            tax: 100,
-            note: String::new(),
-            options: Default::default(),
-        };
-        let link_key = format!("9{i:08}");
-        let settlement_type = if card {
-            "acting_remise_card"
-        } else {
-            "acting_remise_conv"
-        };
-        state
-            .store
-            .create_attempt(&NewAttempt {
-                link_key: link_key.clone(),
-                kind: AttemptKind::Order,
-                module_id: "remise".to_owned(),
-                settlement_type: settlement_type.to_owned(),
-                payment_method_id: None,
-                payment_method_name: if card {
-                    "カード決済"
-                } else {
-                    "コンビニ決済"
-                }
-                .to_owned(),
-                member_id: None,
-                snapshot,
-            })
-            .await
-            .expect("attempt");
-        let (status, label) = if card {
-            (PaymentStatus::Captured, "カード決済（ルミーズ）")
-        } else {
-            (PaymentStatus::Unpaid, "コンビニ決済（ルミーズ）")
-        };
-        let order = state
-            .store
-            .recover_attempt(&link_key, status, label, "テスト")
-            .await
-            .expect("order");
+        let order = common::recovered_order(state, &format!("9{i:08}"), customer, i % 2 == 0).await;
         numbers.push(order.order_number);
     }
     numbers

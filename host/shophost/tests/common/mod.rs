@@ -502,3 +502,67 @@ pub async fn api(
     let value = serde_json::from_slice(&page.bytes).unwrap_or(serde_json::Value::Null);
     (page.status, value)
 }
+
+/// An order made straight in the store, fast enough for a few hundred: an attempt for one mug
+/// (1,100 円) with `link_key` and `customer`, then its order by the operator's recovery: a card
+/// payment (売上) when `card`, else a コンビニ one (未入金).
+pub async fn recovered_order(
+    state: &AppState,
+    link_key: &str,
+    customer: shophost::domain::CustomerDetails,
+    card: bool,
+) -> shophost::domain::Order {
+    use shophost::domain::{AttemptKind, AttemptSnapshot, CartLine, PaymentStatus};
+    let line = CartLine {
+        product_id: 1,
+        name: "有田焼 マグカップ".to_owned(),
+        unit_price: 1100,
+        quantity: 1,
+        tax_rate: 10,
+        recurring: None,
+    };
+    let snapshot = AttemptSnapshot {
+        lines: vec![line],
+        customer,
+        items_total: 1100,
+        shipping: 0,
+        total: 1100,
+        tax: 100,
+        note: String::new(),
+        options: Default::default(),
+    };
+    let (settlement_type, method, status, label) = if card {
+        (
+            "acting_remise_card",
+            "カード決済",
+            PaymentStatus::Captured,
+            "カード決済（ルミーズ）",
+        )
+    } else {
+        (
+            "acting_remise_conv",
+            "コンビニ決済",
+            PaymentStatus::Unpaid,
+            "コンビニ決済（ルミーズ）",
+        )
+    };
+    state
+        .store
+        .create_attempt(&shophost::db::NewAttempt {
+            link_key: link_key.to_owned(),
+            kind: AttemptKind::Order,
+            module_id: "remise".to_owned(),
+            settlement_type: settlement_type.to_owned(),
+            payment_method_id: None,
+            payment_method_name: method.to_owned(),
+            member_id: None,
+            snapshot,
+        })
+        .await
+        .expect("attempt");
+    state
+        .store
+        .recover_attempt(link_key, status, label, "テスト")
+        .await
+        .expect("order")
+}
