@@ -1,7 +1,8 @@
 //! The console's other list queries on SQLite and on PostgreSQL, each checked against what it should
 //! find, worked out here in plain Rust from every row: the 会員 search (parts of e-mail and names, any
 //! case, wildcards literal) and its pages; the notification journal's filters alone and together and
-//! its pages; and the 決済直前ログ by shop day (+09:00), name and link key, through the page.
+//! its pages; the 決済直前ログ by shop day (+09:00), name and link key, through the page; and the
+//! 継続課金 contracts by state, member and product (any case, wildcards literal) and their pages.
 
 #[macro_use]
 mod common;
@@ -14,7 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{api, console_browser, method_id, product_id, send, Backend};
 use serde_json::{json, Value};
-use shophost::db::{JournalFilter, MemberSearch, NewAttempt};
+use shophost::db::{ContractFilter, JournalFilter, MemberSearch, NewAttempt};
 use shophost::domain::{AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member};
 use shophost::AppState;
 
@@ -498,9 +499,143 @@ async fn the_attempt_log_searches_shop_days_names_and_link_keys(backend: Backend
     assert!(listed(&mut browser, "link_key=6_0").await.is_empty());
 }
 
+// -- 継続課金 -------------------------------------------------------------------------------------------
+
+/// Contract `i`'s product: a few names with Latin letters in both cases, `%` and `_`.
+const PRODUCTS: [&str; 4] = [
+    "Premium 抹茶 定期便",
+    "premium ほうじ茶 100%",
+    "お茶 1000g",
+    "お茶_定期",
+];
+
+async fn contracts_are_found_by_state_member_and_product_page_by_page(backend: Backend) {
+    let (state, db) = backend.shop("lists-contracts").await;
+    let mut members = Vec::new();
+    for i in 0..2 {
+        let details = member_details(i + 10);
+        let member = state
+            .store
+            .create_member(&details.email, "not-a-hash", &details)
+            .await
+            .expect("member");
+        members.push(member.id);
+    }
+    // 14 contracts, each for an order of its own: member by `i % 2`, product by `i % 4`, every third
+    // stopped.
+    for i in 0..14usize {
+        let order =
+            common::recovered_order(&state, &format!("5{i:08}"), member_details(i), true).await;
+        let status = if i % 3 == 0 {
+            "stopped"
+        } else {
+            "continuation"
+        };
+        db.sql(&format!(
+            "INSERT INTO recurring_contracts (order_id, member_id, module_id, settlement_type, \
+             gateway_id, product_name, amount, interval_months, charging_day, next_charge, status, \
+             created_at, updated_at) VALUES ({}, {}, 'remise', 'acting_remise_card', 'AC{i}', \
+             '{}', 3300, 1, 10, '20990110', '{status}', {APRIL_1}, {APRIL_1})",
+            order.id,
+            members[i % 2],
+            PRODUCTS[i % 4]
+        ))
+        .await;
+    }
+    let all = state
+        .store
+        .find_contracts(&ContractFilter::default(), 1000)
+        .await
+        .expect("contracts");
+    assert_eq!(all.len(), 14);
+    let filters = [
+        ContractFilter::default(),
+        ContractFilter {
+            status: Some("stopped".into()),
+            ..Default::default()
+        },
+        ContractFilter {
+            member_id: Some(members[1]),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: "premium".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: "PREMIUM".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: "100%".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: "_".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: "%".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            product: " 茶 ".into(),
+            ..Default::default()
+        },
+        ContractFilter {
+            status: Some("continuation".into()),
+            member_id: Some(members[0]),
+            product: "Premium".into(),
+            before: None,
+        },
+    ];
+    for filter in filters {
+        let product = filter.product.trim().to_lowercase();
+        let want: Vec<i64> = all
+            .iter()
+            .filter(|c| filter.status.as_ref().is_none_or(|s| &c.status == s))
+            .filter(|c| filter.member_id.is_none_or(|m| c.member_id == m))
+            .filter(|c| c.product_name.to_lowercase().contains(&product))
+            .map(|c| c.id)
+            .collect();
+        let mut walked = Vec::new();
+        let mut page_filter = filter.clone();
+        loop {
+            let page = state
+                .store
+                .find_contracts(&page_filter, 3)
+                .await
+                .expect("page");
+            walked.extend(page.iter().map(|c| c.id));
+            match page.last() {
+                Some(last) if page.len() == 3 => page_filter.before = Some(last.id),
+                _ => break,
+            }
+        }
+        assert_eq!(walked, want, "{filter:?}");
+    }
+    // The wildcards are literal; Latin letters in any case.
+    let count = async |product: &str| {
+        let filter = ContractFilter {
+            product: product.into(),
+            ..Default::default()
+        };
+        state
+            .store
+            .find_contracts(&filter, 100)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count("100%").await, 4, "not お茶 1000g");
+    assert_eq!(count("_").await, 3, "only お茶_定期");
+    assert_eq!(count("premium").await, 8, "Premium and premium");
+}
+
 // Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
 on_both_backends!(
     the_member_search_finds_parts_of_e_mail_and_names_page_by_page,
     the_journal_filters_alone_and_together_page_by_id,
     the_attempt_log_searches_shop_days_names_and_link_keys,
+    contracts_are_found_by_state_member_and_product_page_by_page,
 );

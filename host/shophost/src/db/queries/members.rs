@@ -37,7 +37,7 @@ pub struct ContractFilter {
     pub status: Option<String>,
     /// One member's.
     pub member_id: Option<i64>,
-    /// Part of the product's name; empty for any.
+    /// Part of the product's name (Latin letters in any case); empty for any.
     pub product: String,
     /// Only contracts whose id is below this one (the next page).
     pub before: Option<i64>,
@@ -109,9 +109,11 @@ impl<DB: Dialect> Pools<DB> {
         limit: i64,
     ) -> Result<Vec<RecurringContract>, DbError> {
         let product = filter.product.trim();
+        // lower() on both sides, as for the member search: the case is not left to LIKE.
         let sql = format!(
             "SELECT {} FROM recurring_contracts WHERE ($1 IS NULL OR status = $1) \
-             AND ($2 IS NULL OR member_id = $2) AND ($3 = '' OR product_name LIKE $4 ESCAPE '\\') \
+             AND ($2 IS NULL OR member_id = $2) \
+             AND ($3 = '' OR lower(product_name) LIKE lower($4) ESCAPE '\\') \
              AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
             CONTRACTS.select()
         );
