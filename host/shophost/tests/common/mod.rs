@@ -73,40 +73,47 @@ pub struct Scratch {
 }
 
 impl Backend {
-    /// A shop on the demo config (as [`shop`]) on this backend. Call it once per backend value: on
-    /// PostgreSQL the schema is the test's, and a second shop would share it.
+    /// A shop on the demo config (as [`shop`]) on this backend. Call it (or [`Backend::database`])
+    /// once per backend value: on PostgreSQL the schema is the test's, and a second shop would share
+    /// it.
     pub async fn shop(&self, name: &str) -> (AppState, Scratch) {
+        let db = self.database(name);
+        let state = shop_on(db.url()).await;
+        let expected = match self {
+            Backend::Sqlite => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        };
+        assert_eq!(state.store.backend(), expected);
+        (state, db)
+    }
+
+    /// The database a test shop on this backend keeps its data in, for a test that writes its own
+    /// config (a fresh SQLite file, or the test's PostgreSQL schema).
+    pub fn database(&self, name: &str) -> Scratch {
         match self {
             Backend::Sqlite => {
                 let dir = TempDir::new(name);
-                let url = format!("sqlite:{}", dir.0.join("t.db").display());
-                let state = shop_on(&url).await;
-                assert_eq!(state.store.backend(), "sqlite");
-                (
-                    state,
-                    Scratch {
-                        url,
-                        _dir: Some(dir),
-                    },
-                )
+                Scratch {
+                    url: format!("sqlite:{}", dir.0.join("t.db").display()),
+                    _dir: Some(dir),
+                }
             }
             #[cfg(feature = "postgres")]
-            Backend::Postgres(url) => {
-                let state = shop_on(url).await;
-                assert_eq!(state.store.backend(), "postgres");
-                (
-                    state,
-                    Scratch {
-                        url: url.clone(),
-                        _dir: None,
-                    },
-                )
-            }
+            Backend::Postgres(url) => Scratch {
+                url: url.clone(),
+                _dir: None,
+            },
         }
     }
 }
 
 impl Scratch {
+    /// The database URL, for the config's `[database] url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Runs one statement on the shop's database, outside the shop.
     pub async fn sql(&self, statement: &str) {
         #[cfg(feature = "postgres")]
