@@ -330,8 +330,67 @@ async fn the_order_list_reads_its_days_in_shop_time(backend: Backend) {
     assert_eq!(listed(&mut browser, "from=2024-04-02").await, numbers[3..]);
 }
 
+async fn the_lists_pager_keeps_the_filters_and_the_search_both_ways(backend: Backend) {
+    let (state, db) = backend.shop("lists-order-pager").await;
+    let mut orders = Vec::new();
+    for i in 0..160 {
+        orders.push(
+            recovered_order(&state, &format!("3{i:08}"), order_customer(i), i % 2 == 0).await,
+        );
+    }
+    // Runs of equal times again, so the 50-order pages end inside them.
+    db.sql(&format!(
+        "UPDATE orders SET created_at = {APRIL_1_10AM} + (id % 7) * {HOUR}"
+    ))
+    .await;
+    let orders = state
+        .store
+        .order_page(&OrderListFilter::default(), None, 1000)
+        .await
+        .expect("orders");
+    let (mut browser, _) = console_browser(&state).await;
+    // 佐 (佐藤 and 佐々木): 107 orders; コンビニ among them: 53.
+    for (query, pages) in [
+        ("q=%E4%BD%90", 3),
+        ("type=acting_remise_conv&q=%E4%BD%90", 2),
+    ] {
+        let typed = query.replace("%E4%BD%90", "佐");
+        let want: Vec<String> = expected(&orders, &list_filter(&typed))
+            .iter()
+            .map(|id| {
+                orders
+                    .iter()
+                    .find(|o| o.id == *id)
+                    .unwrap()
+                    .order_number
+                    .clone()
+            })
+            .collect();
+        let mut forward = Vec::new();
+        let mut uri = format!("/admin/orders?{query}");
+        loop {
+            let html = browser.get(&uri).await.text();
+            forward.push(common::listed_orders(&html));
+            match common::pager(&html, "next") {
+                Some(next) => uri = next,
+                None => break,
+            }
+        }
+        assert_eq!(forward.len(), pages, "{query}");
+        assert_eq!(forward.concat(), want, "{query}");
+        let mut back = vec![forward.last().cloned().unwrap()];
+        while let Some(previous) = common::pager(&browser.get(&uri).await.text(), "prev") {
+            uri = previous;
+            back.push(common::listed_orders(&browser.get(&uri).await.text()));
+        }
+        back.reverse();
+        assert_eq!(back, forward, "{query}: back");
+    }
+}
+
 // Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
 on_both_backends!(
+    the_lists_pager_keeps_the_filters_and_the_search_both_ways,
     order_pages_cross_runs_of_equal_times_both_ways_under_every_filter_and_search,
     the_search_matches_name_and_e_mail_prefixes_and_takes_wildcards_literally,
     the_order_list_reads_its_days_in_shop_time,

@@ -42,25 +42,6 @@ async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<Stri
     numbers
 }
 
-/// The order numbers a list page shows, in order.
-fn listed(html: &str) -> Vec<String> {
-    html.split("<a href=\"/admin/orders/")
-        .skip(1)
-        .filter_map(|rest| {
-            let code = rest.split("<code>").nth(1)?;
-            Some(code.split("</code>").next()?.to_owned())
-        })
-        .collect()
-}
-
-/// The link with `rel` (`next`, `prev`) of a list page, unescaped.
-fn pager(html: &str, rel: &str) -> Option<String> {
-    let at = html.find(&format!("rel=\"{rel}\""))?;
-    let start = html[..at].rfind("href=\"")? + 6;
-    let end = start + html[start..].find('"')?;
-    Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
-}
-
 async fn filters_and_search_find_the_right_orders(backend: Backend) {
     let (state, db) = backend.shop("orders-filters").await;
     let numbers = seed(&state, 12).await;
@@ -80,7 +61,7 @@ async fn filters_and_search_find_the_right_orders(backend: Backend) {
     let mut check = async |uri: String, expect: Vec<&String>| {
         let page = browser.get(&uri).await;
         assert_eq!(page.status, StatusCode::OK, "{uri}");
-        let found: BTreeSet<String> = listed(&page.text()).into_iter().collect();
+        let found: BTreeSet<String> = common::listed_orders(&page.text()).into_iter().collect();
         let expect: BTreeSet<String> = expect.into_iter().cloned().collect();
         assert_eq!(found, expect, "{uri}");
     };
@@ -131,8 +112,8 @@ async fn pages_walk_every_order_exactly_once_both_ways(backend: Backend) {
     let mut uri = "/admin/orders".to_owned();
     loop {
         let html = browser.get(&uri).await.text();
-        pages.push(listed(&html));
-        match pager(&html, "next") {
+        pages.push(common::listed_orders(&html));
+        match common::pager(&html, "next") {
             Some(next) => uri = next,
             None => break,
         }
@@ -145,17 +126,17 @@ async fn pages_walk_every_order_exactly_once_both_ways(backend: Backend) {
     let mut back = vec![pages.last().cloned().expect("a page")];
     loop {
         let html = browser.get(&uri).await.text();
-        match pager(&html, "prev") {
+        match common::pager(&html, "prev") {
             Some(previous) => {
                 uri = previous;
-                back.push(listed(&browser.get(&uri).await.text()));
+                back.push(common::listed_orders(&browser.get(&uri).await.text()));
             }
             None => break,
         }
     }
     back.reverse();
     assert_eq!(back, pages);
-    assert!(pager(&browser.get(&uri).await.text(), "prev").is_none());
+    assert!(common::pager(&browser.get(&uri).await.text(), "prev").is_none());
 }
 
 /// Remise's card result notification for a link key.

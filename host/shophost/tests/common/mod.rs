@@ -573,3 +573,22 @@ pub async fn recovered_order(
         .await
         .expect("order")
 }
+
+/// The order numbers a 受注リスト page shows, in order.
+pub fn listed_orders(html: &str) -> Vec<String> {
+    html.split("<a href=\"/admin/orders/")
+        .skip(1)
+        .filter_map(|rest| {
+            let code = rest.split("<code>").nth(1)?;
+            Some(code.split("</code>").next()?.to_owned())
+        })
+        .collect()
+}
+
+/// The link with `rel` (`next`, `prev`) of a list page, unescaped.
+pub fn pager(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
+}
