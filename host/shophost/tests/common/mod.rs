@@ -1,7 +1,9 @@
-//! What the host's router-level tests share: a shop on the demo config in a fresh SQLite file, requests
-//! sent through the real router in process (one answer, body read), a browser that carries the session
-//! cookie across requests and posts forms as `application/x-www-form-urlencoded`, and the storefront's
-//! fixtures (a customer, the demo products and methods, the steps up to the confirm page).
+//! What the host's router-level tests share: a shop on the demo config on either backend (a fresh
+//! SQLite file, or a fresh schema on the PostgreSQL server of `SHOPHOST_TEST_PG_URL`) and
+//! `on_both_backends!`, which runs a test body on each; requests sent through the real router in
+//! process (one answer, body read), a browser that carries the session cookie across requests and
+//! posts forms as `application/x-www-form-urlencoded`, and the storefront's fixtures (a customer, the
+//! demo products and methods, the steps up to the confirm page, orders made straight in the store).
 //!
 //! Each test builds its own state, so tests run in parallel without seeing each other's carts or
 //! orders.
@@ -48,13 +50,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) in a fresh SQLite file.
-pub async fn shop(name: &str) -> (AppState, TempDir) {
-    let dir = TempDir::new(name);
-    let db = format!("sqlite:{}", dir.0.join("t.db").display());
-    (shop_on(&db).await, dir)
-}
-
 /// Where a test shop keeps its data: SQLite, or PostgreSQL in a schema of the test's own.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -73,7 +68,7 @@ pub struct Scratch {
 }
 
 impl Backend {
-    /// A shop on the demo config (as [`shop`]) on this backend. Call it (or [`Backend::database`])
+    /// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) on this backend. Call it (or [`Backend::database`])
     /// once per backend value: on PostgreSQL the schema is the test's, and a second shop would share
     /// it.
     pub async fn shop(&self, name: &str) -> (AppState, Scratch) {
@@ -187,7 +182,12 @@ where
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let schema = format!("t_router_{}_{nanos}", std::process::id());
+    static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let schema = format!(
+        "t_router_{}_{nanos}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let admin = sqlx::PgPool::connect(server)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {server}: {e}"));
