@@ -393,14 +393,8 @@ async fn the_journal_filters_alone_and_together_page_by_id(backend: Backend) {
 
 // -- 決済直前ログ -------------------------------------------------------------------------------------
 
-/// An open attempt (no order) for `customer` under `link_key`, registered at `at`.
-async fn attempt_at(
-    state: &AppState,
-    db: &common::Scratch,
-    link_key: &str,
-    customer: CustomerDetails,
-    at: i64,
-) {
+/// An open attempt (no order) for `customer` under `link_key`, registered now.
+async fn open_attempt(state: &AppState, link_key: &str, customer: CustomerDetails) {
     let snapshot = AttemptSnapshot {
         lines: Vec::new(),
         customer,
@@ -425,6 +419,17 @@ async fn attempt_at(
         })
         .await
         .expect("attempt");
+}
+
+/// [`open_attempt`], registered at `at`.
+async fn attempt_at(
+    state: &AppState,
+    db: &common::Scratch,
+    link_key: &str,
+    customer: CustomerDetails,
+    at: i64,
+) {
+    open_attempt(state, link_key, customer).await;
     db.sql(&format!(
         "UPDATE checkout_attempts SET created_at = {at} WHERE link_key = '{link_key}'"
     ))
@@ -632,10 +637,137 @@ async fn contracts_are_found_by_state_member_and_product_page_by_page(backend: B
     assert_eq!(count("premium").await, 8, "Premium and premium");
 }
 
+// -- the pages' next links -------------------------------------------------------------------------
+
+/// The pages of a console list from `uri` on, following each page's `rel="next"` link: what `found`
+/// reads from each page.
+async fn follow_next(
+    browser: &mut common::Browser,
+    uri: &str,
+    found: impl Fn(&str) -> Vec<String>,
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut uri = uri.to_owned();
+    loop {
+        let page = browser.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let html = page.text();
+        pages.push(found(&html));
+        match common::pager(&html, "next") {
+            Some(next) => uri = next,
+            None => return pages,
+        }
+    }
+}
+
+async fn the_next_links_of_members_attempts_and_journal_keep_the_search(backend: Backend) {
+    let (state, db) = backend.shop("lists-next-links").await;
+    // 130 members: Smith (even) and 鈴木 (odd); 130 attempts for them, the first 110 on 2024-04-01
+    // and the rest on 04-02 (shop time).
+    let mut smiths = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..130 {
+        let details = member_details(i + 100);
+        let member = state
+            .store
+            .create_member(&details.email, "not-a-hash", &details)
+            .await
+            .expect("member");
+        if i % 2 == 0 {
+            smiths.push(member.id.to_string());
+        }
+        let key = format!("70000{i:04}");
+        open_attempt(&state, &key, details).await;
+        keys.push(key);
+    }
+    db.sql(&format!(
+        "UPDATE checkout_attempts SET created_at = CASE WHEN link_key < '700000110' \
+         THEN {APRIL_1} + id ELSE {} END",
+        APRIL_1 + DAY
+    ))
+    .await;
+    let (mut browser, _) = console_browser(&state).await;
+
+    // 会員 (50 a page): the 65 Smiths, with the other members between them.
+    let members = |html: &str| {
+        html.split("<a href=\"/admin/members/")
+            .skip(1)
+            .filter_map(|rest| Some(rest.split('"').next()?.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let pages = follow_next(&mut browser, "/admin/members?q=smith", members).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 15]);
+    let mut want = smiths.clone();
+    want.reverse();
+    assert_eq!(pages.concat(), want);
+
+    // 決済直前ログ (50 a page): 2024-04-01's 110, then 鈴木's 55 of them.
+    let attempts = |html: &str| {
+        keys.iter()
+            .filter(|k| html.contains(&format!("<code>{k}</code>")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let pages = follow_next(
+        &mut browser,
+        "/admin/attempts?from=2024-04-01&to=2024-04-01",
+        attempts,
+    )
+    .await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 50, 10]);
+    let mut found = pages.concat();
+    found.sort();
+    assert_eq!(found, keys[..110]);
+    let pages = follow_next(
+        &mut browser,
+        "/admin/attempts?customer_name=%E9%88%B4%E6%9C%A8&to=2024-04-01", // 鈴木
+        attempts,
+    )
+    .await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 5]);
+    let mut found = pages.concat();
+    found.sort();
+    let suzuki: Vec<String> = keys[..110].iter().skip(1).step_by(2).cloned().collect();
+    assert_eq!(found, suzuki);
+
+    // 通知ジャーナル (50 a page): 55 rejected notifications and one accepted; the rejected alone.
+    let (link_key, total) = card_checkout(&state).await;
+    notify(
+        &state,
+        "remise_card",
+        card_result(&link_key, "T1", total, false),
+    )
+    .await;
+    for i in 0..55 {
+        let unknown = format!("99999{i:04}");
+        notify(
+            &state,
+            "remise_card",
+            card_result(&unknown, "TX", 1100, false),
+        )
+        .await;
+    }
+    let entries = |html: &str| {
+        html.split("href=\"/admin/journal/")
+            .skip(1)
+            .filter_map(|rest| {
+                let id = rest.split('"').next()?;
+                id.parse::<i64>().ok().map(|_| id.to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let pages = follow_next(&mut browser, "/admin/journal?verdict=rejected", entries).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 5]);
+    let ids: BTreeSet<String> = pages.concat().into_iter().collect();
+    assert_eq!(ids.len(), 55);
+    assert!(!ids.contains("1"), "the accepted entry is not rejected");
+}
+
 // Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
 on_both_backends!(
     the_member_search_finds_parts_of_e_mail_and_names_page_by_page,
     the_journal_filters_alone_and_together_page_by_id,
     the_attempt_log_searches_shop_days_names_and_link_keys,
     contracts_are_found_by_state_member_and_product_page_by_page,
+    the_next_links_of_members_attempts_and_journal_keep_the_search,
 );
