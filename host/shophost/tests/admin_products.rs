@@ -1,15 +1,17 @@
 //! 商品 in the admin API, through the real router: list, add (a SKU that exists refused with 409),
 //! change, delete (refused with 409 while a checkout attempt or an order names the product), each
 //! problem of a form as 422 keyed by its field, and a stopped (停止) product not offered in the
-//! storefront. The delete rule reads the lines' JSON with each backend's functions, so it runs on
-//! PostgreSQL too when `SHOPHOST_TEST_PG_URL` names a server.
+//! storefront. The delete rule reads the lines' JSON with each backend's functions: every test runs on
+//! SQLite and on PostgreSQL when `SHOPHOST_TEST_PG_URL` names a server.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{
-    confirm_order, fill_cart_and_customer, method_id, product_id, send, shop, Browser, ADMIN_TOKEN,
+    confirm_order, fill_cart_and_customer, method_id, product_id, send, Backend, Browser,
+    ADMIN_TOKEN,
 };
 use serde_json::{json, Value};
 use shophost::domain::PaymentStatus;
@@ -64,9 +66,8 @@ async fn attempt_for_mug(state: &AppState) -> String {
         .clone()
 }
 
-#[tokio::test]
-async fn adding_a_sku_that_exists_is_refused_and_changes_nothing() {
-    let (state, _dir) = shop("products-duplicate").await;
+async fn adding_a_sku_that_exists_is_refused_and_changes_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("products-duplicate").await;
     let (status, answer) = admin(
         &state,
         "POST",
@@ -88,9 +89,8 @@ async fn adding_a_sku_that_exists_is_refused_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn each_problem_of_a_product_is_reported_by_its_field() {
-    let (state, _dir) = shop("products-invalid").await;
+async fn each_problem_of_a_product_is_reported_by_its_field(backend: Backend) {
+    let (state, _dir) = backend.shop("products-invalid").await;
     let (status, answer) = admin(
         &state,
         "POST",
@@ -137,9 +137,8 @@ async fn each_problem_of_a_product_is_reported_by_its_field() {
     assert!(answer["fields"]["sku"].is_string(), "{answer}");
 }
 
-#[tokio::test]
-async fn a_product_is_added_changed_listed_and_deleted() {
-    let (state, _dir) = shop("products-edit").await;
+async fn a_product_is_added_changed_listed_and_deleted(backend: Backend) {
+    let (state, _dir) = backend.shop("products-edit").await;
     let (status, tea) = admin(
         &state,
         "POST",
@@ -213,9 +212,8 @@ async fn a_product_is_added_changed_listed_and_deleted() {
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
-async fn a_product_an_attempt_or_an_order_names_is_not_deleted() {
-    let (state, _dir) = shop("products-delete-used").await;
+async fn a_product_an_attempt_or_an_order_names_is_not_deleted(backend: Backend) {
+    let (state, _dir) = backend.shop("products-delete-used").await;
     let link_key = attempt_for_mug(&state).await;
     let (status, answer) = admin(&state, "DELETE", "/products/SKU001", None).await;
     assert_eq!(status, 409, "{answer}");
@@ -236,9 +234,8 @@ async fn a_product_an_attempt_or_an_order_names_is_not_deleted() {
     assert_eq!(status, 204);
 }
 
-#[tokio::test]
-async fn a_stopped_product_is_not_offered_in_the_storefront() {
-    let (state, _dir) = shop("products-stopped").await;
+async fn a_stopped_product_is_not_offered_in_the_storefront(backend: Backend) {
+    let (state, _dir) = backend.shop("products-stopped").await;
     let tea = product_id(&state, "静岡 深蒸し煎茶 100g").await.to_string();
     let mut browser = Browser::new(&state);
     browser
@@ -287,58 +284,11 @@ async fn a_stopped_product_is_not_offered_in_the_storefront() {
     assert!(browser.get("/").await.text().contains("静岡 深蒸し煎茶"));
 }
 
-/// The delete rule on PostgreSQL, whose JSON functions differ from SQLite's.
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn on_postgresql_a_product_in_use_is_kept_and_one_unused_is_deleted() {
-    let server = match std::env::var("SHOPHOST_TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but SHOPHOST_TEST_PG_URL is not: the PostgreSQL tests must run in CI")
-        }
-        _ => {
-            eprintln!(
-                "PostgreSQL SKIPPED: admin_products did not run (SHOPHOST_TEST_PG_URL is not set)"
-            );
-            return;
-        }
-    };
-    let schema = format!(
-        "t_products_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let pool = sqlx::PgPool::connect(&server).await.expect("PostgreSQL");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .expect("schema");
-    let separator = if server.contains('?') { '&' } else { '?' };
-    let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
-    let state = common::shop_on(&url).await;
-
-    let (status, _) = admin(
-        &state,
-        "POST",
-        "/products",
-        Some(json!({"sku": "SKU001", "name": "x", "price": 1})),
-    )
-    .await;
-    assert_eq!(status, 409);
-    attempt_for_mug(&state).await;
-    let (status, answer) = admin(&state, "DELETE", "/products/SKU001", None).await;
-    assert_eq!(status, 409, "{answer}");
-    let (status, answer) = admin(&state, "DELETE", "/products/SKU002", None).await;
-    assert_eq!(status, 204, "{answer}");
-    let (status, tea) = admin(&state, "GET", "/products/SKU006", None).await;
-    assert_eq!((status, tea["tax_rate"].as_i64()), (200, Some(8)));
-
-    state.store.close().await;
-    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(&pool)
-        .await;
-    pool.close().await;
-}
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    adding_a_sku_that_exists_is_refused_and_changes_nothing,
+    each_problem_of_a_product_is_reported_by_its_field,
+    a_product_is_added_changed_listed_and_deleted,
+    a_product_an_attempt_or_an_order_names_is_not_deleted,
+    a_stopped_product_is_not_offered_in_the_storefront,
+);

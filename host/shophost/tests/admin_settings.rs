@@ -3,11 +3,12 @@
 //! would stop, a confirmed return to the config file's settings, secrets that are kept when sent empty
 //! and never shown, and the API's shapes (errors with `fields`, times in shop time).
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{method_id, product_id, TempDir, ADMIN_TOKEN, CUSTOMER};
+use common::{method_id, product_id, Backend, Scratch, ADMIN_TOKEN, CUSTOMER};
 use serde_json::{json, Value};
 use shophost::AppState;
 use shophost_module_api::{
@@ -105,14 +106,10 @@ impl TypedModule for VaultPay {
     }
 }
 
-/// The demo config with VaultPay in use beside Remise, on a SQLite file in `dir`.
-fn config_text(dir: &TempDir) -> String {
-    let db = dir.0.join("t.db");
+/// The demo config with VaultPay in use beside Remise, on the database `db`.
+fn config_text(db: &Scratch) -> String {
     let text = shophost::config::DEMO_CONFIG
-        .replace(
-            "sqlite:shophost-data/shophost.db",
-            &format!("sqlite:{}", db.display()),
-        )
+        .replace("sqlite:shophost-data/shophost.db", db.url())
         .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
         .replace("demo-admin-token-change-me", ADMIN_TOKEN)
         .replace(
@@ -125,10 +122,10 @@ fn config_text(dir: &TempDir) -> String {
     )
 }
 
-/// A shop on `dir`'s database (started afresh each call, as a restart would).
-async fn start(dir: &TempDir) -> AppState {
+/// A shop on the database `db` (started afresh each call, as a restart would).
+async fn start(db: &Scratch) -> AppState {
     let registry = shophost::bundled::registry(vec![]).expect("registry");
-    let config = shophost::serve::config_from_toml(&config_text(dir), &registry).expect("config");
+    let config = shophost::serve::config_from_toml(&config_text(db), &registry).expect("config");
     shophost::serve::build_state(config, registry)
         .await
         .expect("state")
@@ -191,10 +188,9 @@ async fn methods_in_use(state: &AppState) -> Vec<String> {
     names
 }
 
-#[tokio::test]
-async fn a_whole_form_must_be_whole_and_a_partial_update_keeps_the_rest() {
-    let dir = TempDir::new("settings-whole");
-    let state = start(&dir).await;
+async fn a_whole_form_must_be_whole_and_a_partial_update_keeps_the_rest(backend: Backend) {
+    let db = backend.database("settings-whole");
+    let state = start(&db).await;
     let before = settings(&state, "remise").await;
     assert_eq!(before["source"], "file");
     let in_use = methods_in_use(&state).await;
@@ -266,14 +262,13 @@ async fn a_whole_form_must_be_whole_and_a_partial_update_keeps_the_rest() {
 
     // After a restart the database's settings still win.
     drop(state);
-    let state = start(&dir).await;
+    let state = start(&db).await;
     assert_eq!(settings(&state, "remise").await["values"]["S_PAYDATE"], "7");
 }
 
-#[tokio::test]
-async fn a_dry_run_changes_nothing_and_names_the_methods_that_would_stop() {
-    let dir = TempDir::new("settings-dry-run");
-    let state = start(&dir).await;
+async fn a_dry_run_changes_nothing_and_names_the_methods_that_would_stop(backend: Backend) {
+    let db = backend.database("settings-dry-run");
+    let state = start(&db).await;
     let before = settings(&state, "remise").await;
     let in_use = methods_in_use(&state).await;
 
@@ -340,10 +335,9 @@ async fn a_dry_run_changes_nothing_and_names_the_methods_that_would_stop() {
     assert_eq!(settings(&state, "remise").await["valid"], false);
 }
 
-#[tokio::test]
-async fn a_return_to_the_file_needs_confirming_and_the_file_wins_again() {
-    let dir = TempDir::new("settings-revert");
-    let state = start(&dir).await;
+async fn a_return_to_the_file_needs_confirming_and_the_file_wins_again(backend: Backend) {
+    let db = backend.database("settings-revert");
+    let state = start(&db).await;
     let file_values = settings(&state, "remise").await["values"].clone();
     let (status, _) = admin(
         &state,
@@ -391,16 +385,15 @@ async fn a_return_to_the_file_needs_confirming_and_the_file_wins_again() {
 
     // From then on the file wins at start-up.
     drop(state);
-    let state = start(&dir).await;
+    let state = start(&db).await;
     let restarted = settings(&state, "remise").await;
     assert_eq!(restarted["source"], "file");
     assert_eq!(restarted["values"], file_values);
 }
 
-#[tokio::test]
-async fn secrets_are_kept_when_sent_empty_and_never_shown() {
-    let dir = TempDir::new("settings-secret");
-    let state = start(&dir).await;
+async fn secrets_are_kept_when_sent_empty_and_never_shown(backend: Backend) {
+    let db = backend.database("settings-secret");
+    let state = start(&db).await;
     let stored = |state: &AppState| state.engine.states()["vaultpay"].values["api_key"].clone();
     let form = settings(&state, "vaultpay").await;
     assert_eq!(form["values"]["api_key"], "********");
@@ -456,10 +449,9 @@ async fn secrets_are_kept_when_sent_empty_and_never_shown() {
     assert_eq!(stored(&state), FILE_SECRET);
 }
 
-#[tokio::test]
-async fn validation_errors_name_their_fields_and_times_are_shop_time() {
-    let dir = TempDir::new("settings-shapes");
-    let state = start(&dir).await;
+async fn validation_errors_name_their_fields_and_times_are_shop_time(backend: Backend) {
+    let db = backend.database("settings-shapes");
+    let state = start(&db).await;
 
     let (status, answer) = admin(
         &state,
@@ -538,3 +530,12 @@ async fn validation_errors_name_their_fields_and_times_are_shop_time() {
     assert!(created_at.ends_with("+09:00"), "{attempt}");
     assert!(attempt["returned_at"].is_null(), "{attempt}");
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    a_whole_form_must_be_whole_and_a_partial_update_keeps_the_rest,
+    a_dry_run_changes_nothing_and_names_the_methods_that_would_stop,
+    a_return_to_the_file_needs_confirming_and_the_file_wins_again,
+    secrets_are_kept_when_sent_empty_and_never_shown,
+    validation_errors_name_their_fields_and_times_are_shop_time,
+);

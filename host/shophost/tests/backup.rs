@@ -1,6 +1,7 @@
 //! `shophost backup FILE`: a consistent copy of the SQLite database while the shop has it open (the
 //! newest commits still in the write-ahead log), never over an existing file; for PostgreSQL the
-//! command names `pg_dump` and fails.
+//! command names `pg_dump` and fails. SQLite only, and meant so: the copy is SQLite's own (`VACUUM
+//! INTO` on a read-only connection); a PostgreSQL database is backed up with `pg_dump`, not the shop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

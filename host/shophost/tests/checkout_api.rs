@@ -1,11 +1,12 @@
 //! The JSON checkout API through the real router: it checks customers with the storefront's one rule,
 //! and the payment methods it lists keep their shape.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{method_id, product_id, shop, CUSTOMER};
+use common::{method_id, product_id, Backend, CUSTOMER};
 use shophost::AppState;
 use tower::ServiceExt;
 
@@ -33,9 +34,8 @@ async fn json_request(
     (status, serde_json::from_slice(&bytes).expect("JSON"))
 }
 
-#[tokio::test]
-async fn the_checkout_api_checks_customers_with_the_storefronts_rules() {
-    let (state, _dir) = shop("api-customer").await;
+async fn the_checkout_api_checks_customers_with_the_storefronts_rules(backend: Backend) {
+    let (state, _dir) = backend.shop("api-customer").await;
     let card = method_id(&state, "acting_remise_card").await;
     let mug = product_id(&state, "有田焼 マグカップ").await;
     let body = |customer: serde_json::Value| {
@@ -127,9 +127,8 @@ async fn the_checkout_api_checks_customers_with_the_storefronts_rules() {
     assert_eq!(attempt.snapshot.customer.postcode, "100-0001");
 }
 
-#[tokio::test]
-async fn the_payment_methods_api_keeps_its_shape() {
-    let (state, _dir) = shop("api-methods").await;
+async fn the_payment_methods_api_keeps_its_shape(backend: Backend) {
+    let (state, _dir) = backend.shop("api-methods").await;
     let (status, answer) = json_request(&state, "GET", "/api/payment-methods", None).await;
     assert_eq!(status, StatusCode::OK);
     let methods = answer["payment_methods"].as_array().expect("methods");
@@ -164,3 +163,9 @@ async fn the_payment_methods_api_keeps_its_shape() {
     );
     assert!(card["notice"].is_null() || card["notice"].is_string());
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_checkout_api_checks_customers_with_the_storefronts_rules,
+    the_payment_methods_api_keeps_its_shape,
+);

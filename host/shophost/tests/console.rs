@@ -2,14 +2,14 @@
 //! without a session, every form post refused without the session's token, sign-out and disabled
 //! operators ending sessions, throttled sign-in.
 
+#[macro_use]
 mod common;
 
 use axum::http::StatusCode;
-use common::{assert_redirect, console_browser, shop, Browser, OPERATOR};
+use common::{assert_redirect, console_browser, Backend, Browser, OPERATOR};
 
-#[tokio::test]
-async fn console_pages_need_a_session_and_show_nothing_without_one() {
-    let (state, _dir) = shop("console-no-session").await;
+async fn console_pages_need_a_session_and_show_nothing_without_one(backend: Backend) {
+    let (state, _dir) = backend.shop("console-no-session").await;
     let mut browser = Browser::new(&state);
     for path in ["/admin", "/admin/operators"] {
         let page = browser.get(path).await;
@@ -49,9 +49,8 @@ async fn console_pages_need_a_session_and_show_nothing_without_one() {
     assert_eq!(page.status, StatusCode::SEE_OTHER);
 }
 
-#[tokio::test]
-async fn signing_in_and_out() {
-    let (state, _dir) = shop("console-sign-in").await;
+async fn signing_in_and_out(backend: Backend) {
+    let (state, _dir) = backend.shop("console-sign-in").await;
     shophost::operators::create(state.store.as_ref(), OPERATOR.0, OPERATOR.1)
         .await
         .unwrap();
@@ -136,9 +135,8 @@ async fn signing_in_and_out() {
     assert_eq!(browser.get("/admin").await.status, StatusCode::SEE_OTHER);
 }
 
-#[tokio::test]
-async fn forms_without_the_sessions_token_are_refused() {
-    let (state, _dir) = shop("console-csrf").await;
+async fn forms_without_the_sessions_token_are_refused(backend: Backend) {
+    let (state, _dir) = backend.shop("console-csrf").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let fields = [
         ("login", "second"),
@@ -196,9 +194,8 @@ async fn forms_without_the_sessions_token_are_refused() {
         .is_some());
 }
 
-#[tokio::test]
-async fn operator_forms_say_what_is_wrong_at_each_field() {
-    let (state, _dir) = shop("console-operator-form").await;
+async fn operator_forms_say_what_is_wrong_at_each_field(backend: Backend) {
+    let (state, _dir) = backend.shop("console-operator-form").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let page = browser
         .post(
@@ -242,9 +239,8 @@ async fn operator_forms_say_what_is_wrong_at_each_field() {
     assert_eq!(page.status, StatusCode::CONFLICT);
 }
 
-#[tokio::test]
-async fn disabling_an_operator_ends_their_sessions_and_sign_ins() {
-    let (state, _dir) = shop("console-disable").await;
+async fn disabling_an_operator_ends_their_sessions_and_sign_ins(backend: Backend) {
+    let (state, _dir) = backend.shop("console-disable").await;
     let (mut admin, csrf) = console_browser(&state).await;
     shophost::operators::create(state.store.as_ref(), "clerk", "clerk-password-1")
         .await
@@ -286,9 +282,8 @@ async fn disabling_an_operator_ends_their_sessions_and_sign_ins() {
     );
 }
 
-#[tokio::test]
-async fn sign_in_is_throttled_after_repeated_failures() {
-    let (state, _dir) = shop("console-throttle").await;
+async fn sign_in_is_throttled_after_repeated_failures(backend: Backend) {
+    let (state, _dir) = backend.shop("console-throttle").await;
     shophost::operators::create(state.store.as_ref(), OPERATOR.0, OPERATOR.1)
         .await
         .unwrap();
@@ -321,3 +316,13 @@ async fn sign_in_is_throttled_after_repeated_failures() {
     assert!(page.text().contains("しばらく受け付けを止めています"));
     assert!(browser.cookie.is_none());
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    console_pages_need_a_session_and_show_nothing_without_one,
+    signing_in_and_out,
+    forms_without_the_sessions_token_are_refused,
+    operator_forms_say_what_is_wrong_at_each_field,
+    disabling_an_operator_ends_their_sessions_and_sign_ins,
+    sign_in_is_throttled_after_repeated_failures,
+);

@@ -2,8 +2,10 @@
 //! notifications posted to the shop's notification URL show up in the pictures' tables; the
 //! 決済エラー発生告知 stays until the 決済エラーログ is emptied; an invalid module setting shows the
 //! module and the payment methods it stopped; a 要確認 return lists the URLs to check with copy
-//! buttons; and nothing of it shows without a session.
+//! buttons; nothing of it shows without a session; and the days counted are shop days, from
+//! midnight to midnight in shop time.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -11,7 +13,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, console_browser, method_id, product_id, send, shop, Browser};
+use common::{api, console_browser, method_id, product_id, send, Backend, Browser};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, local_datetime, now_millis};
 use shophost::AppState;
@@ -105,9 +107,8 @@ fn row(html: &str, table: &str, first: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_pictures_count_orders_payments_and_notification_outcomes() {
-    let (state, _dir) = shop("dashboard-counts").await;
+async fn the_pictures_count_orders_payments_and_notification_outcomes(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-counts").await;
     let (first, total) = card_checkout(&state).await;
     let (second, _) = card_checkout(&state).await;
     assert_eq!(
@@ -195,9 +196,8 @@ async fn the_pictures_count_orders_payments_and_notification_outcomes() {
     assert_eq!(journal.len(), 4);
 }
 
-#[tokio::test]
-async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied() {
-    let (state, _dir) = shop("dashboard-settlement-error").await;
+async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-settlement-error").await;
     let (link_key, total) = card_checkout(&state).await;
     assert_eq!(
         notify(&state, card_result(&link_key, "T0009", total, true)).await,
@@ -236,9 +236,8 @@ async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied(
     );
 }
 
-#[tokio::test]
-async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped() {
-    let (state, _dir) = shop("dashboard-invalid-module").await;
+async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-invalid-module").await;
     let (status, report) = api(
         &state,
         "PATCH",
@@ -295,9 +294,8 @@ async fn an_invalid_setting_shows_the_module_and_the_methods_it_stopped() {
     assert_eq!(notices["notices"][1]["page"], "/admin/methods");
 }
 
-#[tokio::test]
-async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons() {
-    let (state, _dir) = shop("dashboard-unconfirmed").await;
+async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-unconfirmed").await;
     let (link_key, _) = card_checkout(&state).await;
     let now = now_millis();
     state
@@ -333,10 +331,57 @@ async fn a_return_without_notification_lists_the_urls_to_check_with_copy_buttons
     );
 }
 
-#[tokio::test]
-async fn without_a_session_the_dashboard_redirects_to_sign_in() {
-    let (state, _dir) = shop("dashboard-no-session").await;
+async fn without_a_session_the_dashboard_redirects_to_sign_in(backend: Backend) {
+    let (state, _dir) = backend.shop("dashboard-no-session").await;
     let page = Browser::new(&state).get("/admin").await;
     common::assert_redirect(&page, "/admin/login?next=%2Fadmin");
     assert!(page.bytes.is_empty());
 }
+
+async fn the_days_are_shop_days_from_midnight_to_midnight(backend: Backend) {
+    let (state, db) = backend.shop("dashboard-shop-days").await;
+    // 2024-04-01 00:00 in shop time (2024-03-31 15:00 UTC): day 19814 since 1970-01-01.
+    const APRIL_1: i64 = 1_711_897_200_000;
+    const DAY: i64 = 86_400_000;
+    let times = [
+        APRIL_1 - DAY,
+        APRIL_1 - 1,
+        APRIL_1,
+        APRIL_1 + DAY - 1,
+        APRIL_1 + DAY,
+    ];
+    for (i, at) in times.iter().enumerate() {
+        let customer = shophost::domain::CustomerDetails {
+            email: format!("day{i}@example.jp"),
+            family_name: "山田".to_owned(),
+            given_name: "花子".to_owned(),
+            ..Default::default()
+        };
+        let order = common::recovered_order(&state, &format!("2{i:08}"), customer, true).await;
+        db.sql(&format!(
+            "UPDATE orders SET created_at = {at} WHERE id = {}",
+            order.id
+        ))
+        .await;
+    }
+    let days: Vec<(i64, i64)> = state
+        .store
+        .daily_totals(APRIL_1 - 1)
+        .await
+        .expect("totals")
+        .iter()
+        .map(|d| (d.day, d.orders))
+        .collect();
+    // From the last millisecond of 03-31 on: 1 that day, 2 on 04-01, 1 on 04-02.
+    assert_eq!(days, [(19813, 1), (19814, 2), (19815, 1)]);
+}
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_days_are_shop_days_from_midnight_to_midnight,
+    the_pictures_count_orders_payments_and_notification_outcomes,
+    a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied,
+    an_invalid_setting_shows_the_module_and_the_methods_it_stopped,
+    a_return_without_notification_lists_the_urls_to_check_with_copy_buttons,
+    without_a_session_the_dashboard_redirects_to_sign_in,
+);

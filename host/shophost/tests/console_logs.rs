@@ -5,6 +5,7 @@
 //! 再処理 only after its confirmation, with its outcome (a duplicate changes nothing); the CSRF check;
 //! and nothing without a session.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, assert_redirect, console_browser, method_id, product_id, send, shop};
+use common::{api, assert_redirect, console_browser, method_id, product_id, send, Backend};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, now_millis};
 use shophost::AppState;
@@ -111,9 +112,8 @@ fn today_and_tomorrow() -> (String, String) {
     (day(now_millis()), day(now_millis() + 86_400_000))
 }
 
-#[tokio::test]
-async fn a_settlement_error_is_listed_shown_exported_and_deleted() {
-    let (state, _dir) = shop("console-logs-errors").await;
+async fn a_settlement_error_is_listed_shown_exported_and_deleted(backend: Backend) {
+    let (state, _dir) = backend.shop("console-logs-errors").await;
     let (declined, total) = card_checkout(&state).await;
     assert_eq!(
         notify(&state, card_result(&declined, "T0001", total, true)).await,
@@ -295,9 +295,8 @@ async fn a_settlement_error_is_listed_shown_exported_and_deleted() {
     );
 }
 
-#[tokio::test]
-async fn the_api_empties_the_log_like_the_console() {
-    let (state, _dir) = shop("console-logs-api").await;
+async fn the_api_empties_the_log_like_the_console(backend: Backend) {
+    let (state, _dir) = backend.shop("console-logs-api").await;
     let (link_key, total) = card_checkout(&state).await;
     notify(&state, card_result(&link_key, "T0001", total, true)).await;
     notify(
@@ -312,9 +311,8 @@ async fn the_api_empties_the_log_like_the_console() {
     assert_eq!(notices["notices"], json!([]));
 }
 
-#[tokio::test]
-async fn the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed() {
-    let (state, _dir) = shop("console-logs-journal").await;
+async fn the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed(backend: Backend) {
+    let (state, _dir) = backend.shop("console-logs-journal").await;
     let (paid, total) = card_checkout(&state).await;
     let (declined, _) = card_checkout(&state).await;
     assert_eq!(
@@ -490,9 +488,10 @@ async fn the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed()
     );
 }
 
-#[tokio::test]
-async fn a_refused_notification_is_replayed_only_once_the_operator_confirms_its_source() {
-    let (state, _dir) = shop("console-logs-refused").await;
+async fn a_refused_notification_is_replayed_only_once_the_operator_confirms_its_source(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-logs-refused").await;
     let (link_key, total) = card_checkout(&state).await;
     notify_from(
         &state,
@@ -590,9 +589,8 @@ async fn a_refused_notification_is_replayed_only_once_the_operator_confirms_its_
     );
 }
 
-#[tokio::test]
-async fn nothing_without_a_session() {
-    let (state, _dir) = shop("console-logs-session").await;
+async fn nothing_without_a_session(backend: Backend) {
+    let (state, _dir) = backend.shop("console-logs-session").await;
     let mut browser = common::Browser::new(&state);
     for path in [
         "/admin/settlement-errors",
@@ -624,3 +622,12 @@ async fn nothing_without_a_session() {
         assert!(page.bytes.is_empty(), "{path}");
     }
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    a_settlement_error_is_listed_shown_exported_and_deleted,
+    the_api_empties_the_log_like_the_console,
+    the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed,
+    a_refused_notification_is_replayed_only_once_the_operator_confirms_its_source,
+    nothing_without_a_session,
+);

@@ -6,6 +6,7 @@
 //! charge, 停止 asks first, stops it with the reminder for the gateway, and a second 停止 is refused
 //! with the reason; forms without the session's token and requests without a session change nothing.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use common::{
     api, assert_redirect, confirm_order, console_browser, customer_with, hidden, method_id, send,
-    shop, Browser,
+    Backend, Browser,
 };
 use serde_json::{json, Value};
 use shophost::domain::CustomerDetails;
@@ -147,9 +148,8 @@ fn table<'a>(html: &'a str, table: &str) -> &'a str {
     &html[body..body + html[body..].find("</tbody>").expect("tbody end")]
 }
 
-#[tokio::test]
-async fn the_list_and_its_search_find_the_demo_member_and_one_who_registered() {
-    let (state, _dir) = shop("console-members-list").await;
+async fn the_list_and_its_search_find_the_demo_member_and_one_who_registered(backend: Backend) {
+    let (state, _dir) = backend.shop("console-members-list").await;
     let other = register_other(&state).await;
     let demo = demo_member_id(&state).await;
     let (mut browser, _csrf) = console_browser(&state).await;
@@ -234,9 +234,8 @@ async fn the_list_and_its_search_find_the_demo_member_and_one_who_registered() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_members_card_is_shown_and_released_after_a_confirmation() {
-    let (state, _dir) = shop("console-members-card").await;
+async fn a_members_card_is_shown_and_released_after_a_confirmation(backend: Backend) {
+    let (state, _dir) = backend.shop("console-members-card").await;
     let contract = subscribe(&state).await;
     let demo = demo_member_id(&state).await;
     let (mut browser, csrf) = console_browser(&state).await;
@@ -372,9 +371,8 @@ async fn member_card_checkout(state: &AppState) -> String {
     confirm_order(&mut shopper).await.text()
 }
 
-#[tokio::test]
-async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
-    let (state, _dir) = shop("console-members-contracts").await;
+async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation(backend: Backend) {
+    let (state, _dir) = backend.shop("console-members-contracts").await;
     let contract = subscribe(&state).await;
     let demo = demo_member_id(&state).await;
     let other = register_other(&state).await;
@@ -485,9 +483,8 @@ async fn contracts_are_filtered_shown_and_stopped_once_after_a_confirmation() {
     );
 }
 
-#[tokio::test]
-async fn forms_without_the_sessions_token_change_nothing() {
-    let (state, _dir) = shop("console-members-csrf").await;
+async fn forms_without_the_sessions_token_change_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-members-csrf").await;
     let contract = subscribe(&state).await;
     let demo = demo_member_id(&state).await;
     let (mut browser, _csrf) = console_browser(&state).await;
@@ -522,9 +519,8 @@ async fn forms_without_the_sessions_token_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them() {
-    let (state, _dir) = shop("console-members-no-session").await;
+async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them(backend: Backend) {
+    let (state, _dir) = backend.shop("console-members-no-session").await;
     let contract = subscribe(&state).await;
     let demo = demo_member_id(&state).await;
     let mut browser = Browser::new(&state);
@@ -574,3 +570,12 @@ async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them
         "continuation"
     );
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_list_and_its_search_find_the_demo_member_and_one_who_registered,
+    a_members_card_is_shown_and_released_after_a_confirmation,
+    contracts_are_filtered_shown_and_stopped_once_after_a_confirmation,
+    forms_without_the_sessions_token_change_nothing,
+    without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them,
+);

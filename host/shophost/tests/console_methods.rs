@@ -2,13 +2,14 @@
 //! storefront follows), adding with a sanitised preview, field errors, moving, deleting only what no
 //! order uses, the session and form-token checks, and the admin API's move route.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{
-    assert_redirect, confirm_order, console_browser, fill_cart_and_customer, method_id, send, shop,
-    Browser, ADMIN_TOKEN, CUSTOMER,
+    assert_redirect, confirm_order, console_browser, fill_cart_and_customer, method_id, send,
+    Backend, Browser, ADMIN_TOKEN, CUSTOMER,
 };
 use serde_json::{json, Value};
 use shophost::AppState;
@@ -66,9 +67,8 @@ async fn delivery(state: &AppState) -> String {
     page.text()
 }
 
-#[tokio::test]
-async fn the_list_shows_the_demo_methods_in_order() {
-    let (state, _dir) = shop("console-methods-list").await;
+async fn the_list_shows_the_demo_methods_in_order(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-list").await;
     let (card, conv) = (method_id(&state, CARD).await, method_id(&state, CONV).await);
     let (mut browser, _) = console_browser(&state).await;
     let page = browser.get("/admin/methods").await;
@@ -91,9 +91,8 @@ async fn the_list_shows_the_demo_methods_in_order() {
     )));
 }
 
-#[tokio::test]
-async fn a_method_added_and_moved_up_is_offered_in_that_order() {
-    let (state, _dir) = shop("console-methods-add-move").await;
+async fn a_method_added_and_moved_up_is_offered_in_that_order(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-add-move").await;
     let conv = method_id(&state, CONV).await;
     let (mut browser, csrf) = console_browser(&state).await;
 
@@ -175,9 +174,8 @@ async fn a_method_added_and_moved_up_is_offered_in_that_order() {
     assert!(list[row..].contains("<span class=\"badge stopped\">停止</span>"));
 }
 
-#[tokio::test]
-async fn a_duplicate_name_and_a_missing_type_are_shown_at_their_fields() {
-    let (state, _dir) = shop("console-methods-errors").await;
+async fn a_duplicate_name_and_a_missing_type_are_shown_at_their_fields(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-errors").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let page = browser
         .post(
@@ -226,9 +224,8 @@ async fn a_duplicate_name_and_a_missing_type_are_shown_at_their_fields() {
     assert_eq!(state.store.payment_methods().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn an_unsafe_explanation_is_sanitised_in_the_preview_and_when_stored() {
-    let (state, _dir) = shop("console-methods-sanitise").await;
+async fn an_unsafe_explanation_is_sanitised_in_the_preview_and_when_stored(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-sanitise").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let unsafe_html =
         "<p onclick=\"steal()\">お振込みは<strong>3日以内</strong><script>alert(1)</script></p>";
@@ -277,9 +274,8 @@ async fn an_unsafe_explanation_is_sanitised_in_the_preview_and_when_stored() {
         .contains("<div class=\"explanation\"><p>お振込みは<strong>3日以内</strong></p></div>"));
 }
 
-#[tokio::test]
-async fn a_method_an_order_uses_is_kept_and_one_without_is_deleted() {
-    let (state, _dir) = shop("console-methods-delete").await;
+async fn a_method_an_order_uses_is_kept_and_one_without_is_deleted(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-delete").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let used = add(&mut browser, &csrf, &state, "使われる支払方法", CONV).await;
     let unused = add(&mut browser, &csrf, &state, "使われない支払方法", CONV).await;
@@ -332,9 +328,10 @@ async fn a_method_an_order_uses_is_kept_and_one_without_is_deleted() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_method_whose_module_settings_are_invalid_is_shown_stopped_for_that_reason() {
-    let (state, _dir) = shop("console-methods-broken").await;
+async fn a_method_whose_module_settings_are_invalid_is_shown_stopped_for_that_reason(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-methods-broken").await;
     let card = method_id(&state, CARD).await;
     let mut values = state.engine.states()["remise"].values.clone();
     values.insert("SHOPCO".into(), String::new());
@@ -376,9 +373,8 @@ async fn a_method_whose_module_settings_are_invalid_is_shown_stopped_for_that_re
         .contains("が提供されていないため「使用」にできません"));
 }
 
-#[tokio::test]
-async fn forms_without_the_session_token_change_nothing() {
-    let (state, _dir) = shop("console-methods-csrf").await;
+async fn forms_without_the_session_token_change_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-csrf").await;
     let card = method_id(&state, CARD).await;
     let (mut browser, _) = console_browser(&state).await;
     for (path, fields) in [
@@ -406,9 +402,8 @@ async fn forms_without_the_session_token_change_nothing() {
     assert_eq!(methods[0].id, card, "not moved");
 }
 
-#[tokio::test]
-async fn without_a_session_the_pages_redirect_and_show_nothing() {
-    let (state, _dir) = shop("console-methods-no-session").await;
+async fn without_a_session_the_pages_redirect_and_show_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-no-session").await;
     let card = method_id(&state, CARD).await;
     let mut browser = Browser::new(&state);
     for path in [
@@ -461,9 +456,8 @@ async fn admin_api(
     (page.status, value)
 }
 
-#[tokio::test]
-async fn the_admin_api_moves_a_method() {
-    let (state, _dir) = shop("console-methods-api-move").await;
+async fn the_admin_api_moves_a_method(backend: Backend) {
+    let (state, _dir) = backend.shop("console-methods-api-move").await;
     let (card, conv) = (method_id(&state, CARD).await, method_id(&state, CONV).await);
     let path = format!("/admin/api/payment-methods/{conv}/move");
     let (status, answer) = admin_api(&state, "POST", &path, Some(json!({"direction": "up"}))).await;
@@ -528,3 +522,16 @@ async fn the_admin_api_moves_a_method() {
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert_eq!(answer["error"], "同じ名前の支払方法がすでにあります");
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_list_shows_the_demo_methods_in_order,
+    a_method_added_and_moved_up_is_offered_in_that_order,
+    a_duplicate_name_and_a_missing_type_are_shown_at_their_fields,
+    an_unsafe_explanation_is_sanitised_in_the_preview_and_when_stored,
+    a_method_an_order_uses_is_kept_and_one_without_is_deleted,
+    a_method_whose_module_settings_are_invalid_is_shown_stopped_for_that_reason,
+    forms_without_the_session_token_change_nothing,
+    without_a_session_the_pages_redirect_and_show_nothing,
+    the_admin_api_moves_a_method,
+);

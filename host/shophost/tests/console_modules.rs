@@ -3,13 +3,14 @@
 //! it (errors at their fields, methods stopped and left waiting for 使用, the storefront following);
 //! secrets never shown and kept when sent empty; CSRF refusal; nothing without a session.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{
-    console_browser, fill_cart_and_customer, method_id, shop, Browser, TempDir, CUSTOMER,
+    console_browser, fill_cart_and_customer, method_id, Backend, Browser, Scratch, CUSTOMER,
     SHOP_ORIGIN,
 };
 use shophost::registry::{Origin, RegisteredModule};
@@ -74,9 +75,8 @@ async fn storefront_offers(state: &AppState, settlement_type: &str) -> bool {
     page.text().contains(&format!("id=\"method-{id}\""))
 }
 
-#[tokio::test]
-async fn the_list_shows_remise_with_its_types_and_notification_urls() {
-    let (state, _dir) = shop("console-modules-list").await;
+async fn the_list_shows_remise_with_its_types_and_notification_urls(backend: Backend) {
+    let (state, _dir) = backend.shop("console-modules-list").await;
     let (mut browser, _) = console_browser(&state).await;
     let page = browser.get("/admin/modules").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -119,9 +119,8 @@ async fn the_list_shows_remise_with_its_types_and_notification_urls() {
     assert!(html.contains("aria-current=\"page\">決済モジュール"));
 }
 
-#[tokio::test]
-async fn the_form_shows_every_remise_setting_with_its_label_and_help() {
-    let (state, _dir) = shop("console-modules-form").await;
+async fn the_form_shows_every_remise_setting_with_its_label_and_help(backend: Backend) {
+    let (state, _dir) = backend.shop("console-modules-form").await;
     let (mut browser, _) = console_browser(&state).await;
     let page = browser.get("/admin/modules/remise").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -173,9 +172,10 @@ async fn the_form_shows_every_remise_setting_with_its_label_and_help() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_use() {
-    let (state, _dir) = shop("console-modules-save").await;
+async fn a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_use(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-modules-save").await;
     let (mut browser, csrf) = console_browser(&state).await;
     assert!(storefront_offers(&state, CARD).await && storefront_offers(&state, CONV).await);
 
@@ -268,9 +268,8 @@ async fn a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_us
     assert!(!storefront_offers(&state, CARD).await);
 }
 
-#[tokio::test]
-async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
-    let (state, _dir) = shop("console-modules-csrf").await;
+async fn a_form_without_the_session_token_is_refused_and_changes_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-modules-csrf").await;
     let (mut browser, _) = console_browser(&state).await;
     for csrf in ["", "not-the-token"] {
         let page = post_form(
@@ -286,9 +285,8 @@ async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
     assert!(storefront_offers(&state, CARD).await);
 }
 
-#[tokio::test]
-async fn without_a_session_the_screens_redirect_with_an_empty_body() {
-    let (state, _dir) = shop("console-modules-no-session").await;
+async fn without_a_session_the_screens_redirect_with_an_empty_body(backend: Backend) {
+    let (state, _dir) = backend.shop("console-modules-no-session").await;
     let mut browser = Browser::new(&state);
     for path in ["/admin/modules", "/admin/modules/remise"] {
         let page = browser.get(path).await;
@@ -382,14 +380,10 @@ impl TypedModule for Keyed {
 }
 
 /// A shop on the demo config with [`Keyed`] in use too, its key set to [`KEY`].
-async fn shop_with_keyed(name: &str) -> (AppState, TempDir) {
-    let dir = TempDir::new(name);
-    let db = dir.0.join("t.db");
+async fn shop_with_keyed(backend: &Backend, name: &str) -> (AppState, Scratch) {
+    let db = backend.database(name);
     let text = shophost::config::DEMO_CONFIG
-        .replace(
-            "sqlite:shophost-data/shophost.db",
-            &format!("sqlite:{}", db.display()),
-        )
+        .replace("sqlite:shophost-data/shophost.db", db.url())
         .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
         .replace("demo-admin-token-change-me", common::ADMIN_TOKEN)
         .replace("in_use = [\"remise\"]", "in_use = [\"remise\", \"keyed\"]")
@@ -406,12 +400,11 @@ async fn shop_with_keyed(name: &str) -> (AppState, TempDir) {
     let state = shophost::serve::build_state(config, registry)
         .await
         .expect("state");
-    (state, dir)
+    (state, db)
 }
 
-#[tokio::test]
-async fn a_secret_never_appears_and_is_kept_when_sent_empty() {
-    let (state, _dir) = shop_with_keyed("console-modules-secret").await;
+async fn a_secret_never_appears_and_is_kept_when_sent_empty(backend: Backend) {
+    let (state, _dir) = shop_with_keyed(&backend, "console-modules-secret").await;
     assert!(state.engine.states()["keyed"].errors.is_empty());
     let (mut browser, csrf) = console_browser(&state).await;
 
@@ -477,9 +470,10 @@ async fn a_secret_never_appears_and_is_kept_when_sent_empty() {
     }
 }
 
-#[tokio::test]
-async fn settings_saved_from_the_console_go_back_to_the_config_files_after_a_confirmation() {
-    let (state, _dir) = shop("console-modules-revert").await;
+async fn settings_saved_from_the_console_go_back_to_the_config_files_after_a_confirmation(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-modules-revert").await;
     let (mut browser, csrf) = console_browser(&state).await;
     // The file's settings are in use: nothing to go back to.
     let page = browser.get("/admin/modules/remise").await;
@@ -536,3 +530,14 @@ async fn settings_saved_from_the_console_go_back_to_the_config_files_after_a_con
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_list_shows_remise_with_its_types_and_notification_urls,
+    the_form_shows_every_remise_setting_with_its_label_and_help,
+    a_bad_value_stops_both_methods_and_fixing_it_leaves_them_waiting_for_use,
+    a_form_without_the_session_token_is_refused_and_changes_nothing,
+    without_a_session_the_screens_redirect_with_an_empty_body,
+    a_secret_never_appears_and_is_kept_when_sent_empty,
+    settings_saved_from_the_console_go_back_to_the_config_files_after_a_confirmation,
+);

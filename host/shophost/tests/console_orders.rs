@@ -4,6 +4,7 @@
 //! it, a status set by hand refuses what is not possible and records its note (console and admin API
 //! alike), the CSV comes in UTF-8 and CP932, and nothing goes without the form token or a session.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -12,10 +13,9 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{console_browser, send, shop, Browser, TempDir, ADMIN_TOKEN};
+use common::{console_browser, send, Backend, Browser, ADMIN_TOKEN};
 use serde_json::{json, Value};
-use shophost::db::NewAttempt;
-use shophost::domain::{AttemptKind, AttemptSnapshot, CartLine, CustomerDetails, PaymentStatus};
+use shophost::domain::{CustomerDetails, PaymentStatus};
 use shophost::AppState;
 
 /// Orders made straight in the store (an attempt, then its order by the operator's recovery): fast
@@ -29,7 +29,6 @@ async fn seed(state: &AppState, count: usize) -> Vec<String> {
 async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<String> {
     let mut numbers = Vec::new();
     for i in range {
-        let card = i % 2 == 0;
         let customer = CustomerDetails {
             email: format!("User{i}@Example.jp"),
             family_name: if i % 3 == 0 { "佐藤" } else { "山田" }.to_owned(),
@@ -37,120 +36,32 @@ async fn seed_range(state: &AppState, range: std::ops::Range<usize>) -> Vec<Stri
             phone: "03-1234-5678".to_owned(),
             ..Default::default()
         };
-        let line = CartLine {
-            product_id: 1,
-            name: "有田焼 マグカップ".to_owned(),
-            unit_price: 1100,
-            quantity: 1,
-            tax_rate: 10,
-            recurring: None,
-        };
-        let snapshot = AttemptSnapshot {
-            lines: vec![line],
-            customer,
-            items_total: 1100,
-            shipping: 0,
-            total: 1100,
-            tax: 100,
-            note: String::new(),
-            options: Default::default(),
-        };
-        let link_key = format!("9{i:08}");
-        let settlement_type = if card {
-            "acting_remise_card"
-        } else {
-            "acting_remise_conv"
-        };
-        state
-            .store
-            .create_attempt(&NewAttempt {
-                link_key: link_key.clone(),
-                kind: AttemptKind::Order,
-                module_id: "remise".to_owned(),
-                settlement_type: settlement_type.to_owned(),
-                payment_method_id: None,
-                payment_method_name: if card {
-                    "カード決済"
-                } else {
-                    "コンビニ決済"
-                }
-                .to_owned(),
-                member_id: None,
-                snapshot,
-            })
-            .await
-            .expect("attempt");
-        let (status, label) = if card {
-            (PaymentStatus::Captured, "カード決済（ルミーズ）")
-        } else {
-            (PaymentStatus::Unpaid, "コンビニ決済（ルミーズ）")
-        };
-        let order = state
-            .store
-            .recover_attempt(&link_key, status, label, "テスト")
-            .await
-            .expect("order");
+        let order = common::recovered_order(state, &format!("9{i:08}"), customer, i % 2 == 0).await;
         numbers.push(order.order_number);
     }
     numbers
 }
 
-/// Runs SQL on the shop's SQLite file (to flag an order or move it in time).
-async fn sql(dir: &TempDir, statement: &str) {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.0.join("t.db"))
-        .busy_timeout(std::time::Duration::from_secs(10));
-    let pool = sqlx::SqlitePool::connect_with(options).await.expect("db");
-    sqlx::query(statement).execute(&pool).await.expect("sql");
-    pool.close().await;
-}
-
-/// The order numbers a list page shows, in order.
-fn listed(html: &str) -> Vec<String> {
-    html.split("<a href=\"/admin/orders/")
-        .skip(1)
-        .filter_map(|rest| {
-            let code = rest.split("<code>").nth(1)?;
-            Some(code.split("</code>").next()?.to_owned())
-        })
-        .collect()
-}
-
-/// The link with `rel` (`next`, `prev`) of a list page, unescaped.
-fn pager(html: &str, rel: &str) -> Option<String> {
-    let at = html.find(&format!("rel=\"{rel}\""))?;
-    let start = html[..at].rfind("href=\"")? + 6;
-    let end = start + html[start..].find('"')?;
-    Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
-}
-
-#[tokio::test]
-async fn filters_and_search_find_the_right_orders() {
-    let (state, dir) = shop("orders-filters").await;
+async fn filters_and_search_find_the_right_orders(backend: Backend) {
+    let (state, db) = backend.shop("orders-filters").await;
     let numbers = seed(&state, 12).await;
-    sql(
-        &dir,
-        &format!(
-            "UPDATE orders SET attention = '通知が届いていません' WHERE order_number = '{}'",
-            numbers[4]
-        ),
-    )
+    db.sql(&format!(
+        "UPDATE orders SET attention = '通知が届いていません' WHERE order_number = '{}'",
+        numbers[4]
+    ))
     .await;
     // Order 0 was made on 2024-04-01 shop time (10:00 +09:00).
-    sql(
-        &dir,
-        &format!(
-            "UPDATE orders SET created_at = 1711933200000 WHERE order_number = '{}'",
-            numbers[0]
-        ),
-    )
+    db.sql(&format!(
+        "UPDATE orders SET created_at = 1711933200000 WHERE order_number = '{}'",
+        numbers[0]
+    ))
     .await;
     let (mut browser, _) = console_browser(&state).await;
     let set = |uri: &str| uri.to_owned();
     let mut check = async |uri: String, expect: Vec<&String>| {
         let page = browser.get(&uri).await;
         assert_eq!(page.status, StatusCode::OK, "{uri}");
-        let found: BTreeSet<String> = listed(&page.text()).into_iter().collect();
+        let found: BTreeSet<String> = common::listed_orders(&page.text()).into_iter().collect();
         let expect: BTreeSet<String> = expect.into_iter().cloned().collect();
         assert_eq!(found, expect, "{uri}");
     };
@@ -190,23 +101,19 @@ async fn filters_and_search_find_the_right_orders() {
     );
 }
 
-#[tokio::test]
-async fn pages_walk_every_order_exactly_once_both_ways() {
-    let (state, dir) = shop("orders-pages").await;
+async fn pages_walk_every_order_exactly_once_both_ways(backend: Backend) {
+    let (state, db) = backend.shop("orders-pages").await;
     let numbers = seed(&state, 123).await;
     // Ties on created_at are settled by id.
-    sql(
-        &dir,
-        "UPDATE orders SET created_at = 1711933200000 WHERE id % 4 = 0",
-    )
-    .await;
+    db.sql("UPDATE orders SET created_at = 1711933200000 WHERE id % 4 = 0")
+        .await;
     let (mut browser, _) = console_browser(&state).await;
     let mut pages = Vec::new();
     let mut uri = "/admin/orders".to_owned();
     loop {
         let html = browser.get(&uri).await.text();
-        pages.push(listed(&html));
-        match pager(&html, "next") {
+        pages.push(common::listed_orders(&html));
+        match common::pager(&html, "next") {
             Some(next) => uri = next,
             None => break,
         }
@@ -219,17 +126,17 @@ async fn pages_walk_every_order_exactly_once_both_ways() {
     let mut back = vec![pages.last().cloned().expect("a page")];
     loop {
         let html = browser.get(&uri).await.text();
-        match pager(&html, "prev") {
+        match common::pager(&html, "prev") {
             Some(previous) => {
                 uri = previous;
-                back.push(listed(&browser.get(&uri).await.text()));
+                back.push(common::listed_orders(&browser.get(&uri).await.text()));
             }
             None => break,
         }
     }
     back.reverse();
     assert_eq!(back, pages);
-    assert!(pager(&browser.get(&uri).await.text(), "prev").is_none());
+    assert!(common::pager(&browser.get(&uri).await.text(), "prev").is_none());
 }
 
 /// Remise's card result notification for a link key.
@@ -272,9 +179,10 @@ async fn api(state: &AppState, uri: &str, body: Value) -> (StatusCode, Value) {
     )
 }
 
-#[tokio::test]
-async fn the_order_page_shows_history_and_journal_and_records_the_operators_changes() {
-    let (state, _dir) = shop("orders-detail").await;
+async fn the_order_page_shows_history_and_journal_and_records_the_operators_changes(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("orders-detail").await;
     // A card order recovered by hand, then the card notification of its link key.
     let numbers = seed(&state, 1).await;
     let attempt_key = "900000000";
@@ -412,9 +320,8 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn the_csv_comes_in_both_charsets_one_row_per_order() {
-    let (state, _dir) = shop("orders-csv").await;
+async fn the_csv_comes_in_both_charsets_one_row_per_order(backend: Backend) {
+    let (state, _dir) = backend.shop("orders-csv").await;
     let numbers = seed(&state, 7).await;
     let (mut browser, _) = console_browser(&state).await;
     let utf8 = browser.get("/admin/orders.csv?charset=utf8").await;
@@ -458,9 +365,8 @@ async fn the_csv_comes_in_both_charsets_one_row_per_order() {
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn nothing_without_a_session_or_the_form_token() {
-    let (state, _dir) = shop("orders-guard").await;
+async fn nothing_without_a_session_or_the_form_token(backend: Backend) {
+    let (state, _dir) = backend.shop("orders-guard").await;
     let numbers = seed(&state, 1).await;
     let path = format!("/admin/orders/{}", numbers[0]);
     let mut stranger = Browser::new(&state);
@@ -500,3 +406,12 @@ async fn nothing_without_a_session_or_the_form_token() {
     let history = state.store.order_history(order.id).await.expect("history");
     assert_eq!(history.len(), 1);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    filters_and_search_find_the_right_orders,
+    pages_walk_every_order_exactly_once_both_ways,
+    the_order_page_shows_history_and_journal_and_records_the_operators_changes,
+    the_csv_comes_in_both_charsets_one_row_per_order,
+    nothing_without_a_session_or_the_form_token,
+);

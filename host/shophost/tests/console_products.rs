@@ -3,11 +3,12 @@
 //! problem next to its field; stopping (then gone from the storefront); deleting, refused while an order
 //! names the product and allowed otherwise; and the session and CSRF checks.
 
+#[macro_use]
 mod common;
 
 use axum::http::StatusCode;
 use common::{
-    assert_redirect, confirm_order, console_browser, fill_cart_and_customer, method_id, shop,
+    assert_redirect, confirm_order, console_browser, fill_cart_and_customer, method_id, Backend,
     Browser,
 };
 use shophost::domain::{PaymentStatus, TaxClass};
@@ -95,9 +96,8 @@ async fn storefront(state: &AppState) -> String {
     Browser::new(state).get("/").await.text()
 }
 
-#[tokio::test]
-async fn the_list_shows_every_product_with_its_tax_rate_status_and_recurrence() {
-    let (state, _dir) = shop("console-products-list").await;
+async fn the_list_shows_every_product_with_its_tax_rate_status_and_recurrence(backend: Backend) {
+    let (state, _dir) = backend.shop("console-products-list").await;
     let (mut browser, _csrf) = console_browser(&state).await;
     let page = browser.get("/admin/products").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -122,9 +122,10 @@ async fn the_list_shows_every_product_with_its_tax_rate_status_and_recurrence() 
     assert!(html.contains("※は軽減税率（8%）の商品です"), "{html}");
 }
 
-#[tokio::test]
-async fn a_product_is_added_and_offered_and_a_sku_that_exists_is_refused_at_its_field() {
-    let (state, _dir) = shop("console-products-add").await;
+async fn a_product_is_added_and_offered_and_a_sku_that_exists_is_refused_at_its_field(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-products-add").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let form = browser.get("/admin/products/new").await;
     assert_eq!(form.status, StatusCode::OK);
@@ -205,9 +206,8 @@ async fn a_product_is_added_and_offered_and_a_sku_that_exists_is_refused_at_its_
     assert!(form.contains("<code id=\"sku\">new</code>"), "{form}");
 }
 
-#[tokio::test]
-async fn each_problem_is_shown_next_to_its_field_and_nothing_is_added() {
-    let (state, _dir) = shop("console-products-invalid").await;
+async fn each_problem_is_shown_next_to_its_field_and_nothing_is_added(backend: Backend) {
+    let (state, _dir) = backend.shop("console-products-invalid").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let before = state.store.products().await.unwrap();
 
@@ -277,9 +277,10 @@ async fn each_problem_is_shown_next_to_its_field_and_nothing_is_added() {
     assert_eq!(state.store.products().await.unwrap(), before);
 }
 
-#[tokio::test]
-async fn a_product_changed_to_stopped_leaves_the_storefront_and_recurrence_is_set() {
-    let (state, _dir) = shop("console-products-edit").await;
+async fn a_product_changed_to_stopped_leaves_the_storefront_and_recurrence_is_set(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-products-edit").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let form = browser.get("/admin/products/SKU006").await;
     assert_eq!(form.status, StatusCode::OK);
@@ -349,9 +350,10 @@ async fn a_product_changed_to_stopped_leaves_the_storefront_and_recurrence_is_se
     );
 }
 
-#[tokio::test]
-async fn deleting_is_refused_while_an_order_names_the_product_and_allowed_otherwise() {
-    let (state, _dir) = shop("console-products-delete").await;
+async fn deleting_is_refused_while_an_order_names_the_product_and_allowed_otherwise(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-products-delete").await;
     order_the_mug(&state).await;
     let (mut browser, csrf) = console_browser(&state).await;
     let form = browser.get("/admin/products/SKU001").await.text();
@@ -411,9 +413,8 @@ async fn deleting_is_refused_while_an_order_names_the_product_and_allowed_otherw
     assert_eq!(page.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn forms_without_the_sessions_token_change_nothing() {
-    let (state, _dir) = shop("console-products-csrf").await;
+async fn forms_without_the_sessions_token_change_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-products-csrf").await;
     let (mut browser, _csrf) = console_browser(&state).await;
     let before = state.store.products().await.unwrap();
     let wrong = "0".repeat(64);
@@ -441,9 +442,8 @@ async fn forms_without_the_sessions_token_change_nothing() {
     assert_eq!(state.store.products().await.unwrap(), before);
 }
 
-#[tokio::test]
-async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them() {
-    let (state, _dir) = shop("console-products-no-session").await;
+async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them(backend: Backend) {
+    let (state, _dir) = backend.shop("console-products-no-session").await;
     let mut browser = Browser::new(&state);
     for path in [
         "/admin/products",
@@ -473,3 +473,14 @@ async fn without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them
     assert_redirect(&page, "/admin/login?next=%2Fadmin");
     assert_eq!(state.store.products().await.unwrap(), before);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_list_shows_every_product_with_its_tax_rate_status_and_recurrence,
+    a_product_is_added_and_offered_and_a_sku_that_exists_is_refused_at_its_field,
+    each_problem_is_shown_next_to_its_field_and_nothing_is_added,
+    a_product_changed_to_stopped_leaves_the_storefront_and_recurrence_is_set,
+    deleting_is_refused_while_an_order_names_the_product_and_allowed_otherwise,
+    forms_without_the_sessions_token_change_nothing,
+    without_a_session_the_pages_go_to_the_sign_in_page_with_nothing_of_them,
+);

@@ -4,6 +4,7 @@
 //! receipt that came first making the order itself; a later card notification confirming a registered
 //! order instead of flagging it; the JSON route doing the same; the session and CSRF checks.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -11,7 +12,9 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, assert_redirect, console_browser, method_id, product_id, send, shop, Browser};
+use common::{
+    api, assert_redirect, console_browser, method_id, product_id, send, Backend, Browser,
+};
 use serde_json::{json, Value};
 use shophost::db::OrderFilter;
 use shophost::domain::{local_datetime, Order, PaymentStatus};
@@ -132,9 +135,8 @@ async fn register(
     (step, browser.post(&path, &confirmed).await)
 }
 
-#[tokio::test]
-async fn an_attempt_is_found_by_link_key_and_registered_with_the_logs_date() {
-    let (state, _dir) = shop("recovery-date").await;
+async fn an_attempt_is_found_by_link_key_and_registered_with_the_logs_date(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-date").await;
     let (link_key, _) = checkout(&state, "acting_remise_card").await;
     let (other, _) = checkout(&state, "acting_remise_card").await;
     let (mut browser, csrf) = console_browser(&state).await;
@@ -225,9 +227,8 @@ async fn an_attempt_is_found_by_link_key_and_registered_with_the_logs_date() {
     assert_eq!(order(&state, &link_key).await.expect("order").id, made.id);
 }
 
-#[tokio::test]
-async fn registered_now_and_a_later_notification_confirms_instead_of_flagging() {
-    let (state, _dir) = shop("recovery-confirm").await;
+async fn registered_now_and_a_later_notification_confirms_instead_of_flagging(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-confirm").await;
     let (link_key, total) = checkout(&state, "acting_remise_card").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let before = shophost::domain::now_millis();
@@ -282,9 +283,8 @@ async fn registered_now_and_a_later_notification_confirms_instead_of_flagging() 
         .is_some());
 }
 
-#[tokio::test]
-async fn a_conv_order_is_registered_unpaid_and_paid_by_its_receipt() {
-    let (state, _dir) = shop("recovery-conv").await;
+async fn a_conv_order_is_registered_unpaid_and_paid_by_its_receipt(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-conv").await;
     let (link_key, total) = checkout(&state, "acting_remise_conv").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let detail = browser
@@ -336,9 +336,8 @@ async fn a_conv_order_is_registered_unpaid_and_paid_by_its_receipt() {
     assert!(refused.text().contains("入金済み"), "{}", refused.text());
 }
 
-#[tokio::test]
-async fn the_json_route_registers_through_the_same_function() {
-    let (state, _dir) = shop("recovery-api").await;
+async fn the_json_route_registers_through_the_same_function(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-api").await;
     let (link_key, _) = checkout(&state, "acting_remise_card").await;
     let path = format!("/admin/api/attempts/{link_key}/recover");
     let (status, body) = api(&state, "POST", &path, Some(json!({"status": "authorized"}))).await;
@@ -365,9 +364,8 @@ async fn the_json_route_registers_through_the_same_function() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
-#[tokio::test]
-async fn without_token_or_session_nothing_is_registered_and_unknown_keys_are_404() {
-    let (state, _dir) = shop("recovery-guards").await;
+async fn without_token_or_session_nothing_is_registered_and_unknown_keys_are_404(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-guards").await;
     let (link_key, _) = checkout(&state, "acting_remise_card").await;
     let path = format!("/admin/attempts/{link_key}/register");
     let (mut browser, _csrf) = console_browser(&state).await;
@@ -405,3 +403,12 @@ async fn without_token_or_session_nothing_is_registered_and_unknown_keys_are_404
     }
     assert!(order(&state, &link_key).await.is_none());
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    an_attempt_is_found_by_link_key_and_registered_with_the_logs_date,
+    registered_now_and_a_later_notification_confirms_instead_of_flagging,
+    a_conv_order_is_registered_unpaid_and_paid_by_its_receipt,
+    the_json_route_registers_through_the_same_function,
+    without_token_or_session_nothing_is_registered_and_unknown_keys_are_404,
+);

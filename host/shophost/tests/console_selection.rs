@@ -4,11 +4,12 @@
 //! notification URLs still listed; put back into use, its methods wait for 使用; an unknown module, a
 //! second module put in front by its 順番 (its settings not set yet), an unknown module, a bad 順番, a form without the session's token and a request without a session are refused.
 
+#[macro_use]
 mod common;
 
 use axum::http::StatusCode;
 use common::{
-    confirm_order, console_browser, fill_cart_and_customer, hidden, method_id, shop, Browser,
+    confirm_order, console_browser, fill_cart_and_customer, hidden, method_id, Backend, Browser,
     CUSTOMER, SHOP_ORIGIN,
 };
 use shophost::registry::{Origin, RegisteredModule};
@@ -53,9 +54,10 @@ async fn active_methods(state: &AppState) -> usize {
     methods.iter().filter(|m| m.active).count()
 }
 
-#[tokio::test]
-async fn taking_remise_out_of_use_asks_then_stops_its_methods_and_it_keeps_listening() {
-    let (state, _dir) = shop("console-selection").await;
+async fn taking_remise_out_of_use_asks_then_stops_its_methods_and_it_keeps_listening(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("console-selection").await;
     let (mut browser, csrf) = console_browser(&state).await;
     open_convenience_store_checkout(&state).await;
 
@@ -191,9 +193,8 @@ async fn taking_remise_out_of_use_asks_then_stops_its_methods_and_it_keeps_liste
     assert!(!html.contains("通知受付中（利用停止）"));
 }
 
-#[tokio::test]
-async fn an_unknown_module_or_a_bad_order_is_refused_with_a_message() {
-    let (state, _dir) = shop("console-selection-refused").await;
+async fn an_unknown_module_or_a_bad_order_is_refused_with_a_message(backend: Backend) {
+    let (state, _dir) = backend.shop("console-selection-refused").await;
     let (mut browser, csrf) = console_browser(&state).await;
 
     for confirm in ["", "1"] {
@@ -231,9 +232,8 @@ async fn an_unknown_module_or_a_bad_order_is_refused_with_a_message() {
     assert_eq!(active_methods(&state).await, 2);
 }
 
-#[tokio::test]
-async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
-    let (state, _dir) = shop("console-selection-csrf").await;
+async fn a_form_without_the_session_token_is_refused_and_changes_nothing(backend: Backend) {
+    let (state, _dir) = backend.shop("console-selection-csrf").await;
     let (mut browser, _) = console_browser(&state).await;
     for csrf in ["", "not-the-token"] {
         let page = browser
@@ -245,9 +245,8 @@ async fn a_form_without_the_session_token_is_refused_and_changes_nothing() {
     assert_eq!(active_methods(&state).await, 2);
 }
 
-#[tokio::test]
-async fn without_a_session_nothing_changes_and_the_answer_is_an_empty_redirect() {
-    let (state, _dir) = shop("console-selection-no-session").await;
+async fn without_a_session_nothing_changes_and_the_answer_is_an_empty_redirect(backend: Backend) {
+    let (state, _dir) = backend.shop("console-selection-no-session").await;
     let mut browser = Browser::new(&state);
     let page = browser.get("/admin/modules").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
@@ -316,14 +315,12 @@ impl TypedModule for Second {
     }
 }
 
-#[tokio::test]
-async fn a_module_is_put_in_front_by_its_order_and_its_settings_are_said_to_be_missing() {
-    let dir = common::TempDir::new("console-selection-order");
+async fn a_module_is_put_in_front_by_its_order_and_its_settings_are_said_to_be_missing(
+    backend: Backend,
+) {
+    let db = backend.database("console-selection-order");
     let text = shophost::config::DEMO_CONFIG
-        .replace(
-            "sqlite:shophost-data/shophost.db",
-            &format!("sqlite:{}", dir.0.join("t.db").display()),
-        )
+        .replace("sqlite:shophost-data/shophost.db", db.url())
         .replace("[sandbox]\nenabled = true", "[sandbox]\nenabled = false")
         .replace("demo-admin-token-change-me", common::ADMIN_TOKEN);
     let module: std::sync::Arc<dyn PaymentModule> = std::sync::Arc::new(Second);
@@ -383,3 +380,12 @@ async fn a_module_is_put_in_front_by_its_order_and_its_settings_are_said_to_be_m
     assert!(html.contains("name=\"order-remise\" value=\"2\""));
     assert!(html.contains("<span class=\"badge broken\">設定に不備あり</span>"));
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    taking_remise_out_of_use_asks_then_stops_its_methods_and_it_keeps_listening,
+    an_unknown_module_or_a_bad_order_is_refused_with_a_message,
+    a_form_without_the_session_token_is_refused_and_changes_nothing,
+    without_a_session_nothing_changes_and_the_answer_is_an_empty_redirect,
+    a_module_is_put_in_front_by_its_order_and_its_settings_are_said_to_be_missing,
+);

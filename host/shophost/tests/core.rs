@@ -1,9 +1,13 @@
 //! Host-core behaviour: the registry, every config error, settings updates stopping payment methods,
-//! taking a module out of use, deleting methods, and which methods checkout lists.
+//! taking a module out of use, deleting methods, and which methods checkout lists. The tests of a
+//! running shop run on SQLite and on PostgreSQL when `SHOPHOST_TEST_PG_URL` names a server.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
+use common::Backend;
 use shophost::config::{Config, RawConfig};
 use shophost::db::NewPaymentMethod;
 use shophost::domain::MoveDirection;
@@ -234,39 +238,6 @@ fn the_example_config_is_valid_and_the_demo_config_checks() {
     assert_eq!(demo.in_use, vec!["remise".to_owned()]);
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A SQLite URL in a fresh folder of its own, removed when the test is done with it.
-struct ScratchDb {
-    dir: std::path::PathBuf,
-    url: String,
-}
-
-impl std::ops::Deref for ScratchDb {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn temp_db() -> ScratchDb {
-    let dir = std::env::temp_dir().join(format!(
-        "shophost-core-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite:{}", dir.join("shop.db").display());
-    ScratchDb { dir, url }
-}
-
 fn shop_config(db: &str, in_use: &str, shopco: &str) -> String {
     format!(
         r#"
@@ -320,10 +291,10 @@ async fn active_names(state: &AppState) -> Vec<String> {
     methods.into_iter().map(|m| m.name).collect()
 }
 
-#[tokio::test]
-async fn checkout_lists_only_methods_in_use_with_provided_types_in_order() {
-    let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+async fn checkout_lists_only_methods_in_use_with_provided_types_in_order(backend: Backend) {
+    let scratch = backend.database("core-1");
+    let db = scratch.url();
+    let state = state(&shop_config(db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
     add_method(&state, "コンビニ決済", "acting_remise_conv", true).await;
@@ -345,10 +316,12 @@ async fn checkout_lists_only_methods_in_use_with_provided_types_in_order() {
     );
 }
 
-#[tokio::test]
-async fn a_settings_error_stops_the_modules_methods_until_the_operator_restarts_them() {
-    let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+async fn a_settings_error_stops_the_modules_methods_until_the_operator_restarts_them(
+    backend: Backend,
+) {
+    let scratch = backend.database("core-2");
+    let db = scratch.url();
+    let state = state(&shop_config(db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
     add_method(&state, "カード決済", "acting_remise_card", true).await;
@@ -406,22 +379,22 @@ async fn a_settings_error_stops_the_modules_methods_until_the_operator_restarts_
 
     // The operator's settings survive a restart and win over the file.
     drop(state);
-    let state = self::state(&shop_config(&db, "\"remise\"", "FILESHOP"))
+    let state = self::state(&shop_config(db, "\"remise\"", "FILESHOP"))
         .await
         .unwrap();
     assert_eq!(state.engine.states()["remise"].values["SHOPCO"], "TESTSHOP");
 }
 
-#[tokio::test]
-async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
-    let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use(backend: Backend) {
+    let scratch = backend.database("core-3");
+    let db = scratch.url();
+    let state = state(&shop_config(db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
     let card = add_method(&state, "カード決済", "acting_remise_card", true).await;
     drop(state);
 
-    let error = self::state(&shop_config(&db, "", "TESTSHOP"))
+    let error = self::state(&shop_config(db, "", "TESTSHOP"))
         .await
         .err()
         .unwrap();
@@ -430,7 +403,7 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
         "{error}"
     );
 
-    let state = self::state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+    let state = self::state(&shop_config(db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
     let mut method = state.store.payment_method(card).await.unwrap().unwrap();
@@ -449,7 +422,7 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
         .await
         .unwrap();
     drop(state);
-    let state = self::state(&shop_config(&db, "", "TESTSHOP"))
+    let state = self::state(&shop_config(db, "", "TESTSHOP"))
         .await
         .expect("stopped methods do not block");
     let methods = state.store.payment_methods().await.unwrap();
@@ -458,12 +431,12 @@ async fn a_module_cannot_leave_use_while_one_of_its_methods_is_in_use() {
     assert!(active_names(&state).await.is_empty());
 }
 
-#[tokio::test]
-async fn a_method_with_a_checkout_cannot_be_deleted() {
+async fn a_method_with_a_checkout_cannot_be_deleted(backend: Backend) {
     use shophost::checkout::{CartInputLine, CheckoutInput};
     use shophost::domain::CustomerDetails;
-    let db = temp_db();
-    let state = state(&shop_config(&db, "\"remise\"", "TESTSHOP"))
+    let scratch = backend.database("core-4");
+    let db = scratch.url();
+    let state = state(&shop_config(db, "\"remise\"", "TESTSHOP"))
         .await
         .unwrap();
     state
@@ -507,3 +480,11 @@ async fn a_method_with_a_checkout_cannot_be_deleted() {
     state.store.delete_payment_method(unused).await.unwrap();
     assert_eq!(state.store.payment_methods().await.unwrap().len(), 1);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    checkout_lists_only_methods_in_use_with_provided_types_in_order,
+    a_settings_error_stops_the_modules_methods_until_the_operator_restarts_them,
+    a_module_cannot_leave_use_while_one_of_its_methods_is_in_use,
+    a_method_with_a_checkout_cannot_be_deleted,
+);

@@ -1,6 +1,7 @@
 //! The admin API's choice of modules in use, through the router: the confirmation before methods
 //! stop, refusals of bad requests, and the module list with a module out of use.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
@@ -26,9 +27,8 @@ async fn admin(
     (page.status, value)
 }
 
-#[tokio::test]
-async fn choosing_the_modules_in_use_asks_before_methods_stop() {
-    let (state, _dir) = shop("module-selection").await;
+async fn choosing_the_modules_in_use_asks_before_methods_stop(backend: Backend) {
+    let (state, _dir) = backend.shop("module-selection").await;
     let app = shophost::http::router(state.clone());
 
     let (status, _) = admin(
@@ -111,3 +111,6 @@ async fn choosing_the_modules_in_use_asks_before_methods_stop() {
     assert!(remise["retired"].is_null(), "{remise}");
     assert_eq!(remise["notification_endpoints"], json!([]), "{remise}");
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(choosing_the_modules_in_use_asks_before_methods_stop,);

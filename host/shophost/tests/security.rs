@@ -4,16 +4,17 @@
 //! throttled per account and per client address; passwords hashed by earlier versions are replaced by
 //! Argon2id at the next login.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use common::{send, shop, Page, SHOP_ORIGIN};
+use common::{send, Backend, Page, SHOP_ORIGIN};
 
 /// A shop's router, its state and its temporary directory.
-async fn shop_app(name: &str) -> (Router, shophost::AppState, common::TempDir) {
-    let (state, dir) = shop(name).await;
+async fn shop_app(backend: &Backend, name: &str) -> (Router, shophost::AppState, common::Scratch) {
+    let (state, dir) = backend.shop(name).await;
     (shophost::http::router(state.clone()), state, dir)
 }
 
@@ -68,9 +69,8 @@ fn refused(answer: &Page, what: &str) {
 
 const LOGIN: &str = "email=demo%40example.invalid&password=demo&next=%2Fmypage";
 
-#[tokio::test]
-async fn a_cross_site_login_establishes_no_session() {
-    let (app, _state, _dir) = shop_app("login").await;
+async fn a_cross_site_login_establishes_no_session(backend: Backend) {
+    let (app, _state, _dir) = shop_app(&backend, "login").await;
     for from in [From::OtherSite, From::OtherOrigin] {
         refused(&post(&app, from, None, "/login", LOGIN).await, "login");
         refused(
@@ -96,9 +96,8 @@ async fn a_cross_site_login_establishes_no_session() {
     assert!(answer.set_cookie.is_some());
 }
 
-#[tokio::test]
-async fn a_cross_site_post_changes_nothing_in_a_signed_in_session() {
-    let (app, _state, _dir) = shop_app("session").await;
+async fn a_cross_site_post_changes_nothing_in_a_signed_in_session(backend: Backend) {
+    let (app, _state, _dir) = shop_app(&backend, "session").await;
     let login = post(&app, From::Shop, None, "/login", LOGIN).await;
     let cookie = login
         .set_cookie
@@ -157,9 +156,8 @@ fn login_form(email: &str, password: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn logins_are_throttled_per_account_with_a_japanese_message() {
-    let (app, _state, _dir) = shop_app("throttle").await;
+async fn logins_are_throttled_per_account_with_a_japanese_message(backend: Backend) {
+    let (app, _state, _dir) = shop_app(&backend, "throttle").await;
     for _ in 0..shophost::throttle::PER_ACCOUNT {
         let answer = post(
             &app,
@@ -210,9 +208,8 @@ async fn logins_are_throttled_per_account_with_a_japanese_message() {
     );
 }
 
-#[tokio::test]
-async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login() {
-    let (app, state, _dir) = shop_app("rehash").await;
+async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login(backend: Backend) {
+    let (app, state, _dir) = shop_app(&backend, "rehash").await;
     // What the previous version stored for "secret1": PBKDF2-HMAC-SHA256, 60,000 iterations, salt
     // and hash in hex.
     let salt = [0x5au8; 16];
@@ -259,3 +256,11 @@ async fn a_password_hashed_by_an_earlier_version_is_replaced_at_login() {
     .await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    a_cross_site_login_establishes_no_session,
+    a_cross_site_post_changes_nothing_in_a_signed_in_session,
+    logins_are_throttled_per_account_with_a_japanese_message,
+    a_password_hashed_by_an_earlier_version_is_replaced_at_login,
+);

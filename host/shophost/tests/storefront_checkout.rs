@@ -4,22 +4,22 @@
 //! and the zero-total order that needs no gateway. Also the refusals the confirm page shows before
 //! anything is stored.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{
     assert_redirect, confirm_order, customer_with, fill_cart_and_customer, hidden, method_id,
-    product_id, shop, Browser, ADMIN_TOKEN, CUSTOMER,
+    product_id, Backend, Browser, ADMIN_TOKEN, CUSTOMER,
 };
 use shophost::db::NewPaymentMethod;
 use shophost::domain::MoveDirection;
 use shophost::AppState;
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key() {
-    let (state, _dir) = shop("card").await;
+async fn card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key(backend: Backend) {
+    let (state, _dir) = backend.shop("card").await;
     let mut browser = Browser::new(&state);
 
     let index = browser.get("/").await;
@@ -178,9 +178,8 @@ async fn admin_attempt_keys(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn only_confirming_stores_the_attempt_and_confirming_again_reuses_it() {
-    let (state, _dir) = shop("confirm-post").await;
+async fn only_confirming_stores_the_attempt_and_confirming_again_reuses_it(backend: Backend) {
+    let (state, _dir) = backend.shop("confirm-post").await;
     let mut browser = Browser::new(&state);
     fill_cart_and_customer(&mut browser, &state, CUSTOMER).await;
     let conv = method_id(&state, "acting_remise_conv").await.to_string();
@@ -225,9 +224,10 @@ async fn only_confirming_stores_the_attempt_and_confirming_again_reuses_it() {
     assert!(review.contains("今治タオル ハンカチ"));
 }
 
-#[tokio::test]
-async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its_deadline() {
-    let (state, _dir) = shop("conv").await;
+async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its_deadline(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("conv").await;
     let card = method_id(&state, "acting_remise_card").await;
     let conv = method_id(&state, "acting_remise_conv").await;
     // The operator puts the multi-payment first and adds a stopped method.
@@ -301,9 +301,8 @@ async fn delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its
     assert!(hidden(&html, "S_TORIHIKI_NO").is_some());
 }
 
-#[tokio::test]
-async fn a_name_outside_shift_jis_gets_a_message_instead_of_a_form() {
-    let (state, _dir) = shop("sjis").await;
+async fn a_name_outside_shift_jis_gets_a_message_instead_of_a_form(backend: Backend) {
+    let (state, _dir) = backend.shop("sjis").await;
     let mut browser = Browser::new(&state);
     fill_cart_and_customer(
         &mut browser,
@@ -353,9 +352,8 @@ async fn a_name_outside_shift_jis_gets_a_message_instead_of_a_form() {
     assert!(html.contains("山田 太郎"));
 }
 
-#[tokio::test]
-async fn the_preview_is_the_attempt_that_confirming_stores() {
-    let (state, _dir) = shop("preview").await;
+async fn the_preview_is_the_attempt_that_confirming_stores(backend: Backend) {
+    let (state, _dir) = backend.shop("preview").await;
     let card = method_id(&state, "acting_remise_card").await;
     let mug = product_id(&state, "有田焼 マグカップ").await;
     let customer: serde_json::Map<String, serde_json::Value> = CUSTOMER
@@ -394,9 +392,8 @@ async fn the_preview_is_the_attempt_that_confirming_stores() {
     );
 }
 
-#[tokio::test]
-async fn what_the_attempt_would_refuse_is_shown_before_anything_is_stored() {
-    let (state, _dir) = shop("refusals").await;
+async fn what_the_attempt_would_refuse_is_shown_before_anything_is_stored(backend: Backend) {
+    let (state, _dir) = backend.shop("refusals").await;
     let card = method_id(&state, "acting_remise_card").await;
     let card_text = card.to_string();
     let div = format!("opt_{card}_div");
@@ -460,9 +457,8 @@ async fn what_the_attempt_would_refuse_is_shown_before_anything_is_stored() {
     assert!(state.store.attempts(false, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_zero_total_order_completes_at_once_and_empties_the_cart() {
-    let (state, _dir) = shop("free").await;
+async fn a_zero_total_order_completes_at_once_and_empties_the_cart(backend: Backend) {
+    let (state, _dir) = backend.shop("free").await;
     state
         .store
         .ensure_product("FREE01", "無料サンプル", 0, "お試し用")
@@ -503,3 +499,14 @@ async fn a_zero_total_order_completes_at_once_and_empties_the_cart() {
         .text()
         .contains("カートに商品はありません"));
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    card_purchase_confirm_page_is_shift_jis_and_keeps_its_link_key,
+    only_confirming_stores_the_attempt_and_confirming_again_reuses_it,
+    delivery_lists_only_active_methods_in_operator_order_and_conv_shows_its_deadline,
+    a_name_outside_shift_jis_gets_a_message_instead_of_a_form,
+    the_preview_is_the_attempt_that_confirming_stores,
+    what_the_attempt_would_refuse_is_shown_before_anything_is_stored,
+    a_zero_total_order_completes_at_once_and_empties_the_cart,
+);

@@ -2,16 +2,16 @@
 //! changes), マイページ, ログアウト, 会員登録 once per e-mail, a member's card checkout (PayQuick), and
 //! the card change (クレジットカード変更), which names its module and remembers its attempt.
 
+#[macro_use]
 mod common;
 
 use axum::http::StatusCode;
 use common::{
-    assert_redirect, confirm_order, customer_with, hidden, method_id, product_id, shop, Browser,
+    assert_redirect, confirm_order, customer_with, hidden, method_id, product_id, Backend, Browser,
 };
 
-#[tokio::test]
-async fn members_log_in_see_mypage_and_log_out() {
-    let (state, _dir) = shop("member").await;
+async fn members_log_in_see_mypage_and_log_out(backend: Backend) {
+    let (state, _dir) = backend.shop("member").await;
     let mut browser = Browser::new(&state);
     assert_redirect(&browser.get("/mypage").await, "/login?next=/mypage");
 
@@ -98,9 +98,8 @@ async fn members_log_in_see_mypage_and_log_out() {
     assert_redirect(&browser.get("/mypage").await, "/login?next=/mypage");
 }
 
-#[tokio::test]
-async fn registering_makes_a_member_once_per_email() {
-    let (state, _dir) = shop("register").await;
+async fn registering_makes_a_member_once_per_email(backend: Backend) {
+    let (state, _dir) = backend.shop("register").await;
     let mut browser = Browser::new(&state);
     let mut form = customer_with(&[("email", "new@example.jp")]);
     form.push(("password", "secret123"));
@@ -142,9 +141,8 @@ async fn registering_makes_a_member_once_per_email() {
     assert_redirect(&login, "/mypage");
 }
 
-#[tokio::test]
-async fn a_card_change_names_its_module_and_remembers_its_attempt() {
-    let (state, _dir) = shop("card-change").await;
+async fn a_card_change_names_its_module_and_remembers_its_attempt(backend: Backend) {
+    let (state, _dir) = backend.shop("card-change").await;
     let mut browser = Browser::new(&state);
     let login = browser
         .post(
@@ -191,3 +189,10 @@ async fn a_card_change_names_its_module_and_remembers_its_attempt() {
         "{done}"
     );
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    members_log_in_see_mypage_and_log_out,
+    registering_makes_a_member_once_per_email,
+    a_card_change_names_its_module_and_remembers_its_attempt,
+);

@@ -2,16 +2,16 @@
 //! the cart's quantities, the customer form (every problem next to its field, what was typed kept and
 //! escaped), and the stylesheet every page links.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{assert_redirect, customer_with, product_id, shop, Browser};
+use common::{assert_redirect, customer_with, product_id, Backend, Browser};
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn bad_customer_details_are_shown_again_with_messages() {
-    let (state, _dir) = shop("input").await;
+async fn bad_customer_details_are_shown_again_with_messages(backend: Backend) {
+    let (state, _dir) = backend.shop("input").await;
     let mut browser = Browser::new(&state);
     // No cart: the customer step sends the shopper back to the cart.
     assert_redirect(&browser.get("/checkout/customer").await, "/cart");
@@ -59,9 +59,8 @@ async fn bad_customer_details_are_shown_again_with_messages() {
         .contains("カートに商品はありません"));
 }
 
-#[tokio::test]
-async fn the_catalogue_marks_the_recurring_product() {
-    let (state, _dir) = shop("recurring").await;
+async fn the_catalogue_marks_the_recurring_product(backend: Backend) {
+    let (state, _dir) = backend.shop("recurring").await;
     let mut browser = Browser::new(&state);
     let page = browser.get("/").await.text();
     assert!(page.contains("オンライン茶道教室 月謝"), "{page}");
@@ -73,9 +72,8 @@ async fn the_catalogue_marks_the_recurring_product() {
     assert_eq!(page.matches("class=\"recurring\"").count(), 1, "{page}");
 }
 
-#[tokio::test]
-async fn customer_problems_sit_next_to_their_fields() {
-    let (state, _dir) = shop("fields").await;
+async fn customer_problems_sit_next_to_their_fields(backend: Backend) {
+    let (state, _dir) = backend.shop("fields").await;
     let mut browser = Browser::new(&state);
     let mug = product_id(&state, "有田焼 マグカップ").await.to_string();
     browser
@@ -98,9 +96,8 @@ async fn customer_problems_sit_next_to_their_fields() {
     assert_eq!(html.matches("class=\"field-error\"").count(), 1, "{html}");
 }
 
-#[tokio::test]
-async fn the_stylesheet_is_a_cached_file_that_every_page_links() {
-    let (state, _dir) = shop("assets").await;
+async fn the_stylesheet_is_a_cached_file_that_every_page_links(backend: Backend) {
+    let (state, _dir) = backend.shop("assets").await;
     let mut browser = Browser::new(&state);
     let index = browser.get("/").await.text();
     assert!(!index.contains("<style"), "no inline styles: {index}");
@@ -126,3 +123,11 @@ async fn the_stylesheet_is_a_cached_file_that_every_page_links() {
         "public, max-age=31536000, immutable"
     );
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    bad_customer_details_are_shown_again_with_messages,
+    the_catalogue_marks_the_recurring_product,
+    customer_problems_sit_next_to_their_fields,
+    the_stylesheet_is_a_cached_file_that_every_page_links,
+);

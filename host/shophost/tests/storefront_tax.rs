@@ -3,12 +3,13 @@
 //! in it, with 8 % items marked ※; the admin API's order says the same. The rate is the one recorded
 //! when the order was priced, whatever the product's class later becomes.
 
+#[macro_use]
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{
-    assert_redirect, confirm_order, method_id, product_id, send, shop, Browser, ADMIN_TOKEN,
+    assert_redirect, confirm_order, method_id, product_id, send, Backend, Browser, ADMIN_TOKEN,
     CUSTOMER,
 };
 use shophost::catalogue::{self, ProductForm};
@@ -61,9 +62,8 @@ async fn order_it(browser: &mut Browser, state: &AppState) -> String {
     link_key
 }
 
-#[tokio::test]
-async fn the_cart_and_the_confirm_page_show_each_rate() {
-    let (state, _dir) = shop("tax-mixed").await;
+async fn the_cart_and_the_confirm_page_show_each_rate(backend: Backend) {
+    let (state, _dir) = backend.shop("tax-mixed").await;
     let mut browser = Browser::new(&state);
     let index = browser.get("/").await.text();
     assert!(index.contains("※は軽減税率（8%）対象商品です"), "{index}");
@@ -104,9 +104,8 @@ async fn the_cart_and_the_confirm_page_show_each_rate() {
     assert!(purchase.contains(REDUCED_ROW), "{purchase}");
 }
 
-#[tokio::test]
-async fn an_order_keeps_the_rates_it_was_priced_with() {
-    let (state, _dir) = shop("tax-kept").await;
+async fn an_order_keeps_the_rates_it_was_priced_with(backend: Backend) {
+    let (state, _dir) = backend.shop("tax-kept").await;
     let mut browser = Browser::new(&state);
     to_confirm(&mut browser, &state, &[(MUG, "1"), (TEA, "1")]).await;
     let link_key = order_it(&mut browser, &state).await;
@@ -156,9 +155,8 @@ async fn an_order_keeps_the_rates_it_was_priced_with() {
     assert!(!review.contains(NOTE), "{review}");
 }
 
-#[tokio::test]
-async fn mypage_shows_each_order_with_its_rates() {
-    let (state, _dir) = shop("tax-mypage").await;
+async fn mypage_shows_each_order_with_its_rates(backend: Backend) {
+    let (state, _dir) = backend.shop("tax-mypage").await;
     let mut browser = Browser::new(&state);
     let login = browser
         .post(
@@ -178,3 +176,10 @@ async fn mypage_shows_each_order_with_its_rates() {
     assert!(!mypage.contains("10%対象"), "8 % only: {mypage}");
     assert!(mypage.contains(NOTE), "{mypage}");
 }
+
+// Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+on_both_backends!(
+    the_cart_and_the_confirm_page_show_each_rate,
+    an_order_keeps_the_rates_it_was_priced_with,
+    mypage_shows_each_order_with_its_rates,
+);

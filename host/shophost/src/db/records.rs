@@ -122,7 +122,7 @@ pub struct OrderFilter {
 pub struct AttemptFilter {
     /// Part of the link key.
     pub link_key: Option<String>,
-    /// Part of the customer's name or its kana, without spaces.
+    /// Part of the customer's name or its kana, without spaces (Latin letters in any case).
     pub customer_name: Option<String>,
     /// Registered at or after (Unix ms).
     pub from: Option<i64>,

@@ -1,7 +1,9 @@
-//! What the host's router-level tests share: a shop on the demo config in a fresh SQLite file, requests
-//! sent through the real router in process (one answer, body read), a browser that carries the session
-//! cookie across requests and posts forms as `application/x-www-form-urlencoded`, and the storefront's
-//! fixtures (a customer, the demo products and methods, the steps up to the confirm page).
+//! What the host's router-level tests share: a shop on the demo config on either backend (a fresh
+//! SQLite file, or a fresh schema on the PostgreSQL server of `SHOPHOST_TEST_PG_URL`) and
+//! `on_both_backends!`, which runs a test body on each; requests sent through the real router in
+//! process (one answer, body read), a browser that carries the session cookie across requests and
+//! posts forms as `application/x-www-form-urlencoded`, and the storefront's fixtures (a customer, the
+//! demo products and methods, the steps up to the confirm page, orders made straight in the store).
 //!
 //! Each test builds its own state, so tests run in parallel without seeing each other's carts or
 //! orders.
@@ -48,11 +50,186 @@ impl Drop for TempDir {
     }
 }
 
-/// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) in a fresh SQLite file.
-pub async fn shop(name: &str) -> (AppState, TempDir) {
-    let dir = TempDir::new(name);
-    let db = format!("sqlite:{}", dir.0.join("t.db").display());
-    (shop_on(&db).await, dir)
+/// Where a test shop keeps its data: SQLite, or PostgreSQL in a schema of the test's own.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// The database URL of a fresh schema made by [`on_postgresql`] (`search_path` set to it).
+    #[cfg(feature = "postgres")]
+    Postgres(String),
+}
+
+/// A test shop's database beside its state: runs SQL on it (to flag an order or move it in time, as
+/// nothing in the shop does) and, for SQLite, keeps its directory until dropped.
+pub struct Scratch {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    /// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) on this backend. Call it (or [`Backend::database`])
+    /// once per backend value: on PostgreSQL the schema is the test's, and a second shop would share
+    /// it.
+    pub async fn shop(&self, name: &str) -> (AppState, Scratch) {
+        let db = self.database(name);
+        let state = shop_on(db.url()).await;
+        let expected = match self {
+            Backend::Sqlite => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        };
+        assert_eq!(state.store.backend(), expected);
+        (state, db)
+    }
+
+    /// The database a test shop on this backend keeps its data in, for a test that writes its own
+    /// config (a fresh SQLite file, or the test's PostgreSQL schema).
+    pub fn database(&self, name: &str) -> Scratch {
+        match self {
+            Backend::Sqlite => {
+                let dir = TempDir::new(name);
+                Scratch {
+                    url: format!("sqlite:{}", dir.0.join("t.db").display()),
+                    _dir: Some(dir),
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(url) => Scratch {
+                url: url.clone(),
+                _dir: None,
+            },
+        }
+    }
+}
+
+impl Scratch {
+    /// The database URL, for the config's `[database] url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs one statement on the shop's database, outside the shop.
+    pub async fn sql(&self, statement: &str) {
+        #[cfg(feature = "postgres")]
+        if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.expect("PostgreSQL");
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            pool.close().await;
+            return;
+        }
+        let file = self.url.trim_start_matches("sqlite:");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(file)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("db");
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        pool.close().await;
+    }
+}
+
+/// The PostgreSQL server of the PostgreSQL tests (`SHOPHOST_TEST_PG_URL`). Without it: a failure when
+/// `CI` is set (the PostgreSQL tests must run there), else `None`, said on stderr, and the test's name
+/// added to the file named by `SHOPHOST_TEST_PG_SKIPPED` (`scripts/test` sums the skips up).
+#[cfg(feature = "postgres")]
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("SHOPHOST_TEST_PG_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but SHOPHOST_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
+             (e.g. SHOPHOST_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test)"
+        ),
+        _ => {
+            // The test harness names each test's thread after the test.
+            let name = format!(
+                "{}::{}",
+                env!("CARGO_CRATE_NAME"),
+                std::thread::current().name().unwrap_or("?")
+            );
+            eprintln!("PostgreSQL SKIPPED: {name} did not run (SHOPHOST_TEST_PG_URL is not set)");
+            if let Some(path) = std::env::var_os("SHOPHOST_TEST_PG_SKIPPED") {
+                use std::io::Write;
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .and_then(|mut file| file.write_all(format!("{name}\n").as_bytes()));
+                if let Err(error) = written {
+                    panic!("cannot note the PostgreSQL skip in {path:?}: {error}");
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Runs a test body on a fresh schema of the PostgreSQL server at `server` (its name unique to this
+/// run), then drops the schema, whether the body passed or panicked.
+#[cfg(feature = "postgres")]
+pub async fn on_postgresql<F, Fut>(server: &str, body: F)
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let schema = format!(
+        "t_router_{}_{nanos}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let admin = sqlx::PgPool::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {server}: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create the test's schema");
+    let separator = if server.contains('?') { '&' } else { '?' };
+    let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
+    let outcome = std::panic::AssertUnwindSafe(body(Backend::Postgres(url)))
+        .catch_unwind()
+        .await;
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await;
+    admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Makes each named `async fn NAME(backend: Backend)` two tests: `NAME::sqlite`, and `NAME::postgresql`
+/// on a fresh PostgreSQL schema when `SHOPHOST_TEST_PG_URL` names a server (see [`postgres_url`] for
+/// what happens without one).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn postgresql() {
+                if let Some(server) = $crate::common::postgres_url() {
+                    $crate::common::on_postgresql(&server, super::$name).await
+                }
+            }
+        }
+    )*};
 }
 
 /// A shop on the demo config (sandbox off, admin token [`ADMIN_TOKEN`]) on the database at `url`.
@@ -331,4 +508,87 @@ pub async fn api(
     let page = send(&shophost::http::router(state.clone()), request).await;
     let value = serde_json::from_slice(&page.bytes).unwrap_or(serde_json::Value::Null);
     (page.status, value)
+}
+
+/// An order made straight in the store, fast enough for a few hundred: an attempt for one mug
+/// (1,100 円) with `link_key` and `customer`, then its order by the operator's recovery: a card
+/// payment (売上) when `card`, else a コンビニ one (未入金).
+pub async fn recovered_order(
+    state: &AppState,
+    link_key: &str,
+    customer: shophost::domain::CustomerDetails,
+    card: bool,
+) -> shophost::domain::Order {
+    use shophost::domain::{AttemptKind, AttemptSnapshot, CartLine, PaymentStatus};
+    let line = CartLine {
+        product_id: 1,
+        name: "有田焼 マグカップ".to_owned(),
+        unit_price: 1100,
+        quantity: 1,
+        tax_rate: 10,
+        recurring: None,
+    };
+    let snapshot = AttemptSnapshot {
+        lines: vec![line],
+        customer,
+        items_total: 1100,
+        shipping: 0,
+        total: 1100,
+        tax: 100,
+        note: String::new(),
+        options: Default::default(),
+    };
+    let (settlement_type, method, status, label) = if card {
+        (
+            "acting_remise_card",
+            "カード決済",
+            PaymentStatus::Captured,
+            "カード決済（ルミーズ）",
+        )
+    } else {
+        (
+            "acting_remise_conv",
+            "コンビニ決済",
+            PaymentStatus::Unpaid,
+            "コンビニ決済（ルミーズ）",
+        )
+    };
+    state
+        .store
+        .create_attempt(&shophost::db::NewAttempt {
+            link_key: link_key.to_owned(),
+            kind: AttemptKind::Order,
+            module_id: "remise".to_owned(),
+            settlement_type: settlement_type.to_owned(),
+            payment_method_id: None,
+            payment_method_name: method.to_owned(),
+            member_id: None,
+            snapshot,
+        })
+        .await
+        .expect("attempt");
+    state
+        .store
+        .recover_attempt(link_key, status, label, "テスト")
+        .await
+        .expect("order")
+}
+
+/// The order numbers a 受注リスト page shows, in order.
+pub fn listed_orders(html: &str) -> Vec<String> {
+    html.split("<a href=\"/admin/orders/")
+        .skip(1)
+        .filter_map(|rest| {
+            let code = rest.split("<code>").nth(1)?;
+            Some(code.split("</code>").next()?.to_owned())
+        })
+        .collect()
+}
+
+/// The link with `rel` (`next`, `prev`) of a list page, unescaped.
+pub fn pager(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
 }

@@ -34,10 +34,12 @@ impl<DB: Dialect> Pools<DB> {
         filter: &AttemptFilter,
         limit: i64,
     ) -> Result<Vec<Attempt>, DbError> {
+        // The name through lower() on both sides: SQLite's LIKE ignores the case of ASCII letters and
+        // PostgreSQL's does not.
         let sql = format!(
             "SELECT {} FROM checkout_attempts \
              WHERE ($1 IS NULL OR link_key LIKE $1 ESCAPE '\\') \
-             AND ($2 IS NULL OR {} LIKE $2 ESCAPE '\\') \
+             AND ($2 IS NULL OR lower({}) LIKE lower($2) ESCAPE '\\') \
              AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
              AND ($5 = FALSE OR attention IS NOT NULL) AND ($6 IS NULL OR id < $6) \
              ORDER BY id DESC LIMIT $7",

@@ -12,8 +12,8 @@ use crate::domain::{Member, MemberCard, RecurringContract};
 /// Which members to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberSearch {
-    /// Part of the e-mail address (any case) or of the name, 漢字 or カナ (spaces ignored); empty
-    /// for every member.
+    /// Part of the e-mail address or of the name, 漢字 or カナ (spaces ignored), Latin letters in any
+    /// case; empty for every member.
     pub text: String,
     /// Only members whose id is below this one (the next page).
     pub before: Option<i64>,
@@ -37,7 +37,7 @@ pub struct ContractFilter {
     pub status: Option<String>,
     /// One member's.
     pub member_id: Option<i64>,
-    /// Part of the product's name; empty for any.
+    /// Part of the product's name (Latin letters in any case); empty for any.
     pub product: String,
     /// Only contracts whose id is below this one (the next page).
     pub before: Option<i64>,
@@ -64,16 +64,20 @@ impl<DB: Dialect> Pools<DB> {
     ) -> Result<Vec<MemberListing>, DbError> {
         let text = search.text.trim();
         let name: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        // Both sides through the database's own lower(): SQLite's LIKE ignores the case of ASCII
+        // letters and PostgreSQL's does not, so neither is left to its LIKE (an e-mail or a name in
+        // Latin letters is found in any case on both).
         let sql = format!(
             "SELECT {}, (SELECT COUNT(*) FROM member_cards c WHERE c.member_id = members.id) \
-             AS cards FROM members WHERE ($1 = '' OR lower(email) LIKE $2 ESCAPE '\\' \
-             OR ({}) LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+             AS cards FROM members WHERE ($1 = '' OR lower(email) LIKE lower($2) ESCAPE '\\' \
+             OR lower({}) LIKE lower($3) ESCAPE '\\') AND ($4 IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5",
             MEMBERS.select(),
             DB::MEMBER_NAMES,
         );
         let args = vec![
             text.into(),
-            contains(&text.to_lowercase()).into(),
+            contains(text).into(),
             contains(&name).into(),
             search.before.into(),
             limit.into(),
@@ -105,9 +109,11 @@ impl<DB: Dialect> Pools<DB> {
         limit: i64,
     ) -> Result<Vec<RecurringContract>, DbError> {
         let product = filter.product.trim();
+        // lower() on both sides, as for the member search: the case is not left to LIKE.
         let sql = format!(
             "SELECT {} FROM recurring_contracts WHERE ($1 IS NULL OR status = $1) \
-             AND ($2 IS NULL OR member_id = $2) AND ($3 = '' OR product_name LIKE $4 ESCAPE '\\') \
+             AND ($2 IS NULL OR member_id = $2) \
+             AND ($3 = '' OR lower(product_name) LIKE lower($4) ESCAPE '\\') \
              AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
             CONTRACTS.select()
         );
