@@ -2,7 +2,8 @@
 //! key; an order registered with the log's date and with now, with the status the module's settings
 //! give; refused once an order exists; a コンビニ order registered 未入金 and paid by its receipt, and a
 //! receipt that came first making the order itself; a later card notification confirming a registered
-//! order instead of flagging it; the JSON route doing the same; the session and CSRF checks.
+//! order instead of flagging it; a recurring item's contract registered with the order, with the
+//! gateway's id or flagged without it; the JSON route doing the same; the session and CSRF checks.
 
 #[macro_use]
 mod common;
@@ -405,7 +406,197 @@ async fn without_token_or_session_nothing_is_registered_and_unknown_keys_are_404
 }
 
 // Each test above runs on SQLite, and on PostgreSQL when SHOPHOST_TEST_PG_URL names a server.
+/// A monthly product (on the 10th), and the demo member's checkout of it by card whose notification
+/// never came: the link key and the product's id.
+async fn recurring_checkout(state: &AppState) -> String {
+    let (status, product) = api(
+        state,
+        "POST",
+        "/admin/api/products",
+        Some(json!({"sku": "LESSON", "name": "オンライン茶道教室 月謝", "price": 3300})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let (status, answer) = api(
+        state,
+        "PUT",
+        "/admin/api/products/LESSON/recurrence",
+        Some(json!({"interval_months": 1, "charging_day": 10})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let customer: serde_json::Map<String, Value> = common::customer_with(&[
+        ("email", "demo@example.invalid"),
+        ("family_name", "会員"),
+        ("given_name", "花子"),
+    ])
+    .iter()
+    .map(|(name, value)| (name.to_string(), json!(value)))
+    .collect();
+    let (status, answer) = api(
+        state,
+        "POST",
+        "/api/checkout",
+        Some(json!({
+            "lines": [{"product_id": product["id"], "quantity": 1}],
+            "customer": customer,
+            "payment_method_id": method_id(state, "acting_remise_card").await,
+            "member": {"email": "demo@example.invalid", "password": "demo"},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    answer["link_key"].as_str().expect("link key").to_owned()
+}
+
+/// Posts 受注データ登録 with `fields` beside the session's token: the first post, and with `confirm`
+/// the second when the first was the confirmation step.
+async fn register_fields(
+    browser: &mut Browser,
+    csrf: &str,
+    link_key: &str,
+    fields: &[(&str, &str)],
+) -> (common::Page, Option<common::Page>) {
+    let path = format!("/admin/attempts/{link_key}/register");
+    let mut posted = vec![("csrf", csrf)];
+    posted.extend_from_slice(fields);
+    let step = browser.post(&path, &posted).await;
+    if step.status != StatusCode::OK {
+        return (step, None);
+    }
+    posted.push(("confirm", "1"));
+    let done = browser.post(&path, &posted).await;
+    (step, Some(done))
+}
+
+async fn a_recurring_order_is_registered_with_its_contract_and_the_gateways_id(backend: Backend) {
+    let (state, _dir) = backend.shop("recovery-recurring").await;
+    let link_key = recurring_checkout(&state).await;
+    let (mut browser, csrf) = console_browser(&state).await;
+    let detail = browser
+        .get(&format!("/admin/attempts/{link_key}"))
+        .await
+        .text();
+    assert!(
+        detail.contains("name=\"recurring_id\"") && detail.contains("継続課金の登録番号"),
+        "{detail}"
+    );
+
+    let (step, done) = register_fields(
+        &mut browser,
+        &csrf,
+        &link_key,
+        &[
+            ("registered_at", "attempt"),
+            ("transaction_id", ""),
+            ("recurring_id", "AC0000000099"),
+        ],
+    )
+    .await;
+    let step = step.text();
+    assert!(
+        step.contains("継続課金を登録番号 <code>AC0000000099</code> で登録します"),
+        "{step}"
+    );
+    assert_redirect(
+        &done.expect("confirmed"),
+        &format!("/admin/attempts/{link_key}?done=registered"),
+    );
+    let made = order(&state, &link_key).await.expect("the order");
+    assert_eq!(made.attention, None, "the id was given: nothing to check");
+    let contracts = state.store.contracts(None, 10).await.expect("contracts");
+    assert_eq!(contracts.len(), 1, "{contracts:?}");
+    let contract = &contracts[0];
+    assert_eq!(contract.gateway_id.as_deref(), Some("AC0000000099"));
+    assert_eq!(contract.order_id, made.id);
+    assert_eq!(contract.product_name, "オンライン茶道教室 月謝");
+    assert_eq!(
+        (
+            contract.amount,
+            contract.interval_months,
+            contract.charging_day
+        ),
+        (made.total, 1, 10)
+    );
+    assert_eq!(contract.status, "continuation", "継続中");
+}
+
+async fn without_the_id_the_contract_is_registered_and_the_order_flagged_and_a_cart_without_one_refuses_it(
+    backend: Backend,
+) {
+    let (state, _dir) = backend.shop("recovery-recurring-missing").await;
+    let (mut browser, csrf) = console_browser(&state).await;
+
+    // A cart without a recurring item has no field for it, and refuses an id posted anyway.
+    let (mug, _) = checkout(&state, "acting_remise_card").await;
+    let detail = browser.get(&format!("/admin/attempts/{mug}")).await.text();
+    assert!(!detail.contains("name=\"recurring_id\""), "{detail}");
+    let (refused, done) = register_fields(
+        &mut browser,
+        &csrf,
+        &mug,
+        &[("registered_at", "attempt"), ("recurring_id", "AC1")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(done.is_none());
+    assert!(
+        refused
+            .text()
+            .contains("この注文に継続課金の商品はありません"),
+        "{}",
+        refused.text()
+    );
+    assert!(order(&state, &mug).await.is_none());
+
+    // Without the id: the contract is there (the gateway charges it), and the order says to check.
+    let link_key = recurring_checkout(&state).await;
+    let (step, done) = register_fields(
+        &mut browser,
+        &csrf,
+        &link_key,
+        &[("registered_at", "now"), ("recurring_id", "")],
+    )
+    .await;
+    assert!(
+        step.text().contains("継続課金は登録番号なしで登録され"),
+        "{}",
+        step.text()
+    );
+    assert_redirect(
+        &done.expect("confirmed"),
+        &format!("/admin/attempts/{link_key}?done=registered"),
+    );
+    let made = order(&state, &link_key).await.expect("the order");
+    assert!(
+        made.attention
+            .as_deref()
+            .is_some_and(|why| why.contains("継続課金の登録番号が入力されていません")),
+        "{made:?}"
+    );
+    let contracts = state.store.contracts(None, 10).await.expect("contracts");
+    assert_eq!(contracts.len(), 1, "{contracts:?}");
+    assert_eq!(
+        (contracts[0].order_id, contracts[0].gateway_id.as_deref()),
+        (made.id, None)
+    );
+
+    // The JSON route takes the same field, by the same rules.
+    let (other, _) = checkout(&state, "acting_remise_card").await;
+    let (status, answer) = api(
+        &state,
+        "POST",
+        &format!("/admin/api/attempts/{other}/recover"),
+        Some(json!({"recurring_id": "AC2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(answer["fields"]["recurring_id"].is_string(), "{answer}");
+}
+
 on_both_backends!(
+    a_recurring_order_is_registered_with_its_contract_and_the_gateways_id,
+    without_the_id_the_contract_is_registered_and_the_order_flagged_and_a_cart_without_one_refuses_it,
     an_attempt_is_found_by_link_key_and_registered_with_the_logs_date,
     registered_now_and_a_later_notification_confirms_instead_of_flagging,
     a_conv_order_is_registered_unpaid_and_paid_by_its_receipt,
