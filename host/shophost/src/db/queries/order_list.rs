@@ -131,16 +131,18 @@ fn conditions(filter: &OrderListFilter, cursor: Option<PageCursor>) -> Condition
     if let Some(search) = &filter.search {
         let exact = c.arg(search.into());
         let name: String = search.chars().filter(|c| !c.is_whitespace()).collect();
-        let email = search.to_lowercase();
         let name_from = c.arg(name.clone().into());
         let name_to = c.arg(format!("{name}{LAST_CHAR}").into());
-        let email_from = c.arg(email.clone().into());
-        let email_to = c.arg(format!("{email}{LAST_CHAR}").into());
+        let last = c.arg(LAST_CHAR.to_string().into());
+        // The e-mail column holds the address as the database's lower() folds it (SQLite: ASCII
+        // letters only; PostgreSQL: by its locale), so the typed text is folded by the same lower().
         c.any = vec![
             format!("order_number = {exact}"),
             format!("link_key = {exact}"),
             format!("customer_name >= {name_from} AND customer_name < {name_to}"),
-            format!("customer_email >= {email_from} AND customer_email < {email_to}"),
+            format!(
+                "customer_email >= lower({exact}) AND customer_email < (lower({exact}) || {last})"
+            ),
         ];
     }
     c
@@ -350,8 +352,8 @@ mod tests {
             ..Default::default()
         };
         let (sql, args) = page_statement(&filter, Some(PageCursor::Newer(5, 7)), 51);
-        // status $1, cursor $2 $3, search $4..$8, limit $9.
-        assert_eq!(args.len(), 9);
+        // status $1, cursor $2 $3, search $4..$7, limit $8.
+        assert_eq!(args.len(), 8);
         let (outer, inner) = sql.split_once(" WHERE id IN (").unwrap();
         assert!(outer.starts_with("SELECT "), "{outer}");
         assert!(!outer.contains("WHERE"), "{outer}");
@@ -367,9 +369,10 @@ mod tests {
         assert!(alternatives[0].contains("order_number = $4"));
         assert!(alternatives[1].contains("link_key = $4"));
         assert!(alternatives[2].contains("customer_name >= $5 AND customer_name < $6"));
-        assert!(alternatives[3].contains("customer_email >= $7 AND customer_email < $8"));
+        assert!(alternatives[3]
+            .contains("customer_email >= lower($4) AND customer_email < (lower($4) || $7)"));
         assert!(sql.ends_with(
-            "AS matches ORDER BY created_at ASC, id ASC LIMIT $9) ORDER BY created_at ASC, id ASC"
+            "AS matches ORDER BY created_at ASC, id ASC LIMIT $8) ORDER BY created_at ASC, id ASC"
         ));
     }
 }
