@@ -201,6 +201,9 @@ pub struct RawConfig {
     /// `[modules]`.
     #[serde(default)]
     pub modules: RawModules,
+    /// `[mail]`.
+    #[serde(default)]
+    pub mail: crate::mail::settings::RawMail,
 }
 
 fn default_listen() -> String {
@@ -335,6 +338,8 @@ pub struct Config {
     pub notifications: RawNotifications,
     /// Retention of what the jobs purge.
     pub retention: RawRetention,
+    /// `[mail]`: the settings until the operator saves others, and the delivery worker's timing.
+    pub mail: crate::mail::settings::MailConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -355,6 +360,7 @@ impl std::fmt::Debug for Config {
             .field("in_use", &self.in_use)
             .field("module_settings", &"(not shown)")
             .field("demo", &self.demo)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -612,7 +618,12 @@ impl Config {
             }
             module_settings.insert(id.clone(), values);
         }
+        let mail = raw
+            .mail
+            .validate(&raw.shop.name)
+            .map_err(|problem| err(&format!("mail.{}", problem.key), problem.message))?;
         Ok(Config {
+            mail,
             source: source.to_owned(),
             listen,
             public_url,
