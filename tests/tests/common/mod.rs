@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod host_process;
+
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
