@@ -9,168 +9,25 @@
 //! - With the SMTP server down, nothing is lost: the mail waits (再送待ち, each attempt recorded) and
 //!   is delivered once the server is back.
 //! - An order registered from the 決済直前ログ sends nothing until the operator's button, then once.
-//! - The real `shophost` binary killed with SIGKILL after committing an order but before sending its
-//!   mails sends each of them once after a restart.
+//!
+//! `mail_flows.rs` has the rest: several workers, the shop's 決済エラー notice, the 継続課金 mail, and the
+//! host killed with SIGKILL before sending.
 //!
 //! Each runs on SQLite, and on PostgreSQL by the harness's rule (`SHOPHOST_TEST_PG_URL`; in CI a
 //! missing URL is a failure).
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::host_process::HostProcess;
+use common::smtp::*;
 use common::*;
-use mail_parser::MessageParser;
 use serde_json::json;
 use shophost::mail::{MailFilter, MailKind, MailStatus};
 
-/// The SMTP AUTH the tests' shops use.
-const SMTP_USER: &str = "shop";
-const SMTP_PASSWORD: &str = "smtp-secret-pw";
-
-/// A running `smtp-sink` and where it keeps what it received.
-struct SmtpSink {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl SmtpSink {
-    /// Starts the sink on `listen` (port 0: any), storing into `dir`, with AUTH PLAIN.
-    fn start(dir: &Path, listen: &str) -> SmtpSink {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-sink"))
-            .args(["--listen", listen, "--dir"])
-            .arg(dir)
-            .args(["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start smtp-sink");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("smtp-sink's first line");
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("smtp-sink said {line:?}"));
-        SmtpSink { child, address }
-    }
-}
-
-/// A delivered message: the envelope's recipients and the bytes.
-struct Delivered {
-    recipients: Vec<String>,
-    raw: Vec<u8>,
-}
-
-impl Delivered {
-    fn subject(&self) -> String {
-        let message = MessageParser::default().parse(&self.raw).expect("a mail");
-        message.subject().expect("a subject").to_owned()
-    }
-
-    fn body(&self) -> String {
-        let message = MessageParser::default().parse(&self.raw).expect("a mail");
-        message
-            .body_text(0)
-            .expect("a text body")
-            .replace("\r\n", "\n")
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        let message = MessageParser::default().parse(&self.raw).expect("a mail");
-        message.header_raw(name).map(|h| h.trim().to_owned())
-    }
-}
-
-/// Every message the sink in `dir` stored, in the order received.
-fn delivered(dir: &Path) -> Vec<Delivered> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    names
-        .into_iter()
-        .map(|path| Delivered {
-            recipients: std::fs::read_to_string(path.with_extension("rcpt"))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_owned)
-                .collect(),
-            raw: std::fs::read(&path).expect("read a message"),
-        })
-        .collect()
-}
-
-/// Waits (at most 30 s) until the sink in `dir` holds `count` messages; returns them.
-async fn wait_for_messages(dir: &Path, count: usize) -> Vec<Delivered> {
-    wait_for_messages_within(dir, count, Duration::from_secs(30)).await
-}
-
-/// Waits (at most `bound`) until the sink in `dir` holds `count` messages; returns them.
-async fn wait_for_messages_within(dir: &Path, count: usize, bound: Duration) -> Vec<Delivered> {
-    let start = Instant::now();
-    loop {
-        let found = delivered(dir);
-        if found.len() >= count {
-            return found;
-        }
-        assert!(
-            start.elapsed() < bound,
-            "{} of {count} messages arrived: {:?}",
-            found.len(),
-            found.iter().map(Delivered::subject).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The `[mail]` of a test shop sending to `port`.
-fn mail_config(port: u16) -> &'static str {
-    let text = format!(
-        r#"[mail]
-transport = "smtp"
-from = "shop@example.jp"
-from_name = "テストショップ"
-reply_to = "support@example.jp"
-notice_to = ["owner@example.jp"]
-header = "※このメールは送信専用アドレスから送信しています"
-signature = "テストショップ\nhttps://shop.example.jp/"
-retry_first_seconds = 1
-retry_max_seconds = 2
-poll_seconds = 1
-
-[mail.smtp]
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-user = "{SMTP_USER}"
-password = "{SMTP_PASSWORD}"
-timeout_seconds = 2
-"#
-    );
-    Box::leak(text.into_boxed_str())
-}
-
+/// A fresh directory for one test.
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("shophost-mail-{}", unique_name()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
@@ -546,132 +403,5 @@ async fn registered_order(database: Database) {
     assert_eq!(delivered(&dir).len(), 1);
     worker.abort();
     shop.finish().await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-// -- SIGKILL between the order's commit and the send ---------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_killed_before_sending_sends_once_after_restart_on_sqlite() {
-    killed_before_sending(Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_killed_before_sending_sends_once_after_restart_on_postgres() {
-    let Some(url) = postgres_url() else { return };
-    killed_before_sending(Database::Postgres(url)).await;
-}
-
-/// The real `shophost` binary takes a card notification while its SMTP server is down, acknowledges
-/// it (the order and its mails committed) and is killed with SIGKILL before any mail could go; the
-/// SMTP server comes up and the host is started again on the same database: each mail arrives once.
-async fn killed_before_sending(database: Database) {
-    let dir = scratch();
-    let (database_url, schema) = match &database {
-        Database::Sqlite => (format!("sqlite:{}", dir.join("shop.db").display()), None),
-        Database::Postgres(server) => {
-            let (url, schema) = fresh_postgres_schema(server).await.expect("a schema");
-            (url, Some((server.clone(), schema)))
-        }
-    };
-    let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let shop_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let address: SocketAddr = ([127, 0, 0, 1], shop_port).into();
-    let base = format!("http://{address}");
-    let config = dir.join("shophost.toml");
-    let options = Options {
-        extra_config: mail_config(smtp_port),
-        ..Options::default()
-    };
-    std::fs::write(&config, child_config_text(&options, address, &database_url))
-        .expect("write the config");
-    let log = dir.join("shophost.log");
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let host = HostProcess::start(&config, &log, &base, &http).await;
-
-    let methods: serde_json::Value = serde_json::from_slice(
-        &http
-            .get(format!("{base}/api/payment-methods"))
-            .send()
-            .await
-            .expect("payment methods")
-            .bytes()
-            .await
-            .expect("payment methods"),
-    )
-    .expect("JSON");
-    let method = methods["payment_methods"]
-        .as_array()
-        .expect("methods")
-        .iter()
-        .find(|m| m["settlement_type"] == CARD)
-        .and_then(|m| m["id"].as_i64())
-        .expect("a card method");
-    let checkout = json!({
-        "lines": [{"product_id": 1, "quantity": 1}],
-        "customer": customer(),
-        "payment_method_id": method,
-        "options": {},
-    });
-    let created: serde_json::Value = serde_json::from_slice(
-        &http
-            .post(format!("{base}/api/checkout"))
-            .header("content-type", "application/json")
-            .body(checkout.to_string())
-            .send()
-            .await
-            .expect("checkout")
-            .bytes()
-            .await
-            .expect("body"),
-    )
-    .expect("JSON");
-    let link_key = created["link_key"].as_str().expect("link key").to_owned();
-    let answer = http
-        .post(format!("{base}/index.php?acting=remise_card"))
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=Shift_JIS",
-        )
-        .body(sjis_form(&card_success(&link_key, "TS000001", MUG_PRICE)))
-        .send()
-        .await
-        .expect("the notification")
-        .text()
-        .await
-        .expect("the answer");
-    assert_eq!(answer, ACK);
-    // Acknowledged, so committed: the order and its two mails. Killed before anything was sent.
-    host.kill().await;
-
-    let sink_dir = dir.join("sink");
-    let _sink = SmtpSink::start(&sink_dir, &format!("127.0.0.1:{smtp_port}"));
-    assert!(delivered(&sink_dir).is_empty());
-    let host = HostProcess::start(&config, &log, &base, &http).await;
-    // A claim the killed host held runs out after its lease (three SMTP timeouts and ten seconds).
-    let messages = wait_for_messages_within(&sink_dir, 2, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let messages_later = delivered(&sink_dir);
-    assert_eq!(messages_later.len(), 2, "each mail once");
-    let mut recipients: Vec<_> = messages.iter().map(|m| m.recipients.join(",")).collect();
-    recipients.sort();
-    assert_eq!(recipients, ["owner@example.jp", "taro@example.jp"]);
-    assert!(messages
-        .iter()
-        .any(|m| m.subject().contains("ご注文内容のご確認")));
-    host.kill().await;
-    if let Some((server, schema)) = schema {
-        drop_postgres_schema(&server, &schema).await;
-    }
     let _ = std::fs::remove_dir_all(dir);
 }
