@@ -23,8 +23,8 @@ use crate::db::DbError;
 use crate::domain::now_millis;
 use crate::AppState;
 
-/// Mails claimed at a time.
-const BATCH: i64 = 20;
+/// Mails one pass sends at most before it looks at the settings again.
+const PASS: usize = 50;
 
 /// How long a claim holds a mail: long enough for an SMTP exchange with every timeout used up.
 fn lease_ms(settings: &MailSettings) -> i64 {
@@ -40,8 +40,8 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let poll = Duration::from_millis(state.config.mail.delivery.poll_ms);
         loop {
             match run_once(&state).await {
-                // A full batch: there may be more due now.
-                Ok(handled) if handled as i64 >= BATCH => continue,
+                // A full pass: there may be more due now.
+                Ok(handled) if handled >= PASS => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "mail: the outbox could not be read"),
             }
@@ -50,59 +50,73 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One pass: claims the due mails and tries each once; returns how many were claimed.
+/// One pass: claims due mails one at a time (each claim's lease covers one SMTP exchange, so no other
+/// host takes a mail over while this one is still on it) and tries each once; returns how many.
 pub async fn run_once(state: &AppState) -> Result<usize, DbError> {
     let settings = current(state).await?;
     let delivery = &state.config.mail.delivery;
     let token = crate::operators::random_token();
-    let claimed = state
-        .store
-        .claim_mail(now_millis(), lease_ms(&settings), &token, BATCH)
-        .await?;
-    let count = claimed.len();
-    for mail in claimed {
-        let mail = match mail.message {
-            Some(_) => mail,
-            None => match render::render(state, &settings, &mail).await {
-                Ok(rendered) => {
-                    let stored = state
-                        .store
-                        .store_rendered_mail(
-                            mail.id,
-                            &rendered.recipients.join(", "),
-                            &rendered.subject,
-                            &rendered.message,
-                            now_millis(),
-                        )
-                        .await?;
-                    OutboxMail {
-                        lease_token: mail.lease_token,
-                        ..stored
-                    }
-                }
-                Err(RenderError::NoRecipient(reason)) => {
-                    finish(state, &mail, &token, "none", Outcome::Skipped(reason)).await?;
-                    continue;
-                }
-                Err(RenderError::Db(error)) => return Err(error),
-                Err(RenderError::Missing(reason)) => {
-                    let outcome = failure(delivery, &mail, reason, now_millis());
-                    finish(state, &mail, &token, "none", outcome).await?;
-                    continue;
-                }
-            },
+    let mut count = 0;
+    while count < PASS {
+        let claimed = state
+            .store
+            .claim_mail(now_millis(), lease_ms(&settings), &token, 1)
+            .await?;
+        let Some(mail) = claimed.into_iter().next() else {
+            break;
         };
-        let (transport, sent) = deliver(&settings, delivery, &mail).await;
-        let outcome = match sent {
-            Ok(answer) => Outcome::Sent(answer),
-            Err(error) => {
-                tracing::warn!(mail = mail.id, %error, "mail: not delivered");
-                failure(delivery, &mail, error, now_millis())
-            }
-        };
-        finish(state, &mail, &token, transport, outcome).await?;
+        count += 1;
+        attempt(state, &settings, delivery, &token, mail).await?;
     }
     Ok(count)
+}
+
+/// One claimed mail: rendered the first time, then sent, and the outcome recorded.
+async fn attempt(
+    state: &AppState,
+    settings: &MailSettings,
+    delivery: &Delivery,
+    token: &str,
+    mail: OutboxMail,
+) -> Result<(), DbError> {
+    let mail = match mail.message {
+        Some(_) => mail,
+        None => match render::render(state, settings, &mail).await {
+            Ok(rendered) => {
+                let stored = state
+                    .store
+                    .store_rendered_mail(
+                        mail.id,
+                        &rendered.recipients.join(", "),
+                        &rendered.subject,
+                        &rendered.message,
+                        now_millis(),
+                    )
+                    .await?;
+                OutboxMail {
+                    lease_token: mail.lease_token,
+                    ..stored
+                }
+            }
+            Err(RenderError::NoRecipient(reason)) => {
+                return finish(state, &mail, token, "none", Outcome::Skipped(reason)).await;
+            }
+            // What it is about cannot make a message (an address no server takes): no retry mends it.
+            Err(RenderError::Missing(reason)) => {
+                return finish(state, &mail, token, "none", Outcome::Failed(reason)).await;
+            }
+            Err(RenderError::Db(error)) => return Err(error),
+        },
+    };
+    let (transport, sent) = deliver(settings, delivery, &mail).await;
+    let outcome = match sent {
+        Ok(answer) => Outcome::Sent(answer),
+        Err(error) => {
+            tracing::warn!(mail = mail.id, %error, "mail: not delivered");
+            failure(delivery, &mail, error, now_millis())
+        }
+    };
+    finish(state, &mail, token, transport, outcome).await
 }
 
 async fn finish(
