@@ -446,3 +446,41 @@ async fn nothing_without_a_session() {
         assert!(page.bytes.is_empty(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn retention_removes_mail_done_with_and_keeps_what_waits() {
+    let (state, _dir) = mail_shop("console-mail-retention").await;
+    let link_key = checkout(&state, "acting_remise_card").await;
+    card_paid(&state, &link_key).await;
+    shophost::mail::worker::run_once(&state)
+        .await
+        .expect("a pass");
+    let registered = checkout(&state, "acting_remise_conv").await;
+    let (status, _) = api(
+        &state,
+        "POST",
+        &format!("/admin/api/attempts/{registered}/recover"),
+        Some(json!({"registered_at": "now"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(mails(&state).await.len(), 3);
+    let sent = mails(&state).await[1].id;
+    assert!(!state.store.mail_deliveries(sent).await.unwrap().is_empty());
+
+    // Within the days nothing goes; after them the sent mail and its attempts go, the held one stays.
+    let now = shophost::domain::now_millis();
+    let purged = shophost::retention::purge(&state, now)
+        .await
+        .expect("purge");
+    assert_eq!(purged.mail, 0);
+    let later = now + 366 * 24 * 60 * 60 * 1000;
+    let purged = shophost::retention::purge(&state, later)
+        .await
+        .expect("purge");
+    assert_eq!(purged.mail, 2);
+    let left = mails(&state).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, MailStatus::Held);
+    assert!(state.store.mail_deliveries(sent).await.unwrap().is_empty());
+}

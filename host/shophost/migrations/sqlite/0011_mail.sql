@@ -36,6 +36,8 @@ CREATE TABLE mail_outbox (
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE status IN ('pending', 'retry');
 CREATE INDEX mail_outbox_order ON mail_outbox (order_id);
 CREATE INDEX mail_outbox_status ON mail_outbox (status, id);
+-- What the retention job removes, oldest first: mail done with.
+CREATE INDEX mail_outbox_done ON mail_outbox (created_at) WHERE status IN ('sent', 'failed', 'skipped');
 
 -- Every delivery attempt: when, through what, and what came of it (the SMTP server's answer or the
 -- error).

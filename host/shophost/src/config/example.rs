@@ -53,12 +53,13 @@ pub fn example(registry: &Registry) -> String {
          [retention]\n\
          # Days after which the scheduled jobs remove: checkout attempts that never became an order,\n\
          # 決済エラーログ lines, storefront sessions (after their last change), notification journal\n\
-         # bodies (the entry stays) and refused notifications.\n\
+         # bodies (the entry stays), refused notifications, and mail sent or given up (送信メール).\n\
          attempts_without_order_days = 90\n\
          settlement_errors_days = 180\n\
          sessions_days = 1\n\
          journal_bodies_days = 365\n\
-         refused_requests_days = 30\n\n\
+         refused_requests_days = 30\n\
+         mail_days = 365\n\n\
          [mail]\n\
          # \"capture\" keeps mail on this machine (the console's 送信メール, and .eml files in\n\
          # capture_dir when set); \"smtp\" sends it through [mail.smtp].\n\

@@ -148,6 +148,10 @@ pub struct RawRetention {
     /// Requests refused for their source address.
     #[serde(default = "default_refused_requests_days")]
     pub refused_requests_days: u32,
+    /// Mail that was sent, failed or had no recipient (送信メール), by when it was queued; the message
+    /// holds the shopper's details.
+    #[serde(default = "default_mail_days")]
+    pub mail_days: u32,
 }
 
 /// A dynamic module entry.
@@ -254,6 +258,9 @@ fn default_journal_bodies_days() -> u32 {
 fn default_refused_requests_days() -> u32 {
     30
 }
+fn default_mail_days() -> u32 {
+    365
+}
 fn default_notifications() -> RawNotifications {
     RawNotifications {
         rate_per_minute: default_rate_per_minute(),
@@ -269,6 +276,7 @@ fn default_retention() -> RawRetention {
         sessions_days: default_sessions_days(),
         journal_bodies_days: default_journal_bodies_days(),
         refused_requests_days: default_refused_requests_days(),
+        mail_days: default_mail_days(),
     }
 }
 fn default_server() -> RawServer {
@@ -541,6 +549,7 @@ impl Config {
                 "retention.refused_requests_days",
                 retention.refused_requests_days,
             ),
+            ("retention.mail_days", retention.mail_days),
         ] {
             if days < 1 {
                 return Err(err(

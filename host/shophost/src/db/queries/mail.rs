@@ -266,6 +266,30 @@ impl<DB: Dialect> Pools<DB> {
         row.as_ref().map(rows::order).transpose()
     }
 
+    /// Removes at most `limit` mails queued before `before` that are done with (sent, given up, no
+    /// recipient), oldest first, with their delivery attempts; returns how many. Held and waiting mail
+    /// stays whatever its age.
+    pub async fn purge_mail(&self, before: i64, limit: i64) -> Result<u64, DbError> {
+        let mut tx = self.write.begin().await?;
+        let batch = "SELECT id FROM mail_outbox WHERE status IN ('sent', 'failed', 'skipped') \
+                     AND created_at < $1 ORDER BY created_at LIMIT $2";
+        let args = || vec![before.into(), limit.into()];
+        DB::execute(
+            &mut tx,
+            &format!("DELETE FROM mail_deliveries WHERE mail_id IN ({batch})"),
+            args(),
+        )
+        .await?;
+        let removed = DB::execute(
+            &mut tx,
+            &format!("DELETE FROM mail_outbox WHERE id IN ({batch})"),
+            args(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
     /// The operator's saved mail settings (JSON), if saved.
     pub async fn mail_settings(&self) -> Result<Option<String>, DbError> {
         let sql = "SELECT values_json FROM mail_settings WHERE id = 1";
