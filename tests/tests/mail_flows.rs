@@ -1,5 +1,5 @@
-//! Mail, end to end (continued from `mail.rs`): several delivery workers on one outbox send each mail
-//! once; the shop's notice of a 決済エラー and the member's 継続課金 confirmation arrive with what they are
+//! Mail, end to end (continued from `mail.rs`): several delivery workers on one outbox (on PostgreSQL
+//! two hosts' workers) send each mail once; the shop's notice of a 決済エラー and the member's 継続課金 confirmation arrive with what they are
 //! about; and the real `shophost` binary killed with SIGKILL after committing an order but before
 //! sending its mails sends each of them once after a restart. Every message goes over SMTP to
 //! `smtp-sink` on a loopback port and is read back with `mail-parser`.
@@ -50,8 +50,8 @@ async fn three_workers_send_each_mail_once_on_postgres() {
 
 const ORDERS: usize = 20;
 
-/// Three workers claim from one outbox at once (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, each in
-/// its own transaction): every mail goes once.
+/// Three workers claim from one outbox at once (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, one of
+/// them a second host's): every mail goes once.
 async fn three_workers(database: Database) {
     let dir = scratch();
     let sink = SmtpSink::start(&dir, "127.0.0.1:0");
@@ -71,9 +71,22 @@ async fn three_workers(database: Database) {
     while let Some(answer) = sends.join_next().await {
         assert_eq!(answer.expect("a sender"), ACK);
     }
-    let workers: Vec<_> = (0..3)
-        .map(|_| shophost::mail::worker::spawn(shop.state.clone()))
-        .collect();
+    // On PostgreSQL the third worker is a second host's: its own state and pool on the same database,
+    // as two web servers behind a load balancer (`two_hosts.rs`).
+    let other = match shop.state.store.backend() {
+        "postgres" => {
+            let registry = shophost::bundled::registry(vec![]).expect("registry");
+            shophost::serve::build_state(shop.state.config.as_ref().clone(), registry)
+                .await
+                .expect("a second host on the same database")
+        }
+        _ => shop.state.clone(),
+    };
+    let workers = [
+        shophost::mail::worker::spawn(shop.state.clone()),
+        shophost::mail::worker::spawn(shop.state.clone()),
+        shophost::mail::worker::spawn(other),
+    ];
     wait_for_messages(&dir, 2 * ORDERS).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let messages = delivered(&dir);
