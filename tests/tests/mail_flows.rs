@@ -1,11 +1,13 @@
 //! Mail, end to end (continued from `mail.rs`): several delivery workers on one outbox (on PostgreSQL
-//! two hosts' workers) send each mail once; the shop's notice of a 決済エラー and the member's 継続課金 confirmation arrive with what they are
-//! about; and the real `shophost` binary killed with SIGKILL after committing an order but before
-//! sending its mails sends each of them once after a restart. Every message goes over SMTP to
-//! `smtp-sink` on a loopback port and is read back with `mail-parser`.
+//! two hosts' workers) send each mail once; the shop's notice of a 決済エラー and the member's 継続課金
+//! confirmation arrive with what they are about; STARTTLS and implicit TLS with AUTH reach a server a
+//! private CA vouches for, and nothing is sent without TLS or to an untrusted certificate; and the real
+//! `shophost` binary killed with SIGKILL after committing an order but before sending its mails sends
+//! each of them once after a restart. Every message goes over SMTP to `smtp-sink` on a loopback port
+//! and is read back with `mail-parser`.
 //!
 //! Each runs on SQLite, and on PostgreSQL by the harness's rule (`SHOPHOST_TEST_PG_URL`; in CI a
-//! missing URL is a failure).
+//! missing URL is a failure); TLS, which no database touches, on SQLite.
 
 mod common;
 
@@ -207,6 +209,119 @@ async fn error_notice_and_contract(database: Database) {
     ] {
         assert!(body.contains(&expected), "{expected:?} in\n{body}");
     }
+    worker.abort();
+    shop.finish().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// -- TLS -------------------------------------------------------------------------------------------
+
+/// A shop on SQLite sending to `port` with `tls`, trusting `ca_file`, and its worker.
+async fn tls_shop(
+    port: u16,
+    tls: &str,
+    ca_file: Option<&str>,
+) -> (Shop, tokio::task::JoinHandle<()>) {
+    let shop = Shop::start_with(Options {
+        extra_config: mail_config_tls(port, tls, ca_file),
+        ..Options::default()
+    })
+    .await;
+    let worker = shophost::mail::worker::spawn(shop.state.clone());
+    (shop, worker)
+}
+
+/// A paid card order; returns when its notification was acknowledged.
+async fn card_order(shop: &Shop) {
+    let link_key = shop.checkout(CARD, &[], None).await;
+    let answer = shop
+        .notify(
+            "remise_card",
+            &card_success(&link_key, "TS000001", MUG_PRICE),
+        )
+        .await;
+    assert_eq!(answer.text(), ACK);
+}
+
+/// The shopper's 注文確認メール once it was tried twice, and what was received meanwhile.
+async fn refused_twice(shop: &Shop) -> shophost::mail::OutboxMail {
+    let start = std::time::Instant::now();
+    loop {
+        let mails = shop
+            .state
+            .store
+            .mails(&MailFilter::default(), 10)
+            .await
+            .expect("the outbox");
+        if let Some(mail) = mails.iter().find(|m| m.attempts >= 2) {
+            return mail.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{mails:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// STARTTLS and implicit TLS (rustls) with AUTH PLAIN deliver to a server whose certificate a private CA
+/// signed, trusted through `ca_file`; a server that offers no STARTTLS, or a certificate not trusted,
+/// gets nothing (no credentials, no message) and the mail says why and waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_implicit_tls_with_auth() {
+    let ca = fixture("ca.pem");
+    for mode in ["starttls", "implicit"] {
+        let dir = scratch();
+        let sink = SmtpSink::start_tls(&dir, mode);
+        let (shop, worker) = tls_shop(sink.address.port(), mode, Some(&ca)).await;
+        card_order(&shop).await;
+        let messages = wait_for_messages(&dir, 2).await;
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.subject().contains("ご注文内容のご確認")),
+            "{mode}"
+        );
+        worker.abort();
+        shop.finish().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    // STARTTLS is required: a server that does not offer it gets nothing.
+    let dir = scratch();
+    let sink = SmtpSink::start(&dir, "127.0.0.1:0");
+    let (shop, worker) = tls_shop(sink.address.port(), "starttls", Some(&ca)).await;
+    card_order(&shop).await;
+    let mail = refused_twice(&shop).await;
+    assert_eq!(mail.status, MailStatus::Retry);
+    assert!(
+        mail.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("STARTTLS")
+            || mail.last_error.as_deref().unwrap_or("").contains("TLS"),
+        "{:?}",
+        mail.last_error
+    );
+    assert!(delivered(&dir).is_empty());
+    worker.abort();
+    shop.finish().await;
+    drop(sink);
+    let _ = std::fs::remove_dir_all(dir);
+
+    // A certificate no trusted CA signed: nothing is sent.
+    let dir = scratch();
+    let sink = SmtpSink::start_tls(&dir, "implicit");
+    let (shop, worker) = tls_shop(sink.address.port(), "implicit", None).await;
+    card_order(&shop).await;
+    let mail = refused_twice(&shop).await;
+    assert_eq!(mail.status, MailStatus::Retry);
+    assert!(
+        mail.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("certificate"),
+        "{:?}",
+        mail.last_error
+    );
+    assert!(delivered(&dir).is_empty());
     worker.abort();
     shop.finish().await;
     let _ = std::fs::remove_dir_all(dir);

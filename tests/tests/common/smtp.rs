@@ -31,10 +31,32 @@ impl Drop for SmtpSink {
 impl SmtpSink {
     /// Starts the sink on `listen` (port 0: any), storing into `dir`, with AUTH PLAIN.
     pub fn start(dir: &Path, listen: &str) -> SmtpSink {
+        SmtpSink::start_with(dir, listen, &[])
+    }
+
+    /// Starts the sink with TLS (`starttls` or `implicit`), serving the fixture certificate
+    /// (`tests/fixtures/smtp-tls`) for 127.0.0.1.
+    pub fn start_tls(dir: &Path, mode: &str) -> SmtpSink {
+        SmtpSink::start_with(
+            dir,
+            "127.0.0.1:0",
+            &[
+                "--tls",
+                mode,
+                "--cert",
+                &fixture("server.pem"),
+                "--key",
+                &fixture("server-key.pem"),
+            ],
+        )
+    }
+
+    fn start_with(dir: &Path, listen: &str, more: &[&str]) -> SmtpSink {
         let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-sink"))
             .args(["--listen", listen, "--dir"])
             .arg(dir)
             .args(["--auth", &format!("{SMTP_USER}:{SMTP_PASSWORD}")])
+            .args(more)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start smtp-sink");
@@ -127,8 +149,21 @@ pub async fn wait_for_messages_within(dir: &Path, count: usize, bound: Duration)
     }
 }
 
+/// A file of `tests/fixtures/smtp-tls`.
+pub fn fixture(name: &str) -> String {
+    format!("{}/fixtures/smtp-tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The `[mail]` of a test shop sending to `port`.
 pub fn mail_config(port: u16) -> &'static str {
+    mail_config_tls(port, "none", None)
+}
+
+/// The `[mail]` of a test shop sending to `port` with `tls`, trusting the CA file `ca_file`.
+pub fn mail_config_tls(port: u16, tls: &str, ca_file: Option<&str>) -> &'static str {
+    let ca_file = ca_file
+        .map(|path| format!("ca_file = \"{path}\"\n"))
+        .unwrap_or_default();
     let text = format!(
         r#"[mail]
 transport = "smtp"
@@ -145,8 +180,8 @@ poll_seconds = 1
 [mail.smtp]
 host = "127.0.0.1"
 port = {port}
-tls = "none"
-user = "{SMTP_USER}"
+tls = "{tls}"
+{ca_file}user = "{SMTP_USER}"
 password = "{SMTP_PASSWORD}"
 timeout_seconds = 2
 "#

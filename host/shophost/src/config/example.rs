@@ -90,7 +90,10 @@ pub fn example(registry: &Registry) -> String {
          tls = \"starttls\"\n\
          user = \"\"\n\
          password = \"\"\n\
-         timeout_seconds = 30\n\n",
+         timeout_seconds = 30\n\
+         # A server whose certificate a private CA signed: that CA's certificate (PEM); by default the\n\
+         # Mozilla roots are trusted.\n\
+         # ca_file = \"/etc/shophost/smtp-ca.pem\"\n\n",
     );
     if cfg!(feature = "sandbox") {
         out.push_str(

@@ -82,6 +82,10 @@ pub struct SmtpSettings {
     /// Seconds for connecting and for each answer.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// A PEM file of the CA that signed the server's certificate, for a server with a private CA; by
+    /// default the Mozilla roots are trusted. From the config file only.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for SmtpSettings {
                 "password",
                 &(!self.password.is_empty()).then_some("********"),
             )
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -108,6 +113,7 @@ impl Default for SmtpSettings {
             user: String::new(),
             password: String::new(),
             timeout_seconds: default_timeout(),
+            ca_file: None,
         }
     }
 }
@@ -315,9 +321,28 @@ impl MailSettings {
             if smtp.timeout_seconds == 0 || smtp.timeout_seconds > 600 {
                 problem("smtp.timeout_seconds", "タイムアウトは1〜600秒です");
             }
+            if let Some(path) = &smtp.ca_file {
+                if let Err(reason) = read_ca(path) {
+                    problem("smtp.ca_file", &reason);
+                }
+            }
         }
         problems
     }
+}
+
+/// The CA certificate of `[mail.smtp] ca_file`, or why it cannot be used.
+pub fn read_ca(
+    path: &std::path::Path,
+) -> Result<lettre::transport::smtp::client::Certificate, String> {
+    let pem =
+        std::fs::read(path).map_err(|error| format!("{} を読めません: {error}", path.display()))?;
+    lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|error| {
+        format!(
+            "{} はPEM形式の証明書ではありません: {error}",
+            path.display()
+        )
+    })
 }
 
 /// Whether a host names this machine.

@@ -17,7 +17,7 @@ use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::render::{self, RenderError};
-use super::settings::{current, Delivery};
+use super::settings::{current, read_ca, Delivery};
 use super::{MailSettings, OutboxMail, Outcome, Tls, Transport};
 use crate::db::DbError;
 use crate::domain::now_millis;
@@ -196,8 +196,15 @@ async fn capture(delivery: &Delivery, id: i64, message: &[u8]) -> Result<String,
 /// The SMTP transport the settings describe.
 fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let smtp = &settings.smtp;
-    let tls =
-        |host: &str| TlsParameters::new(host.to_owned()).map_err(|error| format!("TLS: {error}"));
+    let tls = |host: &str| {
+        let mut parameters = TlsParameters::builder(host.to_owned());
+        if let Some(path) = &smtp.ca_file {
+            parameters = parameters.add_root_certificate(read_ca(path)?);
+        }
+        parameters
+            .build_rustls()
+            .map_err(|error| format!("TLS: {error}"))
+    };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
         .port(smtp.port)
         .timeout(Some(Duration::from_secs(smtp.timeout_seconds)));

@@ -388,8 +388,13 @@ impl SettingsValues {
         }
     }
 
-    /// The settings, or the problems of the fields that are not even of their type.
-    fn settings(&self, password: String) -> Result<MailSettings, FormErrors> {
+    /// The settings, or the problems of the fields that are not even of their type. The CA file is
+    /// the config file's (`ca_file`), kept as it is.
+    fn settings(
+        &self,
+        password: String,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> Result<MailSettings, FormErrors> {
         let mut errors = FormErrors::default();
         let transport = match self.transport.as_str() {
             "capture" => Transport::Capture,
@@ -437,6 +442,7 @@ impl SettingsValues {
                 user: self.smtp_user.clone(),
                 password,
                 timeout_seconds: timeout,
+                ca_file,
             },
         })
     }
@@ -530,7 +536,11 @@ pub(super) async fn save_settings(State(state): State<AppState>, form: ConsoleFo
             "settings",
         )
     };
-    let settings = match values.settings(form.get("smtp_password")) {
+    let ca_file = match current(&state).await {
+        Ok(settings) => settings.smtp.ca_file,
+        Err(error) => return super::unavailable(error),
+    };
+    let settings = match values.settings(form.get("smtp_password"), ca_file) {
         Ok(settings) => settings,
         Err(errors) => return invalid(values, errors).await,
     };
