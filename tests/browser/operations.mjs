@@ -9,7 +9,10 @@
 //      決済エラー発生告知 goes with it;
 //   4. 会員: the demo member's PayQuick is released, and their next card purchase form carries no saved card;
 //   5. 受注リスト出力: the CSV is downloaded as Shift_JIS (CP932), decoded, and has a header row and one row
-//      per order.
+//      per order;
+//   6. 送信メール: the purchases' mails were captured (the demo sends nothing out); one 注文確認メール is
+//      opened and reads as the shopper would see it; the card order registered in step 1 sent nothing
+//      until its order page's button, which sends it once; メール設定 and its 送信テスト.
 // Screenshots go to screenshots/admin-*.png. Stops at the first failure and exits non-zero; the last line
 // counts the steps that passed, failed and did not run.
 
@@ -249,6 +252,53 @@ async function csvExport(page) {
   console.log(`受注リスト出力: ${orders.length} orders, CP932, header ${lines[0].split(',').slice(0, 3).join(',')}…`);
 }
 
+/** Waits (at most 20 s) until `url`'s page shows `text` in `selector`, reloading: the mail worker runs every few seconds. */
+async function waitForText(page, url, selector, text) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    await page.goto(url);
+    const shown = (await page.locator(selector).textContent().catch(() => '')) ?? '';
+    if (shown.includes(text)) return;
+    check(Date.now() < deadline, `${url} never showed ${text} in ${selector}`);
+    await page.waitForTimeout(1000);
+  }
+}
+
+async function sentMail(page) {
+  // The purchases' 注文確認メール, captured.
+  await waitForText(page, `${shop}/admin/mail`, '#mails', '送信済み');
+  check((await page.textContent('#transport')).includes('保存のみ'), 'the demo does not keep mail on the machine');
+  await shot(page, 'mail-list');
+  const captured = page.locator('#mails tbody tr', { hasText: '注文確認メール' }).filter({ hasText: '送信済み' }).first();
+  await captured.getByRole('link').first().click();
+  await page.locator('#mail-body').waitFor();
+  const headers = await page.textContent('#mail-headers');
+  check(headers.includes('ご注文内容のご確認'), `the subject is not decoded: ${headers}`);
+  const body = await page.textContent('#mail-body');
+  check(body.includes('様') && body.includes('ご注文番号'), `the body does not read as a mail: ${body}`);
+  await shot(page, 'mail-captured');
+
+  // The card order registered from the 決済直前ログ: its 注文確認メール waits for the button.
+  await page.goto(`${shop}/admin/mail?status=held`);
+  const held = page.locator('#mails tbody tr', { hasText: '注文確認メール' }).first();
+  await held.getByRole('link').first().click();
+  await page.locator('#mail-status').waitFor();
+  await page.locator('#mail-status a').click();
+  await page.locator('#send-confirmation').waitFor();
+  await page.getByRole('button', { name: '注文確認メールを送信する' }).click();
+  check((await page.textContent('.done')).includes('注文確認メールを送信待ちにしました'), 'the button did not queue the mail');
+  check(!(await page.locator('#send-confirmation').count()), 'the button is still offered after it was pressed');
+  await shot(page, 'mail-order-button');
+
+  await page.goto(`${shop}/admin/mail/settings`);
+  check((await page.inputValue('#smtp_password')) === '', 'the settings page shows a password');
+  await shot(page, 'mail-settings');
+  await page.getByRole('button', { name: '送信テスト' }).click();
+  check((await page.textContent('.done')).includes('送信テストのメール'), 'the test mail was not queued');
+  await waitForText(page, `${shop}/admin/mail`, '#mails tbody tr:first-child', '送信済み');
+  console.log('送信メール: captured, read, the registered order\'s mail sent by its button, 送信テスト sent');
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -260,6 +310,7 @@ const steps = [
   ['決済エラーログ', settlementErrors],
   ['PayQuick 解除', releasePayQuick],
   ['受注リスト出力', csvExport],
+  ['送信メール', sentMail],
 ];
 let page;
 let passed = 0;

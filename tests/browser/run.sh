@@ -2,7 +2,7 @@
 # Real-browser test: a headless Chromium clicks through purchases on the storefront, through
 # the bundled Remise sandbox (see purchase.mjs for the scenarios), then through the operator console
 # (admin.mjs: settings, 支払方法, 商品; operations.mjs: 受注データ登録, 決済エラーログ, PayQuick 解除, the
-# CSV; signed in as an operator made with `shophost admin create-user`), and checks their outcomes: the card
+# CSV, 送信メール (the demo's captured mail, the registered order's button, 送信テスト); signed in as an operator made with `shophost admin create-user`), and checks their outcomes: the card
 # order's status against the config's card_jb, the multi-payment order turning 入金済み after the
 # sandbox backyard's 入金通知, a declined card making no order, and the member's orders and card.
 #

@@ -17,11 +17,10 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::host_process::HostProcess;
 use common::*;
 use serde_json::json;
 use sqlx::Row;
@@ -296,8 +295,6 @@ const SENDERS: usize = 5;
 /// How long the whole sending phase may go on before the test gives up. This and the next bound only
 /// keep a broken host from hanging the test; they are far above what a working one needs.
 const SENDING_BOUND: Duration = Duration::from_secs(180);
-/// How often `/healthz` is asked, 25 ms apart, before a start of the host counts as failed.
-const START_POLLS: usize = 2400;
 
 /// A small deterministic generator (xorshift64*), so a failing run can be repeated from its seed.
 struct Dice(u64);
@@ -313,118 +310,6 @@ impl Dice {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         low + self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % (high - low)
-    }
-}
-
-/// The workspace root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .to_owned()
-}
-
-/// The `shophost` binary of the current source, built into this test's target directory once per run
-/// (as `dynamic.rs` does).
-fn shophost_binary() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in <target>/<profile>/deps")
-            .to_owned();
-        let target = profile_dir.parent().expect("<target>/<profile>");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("a profile directory name");
-        let profile = if profile == "debug" { "dev" } else { profile };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = std::process::Command::new(&cargo)
-            // The same packages as `dynamic.rs` builds, so that whichever test runs second finds
-            // everything fresh (another package set can unify features differently and relink).
-            .args(["build", "--quiet", "-p", "acme-gateway", "-p", "shophost"])
-            .args(["--profile", profile, "--target-dir"])
-            .arg(target)
-            .current_dir(workspace())
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
-        assert!(status.success(), "building shophost failed: {status}");
-        profile_dir.join(format!("shophost{}", std::env::consts::EXE_SUFFIX))
-    })
-}
-
-/// A `shophost serve` child process and where its log goes.
-struct HostProcess {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl HostProcess {
-    /// Starts the binary on `config` and waits until `/healthz` answers 200.
-    async fn start(config: &Path, log: &Path, base: &str, http: &reqwest::Client) -> HostProcess {
-        let binary = tokio::task::spawn_blocking(shophost_binary)
-            .await
-            .expect("build the binary");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the host's log");
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("SHOPHOST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log_file))
-            .kill_on_drop(true);
-        // The config file is the whole truth for this host.
-        for name in [
-            "SHOPHOST_CONFIG",
-            "SHOPHOST_DATABASE_URL",
-            "SHOPHOST_LISTEN",
-            "SHOPHOST_PUBLIC_URL",
-            "SHOPHOST_ADMIN_TOKEN",
-        ] {
-            command.env_remove(name);
-        }
-        let child = command.spawn().expect("start shophost");
-        let mut host = HostProcess {
-            child,
-            log: log.to_owned(),
-        };
-        for _ in 0..START_POLLS {
-            if let Some(status) = host.child.try_wait().expect("poll the child") {
-                panic!(
-                    "shophost exited ({status}) before it was ready:\n{}",
-                    host.log_text()
-                );
-            }
-            if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
-                if response.status() == 200 {
-                    return host;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "shophost did not answer /healthz after {START_POLLS} tries:\n{}",
-            host.log_text()
-        );
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), and wait until it is gone.
-    async fn kill(mut self) {
-        self.child.kill().await.expect("kill shophost");
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

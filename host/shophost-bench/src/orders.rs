@@ -311,6 +311,11 @@ pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
                 .await
                 .with_context(|| format!("loading {table}"))?;
         }
+        // Their mails went out long ago: the outbox's triggers queued them with the orders.
+        sqlx::query(crate::preload::MAILS_SENT)
+            .execute(&mut *tx)
+            .await
+            .context("marking the loaded orders' mails sent")?;
         tx.commit().await?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut conn)
@@ -340,6 +345,11 @@ pub async fn prepare(database_url: &str, n: i64) -> anyhow::Result<Loaded> {
                 .await
                 .with_context(|| format!("loading {table}"))?;
         }
+        // Their mails went out long ago: the outbox's triggers queued them with the orders.
+        sqlx::query(crate::preload::MAILS_SENT)
+            .execute(&mut *tx)
+            .await
+            .context("marking the loaded orders' mails sent")?;
         for table in crate::preload::SEQUENCED {
             sqlx::query(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), $1)"

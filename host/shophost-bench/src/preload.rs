@@ -85,6 +85,10 @@ pub fn events_sql(pg: bool) -> String {
     )
 }
 
+/// The loaded orders' mails (the outbox's triggers queue them as the orders go in) were sent long ago:
+/// they are not left for the server's mail worker to send during the timed steps.
+pub const MAILS_SENT: &str = "DELETE FROM mail_outbox";
+
 /// The tables `prepare` fills whose ids PostgreSQL must go on from.
 pub const SEQUENCED: [&str; 5] = [
     "checkout_attempts",

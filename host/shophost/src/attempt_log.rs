@@ -10,7 +10,8 @@
 //! finds no order and makes one itself (入金済み), so the registration is then refused with the order
 //! named: the manual's caveat (a shopper who paid before the recovery left 未入金) cannot happen. The
 //! first verified success notification for a registered card order confirms it (`db/decide.rs`).
-//! No thank-you mail is sent: the shop sends no mail yet.
+//! No thank-you mail goes by itself: the order's 注文確認メール is held (in the registration's
+//! transaction, `db/queries/attempts.rs`) until the operator presses the order page's button.
 
 use ::time::macros::format_description;
 use ::time::Date;
@@ -303,7 +304,7 @@ pub async fn check(
 }
 
 /// 受注データ登録: makes the order of an open attempt with the status its module gives it, the 受注日時
-/// and transaction id the operator chose. No mail is sent.
+/// and transaction id the operator chose. Its 注文確認メール waits for the order page's button.
 pub async fn register(
     state: &AppState,
     link_key: &str,

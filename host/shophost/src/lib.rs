@@ -23,6 +23,7 @@ pub mod http;
 pub mod inbound;
 pub mod jobs;
 pub mod logs;
+pub mod mail;
 pub mod members;
 pub mod methods;
 pub mod metrics;

@@ -285,6 +285,20 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
             .page("/admin/orders?attention=true"),
         );
     }
+    let failed = state.store.failed_mails().await?;
+    if failed.count > 0 {
+        notices.push(
+            Notice::new(
+                "mail_failed",
+                format!(
+                    "送信できなかったメールが{}件あります。メール設定（SMTPサーバー）を確認し、送信メールの画面から再送信してください。",
+                    failed.count
+                ),
+                "/admin/api/notices",
+            )
+            .page("/admin/mail?status=failed"),
+        );
+    }
     notices.extend(invalid_modules(state).await?);
     Ok(notices)
 }

@@ -2,7 +2,7 @@
 //! `[retention]` — checkout attempts (決済直前ログ) that never became an order, 決済エラーログ lines,
 //! storefront sessions (and console sessions past their lifetimes), notification journal bodies (the entry stays: its verdict, reason and answer
 //! are the record; the body, which holds the customer's details, is emptied and the time noted) and
-//! requests refused for their source.
+//! requests refused for their source, and mail that went (or was given up) from the outbox.
 //!
 //! Each table is purged oldest first in batches of [`BATCH`] rows, at most [`BATCHES_PER_RUN`] a
 //! run, so that a first run on a large old database does not hold the writer (on SQLite, the one
@@ -37,6 +37,8 @@ pub struct Purged {
     pub refused_requests: u64,
     /// Console sessions past their idle or absolute lifetime.
     pub operator_sessions: u64,
+    /// Mail sent, given up or without a recipient.
+    pub mail: u64,
 }
 
 /// Purges everything past its retention as of `now` (Unix milliseconds).
@@ -70,6 +72,7 @@ pub async fn purge(state: &AppState, now: i64) -> Result<Purged, DbError> {
             before(days.refused_requests_days),
             &mut purged.refused_requests,
         ),
+        (Purge::Mail, before(days.mail_days), &mut purged.mail),
     ] {
         for _ in 0..BATCHES_PER_RUN {
             let removed = state.store.purge(what, before, BATCH, now).await?;

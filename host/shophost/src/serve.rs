@@ -219,6 +219,7 @@ pub async fn run(config: Config, registry: Registry) -> anyhow::Result<()> {
         _ => None,
     };
     tokio::spawn(crate::jobs::run_forever(state.clone()));
+    crate::mail::worker::spawn(state.clone());
     let public = state.config.public_url.clone();
     println!(
         "shophost is running ({} database), listening on {bound}",

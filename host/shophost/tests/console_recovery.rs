@@ -176,7 +176,7 @@ async fn an_attempt_is_found_by_link_key_and_registered_with_the_logs_date(backe
     );
     assert!(
         detail.contains("「売上」で登録されます")
-            && detail.contains("サンキューメールは送信されません"),
+            && detail.contains("注文確認メールは自動では送信されません"),
         "{detail}"
     );
     let attempt = state

@@ -9,6 +9,9 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod host_process;
+pub mod smtp;
+
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;

@@ -97,6 +97,16 @@ job_interval_seconds = 30
 enabled = true
 listen = "127.0.0.1:8081"
 
+# Mail stays on this machine: captured, readable in the console's 送信メール and written as .eml files
+# into shophost-data/mail; nothing is sent out.
+[mail]
+transport = "capture"
+capture_dir = "shophost-data/mail"
+from = "shop@example.invalid"
+notice_to = ["owner@example.invalid"]
+poll_seconds = 2
+signature = "shophost デモショップ\nhttp://127.0.0.1:8080/"
+
 [modules]
 in_use = ["remise"]
 

@@ -53,12 +53,47 @@ pub fn example(registry: &Registry) -> String {
          [retention]\n\
          # Days after which the scheduled jobs remove: checkout attempts that never became an order,\n\
          # 決済エラーログ lines, storefront sessions (after their last change), notification journal\n\
-         # bodies (the entry stays) and refused notifications.\n\
+         # bodies (the entry stays), refused notifications, and mail sent or given up (送信メール).\n\
          attempts_without_order_days = 90\n\
          settlement_errors_days = 180\n\
          sessions_days = 1\n\
          journal_bodies_days = 365\n\
-         refused_requests_days = 30\n\n",
+         refused_requests_days = 30\n\
+         mail_days = 365\n\n\
+         [mail]\n\
+         # \"capture\" keeps mail on this machine (the console's 送信メール, and .eml files in\n\
+         # capture_dir when set); \"smtp\" sends it through [mail.smtp].\n\
+         transport = \"smtp\"\n\
+         # capture_dir = \"shophost-data/mail\"\n\
+         # The sender (From), its name (default: shop.name) and Reply-To.\n\
+         from = \"shop@example.jp\"\n\
+         # from_name = \"My shop\"\n\
+         reply_to = \"\"\n\
+         # Where the shop's notices of new orders and of 決済エラー go.\n\
+         notice_to = [\"owner@example.jp\"]\n\
+         # Plain text above every mail, below it, and the signature (the console's メール設定 can\n\
+         # change all of these; once saved there, the console's win).\n\
+         header = \"\"\n\
+         footer = \"\"\n\
+         signature = \"My shop\\nhttps://shop.example.jp/\"\n\
+         # A mail that cannot be sent is tried again after retry_first_seconds, then twice as long\n\
+         # each time up to retry_max_seconds, and given up (失敗, on the dashboard) after give_up_hours.\n\
+         give_up_hours = 72\n\
+         retry_first_seconds = 60\n\
+         retry_max_seconds = 3600\n\
+         poll_seconds = 5\n\n\
+         [mail.smtp]\n\
+         host = \"smtp.example.jp\"\n\
+         port = 587\n\
+         # \"starttls\" (port 587), \"implicit\" (TLS from the start, port 465), or \"none\" (only for\n\
+         # a server on this machine).\n\
+         tls = \"starttls\"\n\
+         user = \"\"\n\
+         password = \"\"\n\
+         timeout_seconds = 30\n\
+         # A server whose certificate a private CA signed: that CA's certificate (PEM); by default the\n\
+         # Mozilla roots are trusted.\n\
+         # ca_file = \"/etc/shophost/smtp-ca.pem\"\n\n",
     );
     if cfg!(feature = "sandbox") {
         out.push_str(

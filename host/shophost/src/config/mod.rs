@@ -148,6 +148,10 @@ pub struct RawRetention {
     /// Requests refused for their source address.
     #[serde(default = "default_refused_requests_days")]
     pub refused_requests_days: u32,
+    /// Mail that was sent, failed or had no recipient (送信メール), by when it was queued; the message
+    /// holds the shopper's details.
+    #[serde(default = "default_mail_days")]
+    pub mail_days: u32,
 }
 
 /// A dynamic module entry.
@@ -201,6 +205,9 @@ pub struct RawConfig {
     /// `[modules]`.
     #[serde(default)]
     pub modules: RawModules,
+    /// `[mail]`.
+    #[serde(default)]
+    pub mail: crate::mail::settings::RawMail,
 }
 
 fn default_listen() -> String {
@@ -251,6 +258,9 @@ fn default_journal_bodies_days() -> u32 {
 fn default_refused_requests_days() -> u32 {
     30
 }
+fn default_mail_days() -> u32 {
+    365
+}
 fn default_notifications() -> RawNotifications {
     RawNotifications {
         rate_per_minute: default_rate_per_minute(),
@@ -266,6 +276,7 @@ fn default_retention() -> RawRetention {
         sessions_days: default_sessions_days(),
         journal_bodies_days: default_journal_bodies_days(),
         refused_requests_days: default_refused_requests_days(),
+        mail_days: default_mail_days(),
     }
 }
 fn default_server() -> RawServer {
@@ -335,6 +346,8 @@ pub struct Config {
     pub notifications: RawNotifications,
     /// Retention of what the jobs purge.
     pub retention: RawRetention,
+    /// `[mail]`: the settings until the operator saves others, and the delivery worker's timing.
+    pub mail: crate::mail::settings::MailConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -355,6 +368,7 @@ impl std::fmt::Debug for Config {
             .field("in_use", &self.in_use)
             .field("module_settings", &"(not shown)")
             .field("demo", &self.demo)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -535,6 +549,7 @@ impl Config {
                 "retention.refused_requests_days",
                 retention.refused_requests_days,
             ),
+            ("retention.mail_days", retention.mail_days),
         ] {
             if days < 1 {
                 return Err(err(
@@ -612,7 +627,12 @@ impl Config {
             }
             module_settings.insert(id.clone(), values);
         }
+        let mail = raw
+            .mail
+            .validate(&raw.shop.name)
+            .map_err(|problem| err(&format!("mail.{}", problem.key), problem.message))?;
         Ok(Config {
+            mail,
             source: source.to_owned(),
             listen,
             public_url,

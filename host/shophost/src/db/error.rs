@@ -57,6 +57,10 @@ const UNIQUE: &[(&str, &str)] = &[
     ("notification_journal_pkey", "notification_journal.id"),
     ("operators_login_key", "operators.login"),
     ("operator_sessions_pkey", "operator_sessions.token_hash"),
+    (
+        "mail_outbox_event_key",
+        "mail_outbox.kind, mail_outbox.subject_id",
+    ),
 ];
 
 /// SQLite's message for a broken unique constraint, before the columns.
@@ -203,6 +207,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0005_module_selection.sql"),
             include_str!("../../migrations/sqlite/0007_console.sql"),
             include_str!("../../migrations/sqlite/0008_method_position.sql"),
+            include_str!("../../migrations/sqlite/0011_mail.sql"),
             include_str!("../../migrations/postgres/0001_init.sql"),
             include_str!("../../migrations/postgres/0002_recurring.sql"),
             include_str!("../../migrations/postgres/0003_sessions.sql"),
@@ -210,6 +215,7 @@ mod tests {
             include_str!("../../migrations/postgres/0005_module_selection.sql"),
             include_str!("../../migrations/postgres/0007_console.sql"),
             include_str!("../../migrations/postgres/0008_method_position.sql"),
+            include_str!("../../migrations/postgres/0011_mail.sql"),
         ];
         let declared: Vec<_> = migrations.iter().flat_map(|sql| declared(sql)).collect();
         assert!(declared.len() >= 20, "{declared:?}");

@@ -394,6 +394,57 @@ pub trait Store: Send + Sync {
     /// Refused requests not replayed yet that name an open checkout attempt.
     async fn refused_for_open_attempts(&self) -> Result<RefusedForOpenAttempts, DbError>;
 
+    /// Claims at most `limit` due mails of the outbox for `lease_ms` under `token` (see `mail`).
+    async fn claim_mail(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        token: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError>;
+    /// Stores a claimed mail's rendered message unless one is stored; returns the mail as stored.
+    async fn store_rendered_mail(
+        &self,
+        id: i64,
+        recipients: &str,
+        subject: &str,
+        message: &[u8],
+        at: i64,
+    ) -> Result<crate::mail::OutboxMail, DbError>;
+    /// Records a claimed mail's attempt and its outcome if `token` still holds the lease.
+    async fn finish_mail(
+        &self,
+        id: i64,
+        token: &str,
+        transport: &str,
+        outcome: &crate::mail::Outcome,
+        at: i64,
+    ) -> Result<bool, DbError>;
+    /// Mails, newest first.
+    async fn mails(
+        &self,
+        filter: &crate::mail::MailFilter,
+        limit: i64,
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError>;
+    /// One mail.
+    async fn mail(&self, id: i64) -> Result<Option<crate::mail::OutboxMail>, DbError>;
+    /// A mail's delivery attempts.
+    async fn mail_deliveries(&self, id: i64) -> Result<Vec<crate::mail::MailDelivery>, DbError>;
+    /// Queues a sent or failed mail again (`Conflict("mail_not_resendable")` otherwise).
+    async fn resend_mail(&self, id: i64, at: i64) -> Result<(), DbError>;
+    /// Queues an order's held 注文確認メール, once (`Conflict("mail_not_held")` otherwise); its id.
+    async fn release_held_mail(&self, order_id: i64, at: i64) -> Result<i64, DbError>;
+    /// Queues a test mail; its id.
+    async fn queue_test_mail(&self, to: &str, at: i64) -> Result<i64, DbError>;
+    /// Mails given up.
+    async fn failed_mails(&self) -> Result<crate::mail::FailedMails, DbError>;
+    /// An order by id.
+    async fn order_by_id(&self, id: i64) -> Result<Option<Order>, DbError>;
+    /// The operator's saved mail settings (JSON).
+    async fn mail_settings(&self) -> Result<Option<String>, DbError>;
+    /// Saves the operator's mail settings (JSON).
+    async fn save_mail_settings(&self, json: &str, at: i64) -> Result<(), DbError>;
+
     /// Removes (or, for journal bodies, empties) at most `limit` rows of `what` older than `before`
     /// (Unix milliseconds), oldest first, noting `at` where a row stays; returns how many.
     async fn purge(&self, what: Purge, before: i64, limit: i64, at: i64) -> Result<u64, DbError>;

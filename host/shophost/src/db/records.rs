@@ -264,6 +264,8 @@ pub enum Purge {
     JournalBodies,
     /// Requests refused for their source, by receipt.
     RefusedRequests,
+    /// Mail sent, given up or without a recipient (with its delivery attempts), by when it was queued.
+    Mail,
 }
 
 /// What the host decided to do with an inbound request before touching storage.

@@ -30,6 +30,8 @@ pub(super) trait Columns {
     fn flag(&self, column: &str) -> Result<bool, DbError>;
     /// Bytes.
     fn bytes(&self, column: &str) -> Result<Vec<u8>, DbError>;
+    /// Bytes or NULL.
+    fn bytes_or_null(&self, column: &str) -> Result<Option<Vec<u8>>, DbError>;
 }
 
 impl<R> Columns for R
@@ -57,6 +59,9 @@ where
         Ok(self.try_get(column)?)
     }
     fn bytes(&self, column: &str) -> Result<Vec<u8>, DbError> {
+        Ok(self.try_get(column)?)
+    }
+    fn bytes_or_null(&self, column: &str) -> Result<Option<Vec<u8>>, DbError> {
         Ok(self.try_get(column)?)
     }
 }

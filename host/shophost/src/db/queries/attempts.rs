@@ -109,6 +109,16 @@ impl<DB: Dialect> Pools<DB> {
         )
         .await?;
         let order = rows::order(created.first().ok_or(DbError::NotFound)?)?;
+        // The order's trigger queued its mails; an order registered by hand sends none by itself (the
+        // operator's manual: no 注文確認メール), so the shopper's is held for the order page's button
+        // and the shop's notice of a new order is dropped (the operator made it).
+        DB::execute(&mut tx, super::mail::HOLD_REGISTERED, vec![order.id.into()]).await?;
+        DB::execute(
+            &mut tx,
+            super::mail::DROP_REGISTERED_NOTICE,
+            vec![order.id.into()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(order)
     }

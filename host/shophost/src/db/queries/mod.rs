@@ -17,6 +17,7 @@ mod attempts;
 mod catalogue;
 pub(super) mod dashboard;
 mod logs;
+pub(super) mod mail;
 pub(super) mod members;
 mod operators;
 pub(super) mod order_list;
@@ -54,6 +55,10 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// neither needs nor parses it: its single writer connection already serialises write
     /// transactions.
     const FOR_UPDATE: &'static str;
+    /// The clause that locks the rows a claim reads and passes over those another transaction holds
+    /// (`FOR UPDATE SKIP LOCKED`): several hosts claiming mail on one PostgreSQL database each get
+    /// other rows. Empty for SQLite, whose single writer claims one batch at a time.
+    const SKIP_LOCKED: &'static str;
     /// A query whose one row's `used` is 1 when any checkout attempt's or order's lines name the
     /// product `$1`, else 0. The lines are JSON text, which each backend reads with its own functions.
     const PRODUCT_IN_LINES: &'static str;
@@ -690,6 +695,86 @@ impl<S: HotPath> Store for S {
 
     async fn refused_for_open_attempts(&self) -> Result<RefusedForOpenAttempts, DbError> {
         self.pools().refused_for_open_attempts().await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        token: &str,
+        limit: i64,
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError> {
+        self.pools().claim_mail(now, lease_ms, token, limit).await
+    }
+
+    async fn store_rendered_mail(
+        &self,
+        id: i64,
+        recipients: &str,
+        subject: &str,
+        message: &[u8],
+        at: i64,
+    ) -> Result<crate::mail::OutboxMail, DbError> {
+        let pools = self.pools();
+        pools
+            .store_rendered_mail(id, recipients, subject, message, at)
+            .await
+    }
+
+    async fn finish_mail(
+        &self,
+        id: i64,
+        token: &str,
+        transport: &str,
+        outcome: &crate::mail::Outcome,
+        at: i64,
+    ) -> Result<bool, DbError> {
+        let pools = self.pools();
+        pools.finish_mail(id, token, transport, outcome, at).await
+    }
+
+    async fn mails(
+        &self,
+        filter: &crate::mail::MailFilter,
+        limit: i64,
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError> {
+        self.pools().mails(filter, limit).await
+    }
+
+    async fn mail(&self, id: i64) -> Result<Option<crate::mail::OutboxMail>, DbError> {
+        self.pools().mail(id).await
+    }
+
+    async fn mail_deliveries(&self, id: i64) -> Result<Vec<crate::mail::MailDelivery>, DbError> {
+        self.pools().mail_deliveries(id).await
+    }
+
+    async fn resend_mail(&self, id: i64, at: i64) -> Result<(), DbError> {
+        self.pools().resend_mail(id, at).await
+    }
+
+    async fn release_held_mail(&self, order_id: i64, at: i64) -> Result<i64, DbError> {
+        self.pools().release_held_mail(order_id, at).await
+    }
+
+    async fn queue_test_mail(&self, to: &str, at: i64) -> Result<i64, DbError> {
+        self.pools().queue_test_mail(to, at).await
+    }
+
+    async fn failed_mails(&self) -> Result<crate::mail::FailedMails, DbError> {
+        self.pools().failed_mails().await
+    }
+
+    async fn order_by_id(&self, id: i64) -> Result<Option<Order>, DbError> {
+        self.pools().order_by_id(id).await
+    }
+
+    async fn mail_settings(&self) -> Result<Option<String>, DbError> {
+        self.pools().mail_settings().await
+    }
+
+    async fn save_mail_settings(&self, json: &str, at: i64) -> Result<(), DbError> {
+        self.pools().save_mail_settings(json, at).await
     }
 
     async fn purge(&self, what: Purge, before: i64, limit: i64, at: i64) -> Result<u64, DbError> {

@@ -136,6 +136,7 @@ impl<DB: Dialect> Pools<DB> {
                 "DELETE FROM refused_requests WHERE id IN ({})",
                 batch("refused_requests", "", "received_at")
             ),
+            Purge::Mail => return self.purge_mail(before, limit).await,
         };
         self.write(&sql, args).await
     }

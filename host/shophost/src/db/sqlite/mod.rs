@@ -154,6 +154,7 @@ impl HotPath for SqliteStore {
 #[async_trait]
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
+    const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const PRODUCT_IN_LINES: &'static str = "SELECT CASE WHEN \
          EXISTS (SELECT 1 FROM checkout_attempts a, json_each(a.snapshot_json, '$.lines') l \

@@ -316,7 +316,7 @@ pub(super) async fn detail(
     if done.done == "registered" {
         if let Some(order) = &page.order {
             page.notice = format!(
-                "受注データを登録しました（注文番号 {}、{}）。サンキューメールは送信されていません。",
+                "受注データを登録しました（注文番号 {}、{}）。注文確認メールはまだ送信していません（注文の画面から一度だけ送信できます）。",
                 order.number, order.status
             );
         }

@@ -14,7 +14,7 @@
 //! (決済直前ログ and 受注データ登録, on `crate::attempt_log`), `members.rs` (会員, ペイクイックを解除する on
 //! `crate::members`), `contracts.rs` (継続課金, 停止 on `crate::contracts`), `settlement_errors.rs`
 //! (決済エラーログ), `journal.rs` (通知ジャーナル), `refused.rs` (拒否した通知),
-//! `orders.rs` (受注リスト and an order's page, on `crate::orders`) with its CSV download in
+//! `mail.rs` (送信メール and メール設定, on `crate::mail::actions`), `orders.rs` (受注リスト and an order's page, on `crate::orders`) with its CSV download in
 //! `orders_csv.rs`.
 
 mod attempts;
@@ -23,6 +23,7 @@ mod charts;
 mod contracts;
 mod dashboard;
 mod journal;
+mod mail;
 mod members;
 mod methods;
 mod modules;
@@ -74,6 +75,7 @@ impl Chrome {
             ("/admin/attempts", "決済直前ログ"),
             ("/admin/settlement-errors", "決済エラーログ"),
             ("/admin/journal", "通知ジャーナル"),
+            ("/admin/mail", "送信メール"),
             ("/admin/members", "会員"),
             ("/admin/contracts", "継続課金"),
             ("/admin/products", "商品"),
@@ -155,6 +157,18 @@ fn signed_routes(state: AppState) -> Router<AppState> {
         .route("/admin/journal", get(journal::list))
         .route("/admin/journal/{id}", get(journal::entry))
         .route("/admin/journal/{id}/replay", post(journal::replay))
+        .route("/admin/mail", get(mail::list))
+        .route(
+            "/admin/mail/settings",
+            get(mail::settings).post(mail::save_settings),
+        )
+        .route("/admin/mail/test", post(mail::send_test))
+        .route("/admin/mail/{id}", get(mail::detail))
+        .route("/admin/mail/{id}/resend", post(mail::resend))
+        .route(
+            "/admin/orders/{number}/send-confirmation",
+            post(orders::send_confirmation),
+        )
         .route("/admin/refused", get(refused::list))
         .route("/admin/refused/{id}/replay", post(refused::replay))
         .route("/admin/settlement-errors", get(settlement_errors::list))

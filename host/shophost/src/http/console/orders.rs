@@ -236,6 +236,7 @@ struct EventRow {
 #[template(path = "console/order.html")]
 struct OrderPage {
     chrome: Chrome,
+    id: i64,
     number: String,
     path: String,
     created: String,
@@ -262,6 +263,10 @@ struct OrderPage {
     /// Which form the errors belong to: `attention` or `status`.
     failed: String,
     note: String,
+    /// The order's mails (送信メール).
+    mails: Vec<super::mail::Row>,
+    /// Its 注文確認メール waits for the button (an order registered from the 決済直前ログ).
+    confirmation_held: bool,
 }
 
 /// `YYYYMMDD` as `YYYY/MM/DD`.
@@ -284,6 +289,7 @@ fn order_page(signed: &Signed, detail: OrderDetail) -> OrderPage {
     let slip = order.slip.clone();
     OrderPage {
         chrome: Chrome::new(signed, MENU),
+        id: order.id,
         path: order_path(&order.order_number),
         number: order.order_number.clone(),
         created: local_datetime(order.created_at),
@@ -364,7 +370,28 @@ fn order_page(signed: &Signed, detail: OrderDetail) -> OrderPage {
         errors: FormErrors::default(),
         failed: String::new(),
         note: String::new(),
+        mails: Vec::new(),
+        confirmation_held: false,
     }
+}
+
+/// Adds the order's mails to its page.
+async fn with_mails(state: &AppState, mut page: OrderPage) -> Result<OrderPage, Response> {
+    let filter = crate::mail::MailFilter {
+        order_id: Some(page.id),
+        ..crate::mail::MailFilter::default()
+    };
+    let mails = state
+        .store
+        .mails(&filter, 50)
+        .await
+        .map_err(super::unavailable)?;
+    page.confirmation_held = mails.iter().any(|mail| {
+        mail.kind == crate::mail::MailKind::OrderConfirmation
+            && mail.status == crate::mail::MailStatus::Held
+    });
+    page.mails = mails.iter().map(super::mail::row).collect();
+    Ok(page)
 }
 
 fn not_found() -> Response {
@@ -396,10 +423,14 @@ pub(super) async fn detail(
 ) -> Response {
     match orders::detail(&state, &number).await {
         Ok(detail) => {
-            let mut page = order_page(&signed, detail);
+            let mut page = match with_mails(&state, order_page(&signed, detail)).await {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
             page.notice = match done.done.as_str() {
                 "cleared" => "要確認を解除しました。".to_owned(),
                 "status" => format!("入金状況を「{}」に変更しました。", page.status),
+                "mail" => "注文確認メールを送信待ちにしました。まもなく送信します。".to_owned(),
                 _ => String::new(),
             };
             html::render(StatusCode::OK, &page)
@@ -434,7 +465,10 @@ async fn outcome(
     };
     match orders::detail(state, number).await {
         Ok(detail) => {
-            let mut page = order_page(&form.signed, detail);
+            let mut page = match with_mails(state, order_page(&form.signed, detail)).await {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
             page.errors.add(field, message);
             page.failed = which.to_owned();
             page.note = form.get("note");
@@ -465,4 +499,40 @@ pub(super) async fn change_status(
     let to = form.get("status");
     let result = orders::change_status(&state, &number, &to, &form.get("note"), &login).await;
     outcome(&state, &form, &number, "status", result).await
+}
+
+/// 注文確認メールを送信する: for an order registered from the 決済直前ログ, whose mail waits for the
+/// operator; once (refused with the reason the second time, or for an order whose mail went by itself).
+pub(super) async fn send_confirmation(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    form: ConsoleForm,
+) -> Response {
+    let order = match orders::order(&state, &number).await {
+        Ok(order) => order,
+        Err(error) => return error_page(error),
+    };
+    let message = match crate::mail::actions::send_registered_confirmation(&state, order.id).await {
+        Ok(mail) => {
+            tracing::info!(by = %form.signed.operator.login, order = %number, mail, "console: confirmation mail sent by hand");
+            return Redirect::to(&format!("{}?done=mail", order_path(&number))).into_response();
+        }
+        Err(crate::mail::actions::MailActionError::Refused(reason)) => reason,
+        Err(crate::mail::actions::MailActionError::Unavailable(error)) => {
+            return super::unavailable(error)
+        }
+        Err(_) => return not_found(),
+    };
+    match orders::detail(&state, &number).await {
+        Ok(detail) => {
+            let mut page = match with_mails(&state, order_page(&form.signed, detail)).await {
+                Ok(page) => page,
+                Err(response) => return response,
+            };
+            page.errors.add("", message);
+            page.failed = "mail".to_owned();
+            html::render(StatusCode::CONFLICT, &page)
+        }
+        Err(error) => error_page(error),
+    }
 }

@@ -1,0 +1,309 @@
+//! The mail outbox's SQL (see `mail/mod.rs` and migration `0011_mail.sql`): claiming due mails under a
+//! lease, storing a rendered message once, recording each attempt, the console's list and actions, and
+//! the operator's mail settings. The rows themselves are written by the migration's triggers, in the
+//! transaction of their cause.
+
+use super::{Dialect, Pools};
+use crate::db::columns::ORDERS;
+use crate::db::rows::{self, Columns};
+use crate::db::DbError;
+use crate::domain::Order;
+use crate::mail::{
+    FailedMails, MailDelivery, MailFilter, MailKind, MailStatus, OutboxMail, Outcome,
+};
+
+/// The columns of `mail_outbox` every read takes.
+const MAIL_COLUMNS: &str = "id, kind, subject_id, order_id, detail_json, status, created_at, \
+     next_attempt_at, attempts, last_error, recipients, subject, message, sent_at, released_at, \
+     lease_token";
+
+/// In the transaction of 受注データ登録: the new order's 注文確認メール waits for the operator.
+pub(super) const HOLD_REGISTERED: &str = "UPDATE mail_outbox SET status = 'held' \
+     WHERE order_id = $1 AND kind = 'order_confirmation' AND status = 'pending'";
+
+/// In the transaction of 受注データ登録: no notice to the shop of the order its operator made.
+pub(super) const DROP_REGISTERED_NOTICE: &str =
+    "DELETE FROM mail_outbox WHERE order_id = $1 AND kind = 'order_notice' AND attempts = 0";
+
+/// A mail row read back.
+pub(in crate::db) fn outbox_mail(row: &impl Columns) -> Result<OutboxMail, DbError> {
+    let kind = row.text("kind")?;
+    let status = row.text("status")?;
+    Ok(OutboxMail {
+        id: row.int("id")?,
+        kind: MailKind::parse(&kind).ok_or_else(|| rows::corrupt("mail kind", &kind))?,
+        subject_id: row.int_or_null("subject_id")?,
+        order_id: row.int_or_null("order_id")?,
+        detail_json: row.text_or_null("detail_json")?,
+        status: MailStatus::parse(&status).ok_or_else(|| rows::corrupt("mail status", &status))?,
+        created_at: row.int("created_at")?,
+        next_attempt_at: row.int("next_attempt_at")?,
+        attempts: row.int("attempts")?,
+        last_error: row.text_or_null("last_error")?,
+        recipients: row.text_or_null("recipients")?,
+        subject: row.text_or_null("subject")?,
+        message: row.bytes_or_null("message")?,
+        sent_at: row.int_or_null("sent_at")?,
+        released_at: row.int_or_null("released_at")?,
+        lease_token: row.text_or_null("lease_token")?,
+    })
+}
+
+impl<DB: Dialect> Pools<DB> {
+    /// Claims at most `limit` due mails for `lease_ms` under `token`: pending or due for a retry, and
+    /// held by no live lease. On PostgreSQL rows another host is claiming are passed over.
+    pub async fn claim_mail(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        token: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, DbError> {
+        let sql = format!(
+            "UPDATE mail_outbox SET lease_until = $1, lease_token = $2 WHERE id IN \
+             (SELECT id FROM mail_outbox WHERE status IN ('pending', 'retry') \
+              AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+              ORDER BY next_attempt_at, id LIMIT $4 {}) \
+             RETURNING {MAIL_COLUMNS}",
+            DB::SKIP_LOCKED
+        );
+        let args = vec![
+            (now + lease_ms).into(),
+            token.into(),
+            now.into(),
+            limit.into(),
+        ];
+        let rows = self.write_rows(&sql, args).await?;
+        let mut mails = rows
+            .iter()
+            .map(outbox_mail)
+            .collect::<Result<Vec<_>, _>>()?;
+        mails.sort_by_key(|mail| (mail.next_attempt_at, mail.id));
+        Ok(mails)
+    }
+
+    /// Stores a claimed mail's rendered message, unless one is stored already (the first rendering
+    /// wins, so every attempt sends the same bytes); returns the mail as stored.
+    pub async fn store_rendered_mail(
+        &self,
+        id: i64,
+        recipients: &str,
+        subject: &str,
+        message: &[u8],
+        at: i64,
+    ) -> Result<OutboxMail, DbError> {
+        let sql = "UPDATE mail_outbox SET recipients = $1, subject = $2, message = $3, \
+                   rendered_at = $4 WHERE id = $5 AND message IS NULL";
+        let args = vec![
+            recipients.into(),
+            subject.into(),
+            message.into(),
+            at.into(),
+            id.into(),
+        ];
+        self.write(sql, args).await?;
+        let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE id = $1");
+        let rows = self.write_rows(&sql, vec![id.into()]).await?;
+        outbox_mail(rows.first().ok_or(DbError::NotFound)?)
+    }
+
+    /// Records how a claimed mail's attempt ended, with the attempt, if `token` still holds its lease;
+    /// returns whether it did.
+    pub async fn finish_mail(
+        &self,
+        id: i64,
+        token: &str,
+        transport: &str,
+        outcome: &Outcome,
+        at: i64,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.write.begin().await?;
+        let lease = "lease_until = NULL, lease_token = NULL WHERE id = $1 AND lease_token = $2";
+        let (sql, args, detail, delivery) = match outcome {
+            Outcome::Sent(answer) => (
+                format!("UPDATE mail_outbox SET status = 'sent', sent_at = $3, last_error = NULL, attempts = attempts + 1, {lease}"),
+                vec![id.into(), token.into(), at.into()],
+                answer.as_str(),
+                Some("sent"),
+            ),
+            Outcome::Retry { error, next_at } => (
+                format!("UPDATE mail_outbox SET status = 'retry', next_attempt_at = $3, last_error = $4, attempts = attempts + 1, {lease}"),
+                vec![id.into(), token.into(), (*next_at).into(), error.into()],
+                error.as_str(),
+                Some("error"),
+            ),
+            Outcome::Failed(error) => (
+                format!("UPDATE mail_outbox SET status = 'failed', last_error = $3, attempts = attempts + 1, {lease}"),
+                vec![id.into(), token.into(), error.into()],
+                error.as_str(),
+                Some("error"),
+            ),
+            Outcome::Skipped(reason) => (
+                format!("UPDATE mail_outbox SET status = 'skipped', last_error = $3, {lease}"),
+                vec![id.into(), token.into(), reason.into()],
+                reason.as_str(),
+                None,
+            ),
+        };
+        let changed = DB::execute(&mut tx, &sql, args).await?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        if let Some(outcome) = delivery {
+            DB::execute(
+                &mut tx,
+                "INSERT INTO mail_deliveries (mail_id, at, transport, outcome, detail) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    id.into(),
+                    at.into(),
+                    transport.into(),
+                    outcome.into(),
+                    detail.into(),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Mails matching `filter`, newest first, at most `limit`.
+    pub async fn mails(&self, filter: &MailFilter, limit: i64) -> Result<Vec<OutboxMail>, DbError> {
+        let sql = format!(
+            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR order_id = $2) AND ($3 IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4"
+        );
+        let args = vec![
+            filter.status.map(MailStatus::as_str).into(),
+            filter.order_id.into(),
+            filter.before.into(),
+            limit.into(),
+        ];
+        let rows = self.read_rows(&sql, args).await?;
+        rows.iter().map(outbox_mail).collect()
+    }
+
+    /// One mail.
+    pub async fn mail(&self, id: i64) -> Result<Option<OutboxMail>, DbError> {
+        let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE id = $1");
+        let row = self.read_row(&sql, vec![id.into()]).await?;
+        row.as_ref().map(outbox_mail).transpose()
+    }
+
+    /// A mail's delivery attempts, oldest first.
+    pub async fn mail_deliveries(&self, id: i64) -> Result<Vec<MailDelivery>, DbError> {
+        let sql = "SELECT at, transport, outcome, detail FROM mail_deliveries \
+                   WHERE mail_id = $1 ORDER BY id";
+        let rows = self.read_rows(sql, vec![id.into()]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(MailDelivery {
+                    at: row.int("at")?,
+                    transport: row.text("transport")?,
+                    outcome: row.text("outcome")?,
+                    detail: row.text("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a sent or failed mail again, as it was rendered; `Conflict("mail_not_resendable")` when
+    /// it is waiting already (or was never rendered).
+    pub async fn resend_mail(&self, id: i64, at: i64) -> Result<(), DbError> {
+        let sql = "UPDATE mail_outbox SET status = 'pending', next_attempt_at = $1, \
+                   released_at = $1, last_error = NULL \
+                   WHERE id = $2 AND status IN ('sent', 'failed') AND message IS NOT NULL";
+        match self.write(sql, vec![at.into(), id.into()]).await? {
+            0 if self.mail(id).await?.is_none() => Err(DbError::NotFound),
+            0 => Err(DbError::Conflict("mail_not_resendable")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends an order's held 注文確認メール (an order registered from the 決済直前ログ): once.
+    /// `Conflict("mail_not_held")` when the order has none held.
+    pub async fn release_held_mail(&self, order_id: i64, at: i64) -> Result<i64, DbError> {
+        let sql =
+            "UPDATE mail_outbox SET status = 'pending', next_attempt_at = $1, released_at = $1 \
+                   WHERE order_id = $2 AND kind = 'order_confirmation' AND status = 'held' \
+                   RETURNING id";
+        let rows = self
+            .write_rows(sql, vec![at.into(), order_id.into()])
+            .await?;
+        match rows.first() {
+            Some(row) => row.int("id"),
+            None => Err(DbError::Conflict("mail_not_held")),
+        }
+    }
+
+    /// Queues a test mail to `to`; returns its id.
+    pub async fn queue_test_mail(&self, to: &str, at: i64) -> Result<i64, DbError> {
+        let detail = serde_json::json!({ "to": to }).to_string();
+        let sql = "INSERT INTO mail_outbox (kind, subject_id, detail_json, status, created_at, \
+                   next_attempt_at) VALUES ('test', NULL, $1, 'pending', $2, $2) RETURNING id";
+        let rows = self.write_rows(sql, vec![detail.into(), at.into()]).await?;
+        rows.first().ok_or(DbError::NotFound)?.int("id")
+    }
+
+    /// How many mails failed, and the newest.
+    pub async fn failed_mails(&self) -> Result<FailedMails, DbError> {
+        let sql =
+            "SELECT COUNT(*) AS n, MAX(id) AS latest FROM mail_outbox WHERE status = 'failed'";
+        let rows = self.read_rows(sql, Vec::new()).await?;
+        let row = rows.first().ok_or(DbError::NotFound)?;
+        Ok(FailedMails {
+            count: row.int("n")?,
+            latest: row.int_or_null("latest")?,
+        })
+    }
+
+    /// An order by id (what a mail about it is rendered from).
+    pub async fn order_by_id(&self, id: i64) -> Result<Option<Order>, DbError> {
+        let sql = format!("SELECT {} FROM orders WHERE id = $1", ORDERS.select());
+        let row = self.read_row(&sql, vec![id.into()]).await?;
+        row.as_ref().map(rows::order).transpose()
+    }
+
+    /// Removes at most `limit` mails queued before `before` that are done with (sent, given up, no
+    /// recipient), oldest first, with their delivery attempts; returns how many. Held and waiting mail
+    /// stays whatever its age.
+    pub async fn purge_mail(&self, before: i64, limit: i64) -> Result<u64, DbError> {
+        let mut tx = self.write.begin().await?;
+        let batch = "SELECT id FROM mail_outbox WHERE status IN ('sent', 'failed', 'skipped') \
+                     AND created_at < $1 ORDER BY created_at LIMIT $2";
+        let args = || vec![before.into(), limit.into()];
+        DB::execute(
+            &mut tx,
+            &format!("DELETE FROM mail_deliveries WHERE mail_id IN ({batch})"),
+            args(),
+        )
+        .await?;
+        let removed = DB::execute(
+            &mut tx,
+            &format!("DELETE FROM mail_outbox WHERE id IN ({batch})"),
+            args(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// The operator's saved mail settings (JSON), if saved.
+    pub async fn mail_settings(&self) -> Result<Option<String>, DbError> {
+        let sql = "SELECT values_json FROM mail_settings WHERE id = 1";
+        let row = self.read_row(sql, Vec::new()).await?;
+        row.map(|row| row.text("values_json")).transpose()
+    }
+
+    /// Saves the operator's mail settings (JSON).
+    pub async fn save_mail_settings(&self, json: &str, at: i64) -> Result<(), DbError> {
+        let sql = "INSERT INTO mail_settings (id, values_json, updated_at) VALUES (1, $1, $2) \
+                   ON CONFLICT (id) DO UPDATE SET values_json = excluded.values_json, \
+                   updated_at = excluded.updated_at";
+        self.write(sql, vec![json.into(), at.into()])
+            .await
+            .map(drop)
+    }
+}

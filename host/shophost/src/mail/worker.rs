@@ -1,0 +1,314 @@
+//! The delivery worker: claims due mails, renders a mail the first time (stored, so every attempt sends
+//! the same bytes), sends it over SMTP (or captures it), and records the attempt. A failure is tried
+//! again after a wait that doubles from `retry_first_seconds` up to `retry_max_seconds`, until
+//! `give_up_hours` after the mail was queued (or sent again by the operator): then it is 失敗, and the
+//! dashboard says so.
+//!
+//! Claims carry a lease (`lease_until`, a random token): a host that dies while sending leaves the
+//! mail to be claimed again once the lease is over, and only the lease's holder may record the
+//! outcome. SMTP gives at-least-once at best: a host killed after the server accepted a message but
+//! before the commit that records it sends it again after the lease; everything else is sent once.
+
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::render::{self, RenderError};
+use super::settings::{current, read_ca, Delivery};
+use super::{MailSettings, OutboxMail, Outcome, Tls, Transport};
+use crate::db::DbError;
+use crate::domain::now_millis;
+use crate::AppState;
+
+/// Mails one pass sends at most before it looks at the settings again.
+const PASS: usize = 50;
+
+/// How long a claim holds a mail: long enough for an SMTP exchange with every timeout used up.
+fn lease_ms(settings: &MailSettings) -> i64 {
+    i64::try_from(settings.smtp.timeout_seconds)
+        .unwrap_or(30)
+        .saturating_mul(3_000)
+        .saturating_add(10_000)
+}
+
+/// Runs the worker for as long as the process does.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = Duration::from_millis(state.config.mail.delivery.poll_ms);
+        loop {
+            match run_once(&state).await {
+                // A full pass: there may be more due now.
+                Ok(handled) if handled >= PASS => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "mail: the outbox could not be read"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}
+
+/// One pass: claims due mails one at a time (each claim's lease covers one SMTP exchange, so no other
+/// host takes a mail over while this one is still on it) and tries each once; returns how many.
+pub async fn run_once(state: &AppState) -> Result<usize, DbError> {
+    let settings = current(state).await?;
+    let delivery = &state.config.mail.delivery;
+    let token = crate::operators::random_token();
+    let mut count = 0;
+    while count < PASS {
+        let claimed = state
+            .store
+            .claim_mail(now_millis(), lease_ms(&settings), &token, 1)
+            .await?;
+        let Some(mail) = claimed.into_iter().next() else {
+            break;
+        };
+        count += 1;
+        attempt(state, &settings, delivery, &token, mail).await?;
+    }
+    Ok(count)
+}
+
+/// One claimed mail: rendered the first time, then sent, and the outcome recorded.
+async fn attempt(
+    state: &AppState,
+    settings: &MailSettings,
+    delivery: &Delivery,
+    token: &str,
+    mail: OutboxMail,
+) -> Result<(), DbError> {
+    let mail = match mail.message {
+        Some(_) => mail,
+        None => match render::render(state, settings, &mail).await {
+            Ok(rendered) => {
+                let stored = state
+                    .store
+                    .store_rendered_mail(
+                        mail.id,
+                        &rendered.recipients.join(", "),
+                        &rendered.subject,
+                        &rendered.message,
+                        now_millis(),
+                    )
+                    .await?;
+                OutboxMail {
+                    lease_token: mail.lease_token,
+                    ..stored
+                }
+            }
+            Err(RenderError::NoRecipient(reason)) => {
+                return finish(state, &mail, token, "none", Outcome::Skipped(reason)).await;
+            }
+            // What it is about cannot make a message (an address no server takes): no retry mends it.
+            Err(RenderError::Missing(reason)) => {
+                return finish(state, &mail, token, "none", Outcome::Failed(reason)).await;
+            }
+            Err(RenderError::Db(error)) => return Err(error),
+        },
+    };
+    let (transport, sent) = deliver(settings, delivery, &mail).await;
+    let outcome = match sent {
+        Ok(answer) => Outcome::Sent(answer),
+        Err(error) => {
+            tracing::warn!(mail = mail.id, %error, "mail: not delivered");
+            failure(delivery, &mail, error, now_millis())
+        }
+    };
+    finish(state, &mail, token, transport, outcome).await
+}
+
+async fn finish(
+    state: &AppState,
+    mail: &OutboxMail,
+    token: &str,
+    transport: &str,
+    outcome: Outcome,
+) -> Result<(), DbError> {
+    let kept = state
+        .store
+        .finish_mail(mail.id, token, transport, &outcome, now_millis())
+        .await?;
+    if !kept {
+        tracing::warn!(
+            mail = mail.id,
+            "mail: the lease ran out before the outcome was recorded"
+        );
+    }
+    Ok(())
+}
+
+/// A failed attempt: retried after the backoff, or given up once `give_up` has passed since the mail
+/// was queued (or released by the operator).
+pub fn failure(delivery: &Delivery, mail: &OutboxMail, error: String, now: i64) -> Outcome {
+    let since = mail.released_at.unwrap_or(mail.created_at);
+    let wait = backoff(delivery, mail.attempts);
+    if now.saturating_add(wait) - since > delivery.give_up_ms {
+        return Outcome::Failed(error);
+    }
+    Outcome::Retry {
+        error,
+        next_at: now.saturating_add(wait),
+    }
+}
+
+/// The wait before the retry after `attempts` earlier attempts: doubling, capped.
+pub fn backoff(delivery: &Delivery, attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.clamp(0, 30)).unwrap_or(30);
+    delivery
+        .retry_first_ms
+        .saturating_mul(1_i64 << doublings)
+        .min(delivery.retry_max_ms)
+}
+
+/// Sends (or captures) a rendered mail; the transport's name, and its answer or the error.
+async fn deliver(
+    settings: &MailSettings,
+    delivery: &Delivery,
+    mail: &OutboxMail,
+) -> (&'static str, Result<String, String>) {
+    let message = mail.message.as_deref().unwrap_or_default();
+    match settings.transport {
+        Transport::Capture => ("capture", capture(delivery, mail.id, message).await),
+        Transport::Smtp => ("smtp", smtp(settings, mail, message).await),
+    }
+}
+
+/// Keeps a mail on the machine: it is in the outbox already; written as a file too when configured.
+async fn capture(delivery: &Delivery, id: i64, message: &[u8]) -> Result<String, String> {
+    let Some(dir) = &delivery.capture_dir else {
+        return Ok("保存のみ（送信しません）".to_owned());
+    };
+    let path = dir.join(format!("{id:08}.eml"));
+    let write = async {
+        tokio::fs::create_dir_all(dir).await?;
+        let partial = dir.join(format!("{id:08}.eml.partial"));
+        tokio::fs::write(&partial, message).await?;
+        tokio::fs::rename(&partial, &path).await
+    };
+    write
+        .await
+        .map(|()| format!("保存のみ（送信しません）: {}", path.display()))
+        .map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// The SMTP transport the settings describe.
+fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let smtp = &settings.smtp;
+    let tls = |host: &str| {
+        let mut parameters = TlsParameters::builder(host.to_owned());
+        if let Some(path) = &smtp.ca_file {
+            parameters = parameters.add_root_certificate(read_ca(path)?);
+        }
+        parameters
+            .build_rustls()
+            .map_err(|error| format!("TLS: {error}"))
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(smtp.timeout_seconds)));
+    builder = match smtp.tls {
+        Tls::Starttls => builder.tls(LettreTls::Required(tls(&smtp.host)?)),
+        Tls::Implicit => builder.tls(LettreTls::Wrapper(tls(&smtp.host)?)),
+        Tls::None => builder.tls(LettreTls::None),
+    };
+    if !smtp.user.is_empty() {
+        builder = builder.credentials(Credentials::new(smtp.user.clone(), smtp.password.clone()));
+    }
+    Ok(builder.build())
+}
+
+async fn smtp(
+    settings: &MailSettings,
+    mail: &OutboxMail,
+    message: &[u8],
+) -> Result<String, String> {
+    let from: lettre::Address = settings
+        .from
+        .parse()
+        .map_err(|error| format!("送信元 {}: {error}", settings.from))?;
+    let to = mail
+        .recipient_list()
+        .iter()
+        .map(|to| to.parse::<lettre::Address>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("宛先: {error}"))?;
+    let envelope = Envelope::new(Some(from), to).map_err(|error| error.to_string())?;
+    let transport = transport(settings)?;
+    let response = transport
+        .send_raw(&envelope, message)
+        .await
+        .map_err(|error| format!("{}:{}: {error}", settings.smtp.host, settings.smtp.port))?;
+    Ok(format!(
+        "{} {}",
+        response.code(),
+        response.message().collect::<Vec<_>>().join(" ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::{MailKind, MailStatus};
+
+    fn delivery() -> Delivery {
+        Delivery {
+            give_up_ms: 3_600_000,
+            retry_first_ms: 60_000,
+            retry_max_ms: 900_000,
+            poll_ms: 1000,
+            capture_dir: None,
+        }
+    }
+
+    fn mail(attempts: i64) -> OutboxMail {
+        OutboxMail {
+            id: 1,
+            kind: MailKind::Test,
+            subject_id: None,
+            order_id: None,
+            detail_json: None,
+            status: MailStatus::Retry,
+            created_at: 0,
+            next_attempt_at: 0,
+            attempts,
+            last_error: None,
+            recipients: None,
+            subject: None,
+            message: None,
+            sent_at: None,
+            released_at: None,
+            lease_token: None,
+        }
+    }
+
+    #[test]
+    fn waits_double_up_to_the_cap() {
+        let waits: Vec<i64> = (0..7).map(|n| backoff(&delivery(), n) / 1000).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 900, 900, 900]);
+    }
+
+    #[test]
+    fn gives_up_once_the_time_is_over() {
+        let retry = failure(&delivery(), &mail(0), "down".to_owned(), 1_000);
+        assert_eq!(
+            retry,
+            Outcome::Retry {
+                error: "down".to_owned(),
+                next_at: 61_000
+            }
+        );
+        let late = failure(&delivery(), &mail(5), "down".to_owned(), 3_000_000);
+        assert_eq!(late, Outcome::Failed("down".to_owned()));
+        // A resend counts from when the operator asked for it.
+        let resent = OutboxMail {
+            released_at: Some(3_000_000),
+            ..mail(5)
+        };
+        assert!(matches!(
+            failure(&delivery(), &resent, "down".to_owned(), 3_000_000),
+            Outcome::Retry { .. }
+        ));
+    }
+}
