@@ -6,6 +6,7 @@
 //! settings with a write-only password and the 送信テスト; a failed mail on the dashboard; the CSRF
 //! check and nothing without a session.
 
+#[macro_use]
 mod common;
 
 use std::net::SocketAddr;
@@ -14,23 +15,32 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, assert_redirect, console_browser, method_id, product_id, send, shop, TempDir};
+use common::{
+    api, assert_redirect, console_browser, method_id, product_id, send, Backend, TempDir,
+};
 use serde_json::{json, Value};
 use shophost::mail::{MailFilter, MailKind, MailStatus, Outcome};
 use shophost::AppState;
 
 const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
 
-/// A test shop whose captured mail goes to `dir/mail`.
-async fn mail_shop(name: &str) -> (AppState, TempDir) {
-    let (state, dir) = shop(name).await;
+/// A test shop on `backend` whose captured mail goes to the returned directory's `mail`.
+async fn mail_shop(backend: Backend, name: &str) -> (AppState, MailShop) {
+    let (state, db) = backend.shop(name).await;
+    let dir = TempDir::new(name);
     let mut config = (*state.config).clone();
     config.mail.delivery.capture_dir = Some(dir.0.join("mail"));
     let state = AppState {
         config: Arc::new(config),
         ..state
     };
-    (state, dir)
+    (state, MailShop { _db: db, dir })
+}
+
+/// What a mail test shop keeps while it runs: its database and the capture directory.
+struct MailShop {
+    _db: common::Scratch,
+    dir: TempDir,
 }
 
 /// A checkout for one mug paid with `settlement_type`: its link key.
@@ -112,9 +122,10 @@ async fn order_number(state: &AppState, link_key: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_again_once_confirmed() {
-    let (state, dir) = mail_shop("console-mail-list").await;
+async fn captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_again_once_confirmed(
+    backend: Backend,
+) {
+    let (state, dir) = mail_shop(backend, "console-mail-list").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let link_key = checkout(&state, "acting_remise_card").await;
     card_paid(&state, &link_key).await;
@@ -139,7 +150,7 @@ async fn captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_agai
         outbox.iter().all(|m| m.status == MailStatus::Sent),
         "{outbox:?}"
     );
-    let files = std::fs::read_dir(dir.0.join("mail"))
+    let files = std::fs::read_dir(dir.dir.0.join("mail"))
         .expect("the capture directory")
         .count();
     assert_eq!(files, 2);
@@ -218,9 +229,8 @@ async fn captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_agai
     );
 }
 
-#[tokio::test]
-async fn the_order_pages_button_sends_a_registered_orders_confirmation_once() {
-    let (state, _dir) = mail_shop("console-mail-button").await;
+async fn the_order_pages_button_sends_a_registered_orders_confirmation_once(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-button").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let link_key = checkout(&state, "acting_remise_conv").await;
     let (status, registered) = api(
@@ -292,9 +302,8 @@ async fn the_order_pages_button_sends_a_registered_orders_confirmation_once() {
     );
 }
 
-#[tokio::test]
-async fn settings_keep_the_password_unshown_and_the_test_mail_is_queued() {
-    let (state, _dir) = mail_shop("console-mail-settings").await;
+async fn settings_keep_the_password_unshown_and_the_test_mail_is_queued(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-settings").await;
     let (mut browser, csrf) = console_browser(&state).await;
     let page = browser.get("/admin/mail/settings").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -389,9 +398,8 @@ async fn settings_keep_the_password_unshown_and_the_test_mail_is_queued() {
     assert_eq!(outbox[0].kind, MailKind::Test);
 }
 
-#[tokio::test]
-async fn a_failed_mail_is_on_the_dashboard() {
-    let (state, _dir) = mail_shop("console-mail-failed").await;
+async fn a_failed_mail_is_on_the_dashboard(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-failed").await;
     let (mut browser, _csrf) = console_browser(&state).await;
     let id = state
         .store
@@ -426,9 +434,8 @@ async fn a_failed_mail_is_on_the_dashboard() {
     assert!(list.contains("connection refused"), "{list}");
 }
 
-#[tokio::test]
-async fn nothing_without_a_session() {
-    let (state, _dir) = shop("console-mail-session").await;
+async fn nothing_without_a_session(backend: Backend) {
+    let (state, _db) = backend.shop("console-mail-session").await;
     let mut browser = common::Browser::new(&state);
     for path in ["/admin/mail", "/admin/mail/1", "/admin/mail/settings"] {
         let page = browser.get(path).await;
@@ -447,9 +454,8 @@ async fn nothing_without_a_session() {
     }
 }
 
-#[tokio::test]
-async fn retention_removes_mail_done_with_and_keeps_what_waits() {
-    let (state, _dir) = mail_shop("console-mail-retention").await;
+async fn retention_removes_mail_done_with_and_keeps_what_waits(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-retention").await;
     let link_key = checkout(&state, "acting_remise_card").await;
     card_paid(&state, &link_key).await;
     shophost::mail::worker::run_once(&state)
@@ -484,3 +490,12 @@ async fn retention_removes_mail_done_with_and_keeps_what_waits() {
     assert_eq!(left[0].status, MailStatus::Held);
     assert!(state.store.mail_deliveries(sent).await.unwrap().is_empty());
 }
+
+on_both_backends!(
+    captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_again_once_confirmed,
+    the_order_pages_button_sends_a_registered_orders_confirmation_once,
+    settings_keep_the_password_unshown_and_the_test_mail_is_queued,
+    a_failed_mail_is_on_the_dashboard,
+    nothing_without_a_session,
+    retention_removes_mail_done_with_and_keeps_what_waits,
+);

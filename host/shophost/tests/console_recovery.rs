@@ -19,6 +19,7 @@ use common::{
 use serde_json::{json, Value};
 use shophost::db::OrderFilter;
 use shophost::domain::{local_datetime, Order, PaymentStatus};
+use shophost::mail::{MailFilter, MailKind, MailStatus};
 use shophost::AppState;
 
 const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
@@ -519,6 +520,42 @@ async fn a_recurring_order_is_registered_with_its_contract_and_the_gateways_id(b
         (made.total, 1, 10)
     );
     assert_eq!(contract.status, "continuation", "継続中");
+    // No mail of its own (the operator's manual): the 注文確認メール and the 継続課金 confirmation wait
+    // for the order page's button, which sends both once.
+    let held = |mails: &[shophost::mail::OutboxMail]| {
+        let mut kinds: Vec<MailKind> = mails
+            .iter()
+            .filter(|mail| mail.order_id == Some(made.id) && mail.status == MailStatus::Held)
+            .map(|mail| mail.kind)
+            .collect();
+        kinds.sort_by_key(|kind| format!("{kind:?}"));
+        kinds
+    };
+    let mails = state
+        .store
+        .mails(&MailFilter::default(), 100)
+        .await
+        .expect("the outbox");
+    assert_eq!(
+        held(&mails),
+        vec![MailKind::ContractRegistered, MailKind::OrderConfirmation],
+        "{mails:?}"
+    );
+    assert!(
+        mails.iter().all(|mail| mail.status == MailStatus::Held),
+        "nothing else queued: {mails:?}"
+    );
+    state
+        .store
+        .release_held_mail(made.id, shophost::domain::now_millis())
+        .await
+        .expect("the button's release");
+    let mails = state
+        .store
+        .mails(&MailFilter::default(), 100)
+        .await
+        .expect("the outbox");
+    assert_eq!(held(&mails), vec![], "{mails:?}");
 }
 
 async fn without_the_id_the_contract_is_registered_and_the_order_flagged_and_a_cart_without_one_refuses_it(

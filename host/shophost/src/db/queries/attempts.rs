@@ -110,8 +110,9 @@ impl<DB: Dialect> Pools<DB> {
         .await?;
         let order = rows::order(created.first().ok_or(DbError::NotFound)?)?;
         // The order's trigger queued its mails; an order registered by hand sends none by itself (the
-        // operator's manual: no 注文確認メール), so the shopper's is held for the order page's button
-        // and the shop's notice of a new order is dropped (the operator made it).
+        // operator's manual: no 注文確認メール), so the shopper's (and a recurring item's 継続課金
+        // confirmation) is held for the order page's button and the shop's notice of a new order is
+        // dropped (the operator made it).
         DB::execute(&mut tx, super::mail::HOLD_REGISTERED, vec![order.id.into()]).await?;
         DB::execute(
             &mut tx,

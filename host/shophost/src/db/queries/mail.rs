@@ -19,7 +19,8 @@ const MAIL_COLUMNS: &str = "id, kind, subject_id, order_id, detail_json, status,
 
 /// In the transaction of 受注データ登録: the new order's 注文確認メール waits for the operator.
 pub(super) const HOLD_REGISTERED: &str = "UPDATE mail_outbox SET status = 'held' \
-     WHERE order_id = $1 AND kind = 'order_confirmation' AND status = 'pending'";
+     WHERE order_id = $1 AND kind IN ('order_confirmation', 'contract_registered') \
+     AND status = 'pending'";
 
 /// In the transaction of 受注データ登録: no notice to the shop of the order its operator made.
 pub(super) const DROP_REGISTERED_NOTICE: &str =
@@ -222,19 +223,27 @@ impl<DB: Dialect> Pools<DB> {
         }
     }
 
-    /// Sends an order's held 注文確認メール (an order registered from the 決済直前ログ): once.
+    /// Sends an order's held 注文確認メール (an order registered from the 決済直前ログ), with its held
+    /// 継続課金 confirmation when it has a recurring item: once. Returns the 注文確認メール's id.
     /// `Conflict("mail_not_held")` when the order has none held.
     pub async fn release_held_mail(&self, order_id: i64, at: i64) -> Result<i64, DbError> {
         let sql =
             "UPDATE mail_outbox SET status = 'pending', next_attempt_at = $1, released_at = $1 \
-                   WHERE order_id = $2 AND kind = 'order_confirmation' AND status = 'held' \
-                   RETURNING id";
+                   WHERE order_id = $2 AND kind IN ('order_confirmation', 'contract_registered') \
+                   AND status = 'held' RETURNING id, kind";
         let rows = self
             .write_rows(sql, vec![at.into(), order_id.into()])
             .await?;
-        match rows.first() {
-            Some(row) => row.int("id"),
-            None => Err(DbError::Conflict("mail_not_held")),
+        let mut confirmation = None;
+        for row in &rows {
+            if row.text("kind")? == "order_confirmation" {
+                confirmation = Some(row.int("id")?);
+            }
+        }
+        match (confirmation, rows.first()) {
+            (Some(id), _) => Ok(id),
+            (None, Some(row)) => row.int("id"),
+            (None, None) => Err(DbError::Conflict("mail_not_held")),
         }
     }
 
