@@ -243,7 +243,7 @@ async fn card_order(shop: &Shop) {
     assert_eq!(answer.text(), ACK);
 }
 
-/// The shopper's 注文確認メール once it was tried twice, and what was received meanwhile.
+/// The first mail of the outbox tried at least twice (waiting for its next try).
 async fn refused_twice(shop: &Shop) -> shophost::mail::OutboxMail {
     let start = std::time::Instant::now();
     loop {

@@ -338,6 +338,7 @@ async fn story(database: Database) {
         "journal_bodies": 0,
         "refused_requests": 0,
         "operator_sessions": 0,
+        "mail": 0,
     });
     assert_eq!(
         report,

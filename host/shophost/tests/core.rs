@@ -199,7 +199,7 @@ fn every_config_error_names_file_key_and_reason() {
         ("[modules]\nin_use = [\"remise\"]\n", "ok"),
         ("[server]\nlisten = \"127.0.0.1:8080\"\nport = 1\n", "shophost.toml: server.port (line 3): unknown field `port`, expected one of `listen`, `public_url`, `trusted_proxies`, `max_body_bytes`, `metrics_listen`"),
         ("[shop]\nshipping = \"free\"\n", "shophost.toml: shop.shipping (line 2): invalid type: string \"free\", expected i64"),
-        ("[oops]\n", "shophost.toml: oops (line 1): unknown field `oops`, expected one of `server`, `database`, `admin`, `shop`, `sandbox`, `notifications`, `retention`, `modules`"),
+        ("[oops]\n", "shophost.toml: oops (line 1): unknown field `oops`, expected one of `server`, `database`, `admin`, `shop`, `sandbox`, `notifications`, `retention`, `modules`, `mail`"),
         ("[notifications]\nrate_per_minute = 0\n", "shophost.toml: notifications.rate_per_minute: must be at least 1"),
         ("[notifications]\nrefused_max_bytes = -1\n", "shophost.toml: notifications.refused_max_bytes (line 2): invalid value: integer `-1`, expected u64"),
         ("[retention]\nsessions_days = 0\n", "shophost.toml: retention.sessions_days: must be at least 1 (to keep longer, give more days)"),
@@ -215,6 +215,10 @@ fn every_config_error_names_file_key_and_reason() {
         ("[modules.settings.remise]\ncard_activate = 1\n", "shophost.toml: modules.settings.remise.card_activate: expected true/false (or \"on\"/\"off\"), found integer"),
         ("[modules.settings.remise]\nS_PAYDATE = 1.5\n", "shophost.toml: modules.settings.remise.S_PAYDATE: expected a non-negative integer or a string of digits, found float"),
         ("[modules.settings.remise]\nSHOPCO = 12\n", "shophost.toml: modules.settings.remise.SHOPCO: expected a string, found integer"),
+        ("[mail]\ntransport = \"sendmail\"\n", "shophost.toml: mail.transport (line 2): unknown variant `sendmail`, expected `capture` or `smtp`"),
+        ("[mail]\nfrom = \"shop\"\n", "shophost.toml: mail.from: 送信元メールアドレスを正しく入力してください"),
+        ("[mail]\ntransport = \"smtp\"\nfrom = \"a@example.jp\"\n[mail.smtp]\nhost = \"mail.example.jp\"\ntls = \"none\"\n", "shophost.toml: mail.smtp.tls: 暗号化なしはこのマシン上のSMTPサーバー（127.0.0.1 など）にだけ使えます"),
+        ("[mail]\nretry_first_seconds = 0\n", "shophost.toml: mail.retry_first_seconds: must be at least 1"),
         ("this is not toml", "shophost.toml: line 1: expected `.`, `=`"),
     ];
     for (text, expected) in cases {
