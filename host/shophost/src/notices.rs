@@ -294,7 +294,7 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
                     "送信できなかったメールが{}件あります。メール設定（SMTPサーバー）を確認し、送信メールの画面から再送信してください。",
                     failed.count
                 ),
-                "/admin/api/notices",
+                "/admin/api/mail?status=failed",
             )
             .page("/admin/mail?status=failed"),
         );

@@ -491,6 +491,90 @@ async fn retention_removes_mail_done_with_and_keeps_what_waits(backend: Backend)
     assert!(state.store.mail_deliveries(sent).await.unwrap().is_empty());
 }
 
+async fn the_admin_api_lists_mail_resends_it_and_sends_a_registered_orders_confirmation_once(
+    backend: Backend,
+) {
+    let (state, _dir) = mail_shop(backend, "console-mail-api").await;
+    let link_key = checkout(&state, "acting_remise_card").await;
+    card_paid(&state, &link_key).await;
+    let number = order_number(&state, &link_key).await;
+    shophost::mail::worker::run_once(&state)
+        .await
+        .expect("a pass");
+
+    let (status, list) = api(&state, "GET", "/admin/api/mail?status=sent", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mails = list["mails"].as_array().expect("mails");
+    assert_eq!(mails.len(), 2);
+    let confirmation = mails
+        .iter()
+        .find(|m| m["kind"] == "order_confirmation")
+        .expect("the confirmation");
+    assert_eq!(confirmation["status_label"], "送信済み");
+    assert_eq!(confirmation["recipients"], "taro@example.jp");
+    let id = confirmation["id"].as_i64().expect("id");
+    let (status, mail) = api(&state, "GET", &format!("/admin/api/mail/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mail["message"]
+        .as_str()
+        .expect("the message")
+        .contains("Subject: =?utf-8?"));
+    assert_eq!(mail["deliveries"][0]["transport"], "capture");
+    let (status, _) = api(&state, "GET", "/admin/api/mail?status=nonsense", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let resend = format!("/admin/api/mail/{id}/resend");
+    let (status, answer) = api(&state, "POST", &resend, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, answer) = api(&state, "POST", &resend, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("送信待ち"));
+
+    // The button's twin: refused for an order whose mail went by itself, once for a registered one.
+    let (status, answer) = api(
+        &state,
+        "POST",
+        &format!("/admin/api/orders/{number}/send-confirmation"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let registered = checkout(&state, "acting_remise_conv").await;
+    let (_, order) = api(
+        &state,
+        "POST",
+        &format!("/admin/api/attempts/{registered}/recover"),
+        Some(json!({})),
+    )
+    .await;
+    let path = format!(
+        "/admin/api/orders/{}/send-confirmation",
+        order["order_number"].as_str().expect("number")
+    );
+    let (status, answer) = api(&state, "POST", &path, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let (status, answer) = api(&state, "POST", &path, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("手動で送信済み"));
+    let (status, _) = api(
+        &state,
+        "POST",
+        "/admin/api/orders/nope/send-confirmation",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Without the token, nothing.
+    let request = Request::builder()
+        .method("GET")
+        .uri("/admin/api/mail")
+        .body(Body::empty())
+        .expect("request");
+    let page = send(&shophost::http::router(state.clone()), request).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+}
+
 on_both_backends!(
     captured_mail_is_listed_and_read_as_the_recipient_sees_it_and_sent_again_once_confirmed,
     the_order_pages_button_sends_a_registered_orders_confirmation_once,
@@ -498,4 +582,5 @@ on_both_backends!(
     a_failed_mail_is_on_the_dashboard,
     nothing_without_a_session,
     retention_removes_mail_done_with_and_keeps_what_waits,
+    the_admin_api_lists_mail_resends_it_and_sends_a_registered_orders_confirmation_once,
 );

@@ -80,11 +80,6 @@ impl MailKind {
             MailKind::Test => "送信テスト",
         }
     }
-
-    /// Whether it goes to the shop's notice addresses rather than the shopper.
-    pub fn to_shop(self) -> bool {
-        matches!(self, MailKind::OrderNotice | MailKind::SettlementError)
-    }
 }
 
 /// Where a mail is; stored as [`MailStatus::as_str`].

@@ -1,6 +1,6 @@
 //! The JSON admin API (token-protected): module settings, payment methods, orders, the notification
 //! journal with replay, notifications refused for their source with a confirmed replay, the
-//! 決済エラーログ, the 決済直前ログ with order recovery, and PayQuick release.
+//! 決済エラーログ, the 決済直前ログ with order recovery, PayQuick release, and the mail outbox.
 //!
 //! Every route needs `Authorization: Bearer <admin token>`. Secret settings are write-only: they are
 //! redacted in every response.
@@ -13,6 +13,7 @@ mod attempts;
 mod catalogue;
 mod journal;
 mod limit;
+mod mail;
 mod members;
 mod methods;
 mod modules;
@@ -65,6 +66,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(orders::clear_attention),
         )
         .route("/orders/{number}/status", post(orders::change_status))
+        .route("/mail", get(mail::mails))
+        .route("/mail/{id}", get(mail::mail))
+        .route("/mail/{id}/resend", post(mail::resend))
+        .route(
+            "/orders/{number}/send-confirmation",
+            post(mail::send_confirmation),
+        )
         .route("/journal", get(journal::journal))
         .route("/journal/{id}", get(journal::journal_entry))
         .route("/journal/{id}/replay", post(journal::replay))
