@@ -321,17 +321,26 @@ impl MailSettings {
             if smtp.timeout_seconds == 0 || smtp.timeout_seconds > 600 {
                 problem("smtp.timeout_seconds", "タイムアウトは1〜600秒です");
             }
+            #[cfg(feature = "smtp")]
             if let Some(path) = &smtp.ca_file {
                 if let Err(reason) = read_ca(path) {
                     problem("smtp.ca_file", &reason);
                 }
             }
+            #[cfg(not(feature = "smtp"))]
+            problem("transport", NO_SMTP);
         }
         problems
     }
 }
 
+/// Why a build without the cargo feature `smtp` refuses `transport = "smtp"`.
+#[cfg(not(feature = "smtp"))]
+pub const NO_SMTP: &str = "このビルドにはSMTP送信がありません（cargo の feature `smtp` なしでビルドされています）。\
+    「保存のみ」を選ぶか、smtp 付きでビルドしたホストを使ってください";
+
 /// The CA certificate of `[mail.smtp] ca_file`, or why it cannot be used.
+#[cfg(feature = "smtp")]
 pub fn read_ca(
     path: &std::path::Path,
 ) -> Result<lettre::transport::smtp::client::Certificate, String> {
@@ -442,6 +451,7 @@ mod tests {
         config
     }
 
+    #[cfg(feature = "smtp")]
     #[test]
     fn no_tls_only_on_this_machine() {
         assert!(smtp("127.0.0.1", Tls::None).problems().is_empty());
@@ -454,10 +464,20 @@ mod tests {
     #[test]
     fn addresses_are_checked() {
         let mut settings = smtp("127.0.0.1", Tls::None);
+        settings.transport = Transport::Capture;
         settings.notice_to = vec!["owner@example.jp".to_owned(), "not an address".to_owned()];
         settings.from = "shop".to_owned();
         let keys: Vec<_> = settings.problems().iter().map(|p| p.key).collect();
         assert_eq!(keys, ["from", "notice_to"]);
+    }
+
+    #[cfg(not(feature = "smtp"))]
+    #[test]
+    fn a_build_without_smtp_refuses_to_send_over_it() {
+        let problems = smtp("127.0.0.1", Tls::None).problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "transport");
+        assert!(problems[0].message.contains("feature `smtp`"));
     }
 
     #[test]

@@ -11,14 +11,22 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "smtp")]
 use lettre::address::Envelope;
+#[cfg(feature = "smtp")]
 use lettre::transport::smtp::authentication::Credentials;
+#[cfg(feature = "smtp")]
 use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
+#[cfg(feature = "smtp")]
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::render::{self, RenderError};
-use super::settings::{current, read_ca, Delivery};
-use super::{MailSettings, OutboxMail, Outcome, Tls, Transport};
+#[cfg(feature = "smtp")]
+use super::settings::read_ca;
+use super::settings::{current, Delivery};
+#[cfg(feature = "smtp")]
+use super::Tls;
+use super::{MailSettings, OutboxMail, Outcome, Transport};
 use crate::db::DbError;
 use crate::domain::now_millis;
 use crate::AppState;
@@ -194,6 +202,7 @@ async fn capture(delivery: &Delivery, id: i64, message: &[u8]) -> Result<String,
 }
 
 /// The SMTP transport the settings describe.
+#[cfg(feature = "smtp")]
 fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let smtp = &settings.smtp;
     let tls = |host: &str| {
@@ -219,6 +228,18 @@ fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
     Ok(builder.build())
 }
 
+/// A build without the cargo feature `smtp` cannot send: the mail waits (and is retried) until a
+/// host that can takes it, or the operator switches to capture.
+#[cfg(not(feature = "smtp"))]
+async fn smtp(
+    _settings: &MailSettings,
+    _mail: &OutboxMail,
+    _message: &[u8],
+) -> Result<String, String> {
+    Err(super::settings::NO_SMTP.to_owned())
+}
+
+#[cfg(feature = "smtp")]
 async fn smtp(
     settings: &MailSettings,
     mail: &OutboxMail,
