@@ -336,7 +336,8 @@ impl MailSettings {
 
 /// Why a build without the cargo feature `smtp` refuses `transport = "smtp"`.
 #[cfg(not(feature = "smtp"))]
-pub const NO_SMTP: &str = "このビルドにはSMTP送信がありません（cargo の feature `smtp` なしでビルドされています）。\
+pub const NO_SMTP: &str =
+    "このビルドにはSMTP送信がありません（cargo の feature `smtp` なしでビルドされています）。\
     「保存のみ」を選ぶか、smtp 付きでビルドしたホストを使ってください";
 
 /// The CA certificate of `[mail.smtp] ca_file`, or why it cannot be used.
