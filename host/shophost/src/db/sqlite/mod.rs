@@ -68,8 +68,11 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        // A connection to a local file does not go stale as a network one can: no ping (a round trip
+        // through the connection's worker thread) before every read, as none before every write.
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone().read_only(true))
             .await?;
