@@ -15,10 +15,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{
-    api, assert_redirect, console_browser, method_id, product_id, send, Backend, TempDir,
-};
-use serde_json::{json, Value};
+use common::{api, assert_redirect, console_browser, send, Backend, TempDir};
+use serde_json::json;
 use shophost::mail::{MailFilter, MailKind, MailStatus, Outcome};
 use shophost::AppState;
 
@@ -45,23 +43,7 @@ struct MailShop {
 
 /// A checkout for one mug paid with `settlement_type`: its link key.
 async fn checkout(state: &AppState, settlement_type: &str) -> String {
-    let customer: serde_json::Map<String, Value> = common::CUSTOMER
-        .iter()
-        .map(|(name, value)| (name.to_string(), json!(value)))
-        .collect();
-    let (status, answer) = api(
-        state,
-        "POST",
-        "/api/checkout",
-        Some(json!({
-            "lines": [{"product_id": product_id(state, "有田焼 マグカップ").await, "quantity": 1}],
-            "customer": customer,
-            "payment_method_id": method_id(state, settlement_type).await,
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-    answer["link_key"].as_str().expect("link key").to_owned()
+    common::mug_checkout(state, settlement_type).await.0
 }
 
 /// Remise's card success notification for a link key, from the sandbox's address.

@@ -13,9 +13,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{
-    api, assert_redirect, console_browser, method_id, product_id, send, Backend, Browser,
-};
+use common::{api, assert_redirect, console_browser, method_id, send, Backend, Browser};
 use serde_json::{json, Value};
 use shophost::db::OrderFilter;
 use shophost::domain::{local_datetime, Order, PaymentStatus};
@@ -27,26 +25,7 @@ const ACK: &str = "<SDBKDATA>STATUS=800</SDBKDATA>";
 /// A checkout for one mug through the checkout API with the settlement type's method: its link key
 /// and total.
 async fn checkout(state: &AppState, settlement_type: &str) -> (String, i64) {
-    let customer: serde_json::Map<String, Value> = common::CUSTOMER
-        .iter()
-        .map(|(name, value)| (name.to_string(), json!(value)))
-        .collect();
-    let (status, answer) = api(
-        state,
-        "POST",
-        "/api/checkout",
-        Some(json!({
-            "lines": [{"product_id": product_id(state, "有田焼 マグカップ").await, "quantity": 1}],
-            "customer": customer,
-            "payment_method_id": method_id(state, settlement_type).await,
-        })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-    (
-        answer["link_key"].as_str().expect("link key").to_owned(),
-        answer["total"].as_i64().expect("total"),
-    )
+    common::mug_checkout(state, settlement_type).await
 }
 
 /// Remise's card result notification (結果通知), a success.

@@ -592,3 +592,28 @@ pub fn pager(html: &str, rel: &str) -> Option<String> {
     let end = start + html[start..].find('"')?;
     Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
 }
+
+/// A checkout for one mug through the checkout API with the settlement type's method, as the demo's
+/// customer: its link key and total.
+pub async fn mug_checkout(state: &AppState, settlement_type: &str) -> (String, i64) {
+    let customer: serde_json::Map<String, serde_json::Value> = CUSTOMER
+        .iter()
+        .map(|(name, value)| (name.to_string(), serde_json::json!(value)))
+        .collect();
+    let (status, answer) = api(
+        state,
+        "POST",
+        "/api/checkout",
+        Some(serde_json::json!({
+            "lines": [{"product_id": product_id(state, "有田焼 マグカップ").await, "quantity": 1}],
+            "customer": customer,
+            "payment_method_id": method_id(state, settlement_type).await,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    (
+        answer["link_key"].as_str().expect("link key").to_owned(),
+        answer["total"].as_i64().expect("total"),
+    )
+}
