@@ -402,24 +402,38 @@ pub trait Store: Send + Sync {
         token: &str,
         limit: i64,
     ) -> Result<Vec<crate::mail::OutboxMail>, DbError>;
-    /// Stores a claimed mail's rendered message unless one is stored; returns the mail as stored.
-    async fn store_rendered_mail(
+    /// Stores claimed mails' rendered messages (one transaction) unless one is stored; returns the
+    /// mails as stored, in the order given.
+    async fn store_rendered_mails(
         &self,
-        id: i64,
-        recipients: &str,
-        subject: &str,
-        message: &[u8],
+        rendered: Vec<(crate::mail::OutboxMail, crate::mail::render::Rendered)>,
         at: i64,
-    ) -> Result<crate::mail::OutboxMail, DbError>;
-    /// Records a claimed mail's attempt and its outcome if `token` still holds the lease.
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError>;
+    /// Records claimed mails' attempts and outcomes (one transaction), each if `token` still holds
+    /// its lease; whether it did, for each.
+    async fn finish_mails(
+        &self,
+        token: &str,
+        finished: &[crate::mail::Finished],
+        at: i64,
+    ) -> Result<Vec<bool>, DbError>;
+    /// Records one claimed mail's attempt and its outcome if `token` still holds the lease.
     async fn finish_mail(
         &self,
         id: i64,
         token: &str,
-        transport: &str,
+        transport: &'static str,
         outcome: &crate::mail::Outcome,
         at: i64,
-    ) -> Result<bool, DbError>;
+    ) -> Result<bool, DbError> {
+        let finished = [crate::mail::Finished {
+            id,
+            transport,
+            outcome: outcome.clone(),
+        }];
+        let kept = self.finish_mails(token, &finished, at).await?;
+        Ok(kept.first().copied().unwrap_or(false))
+    }
     /// Mails, newest first.
     async fn mails(
         &self,

@@ -209,6 +209,17 @@ pub struct MailDelivery {
     pub detail: String,
 }
 
+/// How one claimed mail's attempt ended, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The mail.
+    pub id: i64,
+    /// The transport that tried it (`smtp`, `capture`, or `none` when it was never sent).
+    pub transport: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
 /// How a claimed mail's attempt ended, as the worker records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -26,13 +26,17 @@ use super::settings::read_ca;
 use super::settings::{current, Delivery};
 #[cfg(feature = "smtp")]
 use super::Tls;
-use super::{MailSettings, OutboxMail, Outcome, Transport};
+use super::{Finished, MailSettings, OutboxMail, Outcome, Transport};
 use crate::db::DbError;
 use crate::domain::now_millis;
 use crate::AppState;
 
 /// Mails one pass sends at most before it looks at the settings again.
 const PASS: usize = 50;
+
+/// Mails one claim takes when they go over SMTP: each exchange may take up to the timeout, and the
+/// claim's lease covers them all, so a host that dies holding them delays at most this many.
+const SMTP_CLAIM: usize = 10;
 
 /// How long a claim holds a mail: long enough for an SMTP exchange with every timeout used up.
 fn lease_ms(settings: &MailSettings) -> i64 {
@@ -58,91 +62,113 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One pass: claims due mails one at a time (each claim's lease covers one SMTP exchange, so no other
-/// host takes a mail over while this one is still on it) and tries each once; returns how many.
+/// One pass: claims due mails and tries each once; returns how many.
+///
+/// Mails are claimed, stored rendered and recorded in batches (one write transaction each), not one
+/// at a time: every write transaction is a commit the notification writer waits behind on SQLite's
+/// one connection, and a mail per transaction made three of them per mail. Captured mails are
+/// recorded together at the end of their batch; mails sent over SMTP each as soon as the server
+/// answered, so a host that dies in the middle of a batch sends again only the one it was on.
 pub async fn run_once(state: &AppState) -> Result<usize, DbError> {
     let settings = current(state).await?;
     let delivery = &state.config.mail.delivery;
     let token = crate::operators::random_token();
+    let (claim, lease) = match settings.transport {
+        Transport::Capture => (PASS, lease_ms(&settings)),
+        Transport::Smtp => (
+            SMTP_CLAIM,
+            lease_ms(&settings).saturating_mul(SMTP_CLAIM as i64),
+        ),
+    };
     let mut count = 0;
     while count < PASS {
         let claimed = state
             .store
-            .claim_mail(now_millis(), lease_ms(&settings), &token, 1)
+            .claim_mail(now_millis(), lease, &token, claim.min(PASS - count) as i64)
             .await?;
-        let Some(mail) = claimed.into_iter().next() else {
+        if claimed.is_empty() {
             break;
-        };
-        count += 1;
-        attempt(state, &settings, delivery, &token, mail).await?;
+        }
+        count += claimed.len();
+        attempt_batch(state, &settings, delivery, &token, claimed).await?;
     }
     Ok(count)
 }
 
-/// One claimed mail: rendered the first time, then sent, and the outcome recorded.
-async fn attempt(
+/// Claimed mails: those not rendered yet rendered and stored, then each sent, and the outcomes
+/// recorded.
+async fn attempt_batch(
     state: &AppState,
     settings: &MailSettings,
     delivery: &Delivery,
     token: &str,
-    mail: OutboxMail,
+    claimed: Vec<OutboxMail>,
 ) -> Result<(), DbError> {
-    let mail = match mail.message {
-        Some(_) => mail,
-        None => match render::render(state, settings, &mail).await {
-            Ok(rendered) => {
-                let stored = state
-                    .store
-                    .store_rendered_mail(
-                        mail.id,
-                        &rendered.recipients.join(", "),
-                        &rendered.subject,
-                        &rendered.message,
-                        now_millis(),
-                    )
-                    .await?;
-                OutboxMail {
-                    lease_token: mail.lease_token,
-                    ..stored
-                }
-            }
-            Err(RenderError::NoRecipient(reason)) => {
-                return finish(state, &mail, token, "none", Outcome::Skipped(reason)).await;
-            }
-            // What it is about cannot make a message (an address no server takes): no retry mends it.
-            Err(RenderError::Missing(reason)) => {
-                return finish(state, &mail, token, "none", Outcome::Failed(reason)).await;
-            }
-            Err(RenderError::Db(error)) => return Err(error),
-        },
-    };
-    let (transport, sent) = deliver(settings, delivery, &mail).await;
-    let outcome = match sent {
-        Ok(answer) => Outcome::Sent(answer),
-        Err(error) => {
-            tracing::warn!(mail = mail.id, %error, "mail: not delivered");
-            failure(delivery, &mail, error, now_millis())
+    let mut ready = Vec::with_capacity(claimed.len());
+    let mut unrendered = Vec::new();
+    let mut finished = Vec::new();
+    for mail in claimed {
+        if mail.message.is_some() {
+            ready.push(mail);
+            continue;
         }
-    };
-    finish(state, &mail, token, transport, outcome).await
+        match render::render(state, settings, &mail).await {
+            Ok(rendered) => unrendered.push((mail, rendered)),
+            Err(RenderError::NoRecipient(reason)) => finished.push(Finished {
+                id: mail.id,
+                transport: "none",
+                outcome: Outcome::Skipped(reason),
+            }),
+            // What it is about cannot make a message (an address no server takes): no retry mends it.
+            Err(RenderError::Missing(reason)) => finished.push(Finished {
+                id: mail.id,
+                transport: "none",
+                outcome: Outcome::Failed(reason),
+            }),
+            Err(RenderError::Db(error)) => return Err(error),
+        }
+    }
+    let stored = state
+        .store
+        .store_rendered_mails(unrendered, now_millis())
+        .await?;
+    ready.extend(stored);
+    // Sent in the order they were due, as they were claimed.
+    ready.sort_by_key(|mail| (mail.next_attempt_at, mail.id));
+    for mail in ready {
+        let (transport, sent) = deliver(settings, delivery, &mail).await;
+        let outcome = match sent {
+            Ok(answer) => Outcome::Sent(answer),
+            Err(error) => {
+                tracing::warn!(mail = mail.id, %error, "mail: not delivered");
+                failure(delivery, &mail, error, now_millis())
+            }
+        };
+        let done = Finished {
+            id: mail.id,
+            transport,
+            outcome,
+        };
+        match settings.transport {
+            Transport::Capture => finished.push(done),
+            Transport::Smtp => finish(state, token, std::slice::from_ref(&done)).await?,
+        }
+    }
+    finish(state, token, &finished).await
 }
 
-async fn finish(
-    state: &AppState,
-    mail: &OutboxMail,
-    token: &str,
-    transport: &str,
-    outcome: Outcome,
-) -> Result<(), DbError> {
+async fn finish(state: &AppState, token: &str, finished: &[Finished]) -> Result<(), DbError> {
     let kept = state
         .store
-        .finish_mail(mail.id, token, transport, &outcome, now_millis())
+        .finish_mails(token, finished, now_millis())
         .await?;
-    if !kept {
-        tracing::warn!(
-            mail = mail.id,
-            "mail: the lease ran out before the outcome was recorded"
-        );
+    for (done, kept) in finished.iter().zip(kept) {
+        if !kept {
+            tracing::warn!(
+                mail = done.id,
+                "mail: the lease ran out before the outcome was recorded"
+            );
+        }
     }
     Ok(())
 }

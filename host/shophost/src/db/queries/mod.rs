@@ -707,30 +707,21 @@ impl<S: HotPath> Store for S {
         self.pools().claim_mail(now, lease_ms, token, limit).await
     }
 
-    async fn store_rendered_mail(
+    async fn store_rendered_mails(
         &self,
-        id: i64,
-        recipients: &str,
-        subject: &str,
-        message: &[u8],
+        rendered: Vec<(crate::mail::OutboxMail, crate::mail::render::Rendered)>,
         at: i64,
-    ) -> Result<crate::mail::OutboxMail, DbError> {
-        let pools = self.pools();
-        pools
-            .store_rendered_mail(id, recipients, subject, message, at)
-            .await
+    ) -> Result<Vec<crate::mail::OutboxMail>, DbError> {
+        self.pools().store_rendered_mails(rendered, at).await
     }
 
-    async fn finish_mail(
+    async fn finish_mails(
         &self,
-        id: i64,
         token: &str,
-        transport: &str,
-        outcome: &crate::mail::Outcome,
+        finished: &[crate::mail::Finished],
         at: i64,
-    ) -> Result<bool, DbError> {
-        let pools = self.pools();
-        pools.finish_mail(id, token, transport, outcome, at).await
+    ) -> Result<Vec<bool>, DbError> {
+        self.pools().finish_mails(token, finished, at).await
     }
 
     async fn mails(
