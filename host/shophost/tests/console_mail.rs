@@ -48,9 +48,14 @@ async fn checkout(state: &AppState, settlement_type: &str) -> String {
 
 /// Remise's card success notification for a link key, from the sandbox's address.
 async fn card_paid(state: &AppState, link_key: &str) {
+    card_paid_as(state, link_key, "TS000001").await;
+}
+
+/// Remise's card success notification for a link key with its own transaction id.
+async fn card_paid_as(state: &AppState, link_key: &str, transaction_id: &str) {
     let total = "3990";
     let body = common::form_body(&[
-        ("X-TRANID", "TS000001"),
+        ("X-TRANID", transaction_id),
         ("X-S_TORIHIKI_NO", link_key),
         ("X-AMOUNT", total),
         ("X-TAX", "0"),
@@ -416,6 +421,97 @@ async fn a_failed_mail_is_on_the_dashboard(backend: Backend) {
     assert!(list.contains("connection refused"), "{list}");
 }
 
+/// One pass claims, renders and records mails in batches: each mail ends with its own outcome and
+/// its own attempt, a mail that cannot be rendered fails alone, and an outcome is recorded only under
+/// the claim's lease.
+async fn a_pass_records_each_mail_of_its_batch_alone(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-batch").await;
+    for transaction_id in ["TS000001", "TS000002", "TS000003"] {
+        let link_key = checkout(&state, "acting_remise_card").await;
+        card_paid_as(&state, &link_key, transaction_id).await;
+    }
+    let now = shophost::domain::now_millis();
+    let unsendable = state
+        .store
+        .queue_test_mail("no address here", now)
+        .await
+        .expect("queued");
+    assert_eq!(mails(&state).await.len(), 7);
+
+    let handled = shophost::mail::worker::run_once(&state)
+        .await
+        .expect("a pass");
+    assert_eq!(handled, 7);
+    for mail in mails(&state).await {
+        let deliveries = state
+            .store
+            .mail_deliveries(mail.id)
+            .await
+            .expect("attempts");
+        assert_eq!(
+            deliveries.len(),
+            1,
+            "one attempt recorded for mail {}",
+            mail.id
+        );
+        if mail.id == unsendable {
+            assert_eq!(mail.status, MailStatus::Failed);
+            assert_eq!(deliveries[0].outcome, "error");
+            assert!(mail.message.is_none());
+        } else {
+            assert_eq!(mail.status, MailStatus::Sent, "mail {}", mail.id);
+            assert_eq!(deliveries[0].outcome, "sent");
+            assert_eq!(deliveries[0].transport, "capture");
+            assert!(mail.message.is_some() && mail.sent_at.is_some() && mail.attempts == 1);
+        }
+    }
+    // Nothing is due any more, and nothing is sent twice.
+    assert_eq!(
+        shophost::mail::worker::run_once(&state)
+            .await
+            .expect("a pass"),
+        0
+    );
+
+    // An outcome under a lease that is not the claim's changes nothing.
+    let id = state
+        .store
+        .queue_test_mail("owner@example.jp", now)
+        .await
+        .expect("queued");
+    let claimed = state
+        .store
+        .claim_mail(now, 60_000, "the holder", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), [id]);
+    let finished = [shophost::mail::Finished {
+        id,
+        transport: "capture",
+        outcome: Outcome::Sent("250 ok".to_owned()),
+    }];
+    let kept = state
+        .store
+        .finish_mails("another host", &finished, now)
+        .await
+        .expect("recorded");
+    assert_eq!(kept, [false]);
+    assert!(state
+        .store
+        .mail_deliveries(id)
+        .await
+        .expect("attempts")
+        .is_empty());
+    let kept = state
+        .store
+        .finish_mails("the holder", &finished, now)
+        .await
+        .expect("recorded");
+    assert_eq!(kept, [true]);
+    let mail = state.store.mail(id).await.expect("read").expect("the mail");
+    assert_eq!(mail.status, MailStatus::Sent);
+}
+
 async fn nothing_without_a_session(backend: Backend) {
     let (state, _db) = backend.shop("console-mail-session").await;
     let mut browser = common::Browser::new(&state);
@@ -562,6 +658,7 @@ on_both_backends!(
     the_order_pages_button_sends_a_registered_orders_confirmation_once,
     settings_keep_the_password_unshown_and_the_test_mail_is_queued,
     a_failed_mail_is_on_the_dashboard,
+    a_pass_records_each_mail_of_its_batch_alone,
     nothing_without_a_session,
     retention_removes_mail_done_with_and_keeps_what_waits,
     the_admin_api_lists_mail_resends_it_and_sends_a_registered_orders_confirmation_once,
