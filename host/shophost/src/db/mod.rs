@@ -16,7 +16,7 @@
 //! The hot path, applying a gateway signal, is group commit on both backends, each reading and writing
 //! its rounds the way it is fastest at: `sqlite/` (`writer.rs`, one writer; `round.rs`: each round's
 //! reads and writes in two round trips of fixed text, ids given out above the highest read) and
-//! `postgres/` (`writer.rs`, one writer per host; `round.rs`: the batch's attempts locked in id order,
+//! `postgres/` (`writer.rs`, a few writers per host on one queue; `round.rs`: the batch's attempts locked in id order,
 //! then per round a read, ids reserved from the sequences and one write of data-modifying CTEs; a
 //! failed batch's requests one transaction each, `statements.rs`). The backend is picked in one `match` on the URL scheme in
 //! [`connect`] (and in [`backup`], the online copy of `shophost backup`, which opens no store).

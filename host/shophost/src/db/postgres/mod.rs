@@ -31,8 +31,12 @@ use super::{
 };
 use crate::domain::Attempt;
 
-/// The PostgreSQL store: one pool, and one writer task that commits inbound requests in groups; row
-/// locks (`FOR UPDATE`) serialise signals about the same attempt across host processes.
+/// Writer tasks per store, each with a connection of its own: while one waits for its commit, the
+/// next batch is written by another.
+const WRITERS: usize = 2;
+
+/// The PostgreSQL store: one pool, and writer tasks that commit inbound requests in groups; row locks
+/// (`FOR UPDATE`) serialise signals about the same attempt across writers and host processes.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pools: Pools<Postgres>,
@@ -40,8 +44,8 @@ pub struct PgStore {
     stats: Arc<WriterStats>,
     /// Tells the writer to commit what is queued and stop ([`Store::close`](super::Store::close)).
     closing: Arc<Notify>,
-    /// The writer task, until the store is closed.
-    writer_task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The writer tasks, until the store is closed.
+    writer_tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl PgStore {
@@ -59,12 +63,17 @@ impl PgStore {
         let (writer, jobs) = mpsc::channel(1024);
         let stats = Arc::new(WriterStats::default());
         let closing = Arc::new(Notify::new());
-        let writer_task = tokio::spawn(writer::group_commit(
-            pool.clone(),
-            jobs,
-            stats.clone(),
-            closing.clone(),
-        ));
+        let jobs: writer::Jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        let writer_tasks = (0..WRITERS)
+            .map(|_| {
+                tokio::spawn(writer::group_commit(
+                    pool.clone(),
+                    jobs.clone(),
+                    stats.clone(),
+                    closing.clone(),
+                ))
+            })
+            .collect();
         Ok(PgStore {
             pools: Pools {
                 write: pool.clone(),
@@ -73,7 +82,7 @@ impl PgStore {
             writer,
             stats,
             closing,
-            writer_task: Arc::new(Mutex::new(Some(writer_task))),
+            writer_tasks: Arc::new(Mutex::new(writer_tasks)),
         })
     }
 
@@ -185,32 +194,34 @@ impl HotPath for PgStore {
         self.stats.read()
     }
 
-    /// The writer's queue is open while the writer task runs: it closes when the store is closed,
-    /// and when the task ends any other way (its receiving end is dropped with it).
+    /// The writers' queue is open while they run: it closes when the store is closed, and when the
+    /// writer tasks end any other way (its receiving end is dropped with the last).
     fn writer_running(&self) -> bool {
         !self.writer.is_closed()
     }
 
     /// Lets the writer commit what is queued and stop, then closes the pools.
     async fn close(&self) {
+        // The writer waiting for the queue closes it; each writer ends once it is empty.
         self.closing.notify_one();
-        let task = self
-            .writer_task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(
+            &mut *self
+                .writer_tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for task in tasks {
             if let Err(error) = task.await {
-                tracing::error!(%error, "the PostgreSQL writer did not end cleanly");
+                tracing::error!(%error, "a PostgreSQL writer did not end cleanly");
             }
         }
         self.pools.write.close().await;
         self.pools.read.close().await;
     }
 
-    /// Hands the request to the group-commit writer and waits for its commit: one transaction (one
+    /// Hands the request to the group-commit writers and waits for its commit: one transaction (one
     /// WAL flush, a few round trips) for every request that waits together, row locks ordering the
-    /// requests about one attempt across host processes.
+    /// requests about one attempt across writers and host processes.
     async fn record(
         &self,
         record: InboundRecord,

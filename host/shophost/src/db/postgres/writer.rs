@@ -1,12 +1,14 @@
-//! PostgreSQL's group-commit writer: every inbound request of this host goes through one task, which
-//! commits the requests that wait together in one transaction, in rounds (`round.rs`).
+//! PostgreSQL's group-commit writers: every inbound request of this host goes into one queue, and a
+//! writer task commits the requests that wait together in one transaction, in rounds (`round.rs`).
 //!
 //! A transaction costs PostgreSQL a WAL flush and the host a handful of round trips whatever it holds,
-//! so many requests per transaction is what makes concurrency pay. A batch is: `BEGIN`; its attempts
+//! so many requests per transaction is what makes concurrency pay. A batch's round trips come one
+//! after the other, so a store runs a few writers ([`WRITERS`](super::WRITERS)), each on a connection
+//! of its own: while one waits for the server, the next takes what has queued. A batch is: `BEGIN`; its attempts
 //! locked in id order ([`round::LOCK`]); then per round a read ([`round::READ`]), the decisions in
 //! memory, the ids reserved ([`round::RESERVE`]) and one write ([`round::WRITE`]); `COMMIT`. Several
-//! hosts may share the database: the locks make requests about one attempt wait for each other across
-//! hosts, and a claim decides under them. The one thing a lock does not cover is an event key another
+//! writers and hosts may share the database: the locks make requests about one attempt wait for each
+//! other across writers and hosts, and a claim decides under them. The one thing a lock does not cover is an event key another
 //! host records for *another* link key after the round read; the write then claims fewer events than
 //! decided, and the batch is rolled back and its requests go through again one transaction each
 //! (`PgStore::record_in_tx`, which decides again on a lost claim).
@@ -15,7 +17,7 @@
 //! rolled back and its requests retried one transaction each, so one bad request cannot sink the
 //! others (unless no transaction could even be begun: the database is away, and a retry would only
 //! wait for it again); a panic in the writer's own code fails only its batch; the writer stops only
-//! when the store is closed, after committing what was queued. The writer keeps one connection from
+//! when the store is closed, after committing what was queued. Each writer keeps one connection from
 //! the pool between batches (no ping before each), and gives it up after any failure.
 
 use std::collections::{HashMap, HashSet};
@@ -56,29 +58,36 @@ impl From<sqlx::Error> for Failed {
     }
 }
 
-/// The PostgreSQL writer: every request waiting when a batch starts goes into it (up to
-/// [`MAX_BATCH`](batch::MAX_BATCH)), and every request that arrives while it commits goes into the
-/// next. When `closing` is notified, it takes no more requests, commits those queued, and ends.
+/// The queue the writers of one store take their batches from.
+pub(super) type Jobs = Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>;
+
+/// A PostgreSQL writer, one of [`WRITERS`](super::WRITERS) taking from one queue: every request
+/// waiting when a batch starts goes into it (up to [`MAX_BATCH`](batch::MAX_BATCH)), and every request
+/// that arrives while it commits goes into the next batch (another writer's, if one is free). When
+/// `closing` is notified, the writers take no more requests, commit those queued, and end.
 pub(super) async fn group_commit(
     pool: PgPool,
-    mut jobs: mpsc::Receiver<WriteJob>,
+    jobs: Jobs,
     stats: Arc<WriterStats>,
     closing: Arc<Notify>,
 ) {
     let mut connection: Option<PoolConnection<Postgres>> = None;
     loop {
+        // One writer waits for the queue at a time; the others wait for it to take its batch.
+        let mut queue = jobs.lock().await;
         let first = tokio::select! {
-            job = jobs.recv() => match job {
+            job = queue.recv() => match job {
                 Some(job) => job,
                 None => break,
             },
             () = closing.notified() => {
-                jobs.close();
+                queue.close();
                 continue;
             }
         };
         let mut batch = vec![first];
-        take_waiting(&mut jobs, &mut batch);
+        take_waiting(&mut queue, &mut batch);
+        drop(queue);
         let committed =
             crate::guard::catch_async(commit_batch(&pool, &mut connection, &batch, &stats));
         let results = match committed.await {
