@@ -119,6 +119,12 @@ fn order_update(order_id: i64) -> NewRow {
 impl Round {
     /// An empty round whose new journal entries and orders get their ids from `ids`.
     pub fn new(ids: Ids) -> Self {
+        // Counting up from the highest order read, the order created just before is that one: a
+        // contract written in a round of its own (SQLite's `write_change`) after its order's.
+        let last_order_id = match &ids {
+            Ids::Counting { order, .. } => Some(order - 1),
+            Ids::Reserved { .. } => None,
+        };
         Round {
             journal: Vec::new(),
             orders: Vec::new(),
@@ -130,7 +136,7 @@ impl Round {
             errors: Vec::new(),
             contracts: Vec::new(),
             ids,
-            last_order_id: None,
+            last_order_id,
         }
     }
 
