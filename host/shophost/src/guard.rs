@@ -1,5 +1,6 @@
-//! The one door for panics: every call the host makes into module code, and each batch of the SQLite
-//! writer, runs through here, so a bug becomes an error its caller answers instead of a dead task.
+//! The one door for panics: every call the host makes into module code, and each batch of either
+//! backend's writer, runs through here, so a bug becomes an error its caller answers instead of a dead
+//! task.
 //!
 //! A gateway module is code the host does not own: a gateway's author wrote it, and only its tests say
 //! it never panics. Each call into a `PaymentModule` while serving (reading a notification or a return,

@@ -5,8 +5,9 @@
 //! attempt's order), decide ([`decide`], no I/O), and write the [`Change`]s and the journal [`Entry`].
 //! Because deciding reads nothing, each backend writes the way it is fastest at: the SQLite writer
 //! (`sqlite/round.rs`) reads and writes a whole round of requests in two round trips of fixed text;
-//! PostgreSQL (`postgres/statements.rs`) runs one request per transaction, the attempt row locked first
-//! so several host processes agree. The response journaled with the entry is one of the [`Responses`]
+//! the PostgreSQL writer (`postgres/round.rs`) does the same under row locks taken in id order, so
+//! several host processes agree, and retries a failed batch one request per transaction
+//! (`postgres/statements.rs`). The response journaled with the entry is one of the [`Responses`]
 //! the caller worked out before storage: deciding runs no module code.
 
 use shophost_module_api::{

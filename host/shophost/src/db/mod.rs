@@ -9,12 +9,16 @@
 //! - `queries/` holds the cold-path SQL (settings, catalogue, sessions, members, attempts, orders,
 //!   journal) once, as generic functions over a backend's `sqlx::Database` whose only bound is the
 //!   small `Dialect` trait; the one `Store` impl, for every backend, is there too;
-//! - `decide.rs` decides, in plain Rust and without I/O, what an inbound request changes.
+//! - `decide.rs` decides, in plain Rust and without I/O, what an inbound request changes;
+//! - `batch.rs` and `round.rs` are what both group-commit writers share: the requests waiting, how a
+//!   batch is cut into rounds, and the rows a round writes.
 //!
-//! The hot path, applying a gateway signal, is written the way each backend is fastest at:
-//! `sqlite/` (`writer.rs`: group commit, many requests per transaction; `round.rs`: each round's reads
-//! and writes in two round trips of fixed text) and `postgres/` (one request per transaction, the
-//! attempt row locked first; `statements.rs`). The backend is picked in one `match` on the URL scheme in
+//! The hot path, applying a gateway signal, is group commit on both backends, each reading and writing
+//! its rounds the way it is fastest at: `sqlite/` (`writer.rs`, one writer; `round.rs`: each round's
+//! reads and writes in two round trips of fixed text, ids given out above the highest read) and
+//! `postgres/` (`writer.rs`, a few writers per host on one queue; `round.rs`: the batch's attempts locked in id order,
+//! then per round a read, ids reserved from the sequences and one write of data-modifying CTEs; a
+//! failed batch's requests one transaction each, `statements.rs`). The backend is picked in one `match` on the URL scheme in
 //! [`connect`] (and in [`backup`], the online copy of `shophost backup`, which opens no store).
 //!
 //! Everything a gateway signal changes happens in [`Store::record_inbound`], in one transaction that
@@ -23,6 +27,7 @@
 //! the one its verdict picks, and the caller sends it only after this returns `Ok`.
 
 mod backup;
+mod batch;
 mod columns;
 mod decide;
 mod error;
@@ -31,6 +36,7 @@ pub(crate) mod migrations;
 mod postgres;
 mod queries;
 mod records;
+mod round;
 mod rows;
 mod sqlite;
 
@@ -66,8 +72,8 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// How inbound requests have been committed so far (no database round trip).
     fn writer_counts(&self) -> WriterCounts;
-    /// Whether the task that commits inbound requests runs (SQLite's group-commit writer; PostgreSQL
-    /// has none and always answers true). No database round trip: `/healthz` asks it first.
+    /// Whether the task that commits inbound requests runs (the group-commit writer of either
+    /// backend). No database round trip: `/healthz` asks it first.
     fn writer_running(&self) -> bool;
     /// Takes no more inbound requests, commits those already queued and closes the connections; every
     /// later call fails as unavailable. For shutdown, once the last request was answered.
@@ -343,7 +349,7 @@ pub trait Store: Send + Sync {
 
     /// Journals an inbound request and applies it, in one transaction, with the one of `responses` its
     /// verdict picks. Returns the response to send.
-    /// Takes the request by value: the SQLite writer keeps it until its commit, without a copy.
+    /// Takes the request by value: the writer keeps it until its commit, without a copy.
     async fn record_inbound(
         &self,
         record: InboundRecord,
@@ -475,7 +481,8 @@ pub struct WriterStats {
 /// A reading of [`WriterStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterCounts {
-    /// Commits that carried inbound requests (SQLite: one per group commit; PostgreSQL: one per request).
+    /// Commits that carried inbound requests: one per group commit, and one per request of a group
+    /// commit that failed and was retried a request at a time.
     pub commits: u64,
     /// Inbound requests those commits carried.
     pub requests: u64,

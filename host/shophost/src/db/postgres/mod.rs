@@ -1,18 +1,27 @@
-//! The PostgreSQL store: its connection, how the shared queries run on it, and its hot path, one
-//! transaction per inbound request ([`PgStore::record_in_tx`], statements in `statements.rs`).
+//! The PostgreSQL store: its connection, how the shared queries run on it, and its hot path, the
+//! group-commit writer (`writer.rs`) and its rounds (`round.rs`), with one transaction per request
+//! ([`PgStore::record_in_tx`], statements in `statements.rs`) for a batch that failed.
 //!
 //! [`PgStore`] implements `HotPath`; the rest of `Store` is the shared queries (`queries/`).
 
+mod round;
 mod statements;
+mod writer;
 
-use std::sync::Arc;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnection, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::Postgres;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use self::statements::Statement;
+use super::batch::WriteJob;
 use super::columns::Value;
 use super::decide::{self, Change};
 use super::queries::{bind, Dialect, HotPath, Pools};
@@ -22,12 +31,21 @@ use super::{
 };
 use crate::domain::Attempt;
 
-/// The PostgreSQL store: one pool; row locks (`FOR UPDATE`) serialise signals about the same attempt
-/// across host processes.
+/// Writer tasks per store, each with a connection of its own: while one waits for its commit, the
+/// next batch is written by another.
+const WRITERS: usize = 2;
+
+/// The PostgreSQL store: one pool, and writer tasks that commit inbound requests in groups; row locks
+/// (`FOR UPDATE`) serialise signals about the same attempt across writers and host processes.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pools: Pools<Postgres>,
+    writer: mpsc::Sender<WriteJob>,
     stats: Arc<WriterStats>,
+    /// Tells the writer to commit what is queued and stop ([`Store::close`](super::Store::close)).
+    closing: Arc<Notify>,
+    /// The writer tasks, until the store is closed.
+    writer_tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl PgStore {
@@ -42,13 +60,46 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;
+        let (writer, jobs) = mpsc::channel(1024);
+        let stats = Arc::new(WriterStats::default());
+        let closing = Arc::new(Notify::new());
+        let jobs: writer::Jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        let writer_tasks = (0..WRITERS)
+            .map(|_| {
+                tokio::spawn(writer::group_commit(
+                    pool.clone(),
+                    jobs.clone(),
+                    stats.clone(),
+                    closing.clone(),
+                ))
+            })
+            .collect();
         Ok(PgStore {
             pools: Pools {
                 write: pool.clone(),
                 read: pool,
             },
-            stats: Default::default(),
+            writer,
+            stats,
+            closing,
+            writer_tasks: Arc::new(Mutex::new(writer_tasks)),
         })
+    }
+
+    /// Journals and applies one request in a transaction of its own: the way back for the requests
+    /// of a batch that failed.
+    async fn record_alone(pool: &PgPool, job: &WriteJob) -> Result<Recorded, DbError> {
+        let mut tx = pool.begin().await?;
+        let recorded = Self::record_in_tx(
+            &mut tx,
+            &job.record,
+            &job.intent,
+            &job.context,
+            &job.responses,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     /// Runs one statement; returns its rows.
@@ -143,8 +194,34 @@ impl HotPath for PgStore {
         self.stats.read()
     }
 
-    /// One transaction per request: PostgreSQL commits from many connections at once, and row locks
-    /// order the requests about one attempt across host processes.
+    /// The writers' queue is open while they run: it closes when the store is closed, and when the
+    /// writer tasks end any other way (its receiving end is dropped with the last).
+    fn writer_running(&self) -> bool {
+        !self.writer.is_closed()
+    }
+
+    /// Lets the writer commit what is queued and stop, then closes the pools.
+    async fn close(&self) {
+        // The writer waiting for the queue closes it; each writer ends once it is empty.
+        self.closing.notify_one();
+        let tasks = std::mem::take(
+            &mut *self
+                .writer_tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a PostgreSQL writer did not end cleanly");
+            }
+        }
+        self.pools.write.close().await;
+        self.pools.read.close().await;
+    }
+
+    /// Hands the request to the group-commit writers and waits for its commit: one transaction (one
+    /// WAL flush, a few round trips) for every request that waits together, row locks ordering the
+    /// requests about one attempt across writers and host processes.
     async fn record(
         &self,
         record: InboundRecord,
@@ -152,11 +229,17 @@ impl HotPath for PgStore {
         context: ApplyContext,
         responses: Responses,
     ) -> Result<Recorded, DbError> {
-        let mut tx = self.pools.write.begin().await?;
-        let recorded = Self::record_in_tx(&mut tx, &record, &intent, &context, &responses).await?;
-        tx.commit().await?;
-        self.stats.committed(1);
-        Ok(recorded)
+        let stopped = || DbError::Unavailable("the PostgreSQL writer has stopped".to_owned());
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            record,
+            intent,
+            context,
+            responses,
+            reply,
+        };
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 

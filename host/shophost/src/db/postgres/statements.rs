@@ -1,6 +1,9 @@
 //! The PostgreSQL statements for a decided request (see `decide.rs`): one request per transaction, the
 //! attempt row locked before it is read, each change one statement (a CTE where it writes several
-//! tables), so a notification is six round trips: lock, read, claim, order, journal, commit.
+//! tables), so a notification is six round trips: lock, read, claim, order, journal, commit. The
+//! writer (`writer.rs`) commits requests in groups; this is the way each request of a failed group
+//! goes through again, the one that decides again when another host claimed its event key first, and
+//! the cold path's single changes (`Dialect::write_change`).
 //!
 //! The rows inserted are the same [`NewRow`]s SQLite's rounds insert (`columns.rs`); only the ids
 //! differ, which PostgreSQL takes from an earlier part of the same statement ([`Value::Expression`]).

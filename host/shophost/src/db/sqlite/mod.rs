@@ -18,11 +18,12 @@ use sqlx::{Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use self::round::Round;
-use self::writer::{checkpoint_wal, group_commit, WriteJob};
+use self::writer::{checkpoint_wal, group_commit};
+use super::batch::WriteJob;
 use super::columns::Value;
 use super::decide::Change;
 use super::queries::{bind, Dialect, HotPath, Pools};
+use super::round::{Ids, Round};
 use super::{
     ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterCounts, WriterStats,
 };
@@ -204,10 +205,10 @@ impl Dialect for Sqlite {
             .fetch_one(&mut *connection)
             .await?
             .try_get("base")?;
-        let mut round = Round::new(0, base);
-        round.change(attempt, change, at);
+        let mut round = Round::new(Ids::after(0, base));
+        round.change(attempt, change, at)?;
         let mut write = sqlx::query(&round::WRITE);
-        for arg in round.args() {
+        for arg in round::args(&round) {
             write = write.bind(arg);
         }
         write.execute(connection).await?;

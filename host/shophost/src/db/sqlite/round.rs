@@ -1,5 +1,6 @@
 //! The SQLite writer's rounds: many decided requests (see `decide.rs`) read and written in two round
-//! trips of fixed text.
+//! trips of fixed text. The rows a round writes are built for both backends by `db/round.rs`; this is
+//! SQLite's text for reading and writing them.
 //!
 //! sqlx runs SQLite statements on a worker thread, and each round trip to it is a pair of thread
 //! wake-ups; a prepared statement is cached by its exact text. So a round sends its reads as [`READ`]
@@ -8,8 +9,8 @@
 //! values in its table's column order, and the `value ->> N` positions that unpack it are derived from
 //! the same column list (`columns.rs`), so the two cannot drift apart. SQLite has one writer, so what
 //! a round reads stays true until it writes, and the ids of the new journal entries and orders can be
-//! given out in advance (the highest id read plus one, two, …), which lets an event carry its journal
-//! entry and order ids in the same statement that inserts it.
+//! given out in advance (the highest id read plus one, two, …: [`Ids::after`](crate::db::round::Ids)),
+//! which lets an event carry its journal entry and order ids in the same statement that inserts it.
 
 use std::sync::LazyLock;
 
@@ -17,13 +18,10 @@ use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::json;
 
 use crate::db::columns::{
-    card_row, contract_row, error_row, event_row, history_row, journal_row, order_row, NewRow,
-    Table, Value, ATTEMPTS, CONTRACTS, JOURNAL, MEMBER_CARDS, ORDERS, ORDER_HISTORY,
+    NewRow, Table, Value, ATTEMPTS, CONTRACTS, JOURNAL, MEMBER_CARDS, ORDERS, ORDER_HISTORY,
     PAYMENT_EVENTS, SETTLEMENT_ERRORS,
 };
-use crate::db::decide::{Change, Entry};
-use crate::db::{ApplyContext, InboundRecord};
-use crate::domain::Attempt;
+use crate::db::round::{Round, ATTEMPT_UPDATE, ORDER_UPDATE};
 
 /// A round's reads. `$1`: `[[link key, event key], …]`. The first row holds the highest journal and
 /// order ids; every other row is one attempt with `recorded_for` (the link key its request's event
@@ -53,32 +51,6 @@ pub(super) static BEGIN_AND_READ: LazyLock<String> =
 /// [`WRITE`] committing the batch's transaction.
 pub(super) static WRITE_AND_COMMIT: LazyLock<String> =
     LazyLock::new(|| format!("{};\nCOMMIT", *WRITE));
-
-/// The arguments of an order's update (not a table: the columns of a [`NewRow`] that updates one).
-/// NULL leaves a column as it is; `from_status`, when given, guards the move.
-const ORDER_UPDATE: Table = Table {
-    name: "orders (update)",
-    key: None,
-    columns: &[
-        "id",
-        "from_status",
-        "payment_status",
-        "attention",
-        "slip_json",
-        "deadline",
-        "transaction_id",
-        "updated_at",
-    ],
-    bytes: &[],
-};
-
-/// The arguments of an attempt's update; see [`ORDER_UPDATE`].
-const ATTEMPT_UPDATE: Table = Table {
-    name: "checkout_attempts (update)",
-    key: None,
-    columns: &["id", "state", "order_id", "updated_at"],
-    bytes: &[],
-};
 
 /// Where `column` of `table`'s rows is in the JSON array `alias.value` (after the key, if `keyed`).
 fn at(alias: &str, table: &Table, keyed: bool, column: &str) -> String {
@@ -188,213 +160,11 @@ impl Serialize for NewRow {
     }
 }
 
-/// The rows one round writes, table by table.
-#[derive(Debug)]
-pub(super) struct Round {
-    journal: Vec<NewRow>,
-    orders: Vec<NewRow>,
-    events: Vec<NewRow>,
-    history: Vec<NewRow>,
-    order_updates: Vec<NewRow>,
-    attempts: Vec<NewRow>,
-    cards: Vec<NewRow>,
-    errors: Vec<NewRow>,
-    contracts: Vec<NewRow>,
-    next_journal_id: i64,
-    next_order_id: i64,
-}
-
-/// An order's update; `None` leaves a column as it is.
-fn order_update(order_id: i64) -> NewRow {
-    NewRow::new(&ORDER_UPDATE).set("id", order_id)
-}
-
-impl Round {
-    /// A round whose new journal entries and orders get ids above the highest ones read.
-    pub fn new(journal_base: i64, order_base: i64) -> Self {
-        Round {
-            journal: Vec::new(),
-            orders: Vec::new(),
-            events: Vec::new(),
-            history: Vec::new(),
-            order_updates: Vec::new(),
-            attempts: Vec::new(),
-            cards: Vec::new(),
-            errors: Vec::new(),
-            contracts: Vec::new(),
-            next_journal_id: journal_base + 1,
-            next_order_id: order_base + 1,
-        }
-    }
-
-    fn attempt_update(&mut self, attempt: &Attempt, state: &str, order_id: Option<i64>, at: i64) {
-        self.attempts.push(
-            NewRow::new(&ATTEMPT_UPDATE)
-                .set("id", attempt.id)
-                .set("state", state)
-                .set("order_id", order_id)
-                .set("updated_at", at),
-        );
-    }
-
-    /// Adds one change to `attempt`; returns the id of the order it creates, if it creates one.
-    pub fn change(&mut self, attempt: &Attempt, change: &Change, at: i64) -> Option<i64> {
-        let none = None::<String>;
-        match change {
-            Change::CreateOrder(order) => {
-                let id = self.next_order_id;
-                self.next_order_id += 1;
-                let row = NewRow::with_key(&ORDERS, id);
-                self.orders.push(order_row(row, attempt, order, at));
-                self.history.push(history_row(
-                    id.into(),
-                    None,
-                    order.status,
-                    &order.reason,
-                    at,
-                ));
-                self.attempt_update(attempt, "ordered", Some(id), at);
-                return Some(id);
-            }
-            Change::FlagOrder {
-                order_id,
-                attention,
-            } => self.order_updates.push(
-                order_update(*order_id)
-                    .set("from_status", none.clone())
-                    .set("payment_status", none.clone())
-                    .set("attention", attention)
-                    .set("slip_json", none.clone())
-                    .set("deadline", none.clone())
-                    .set("transaction_id", none)
-                    .set("updated_at", at),
-            ),
-            Change::AddSlip {
-                order_id,
-                slip,
-                transaction_id,
-            } => self.order_updates.push(
-                order_update(*order_id)
-                    .set("from_status", none.clone())
-                    .set("payment_status", none.clone())
-                    .set("attention", none)
-                    .set("slip_json", crate::db::columns::json(slip))
-                    .set("deadline", slip.deadline.clone())
-                    .set("transaction_id", transaction_id)
-                    .set("updated_at", at),
-            ),
-            Change::Transition {
-                order_id,
-                from,
-                to,
-                attention,
-                reason,
-            } => {
-                self.history.push(history_row(
-                    (*order_id).into(),
-                    Some(*from),
-                    *to,
-                    reason,
-                    at,
-                ));
-                self.order_updates.push(
-                    order_update(*order_id)
-                        .set("from_status", from.as_str())
-                        .set("payment_status", to.as_str())
-                        .set("attention", *attention)
-                        .set("slip_json", none.clone())
-                        .set("deadline", none.clone())
-                        .set("transaction_id", none)
-                        .set("updated_at", at),
-                );
-            }
-            Change::ConfirmRegistered {
-                order_id,
-                from,
-                to,
-                transaction_id,
-                reason,
-            } => {
-                self.history.push(history_row(
-                    (*order_id).into(),
-                    Some(*from),
-                    *to,
-                    reason,
-                    at,
-                ));
-                self.order_updates.push(
-                    order_update(*order_id)
-                        .set("from_status", from.as_str())
-                        .set("payment_status", to.as_str())
-                        .set("attention", none.clone())
-                        .set("slip_json", none.clone())
-                        .set("deadline", none)
-                        .set("transaction_id", transaction_id)
-                        .set("updated_at", at),
-                );
-            }
-            Change::UpsertCard { member_id, card } => {
-                self.cards
-                    .push(card_row(*member_id, &attempt.module_id, card, at))
-            }
-            Change::CardUpdated => self.attempt_update(attempt, "card_updated", None, at),
-            Change::CreateContract(contract) => {
-                // The order created just before it, by this attempt's CreateOrder.
-                let order_id = Value::from(self.next_order_id - 1);
-                self.contracts
-                    .push(contract_row(order_id, attempt, contract, at))
-            }
-        }
-        None
-    }
-
-    /// Adds a request's journal entry, with its accepted event (about `order_id`, the attempt's order)
-    /// and its error-log line; returns the entry's id.
-    pub fn journal(
-        &mut self,
-        record: &InboundRecord,
-        entry: &Entry<'_>,
-        context: &ApplyContext,
-        order_id: Option<i64>,
-    ) -> i64 {
-        let id = self.next_journal_id;
-        self.next_journal_id += 1;
-        let row = NewRow::with_key(&JOURNAL, id);
-        self.journal.push(journal_row(row, record, entry));
-        if let (Some((dedup_key, kind)), Some(link_key)) = (entry.event, &entry.link_key) {
-            let at = record.received_at;
-            self.events.push(event_row(
-                context,
-                dedup_key,
-                link_key,
-                kind,
-                at,
-                order_id,
-                Some(id),
-            ));
-        }
-        if let Some((result, key)) = &entry.error_log {
-            self.errors
-                .push(error_row(record, result, key.as_deref(), id.into()));
-        }
-        id
-    }
-
-    /// The arguments of [`WRITE`].
-    pub fn args(&self) -> [String; 9] {
-        [
-            &self.journal,
-            &self.orders,
-            &self.events,
-            &self.history,
-            &self.order_updates,
-            &self.attempts,
-            &self.cards,
-            &self.errors,
-            &self.contracts,
-        ]
+/// The arguments of [`WRITE`]: each table's rows of `round` as a JSON array of arrays.
+pub(super) fn args(round: &Round) -> [String; 9] {
+    round
+        .tables()
         .map(|rows| serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned()))
-    }
 }
 
 /// The argument of [`READ`] for a round's signals: `[[link key, event key], …]`.

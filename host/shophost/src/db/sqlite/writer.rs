@@ -16,28 +16,18 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, Sqlite};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 
-use super::round::{self, Round};
+use super::round;
+use crate::db::batch::{self, take_fitting, take_waiting, WriteJob};
 use crate::db::decide;
+use crate::db::round::{Ids, Round};
 use crate::db::rows;
-use crate::db::{ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses, WriterStats};
-
-/// One inbound request waiting for the writer.
-pub(super) struct WriteJob {
-    pub record: InboundRecord,
-    pub intent: Intent,
-    pub context: ApplyContext,
-    pub responses: Responses,
-    pub reply: oneshot::Sender<Result<Recorded, DbError>>,
-}
-
-/// The most inbound requests one commit carries.
-const MAX_BATCH: usize = 64;
+use crate::db::{DbError, Recorded, WriterStats};
 
 /// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
 /// the previous commit was on disk goes into the next one, and so does every request that arrives
-/// while that one is being written (up to [`MAX_BATCH`]). Every request is answered only after the
+/// while that one is being written (up to [`MAX_BATCH`](batch::MAX_BATCH)). Every request is answered only after the
 /// commit that holds it. When `closing` is notified, it takes no more requests, commits those queued,
 /// and ends.
 pub(super) async fn group_commit(
@@ -112,18 +102,6 @@ pub(super) async fn checkpoint_wal(
             }
         }
     }
-}
-
-/// Moves waiting requests into the batch, up to [`MAX_BATCH`]; returns how many.
-fn take_waiting(jobs: &mut mpsc::Receiver<WriteJob>, batch: &mut Vec<WriteJob>) -> usize {
-    let before = batch.len();
-    while batch.len() < MAX_BATCH {
-        match jobs.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-    batch.len() - before
 }
 
 async fn commit_batch(
@@ -208,13 +186,7 @@ async fn rounds(
         let mut recorded = Vec::new();
         let mut reading = take_fitting(batch, &mut waiting, &mut keys);
         while !reading.is_empty() {
-            let signals = reading.iter().filter_map(|&i| match &batch[i].intent {
-                Intent::Apply(notification) => Some((
-                    notification.link_key.as_str(),
-                    notification.dedup_key.as_str(),
-                )),
-                Intent::Refuse { .. } => None,
-            });
+            let signals = batch::signal_keys(batch, &reading);
             let read = if first {
                 &round::BEGIN_AND_READ
             } else {
@@ -236,10 +208,10 @@ async fn rounds(
             // Ids are given out from the first read of the round: nothing is written before its write.
             let writes = match &mut writes {
                 Some(writes) => writes,
-                None => writes.insert(Round::new(
+                None => writes.insert(Round::new(Ids::after(
                     bases.try_get("journal_base")?,
                     bases.try_get("order_base")?,
-                )),
+                ))),
             };
             for i in reading {
                 recorded.push((i, decide_into(writes, &batch[i], &loaded)?));
@@ -261,7 +233,7 @@ async fn rounds(
         } else {
             &round::WRITE
         });
-        for arg in writes.args() {
+        for arg in round::args(&writes) {
             write = write.bind(arg);
         }
         write.execute(&mut *conn).await?;
@@ -283,71 +255,16 @@ fn decide_into(
     job: &WriteJob,
     loaded: &HashMap<String, decide::Loaded>,
 ) -> Result<Recorded, DbError> {
-    #[cfg(test)]
-    if job.record.endpoint == tests::PANICS_HERE {
-        panic!("a panic the writer's tests put in a round");
-    }
-    let at = job.record.received_at;
-    let (decision, found) = match &job.intent {
-        Intent::Refuse {
-            refusal,
-            reason,
-            link_key,
-        } => (
-            decide::Decision::for_refusal(*refusal, reason, link_key.as_deref()),
-            None,
-        ),
-        Intent::Apply(notification) => {
-            let found = loaded.get(&notification.link_key);
-            (decide::decide(found, notification, &job.context, at), found)
-        }
-    };
-    let mut order_id = found.and_then(|found| found.order.as_ref().map(|order| order.0));
-    for change in &decision.writes {
-        let attempt = &found
-            .ok_or_else(|| DbError::Corrupt("a change without an attempt".to_owned()))?
-            .attempt;
-        order_id = writes.change(attempt, change, at).or(order_id);
-    }
-    let (entry, journaled) = decide::entry(&job.record, &job.intent, decision, &job.responses);
-    let journal_id = writes.journal(&job.record, &entry, &job.context, order_id);
-    Ok(journaled.recorded(journal_id))
-}
-
-/// Takes from `waiting` the requests that share no link key and no event key with `keys` (the keys of
-/// the round so far) or with one another, adding theirs to `keys`.
-fn take_fitting(
-    batch: &[WriteJob],
-    waiting: &mut Vec<usize>,
-    keys: &mut HashSet<(&'static str, String)>,
-) -> Vec<usize> {
-    let (fitting, later): (Vec<usize>, Vec<usize>) =
-        waiting.iter().partition(|&&i| match &batch[i].intent {
-            Intent::Refuse { .. } => true,
-            Intent::Apply(notification) => {
-                let link = ("link", notification.link_key.clone());
-                let event = ("event", notification.dedup_key.clone());
-                let free = !keys.contains(&link) && !keys.contains(&event);
-                if free {
-                    keys.insert(link);
-                    keys.insert(event);
-                }
-                free
-            }
-        });
-    *waiting = later;
-    fitting
+    let (decision, found) = batch::decide(job, loaded);
+    batch::write_into(writes, job, decision, found)
 }
 
 #[cfg(test)]
 mod tests {
     use shophost_module_api::{Refusal, WireResponse};
 
+    use crate::db::batch::PANICS_HERE;
     use crate::db::{ApplyContext, DbError, InboundRecord, Intent, Responses, SqliteStore, Store};
-
-    /// A request to this endpoint makes the writer panic in the middle of its round, with the round's
-    /// transaction open.
-    pub(super) const PANICS_HERE: &str = "test:the-writer-panics-here";
 
     async fn refuse(store: &SqliteStore, endpoint: &str) -> Result<i64, DbError> {
         let record = InboundRecord {
