@@ -3,6 +3,7 @@
 //! (RFC 5322: RFC 2047 subject, UTF-8 body, Date, Message-ID, From and Reply-To from the settings),
 //! built by `lettre`. The bytes are stored with the mail, so every attempt and resend sends them.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use lettre::message::header::ContentType;
@@ -58,8 +59,9 @@ pub async fn render(
     state: &AppState,
     settings: &MailSettings,
     mail: &OutboxMail,
+    read: &mut PassRows,
 ) -> Result<Rendered, RenderError> {
-    let text = text(state, settings, mail).await?;
+    let text = text(state, settings, mail, read).await?;
     if text.to.is_empty() {
         return Err(RenderError::NoRecipient(
             "送信先がありません（メール設定の通知先メールアドレスが空です）".to_owned(),
@@ -130,22 +132,53 @@ pub fn message(settings: &MailSettings, text: &Text, id: i64) -> Result<Vec<u8>,
 
 const RULE: &str = "────────────────────────────────";
 
+/// The rows the mails of one worker pass were rendered from, read once for the pass: a new order
+/// queues two mails (the shopper's and the shop's) from the same order and checkout choices.
+#[derive(Debug, Default)]
+pub struct PassRows {
+    orders: HashMap<i64, Order>,
+    options: HashMap<i64, Vec<(String, String)>>,
+}
+
+impl PassRows {
+    async fn order(&mut self, state: &AppState, id: i64) -> Result<Order, RenderError> {
+        if let Some(order) = self.orders.get(&id) {
+            return Ok(order.clone());
+        }
+        let order = state
+            .store
+            .order_by_id(id)
+            .await?
+            .ok_or_else(|| RenderError::Missing(format!("注文 {id} がありません")))?;
+        self.orders.insert(id, order.clone());
+        Ok(order)
+    }
+
+    async fn options(
+        &mut self,
+        state: &AppState,
+        order: &Order,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        if let Some(options) = self.options.get(&order.id) {
+            return Ok(options.clone());
+        }
+        let options = option_lines(state, order).await?;
+        self.options.insert(order.id, options.clone());
+        Ok(options)
+    }
+}
+
 /// The subject, body and recipients of a mail.
 pub async fn text(
     state: &AppState,
     settings: &MailSettings,
     mail: &OutboxMail,
+    read: &mut PassRows,
 ) -> Result<Text, RenderError> {
     let shop = state.config.shop.name.as_str();
     let shop_to = settings.notice_to.clone();
     let order = match mail.order_id {
-        Some(id) => Some(
-            state
-                .store
-                .order_by_id(id)
-                .await?
-                .ok_or_else(|| RenderError::Missing(format!("注文 {id} がありません")))?,
-        ),
+        Some(id) => Some(read.order(state, id).await?),
         None => None,
     };
     let need_order = || {
@@ -156,7 +189,7 @@ pub async fn text(
     match mail.kind {
         MailKind::OrderConfirmation => {
             let order = need_order()?;
-            let options = option_lines(state, order).await?;
+            let options = read.options(state, order).await?;
             Ok(Text {
                 to: vec![order.customer.email.clone()],
                 subject: format!(
@@ -168,7 +201,7 @@ pub async fn text(
         }
         MailKind::OrderNotice => {
             let order = need_order()?;
-            let options = option_lines(state, order).await?;
+            let options = read.options(state, order).await?;
             Ok(Text {
                 to: shop_to,
                 subject: format!(

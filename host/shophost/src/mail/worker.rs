@@ -107,12 +107,13 @@ async fn attempt_batch(
     let mut ready = Vec::with_capacity(claimed.len());
     let mut unrendered = Vec::new();
     let mut finished = Vec::new();
+    let mut read = render::PassRows::default();
     for mail in claimed {
         if mail.message.is_some() {
             ready.push(mail);
             continue;
         }
-        match render::render(state, settings, &mail).await {
+        match render::render(state, settings, &mail, &mut read).await {
             Ok(rendered) => unrendered.push((mail, rendered)),
             Err(RenderError::NoRecipient(reason)) => finished.push(Finished {
                 id: mail.id,
