@@ -184,7 +184,8 @@ async fn in_one_transaction(
 
 /// Begins a transaction on the held connection. A held connection may have gone stale while it was
 /// idle (a restarted server, a cut network), which only using it shows: then it is given up and the
-/// transaction begun on a fresh connection from the pool, which checks it.
+/// transaction begun on a fresh connection from the pool (the pool pings none; if that one fails too,
+/// the database is away and the batch is answered unavailable).
 async fn begin<'c>(
     pool: &PgPool,
     held: &'c mut Option<PoolConnection<Postgres>>,
