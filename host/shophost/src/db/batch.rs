@@ -27,6 +27,29 @@ pub(super) struct WriteJob {
     pub reply: oneshot::Sender<Result<Recorded, DbError>>,
 }
 
+/// Puts a request on a writer's queue and waits for the commit that holds it; `writer` names the
+/// backend's writer in the error when it has stopped.
+pub(super) async fn submit(
+    queue: &mpsc::Sender<WriteJob>,
+    writer: &str,
+    record: InboundRecord,
+    intent: Intent,
+    context: ApplyContext,
+    responses: Responses,
+) -> Result<Recorded, DbError> {
+    let stopped = || DbError::Unavailable(format!("the {writer} writer has stopped"));
+    let (reply, answer) = oneshot::channel();
+    let job = WriteJob {
+        record,
+        intent,
+        context,
+        responses,
+        reply,
+    };
+    queue.send(job).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
+}
+
 /// The most inbound requests one commit carries.
 pub(super) const MAX_BATCH: usize = 64;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::Postgres;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use self::statements::Statement;
@@ -235,17 +235,15 @@ impl HotPath for PgStore {
         context: ApplyContext,
         responses: Responses,
     ) -> Result<Recorded, DbError> {
-        let stopped = || DbError::Unavailable("the PostgreSQL writer has stopped".to_owned());
-        let (reply, answer) = oneshot::channel();
-        let job = WriteJob {
+        super::batch::submit(
+            &self.writer,
+            "PostgreSQL",
             record,
             intent,
             context,
             responses,
-            reply,
-        };
-        self.writer.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        )
+        .await
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqliteConnection};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use self::writer::{checkpoint_wal, group_commit};
@@ -145,17 +145,7 @@ impl HotPath for SqliteStore {
         context: ApplyContext,
         responses: Responses,
     ) -> Result<Recorded, DbError> {
-        let stopped = || DbError::Unavailable("the SQLite writer has stopped".to_owned());
-        let (reply, answer) = oneshot::channel();
-        let job = WriteJob {
-            record,
-            intent,
-            context,
-            responses,
-            reply,
-        };
-        self.writer.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        super::batch::submit(&self.writer, "SQLite", record, intent, context, responses).await
     }
 }
 
