@@ -512,6 +512,90 @@ async fn a_pass_records_each_mail_of_its_batch_alone(backend: Backend) {
     assert_eq!(mail.status, MailStatus::Sent);
 }
 
+/// A batch's messages are stored in one statement, and the first rendering stored wins: a mail whose
+/// message another host stored since the claim keeps that message (every attempt sends the same
+/// bytes). The orders a batch renders from are read together, each with its checkout attempt.
+async fn a_stored_message_is_never_replaced(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-first-rendering").await;
+    let link_key = checkout(&state, "acting_remise_card").await;
+    card_paid(&state, &link_key).await;
+    let now = shophost::domain::now_millis();
+    let claimed = state
+        .store
+        .claim_mail(now, 60_000, "a holder", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2, "the confirmation and the shop's notice");
+    let order_id = claimed[0].order_id.expect("about an order");
+
+    let read = state
+        .store
+        .orders_for_mail(&[order_id, order_id + 1000])
+        .await
+        .expect("read");
+    assert_eq!(read.len(), 1, "only the order that exists");
+    let (order, attempt) = &read[0];
+    assert_eq!(order.id, order_id);
+    assert_eq!(
+        attempt.as_ref().map(|attempt| attempt.link_key.as_str()),
+        Some(link_key.as_str())
+    );
+
+    let rendered = |text: &str| shophost::mail::render::Rendered {
+        recipients: vec!["shopper@example.jp".to_owned(), "cc@example.jp".to_owned()],
+        subject: format!("件名 {text}"),
+        message: format!("Subject: {text}\r\n\r\n本文 {text}\r\n").into_bytes(),
+    };
+    let first = state
+        .store
+        .store_rendered_mails(vec![(claimed[0].clone(), rendered("first"))], now)
+        .await
+        .expect("stored");
+    assert_eq!(
+        first[0].message.as_deref(),
+        Some(rendered("first").message.as_slice())
+    );
+    // The same mail again (another host's rendering) and the second mail, in one batch.
+    let both = state
+        .store
+        .store_rendered_mails(
+            vec![
+                (claimed[0].clone(), rendered("second")),
+                (claimed[1].clone(), rendered("third")),
+            ],
+            now,
+        )
+        .await
+        .expect("stored");
+    assert_eq!(
+        both.iter().map(|mail| mail.id).collect::<Vec<_>>(),
+        [claimed[0].id, claimed[1].id],
+        "in the order given"
+    );
+    assert_eq!(
+        both[0].message.as_deref(),
+        Some(rendered("first").message.as_slice())
+    );
+    assert_eq!(both[0].subject.as_deref(), Some("件名 first"));
+    assert_eq!(both[0].lease_token.as_deref(), Some("a holder"));
+    assert_eq!(
+        both[1].message.as_deref(),
+        Some(rendered("third").message.as_slice())
+    );
+    for (id, text) in [(claimed[0].id, "first"), (claimed[1].id, "third")] {
+        let mail = state.store.mail(id).await.expect("read").expect("the mail");
+        assert_eq!(
+            mail.message.as_deref(),
+            Some(rendered(text).message.as_slice())
+        );
+        assert_eq!(mail.subject, Some(format!("件名 {text}")));
+        assert_eq!(
+            mail.recipients.as_deref(),
+            Some("shopper@example.jp, cc@example.jp")
+        );
+    }
+}
+
 async fn nothing_without_a_session(backend: Backend) {
     let (state, _db) = backend.shop("console-mail-session").await;
     let mut browser = common::Browser::new(&state);
@@ -659,6 +743,7 @@ on_both_backends!(
     settings_keep_the_password_unshown_and_the_test_mail_is_queued,
     a_failed_mail_is_on_the_dashboard,
     a_pass_records_each_mail_of_its_batch_alone,
+    a_stored_message_is_never_replaced,
     nothing_without_a_session,
     retention_removes_mail_done_with_and_keeps_what_waits,
     the_admin_api_lists_mail_resends_it_and_sends_a_registered_orders_confirmation_once,

@@ -408,7 +408,7 @@ pub trait Store: Send + Sync {
         token: &str,
         limit: i64,
     ) -> Result<Vec<crate::mail::OutboxMail>, DbError>;
-    /// Stores claimed mails' rendered messages (one transaction) unless one is stored; returns the
+    /// Stores claimed mails' rendered messages (one statement) unless one is stored; returns the
     /// mails as stored, in the order given.
     async fn store_rendered_mails(
         &self,
@@ -460,6 +460,9 @@ pub trait Store: Send + Sync {
     async fn failed_mails(&self) -> Result<crate::mail::FailedMails, DbError>;
     /// An order by id.
     async fn order_by_id(&self, id: i64) -> Result<Option<Order>, DbError>;
+    /// The orders `ids` that exist, each with the checkout attempt it came from: what the mails of a
+    /// worker pass are rendered from, read at once.
+    async fn orders_for_mail(&self, ids: &[i64]) -> Result<Vec<(Order, Option<Attempt>)>, DbError>;
     /// The operator's saved mail settings (JSON).
     async fn mail_settings(&self) -> Result<Option<String>, DbError>;
     /// Saves the operator's mail settings (JSON).

@@ -132,8 +132,10 @@ pub fn message(settings: &MailSettings, text: &Text, id: i64) -> Result<Vec<u8>,
 
 const RULE: &str = "────────────────────────────────";
 
-/// The rows the mails of one worker pass were rendered from, read once for the pass: a new order
-/// queues two mails (the shopper's and the shop's) from the same order and checkout choices.
+/// The rows the mails of one worker pass are rendered from, read once for the pass: the orders of a
+/// claimed batch and their checkout choices in one read ([`PassRows::load`]), as a new order queues two
+/// mails (the shopper's and the shop's) from the same order. A mail whose order was not loaded reads
+/// it alone.
 #[derive(Debug, Default)]
 pub struct PassRows {
     orders: HashMap<i64, Order>,
@@ -141,6 +143,24 @@ pub struct PassRows {
 }
 
 impl PassRows {
+    /// Reads at once the orders the mails not rendered yet are about, and their checkout choices.
+    pub async fn load(&mut self, state: &AppState, mails: &[OutboxMail]) -> Result<(), DbError> {
+        let mut ids: Vec<i64> = mails
+            .iter()
+            .filter(|mail| mail.message.is_none())
+            .filter_map(|mail| mail.order_id)
+            .filter(|id| !self.orders.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for (order, attempt) in state.store.orders_for_mail(&ids).await? {
+            let options = options_of(state, &order, attempt.as_ref());
+            self.options.insert(order.id, options);
+            self.orders.insert(order.id, order);
+        }
+        Ok(())
+    }
+
     async fn order(&mut self, state: &AppState, id: i64) -> Result<Order, RenderError> {
         if let Some(order) = self.orders.get(&id) {
             return Ok(order.clone());
@@ -275,15 +295,25 @@ pub async fn text(
 /// The shopper's choices at checkout (e.g. お支払回数: 一括払い), labelled as the settlement type's
 /// module declares them.
 async fn option_lines(state: &AppState, order: &Order) -> Result<Vec<(String, String)>, DbError> {
-    let Some(attempt) = state.store.attempt_by_link_key(&order.link_key).await? else {
-        return Ok(Vec::new());
+    let attempt = state.store.attempt_by_link_key(&order.link_key).await?;
+    Ok(options_of(state, order, attempt.as_ref()))
+}
+
+/// The checkout choices of `order` (made on `attempt`), as labels the shopper read.
+fn options_of(
+    state: &AppState,
+    order: &Order,
+    attempt: Option<&crate::domain::Attempt>,
+) -> Vec<(String, String)> {
+    let Some(attempt) = attempt else {
+        return Vec::new();
     };
     let declared = state
         .engine
         .provided(&order.settlement_type)
         .map(|provided| provided.settlement_type.checkout_options)
         .unwrap_or_default();
-    Ok(attempt
+    attempt
         .snapshot
         .options
         .iter()
@@ -301,7 +331,7 @@ async fn option_lines(state: &AppState, order: &Order) -> Result<Vec<(String, St
                 None => (key.clone(), value.clone()),
             },
         )
-        .collect())
+        .collect()
 }
 
 fn name(order: &Order) -> String {

@@ -108,6 +108,7 @@ async fn attempt_batch(
     let mut unrendered = Vec::new();
     let mut finished = Vec::new();
     let mut read = render::PassRows::default();
+    read.load(state, &claimed).await?;
     for mail in claimed {
         if mail.message.is_some() {
             ready.push(mail);

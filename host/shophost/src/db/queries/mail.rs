@@ -3,11 +3,14 @@
 //! the operator's mail settings. The rows themselves are written by the migration's triggers, in the
 //! transaction of their cause.
 
-use super::{Dialect, Pools};
-use crate::db::columns::ORDERS;
+use super::{placeholders, Dialect, Pools};
+use crate::db::columns::Value;
+use std::collections::{HashMap, HashSet};
+
+use crate::db::columns::{ATTEMPTS, ORDERS};
 use crate::db::rows::{self, Columns};
 use crate::db::DbError;
-use crate::domain::Order;
+use crate::domain::{Attempt, Order};
 use crate::mail::render::Rendered;
 use crate::mail::{
     FailedMails, Finished, MailDelivery, MailFilter, MailKind, MailStatus, OutboxMail, Outcome,
@@ -84,7 +87,7 @@ impl<DB: Dialect> Pools<DB> {
         Ok(mails)
     }
 
-    /// Stores claimed mails' rendered messages, in one transaction, unless a message is stored
+    /// Stores claimed mails' rendered messages, in one statement, unless a message is stored
     /// already (the first rendering wins, so every attempt sends the same bytes); returns the mails
     /// as stored, in the order given.
     pub async fn store_rendered_mails(
@@ -95,20 +98,42 @@ impl<DB: Dialect> Pools<DB> {
         if rendered.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write.begin().await?;
-        let sql = "UPDATE mail_outbox SET recipients = $1, subject = $2, message = $3, \
-                   rendered_at = $4 WHERE id = $5 AND message IS NULL";
-        let mut stored = Vec::with_capacity(rendered.len());
-        for (mail, message) in rendered {
-            let recipients = message.recipients.join(", ");
-            let args = vec![
+        // One statement for the whole batch; a mail whose message is stored already is left as it
+        // is (`message IS NULL`) and read back below.
+        let mut args: Vec<Value> = vec![at.into()];
+        let mut rows = Vec::with_capacity(rendered.len());
+        let rendered: Vec<(OutboxMail, Rendered, String)> = rendered
+            .into_iter()
+            .map(|(mail, message)| {
+                let recipients = message.recipients.join(", ");
+                (mail, message, recipients)
+            })
+            .collect();
+        for (mail, message, recipients) in &rendered {
+            rows.push(format!("({})", placeholders(args.len() + 1, 4)));
+            args.extend([
+                mail.id.into(),
                 recipients.as_str().into(),
                 message.subject.as_str().into(),
                 message.message.as_slice().into(),
-                at.into(),
-                mail.id.into(),
-            ];
-            if DB::execute(&mut tx, sql, args).await? == 1 {
+            ]);
+        }
+        let sql = format!(
+            "UPDATE mail_outbox SET recipients = v.column2, subject = v.column3, \
+             message = v.column4, rendered_at = $1 FROM (VALUES {}) AS v \
+             WHERE mail_outbox.id = v.column1 AND mail_outbox.message IS NULL \
+             RETURNING mail_outbox.id",
+            rows.join(", ")
+        );
+        let updated = self
+            .write_rows(&sql, args)
+            .await?
+            .iter()
+            .map(|row| row.int("id"))
+            .collect::<Result<HashSet<i64>, _>>()?;
+        let mut stored = Vec::with_capacity(rendered.len());
+        for (mail, message, recipients) in rendered {
+            if updated.contains(&mail.id) {
                 stored.push(OutboxMail {
                     recipients: Some(recipients),
                     subject: Some(message.subject),
@@ -117,17 +142,14 @@ impl<DB: Dialect> Pools<DB> {
                 });
             } else {
                 // Rendered and stored by another host since the claim (its lease ran out): that one
-                // is the message every attempt sends.
-                let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE id = $1");
-                let rows = DB::fetch(&mut tx, &sql, vec![mail.id.into()]).await?;
-                let found = outbox_mail(rows.first().ok_or(DbError::NotFound)?)?;
+                // is the message every attempt sends. Once stored, a message never changes.
+                let found = self.mail(mail.id).await?.ok_or(DbError::NotFound)?;
                 stored.push(OutboxMail {
                     lease_token: mail.lease_token,
                     ..found
                 });
             }
         }
-        tx.commit().await?;
         Ok(stored)
     }
 
@@ -153,12 +175,11 @@ impl<DB: Dialect> Pools<DB> {
             .map(|done| done.id)
             .collect();
         if !sent.is_empty() {
-            let ids: Vec<String> = (0..sent.len()).map(|n| format!("${}", n + 3)).collect();
             let sql = format!(
                 "UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = NULL, \
                  attempts = attempts + 1, lease_until = NULL, lease_token = NULL \
                  WHERE lease_token = $2 AND id IN ({}) RETURNING id",
-                ids.join(", ")
+                placeholders(3, sent.len())
             );
             let mut args = vec![at.into(), token.into()];
             args.extend(sent.iter().map(|&id| id.into()));
@@ -191,15 +212,7 @@ impl<DB: Dialect> Pools<DB> {
             let mut args = Vec::with_capacity(attempts.len() * 5);
             let mut rows = Vec::with_capacity(attempts.len());
             for (done, outcome, detail) in attempts {
-                let n = args.len();
-                rows.push(format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5
-                ));
+                rows.push(format!("({})", placeholders(args.len() + 1, 5)));
                 args.extend([
                     done.id.into(),
                     at.into(),
@@ -322,6 +335,50 @@ impl<DB: Dialect> Pools<DB> {
         let sql = format!("SELECT {} FROM orders WHERE id = $1", ORDERS.select());
         let row = self.read_row(&sql, vec![id.into()]).await?;
         row.as_ref().map(rows::order).transpose()
+    }
+
+    /// The orders `ids` that exist, each with the checkout attempt it came from (what a worker pass
+    /// renders its mails from): two statements on one connection, however many orders.
+    pub async fn orders_for_mail(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(Order, Option<Attempt>)>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.read.acquire().await?;
+        let sql = format!(
+            "SELECT {} FROM orders WHERE id IN ({})",
+            ORDERS.select(),
+            placeholders(1, ids.len())
+        );
+        let args = ids.iter().map(|&id| id.into()).collect();
+        let orders = DB::fetch(&mut connection, &sql, args)
+            .await?
+            .iter()
+            .map(rows::order)
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<&str> = orders.iter().map(|order| order.link_key.as_str()).collect();
+        let mut attempts = HashMap::new();
+        if !keys.is_empty() {
+            let sql = format!(
+                "SELECT {} FROM checkout_attempts WHERE link_key IN ({})",
+                ATTEMPTS.select(),
+                placeholders(1, keys.len())
+            );
+            let args = keys.iter().map(|&key| key.into()).collect();
+            for row in DB::fetch(&mut connection, &sql, args).await? {
+                let attempt = rows::attempt(&row)?;
+                attempts.insert(attempt.link_key.clone(), attempt);
+            }
+        }
+        Ok(orders
+            .into_iter()
+            .map(|order| {
+                let attempt = attempts.remove(&order.link_key);
+                (order, attempt)
+            })
+            .collect())
     }
 
     /// Removes at most `limit` mails queued before `before` that are done with (sent, given up, no

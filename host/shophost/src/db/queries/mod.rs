@@ -134,14 +134,21 @@ where
     query
 }
 
+/// `$first, $first+1, …`: `count` placeholders, for a list of values (`IN (…)`, a `VALUES` row).
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `INSERT INTO table (columns) VALUES ($1, …)` for a new row, then `tail`.
 fn insert(row: &NewRow, tail: &str) -> String {
-    let placeholders: Vec<String> = (1..=row.values().len()).map(|n| format!("${n}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({}) {tail}",
         row.table().name,
         row.table().insert(),
-        placeholders.join(", ")
+        placeholders(1, row.values().len())
     )
 }
 
@@ -758,6 +765,10 @@ impl<S: HotPath> Store for S {
 
     async fn order_by_id(&self, id: i64) -> Result<Option<Order>, DbError> {
         self.pools().order_by_id(id).await
+    }
+
+    async fn orders_for_mail(&self, ids: &[i64]) -> Result<Vec<(Order, Option<Attempt>)>, DbError> {
+        self.pools().orders_for_mail(ids).await
     }
 
     async fn mail_settings(&self) -> Result<Option<String>, DbError> {
