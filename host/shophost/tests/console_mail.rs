@@ -596,6 +596,113 @@ async fn a_stored_message_is_never_replaced(backend: Backend) {
     }
 }
 
+/// Every outcome of a batch is recorded in one go, each as its own: sent, to be retried (due again
+/// when the backoff says), given up, and skipped (no attempt counted or recorded); the lease is
+/// released, so only the one to retry is claimed again, and only once it is due.
+async fn each_outcome_of_a_batch_is_recorded_as_its_own(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-outcomes").await;
+    let now = shophost::domain::now_millis();
+    let mut ids = Vec::new();
+    for to in [
+        "a@example.jp",
+        "b@example.jp",
+        "c@example.jp",
+        "d@example.jp",
+    ] {
+        ids.push(state.store.queue_test_mail(to, now).await.expect("queued"));
+    }
+    let claimed = state
+        .store
+        .claim_mail(now, 60_000, "the holder", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), ids);
+    let retry_at = now + 120_000;
+    let outcomes = [
+        Outcome::Sent("250 ok".to_owned()),
+        Outcome::Retry {
+            error: "421 try later".to_owned(),
+            next_at: retry_at,
+        },
+        Outcome::Failed("550 no such user".to_owned()),
+        Outcome::Skipped("送信先がありません".to_owned()),
+    ];
+    let finished: Vec<_> = ids
+        .iter()
+        .zip(outcomes)
+        .map(|(&id, outcome)| shophost::mail::Finished {
+            id,
+            transport: "smtp",
+            outcome,
+        })
+        .collect();
+    let kept = state
+        .store
+        .finish_mails("the holder", &finished, now + 1)
+        .await
+        .expect("recorded");
+    assert_eq!(kept, [true, true, true, true]);
+
+    let read = |id| {
+        let state = state.clone();
+        async move { state.store.mail(id).await.expect("read").expect("the mail") }
+    };
+    let sent = read(ids[0]).await;
+    assert_eq!(
+        (sent.status, sent.attempts, sent.sent_at, sent.last_error),
+        (MailStatus::Sent, 1, Some(now + 1), None)
+    );
+    let retry = read(ids[1]).await;
+    assert_eq!(
+        (
+            retry.status,
+            retry.attempts,
+            retry.next_attempt_at,
+            retry.sent_at
+        ),
+        (MailStatus::Retry, 1, retry_at, None)
+    );
+    assert_eq!(retry.last_error.as_deref(), Some("421 try later"));
+    let failed = read(ids[2]).await;
+    assert_eq!((failed.status, failed.attempts), (MailStatus::Failed, 1));
+    assert_eq!(failed.last_error.as_deref(), Some("550 no such user"));
+    let skipped = read(ids[3]).await;
+    assert_eq!((skipped.status, skipped.attempts), (MailStatus::Skipped, 0));
+    assert_eq!(skipped.last_error.as_deref(), Some("送信先がありません"));
+    let mut attempts = Vec::new();
+    for &id in &ids {
+        let deliveries = state.store.mail_deliveries(id).await.expect("attempts");
+        attempts.push(
+            deliveries
+                .iter()
+                .map(|d| (d.outcome.clone(), d.detail.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        attempts,
+        [
+            vec![("sent".to_owned(), "250 ok".to_owned())],
+            vec![("error".to_owned(), "421 try later".to_owned())],
+            vec![("error".to_owned(), "550 no such user".to_owned())],
+            vec![],
+        ]
+    );
+    // The leases are released: nothing is due before the retry's time, then only the retry is.
+    let early = state
+        .store
+        .claim_mail(now + 2, 60_000, "next", 10)
+        .await
+        .expect("claimed");
+    assert!(early.is_empty(), "{early:?}");
+    let due = state
+        .store
+        .claim_mail(retry_at, 60_000, "next", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(due.iter().map(|mail| mail.id).collect::<Vec<_>>(), [ids[1]]);
+}
+
 async fn nothing_without_a_session(backend: Backend) {
     let (state, _db) = backend.shop("console-mail-session").await;
     let mut browser = common::Browser::new(&state);
@@ -744,6 +851,7 @@ on_both_backends!(
     a_failed_mail_is_on_the_dashboard,
     a_pass_records_each_mail_of_its_batch_alone,
     a_stored_message_is_never_replaced,
+    each_outcome_of_a_batch_is_recorded_as_its_own,
     nothing_without_a_session,
     retention_removes_mail_done_with_and_keeps_what_waits,
     the_admin_api_lists_mail_resends_it_and_sends_a_registered_orders_confirmation_once,

@@ -156,8 +156,8 @@ impl<DB: Dialect> Pools<DB> {
     /// Records how claimed mails' attempts ended, with each attempt, in one transaction: each only if
     /// `token` still holds its lease; returns, for each, whether it did.
     ///
-    /// The mails sent are marked in one statement and every attempt is inserted in one: a pass
-    /// records fifty captured mails in two statements, not a hundred.
+    /// Every outcome (sent, to retry, failed, skipped) is marked in one statement and every attempt
+    /// inserted in one: a pass records fifty captured mails in two statements, not a hundred.
     pub async fn finish_mails(
         &self,
         token: &str,
@@ -168,33 +168,48 @@ impl<DB: Dialect> Pools<DB> {
             return Ok(Vec::new());
         }
         let mut tx = self.write.begin().await?;
-        let mut kept = vec![false; finished.len()];
-        let sent: Vec<i64> = finished
+        // Every outcome in one statement: a row per mail of (id, status, next attempt or NULL, error
+        // or NULL, attempts to add).
+        let mut args: Vec<Value> = vec![at.into(), token.into()];
+        let mut rows = Vec::with_capacity(finished.len());
+        for done in finished {
+            let (status, next_at, error, tried): (&str, Option<i64>, Option<&str>, i64) =
+                match &done.outcome {
+                    Outcome::Sent(_) => ("sent", None, None, 1),
+                    Outcome::Retry { error, next_at } => ("retry", Some(*next_at), Some(error), 1),
+                    Outcome::Failed(error) => ("failed", None, Some(error), 1),
+                    // Never tried: no attempt counted.
+                    Outcome::Skipped(reason) => ("skipped", None, Some(reason), 0),
+                };
+            rows.push(format!("({})", placeholders(args.len() + 1, 5)));
+            args.extend([
+                done.id.into(),
+                status.into(),
+                next_at.into(),
+                error.map(str::to_owned).into(),
+                tried.into(),
+            ]);
+        }
+        let sql = format!(
+            "UPDATE mail_outbox SET status = v.column2, \
+             next_attempt_at = COALESCE(v.column3, mail_outbox.next_attempt_at), \
+             last_error = v.column4, attempts = mail_outbox.attempts + v.column5, \
+             sent_at = CASE WHEN v.column2 = 'sent' THEN $1 ELSE mail_outbox.sent_at END, \
+             lease_until = NULL, lease_token = NULL \
+             FROM (VALUES {}) AS v \
+             WHERE mail_outbox.id = v.column1 AND mail_outbox.lease_token = $2 \
+             RETURNING mail_outbox.id",
+            rows.join(", ")
+        );
+        let recorded = DB::fetch(&mut tx, &sql, args)
+            .await?
             .iter()
-            .filter(|done| matches!(done.outcome, Outcome::Sent(_)))
-            .map(|done| done.id)
+            .map(|row| row.int("id"))
+            .collect::<Result<HashSet<i64>, _>>()?;
+        let kept: Vec<bool> = finished
+            .iter()
+            .map(|done| recorded.contains(&done.id))
             .collect();
-        if !sent.is_empty() {
-            let sql = format!(
-                "UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = NULL, \
-                 attempts = attempts + 1, lease_until = NULL, lease_token = NULL \
-                 WHERE lease_token = $2 AND id IN ({}) RETURNING id",
-                placeholders(3, sent.len())
-            );
-            let mut args = vec![at.into(), token.into()];
-            args.extend(sent.iter().map(|&id| id.into()));
-            for row in DB::fetch(&mut tx, &sql, args).await? {
-                let id = row.int("id")?;
-                for (done, kept) in finished.iter().zip(kept.iter_mut()) {
-                    *kept |= done.id == id;
-                }
-            }
-        }
-        for (done, kept) in finished.iter().zip(kept.iter_mut()) {
-            if !matches!(done.outcome, Outcome::Sent(_)) {
-                *kept = finish_unsent::<DB>(&mut tx, token, done).await?;
-            }
-        }
         let attempts: Vec<(&Finished, &str, &str)> = finished
             .iter()
             .zip(&kept)
@@ -421,32 +436,4 @@ impl<DB: Dialect> Pools<DB> {
             .await
             .map(drop)
     }
-}
-
-/// Marks one claimed mail that was not sent (to be retried, failed, or skipped) inside `tx`, if
-/// `token` still holds its lease; whether it did.
-async fn finish_unsent<DB: Dialect>(
-    tx: &mut DB::Connection,
-    token: &str,
-    done: &Finished,
-) -> Result<bool, DbError> {
-    let id = done.id;
-    let lease = "lease_until = NULL, lease_token = NULL WHERE id = $1 AND lease_token = $2";
-    let (sql, args) = match &done.outcome {
-        // Marked with the others sent, in `finish_mails`.
-        Outcome::Sent(_) => return Ok(false),
-        Outcome::Retry { error, next_at } => (
-            format!("UPDATE mail_outbox SET status = 'retry', next_attempt_at = $3, last_error = $4, attempts = attempts + 1, {lease}"),
-            vec![id.into(), token.into(), (*next_at).into(), error.into()],
-        ),
-        Outcome::Failed(error) => (
-            format!("UPDATE mail_outbox SET status = 'failed', last_error = $3, attempts = attempts + 1, {lease}"),
-            vec![id.into(), token.into(), error.into()],
-        ),
-        Outcome::Skipped(reason) => (
-            format!("UPDATE mail_outbox SET status = 'skipped', last_error = $3, {lease}"),
-            vec![id.into(), token.into(), reason.into()],
-        ),
-    };
-    Ok(DB::execute(tx, &sql, args).await? == 1)
 }
