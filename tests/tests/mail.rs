@@ -230,6 +230,16 @@ async fn duplicate_storm(database: Database) {
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), STORM_ORDERS, "one mail per order");
+    // The worker keeps its SMTP connection from mail to mail (and pass to pass): the 30 mails do not
+    // each open one (and do its TLS handshake, on a server that has TLS).
+    let mut connections: Vec<u64> = messages_later.iter().map(|m| m.connection).collect();
+    connections.sort_unstable();
+    connections.dedup();
+    assert!(
+        !connections.contains(&0) && connections.len() <= STORM_ORDERS / 3,
+        "{} mails over the connections {connections:?}",
+        messages_later.len()
+    );
     // The card's installments as the shopper chose them.
     assert!(
         shopper[0].body().contains("お支払回数: リボ払い"),

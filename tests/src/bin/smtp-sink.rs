@@ -2,8 +2,9 @@
 //! loopback address, so the shop's delivery goes through `lettre` and a socket exactly as it would to a
 //! mail server. It speaks EHLO/HELO, AUTH PLAIN (when started with `--auth user:password`), MAIL,
 //! RCPT, DATA (dot-unstuffed), RSET, NOOP and QUIT, and stores each accepted message as
-//! `<dir>/<n>.eml` with its envelope's recipients in `<n>.rcpt` (written to a temporary name first,
-//! then renamed, so a reader never sees half a message).
+//! `<dir>/<n>.eml` with its envelope's recipients in `<n>.rcpt` and the number of the connection it
+//! came over in `<n>.conn` (each written to a temporary name first, then renamed, the message last,
+//! so a reader never sees half a message).
 //!
 //! With `--tls starttls` it offers STARTTLS and takes nothing before it; with `--tls implicit` it speaks
 //! TLS from the first byte (rustls with ring), with the certificate and key of `--cert` and `--key`.
@@ -33,6 +34,7 @@ struct Sink {
     dir: PathBuf,
     auth: Option<String>,
     count: AtomicU64,
+    connections: AtomicU64,
     mode: Mode,
     tls: Option<Arc<ServerConfig>>,
 }
@@ -141,6 +143,7 @@ fn main() {
         dir,
         auth,
         count: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         mode,
         tls,
     });
@@ -191,6 +194,7 @@ fn session(sink: &Sink, stream: TcpStream) -> std::io::Result<()> {
         out.write_all(b"\r\n")?;
         out.flush()
     }
+    let connection = sink.connections.fetch_add(1, Ordering::SeqCst) + 1;
     reply(&mut input, "220 smtp-sink ready")?;
     let mut secure = sink.mode == Mode::Implicit;
     let mut authenticated = sink.auth.is_none();
@@ -282,7 +286,7 @@ fn session(sink: &Sink, stream: TcpStream) -> std::io::Result<()> {
             }
             let n = sink.count.fetch_add(1, Ordering::SeqCst) + 1;
             let stamp = format!("{}-{n:04}", std::process::id());
-            store(&sink.dir, &stamp, &message, &recipients)?;
+            store(&sink.dir, &stamp, &message, &recipients, connection)?;
             from = None;
             recipients.clear();
             reply(&mut input, &format!("250 2.0.0 Ok: queued as {stamp}"))?;
@@ -301,10 +305,18 @@ fn session(sink: &Sink, stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-fn store(dir: &Path, stamp: &str, message: &[u8], recipients: &[String]) -> std::io::Result<()> {
+fn store(
+    dir: &Path,
+    stamp: &str,
+    message: &[u8],
+    recipients: &[String],
+    connection: u64,
+) -> std::io::Result<()> {
     let partial = dir.join(format!("{stamp}.partial"));
     std::fs::write(&partial, recipients.join("\n"))?;
     std::fs::rename(&partial, dir.join(format!("{stamp}.rcpt")))?;
+    std::fs::write(&partial, connection.to_string())?;
+    std::fs::rename(&partial, dir.join(format!("{stamp}.conn")))?;
     std::fs::write(&partial, message)?;
     std::fs::rename(&partial, dir.join(format!("{stamp}.eml")))
 }

@@ -79,6 +79,8 @@ pub struct Delivered {
     pub recipients: Vec<String>,
     /// The message as received.
     pub raw: Vec<u8>,
+    /// The number of the connection it came over (the sink counts them from 1).
+    pub connection: u64,
 }
 
 impl Delivered {
@@ -122,6 +124,10 @@ pub fn delivered(dir: &Path) -> Vec<Delivered> {
                 .map(str::to_owned)
                 .collect(),
             raw: std::fs::read(&path).expect("read a message"),
+            connection: std::fs::read_to_string(path.with_extension("conn"))
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_default(),
         })
         .collect()
 }

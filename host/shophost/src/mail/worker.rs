@@ -18,11 +18,15 @@ use lettre::transport::smtp::authentication::Credentials;
 #[cfg(feature = "smtp")]
 use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
 #[cfg(feature = "smtp")]
+use lettre::transport::smtp::PoolConfig;
+#[cfg(feature = "smtp")]
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::render::{self, RenderError};
 #[cfg(feature = "smtp")]
 use super::settings::read_ca;
+#[cfg(feature = "smtp")]
+use super::settings::SmtpSettings;
 use super::settings::{current, Delivery};
 #[cfg(feature = "smtp")]
 use super::Tls;
@@ -46,12 +50,59 @@ fn lease_ms(settings: &MailSettings) -> i64 {
         .saturating_add(10_000)
 }
 
+/// How a worker sends: the SMTP transport of the settings in force, kept from pass to pass while they
+/// stay the same. lettre's pool then keeps the connection open between mails (it says `NOOP` before
+/// using it again, and closes it after [`SMTP_IDLE`] unused), so the mails of a batch go over one
+/// connection and one TLS handshake, not one each.
+#[derive(Default)]
+pub struct Senders {
+    #[cfg(feature = "smtp")]
+    smtp: Option<(SmtpSettings, AsyncSmtpTransport<Tokio1Executor>)>,
+}
+
+/// How long an SMTP connection stays open unused.
+#[cfg(feature = "smtp")]
+const SMTP_IDLE: Duration = Duration::from_secs(30);
+
+impl Senders {
+    /// The transport for `settings`, made anew when they changed.
+    #[cfg(feature = "smtp")]
+    async fn smtp(
+        &mut self,
+        settings: &MailSettings,
+    ) -> Result<&AsyncSmtpTransport<Tokio1Executor>, String> {
+        if self
+            .smtp
+            .as_ref()
+            .is_some_and(|(kept, _)| *kept != settings.smtp)
+        {
+            self.close().await;
+        }
+        let (_, transport) = match self.smtp.take() {
+            Some(kept) => self.smtp.insert(kept),
+            None => self
+                .smtp
+                .insert((settings.smtp.clone(), transport(settings)?)),
+        };
+        Ok(transport)
+    }
+
+    /// Closes the connections kept (`QUIT`).
+    pub async fn close(&mut self) {
+        #[cfg(feature = "smtp")]
+        if let Some((_, transport)) = self.smtp.take() {
+            transport.shutdown().await;
+        }
+    }
+}
+
 /// Runs the worker for as long as the process does.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = Duration::from_millis(state.config.mail.delivery.poll_ms);
+        let mut senders = Senders::default();
         loop {
-            match run_once(&state).await {
+            match run_pass(&state, &mut senders).await {
                 // A full pass: there may be more due now.
                 Ok(handled) if handled >= PASS => continue,
                 Ok(_) => {}
@@ -70,6 +121,14 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 /// recorded together at the end of their batch; mails sent over SMTP each as soon as the server
 /// answered, so a host that dies in the middle of a batch sends again only the one it was on.
 pub async fn run_once(state: &AppState) -> Result<usize, DbError> {
+    let mut senders = Senders::default();
+    let handled = run_pass(state, &mut senders).await;
+    senders.close().await;
+    handled
+}
+
+/// One pass through `senders` (see [`run_once`]).
+pub async fn run_pass(state: &AppState, senders: &mut Senders) -> Result<usize, DbError> {
     let settings = current(state).await?;
     let delivery = &state.config.mail.delivery;
     let token = crate::operators::random_token();
@@ -90,7 +149,7 @@ pub async fn run_once(state: &AppState) -> Result<usize, DbError> {
             break;
         }
         count += claimed.len();
-        attempt_batch(state, &settings, delivery, &token, claimed).await?;
+        attempt_batch(state, &settings, delivery, senders, &token, claimed).await?;
     }
     Ok(count)
 }
@@ -101,6 +160,7 @@ async fn attempt_batch(
     state: &AppState,
     settings: &MailSettings,
     delivery: &Delivery,
+    senders: &mut Senders,
     token: &str,
     claimed: Vec<OutboxMail>,
 ) -> Result<(), DbError> {
@@ -138,7 +198,7 @@ async fn attempt_batch(
     // Sent in the order they were due, as they were claimed.
     ready.sort_by_key(|mail| (mail.next_attempt_at, mail.id));
     for mail in ready {
-        let (transport, sent) = deliver(settings, delivery, &mail).await;
+        let (transport, sent) = deliver(settings, delivery, senders, &mail).await;
         let outcome = match sent {
             Ok(answer) => Outcome::Sent(answer),
             Err(error) => {
@@ -202,12 +262,13 @@ pub fn backoff(delivery: &Delivery, attempts: i64) -> i64 {
 async fn deliver(
     settings: &MailSettings,
     delivery: &Delivery,
+    senders: &mut Senders,
     mail: &OutboxMail,
 ) -> (&'static str, Result<String, String>) {
     let message = mail.message.as_deref().unwrap_or_default();
     match settings.transport {
         Transport::Capture => ("capture", capture(delivery, mail.id, message).await),
-        Transport::Smtp => ("smtp", smtp(settings, mail, message).await),
+        Transport::Smtp => ("smtp", smtp(settings, senders, mail, message).await),
     }
 }
 
@@ -253,7 +314,13 @@ fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
     if !smtp.user.is_empty() {
         builder = builder.credentials(Credentials::new(smtp.user.clone(), smtp.password.clone()));
     }
-    Ok(builder.build())
+    // A worker sends one mail at a time, so one connection would do; but lettre hands a connection
+    // back in a task of its own, which the next mail may overtake (and open a second).
+    let pool = PoolConfig::new()
+        .min_idle(0)
+        .max_size(2)
+        .idle_timeout(SMTP_IDLE);
+    Ok(builder.pool_config(pool).build())
 }
 
 /// A build without the cargo feature `smtp` cannot send: the mail waits (and is retried) until a
@@ -261,6 +328,7 @@ fn transport(settings: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
 #[cfg(not(feature = "smtp"))]
 async fn smtp(
     _settings: &MailSettings,
+    _senders: &mut Senders,
     _mail: &OutboxMail,
     _message: &[u8],
 ) -> Result<String, String> {
@@ -270,6 +338,7 @@ async fn smtp(
 #[cfg(feature = "smtp")]
 async fn smtp(
     settings: &MailSettings,
+    senders: &mut Senders,
     mail: &OutboxMail,
     message: &[u8],
 ) -> Result<String, String> {
@@ -284,7 +353,7 @@ async fn smtp(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| format!("宛先: {error}"))?;
     let envelope = Envelope::new(Some(from), to).map_err(|error| error.to_string())?;
-    let transport = transport(settings)?;
+    let transport = senders.smtp(settings).await?;
     let response = transport
         .send_raw(&envelope, message)
         .await
