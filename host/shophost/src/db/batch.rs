@@ -18,6 +18,55 @@ use super::{ApplyContext, DbError, InboundRecord, Intent, Recorded, Responses};
 #[cfg(test)]
 pub(super) const PANICS_HERE: &str = "test:the-writer-panics-here";
 
+/// A request from `module_id` to `endpoint` as the notification path records it (the writers' tests).
+#[cfg(test)]
+pub(super) fn test_record(module_id: Option<&str>, endpoint: &str) -> InboundRecord {
+    InboundRecord {
+        module_id: module_id.map(str::to_owned),
+        endpoint: endpoint.to_owned(),
+        method: "POST".to_owned(),
+        query: String::new(),
+        content_type: None,
+        charset: "UTF-8".to_owned(),
+        source: "127.0.0.1".to_owned(),
+        headers: Vec::new(),
+        body: b"a=b".to_vec(),
+        fields: Vec::new(),
+        received_at: crate::domain::now_millis(),
+        replay_of: None,
+        note: None,
+        replay_of_refused: None,
+        replay_note: None,
+    }
+}
+
+/// A request to `endpoint` refused as malformed, through `store`'s writer (the writers' tests).
+#[cfg(test)]
+pub(super) async fn refuse_through(
+    store: &impl super::Store,
+    endpoint: &str,
+) -> Result<Recorded, DbError> {
+    let intent = Intent::Refuse {
+        refusal: shophost_module_api::Refusal::Malformed,
+        reason: "a test".to_owned(),
+        link_key: None,
+    };
+    let context = ApplyContext {
+        module_id: String::new(),
+        settlement_labels: Default::default(),
+        settlement_kinds: Default::default(),
+        channel: "notification",
+    };
+    let response = Responses::always(shophost_module_api::WireResponse::text(
+        200,
+        "text/plain",
+        "refused",
+    ));
+    store
+        .record_inbound(test_record(None, endpoint), intent, context, response)
+        .await
+}
+
 /// One inbound request waiting for the writer.
 pub(super) struct WriteJob {
     pub record: InboundRecord,

@@ -15,10 +15,8 @@ use shophost_module_api::{
 use sqlx::{Connection, Row};
 
 use super::PgStore;
-use crate::db::batch::PANICS_HERE;
-use crate::db::{
-    ApplyContext, DbError, InboundRecord, Intent, NewAttempt, Recorded, Responses, Store, Verdict,
-};
+use crate::db::batch::{refuse_through, test_record, PANICS_HERE};
+use crate::db::{ApplyContext, DbError, Intent, NewAttempt, Recorded, Responses, Store, Verdict};
 use crate::domain::{AttemptKind, AttemptSnapshot};
 
 /// The module the attempts are for.
@@ -101,27 +99,6 @@ async fn attempt(store: &PgStore, link_key: &str) {
     store.create_attempt(&attempt).await.expect("an attempt");
 }
 
-/// A request to `endpoint` as the notification path records it.
-fn record(endpoint: &str) -> InboundRecord {
-    InboundRecord {
-        module_id: Some(MODULE.to_owned()),
-        endpoint: endpoint.to_owned(),
-        method: "POST".to_owned(),
-        query: String::new(),
-        content_type: None,
-        charset: "UTF-8".to_owned(),
-        source: "127.0.0.1".to_owned(),
-        headers: Vec::new(),
-        body: b"a=b".to_vec(),
-        fields: Vec::new(),
-        received_at: crate::domain::now_millis(),
-        replay_of: None,
-        note: None,
-        replay_of_refused: None,
-        replay_note: None,
-    }
-}
-
 /// A card success for `link_key`, the gateway event `dedup_key`, recorded by `store`.
 async fn card_success(
     store: &PgStore,
@@ -147,7 +124,12 @@ async fn card_success(
     });
     let intent = Intent::Apply(Notification::new(link_key, dedup_key, signal));
     store
-        .record_inbound(record("gateway_card"), intent, context, responses)
+        .record_inbound(
+            test_record(Some(MODULE), "gateway_card"),
+            intent,
+            context,
+            responses,
+        )
         .await
 }
 
@@ -434,21 +416,7 @@ async fn a_panic_fails_its_batch_and_the_writer_goes_on_until_closed() {
         return;
     };
     let store = PgStore::connect(&schema.url).await.expect("a store");
-    let refuse = |endpoint: &str| {
-        let intent = Intent::Refuse {
-            refusal: Refusal::Malformed,
-            reason: "a test".to_owned(),
-            link_key: None,
-        };
-        let context = ApplyContext {
-            module_id: String::new(),
-            settlement_labels: Default::default(),
-            settlement_kinds: Default::default(),
-            channel: "notification",
-        };
-        let response = Responses::always(WireResponse::text(200, "text/plain", "refused"));
-        store.record_inbound(record(endpoint), intent, context, response)
-    };
+    let refuse = |endpoint| refuse_through(&store, endpoint);
     match refuse(PANICS_HERE).await {
         Err(DbError::Unavailable(message)) => assert!(
             message.contains("a panic the writer's tests put in a round"),

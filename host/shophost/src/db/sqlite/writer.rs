@@ -261,45 +261,11 @@ fn decide_into(
 
 #[cfg(test)]
 mod tests {
-    use shophost_module_api::{Refusal, WireResponse};
-
-    use crate::db::batch::PANICS_HERE;
-    use crate::db::{ApplyContext, DbError, InboundRecord, Intent, Responses, SqliteStore, Store};
+    use crate::db::batch::{refuse_through, PANICS_HERE};
+    use crate::db::{DbError, SqliteStore, Store};
 
     async fn refuse(store: &SqliteStore, endpoint: &str) -> Result<i64, DbError> {
-        let record = InboundRecord {
-            module_id: None,
-            endpoint: endpoint.to_owned(),
-            method: "POST".to_owned(),
-            query: String::new(),
-            content_type: None,
-            charset: "UTF-8".to_owned(),
-            source: "127.0.0.1".to_owned(),
-            headers: Vec::new(),
-            body: b"a=b".to_vec(),
-            fields: Vec::new(),
-            received_at: 1,
-            replay_of: None,
-            note: None,
-            replay_of_refused: None,
-            replay_note: None,
-        };
-        let intent = Intent::Refuse {
-            refusal: Refusal::Malformed,
-            reason: "a test".to_owned(),
-            link_key: None,
-        };
-        let context = ApplyContext {
-            module_id: String::new(),
-            settlement_labels: Default::default(),
-            settlement_kinds: Default::default(),
-            channel: "notification",
-        };
-        let response = Responses::always(WireResponse::text(200, "text/plain", "refused"));
-        let recorded = store
-            .record_inbound(record, intent, context, response)
-            .await?;
-        Ok(recorded.journal_id)
+        Ok(refuse_through(store, endpoint).await?.journal_id)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
