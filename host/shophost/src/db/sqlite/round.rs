@@ -62,8 +62,17 @@ fn at(alias: &str, table: &Table, keyed: bool, column: &str) -> String {
     format!("{alias}value ->> {}", index + usize::from(keyed))
 }
 
-/// `INSERT INTO table (columns) SELECT value ->> 0, … FROM json_each($arg)`, the positions taken from
-/// the table's column list (bytes travel as hex); `filter` goes before the `ORDER BY`.
+/// `WITH alias AS MATERIALIZED (…)`: the rows of argument `arg` unpacked once, each row's array kept
+/// as text in a table of the statement's own. Read from `json_each` directly, every `value ->> N`
+/// would have `json_each` turn the row back into text and `->>` parse it again, once per column
+/// (about 20 µs a row of 20 columns, against 4 µs for the insert itself); read from the
+/// materialized rows, the row's text is parsed once and each column found in that parse.
+fn rows(alias: &str, arg: usize) -> String {
+    format!("WITH {alias} AS MATERIALIZED (SELECT key, value FROM json_each(${arg}))")
+}
+
+/// `INSERT INTO table (columns) SELECT value ->> 0, … FROM` the rows of `$arg`, the positions taken
+/// from the table's column list (bytes travel as hex); `filter` goes before the `ORDER BY`.
 fn insert(table: &Table, keyed: bool, arg: usize, filter: &str) -> String {
     let key = table.key.filter(|_| keyed);
     let columns: Vec<&str> = key.iter().chain(table.columns).copied().collect();
@@ -79,7 +88,8 @@ fn insert(table: &Table, keyed: bool, arg: usize, filter: &str) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO {} ({}) SELECT {} FROM json_each(${arg}) {filter} ORDER BY key",
+        "{} INSERT INTO {} ({}) SELECT {} FROM r {filter} ORDER BY key",
+        rows("r", arg),
         table.name,
         columns.join(", "),
         values.join(", ")
@@ -107,12 +117,13 @@ pub(super) static WRITE: LazyLock<String> = LazyLock::new(|| {
         insert(&PAYMENT_EVENTS, false, 3, ""),
         insert(&ORDER_HISTORY, false, 4, &guarded_history),
         format!(
-            "UPDATE orders SET payment_status = COALESCE({to}, payment_status), \
+            "{rows} UPDATE orders SET payment_status = COALESCE({to}, payment_status), \
              attention = COALESCE({attention}, attention), slip_json = COALESCE({slip}, slip_json), \
              deadline = COALESCE(deadline, {deadline}), \
              transaction_id = COALESCE(transaction_id, {transaction}), updated_at = {at} \
-             FROM json_each($5) AS u WHERE orders.id = {id} \
+             FROM u WHERE orders.id = {id} \
              AND ({from} IS NULL OR +orders.payment_status = {from})",
+            rows = rows("u", 5),
             to = order("payment_status"),
             attention = order("attention"),
             slip = order("slip_json"),
@@ -123,10 +134,11 @@ pub(super) static WRITE: LazyLock<String> = LazyLock::new(|| {
             from = order("from_status"),
         ),
         format!(
-            "UPDATE checkout_attempts SET state = {state}, order_id = COALESCE({order}, order_id), \
+            "{rows} UPDATE checkout_attempts SET state = {state}, order_id = COALESCE({order}, order_id), \
              attention = CASE WHEN {state} = 'ordered' THEN NULL ELSE attention END, updated_at = {at} \
-             FROM json_each($6) AS u WHERE checkout_attempts.id = {id} \
+             FROM u WHERE checkout_attempts.id = {id} \
              AND +checkout_attempts.state = 'open'",
+            rows = rows("u", 6),
             state = attempt("state"),
             order = attempt("order_id"),
             at = attempt("updated_at"),
