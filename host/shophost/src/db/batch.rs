@@ -185,16 +185,6 @@ pub(super) fn decide<'a>(
     }
 }
 
-/// How many orders a decision creates (the order ids a round must give out for it).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(super) fn orders_created(decision: &Decision) -> usize {
-    decision
-        .writes
-        .iter()
-        .filter(|change| matches!(change, decide::Change::CreateOrder(_)))
-        .count()
-}
-
 /// Adds a decided request's writes and journal entry to the round; returns what the request comes
 /// to once the round is committed.
 pub(super) fn write_into(

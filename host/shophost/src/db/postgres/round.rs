@@ -6,8 +6,8 @@
 //! attempts are locked in one statement in id order ([`LOCK`]; the same order on every host, so two
 //! hosts cannot deadlock on them), and read in the next ([`READ`]; under READ COMMITTED each statement
 //! takes a fresh snapshot, so the read sees everything committed before the lock was granted). Ids
-//! cannot be the highest read plus one: the round reserves exactly those it needs from the tables'
-//! sequences after deciding ([`RESERVE`]). The rows then go to one statement of data-modifying CTEs
+//! cannot be the highest read plus one: the round's read also reserves those it may need from the
+//! tables' sequences. The rows then go to one statement of data-modifying CTEs
 //! ([`WRITE`]) as JSON, one argument per table, unpacked by `json_populate_recordset` into the table's
 //! own row type (PostgreSQL converts each JSON value to its column's type; bytes travel as `\x` hex),
 //! so the column names come from `columns.rs` and cannot drift apart from the rows.
@@ -30,10 +30,18 @@ pub(super) const LOCK: &str =
 /// A round's reads, `$1` and `$2` its link keys and the event keys beside them: one row per attempt
 /// found, with `recorded_for` (the link key its request's event key is recorded for),
 /// `order_status`, `order_number`, `order_transaction_id` and `succeeded_before`, as
-/// `statements::load` reads one.
+/// `statements::load` reads one. The same statement reserves the round's ids from the tables'
+/// identity sequences, and every row carries them: `journal_ids`, `$3` of them (one per request),
+/// and `order_ids`, one per attempt found without an order (no request orders more than its
+/// attempt, and only an attempt without an order can be ordered). When no attempt is found, the
+/// one row holds the ids and nothing else (its `id` is NULL).
+///
+/// An order id reserved and not used (a failed payment, a duplicate) is a gap in `orders.id`, as
+/// after a rolled-back insert; order numbers do not come from ids. Reserving them here, before the
+/// decisions, saves the round trip a reservation after them took.
 pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {}, \
+        "WITH found AS (SELECT {}, \
          (SELECT e.link_key FROM payment_events e WHERE e.dedup_key = k.dedup) AS recorded_for, \
          (SELECT payment_status FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_status, \
          (SELECT order_number FROM orders WHERE orders.id = checkout_attempts.order_id) AS order_number, \
@@ -41,19 +49,16 @@ pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
          (SELECT COUNT(*) FROM payment_events p WHERE p.link_key = checkout_attempts.link_key \
           AND p.kind = 'payment_succeeded') AS succeeded_before \
          FROM unnest($1::text[], $2::text[]) AS k(link, dedup) \
-         JOIN checkout_attempts ON checkout_attempts.link_key = k.link",
+         JOIN checkout_attempts ON checkout_attempts.link_key = k.link), \
+         reserved AS (SELECT \
+         ARRAY(SELECT nextval(pg_get_serial_sequence('notification_journal', 'id')::regclass) \
+               FROM generate_series(1, $3::bigint)) AS journal_ids, \
+         ARRAY(SELECT nextval(pg_get_serial_sequence('orders', 'id')::regclass) \
+               FROM found WHERE found.order_id IS NULL) AS order_ids) \
+         SELECT found.*, reserved.journal_ids, reserved.order_ids FROM reserved LEFT JOIN found ON true",
         ATTEMPTS.select()
     )
 });
-
-/// Reserves `$1` journal ids and `$2` order ids from the tables' identity sequences:
-/// `journal_ids` and `order_ids`, two arrays. A reserved id that is never used (a rolled-back round)
-/// is a gap, as after any rolled-back insert; order numbers do not come from ids.
-pub(super) const RESERVE: &str = "SELECT \
-     ARRAY(SELECT nextval(pg_get_serial_sequence('notification_journal', 'id')::regclass) \
-           FROM generate_series(1, $1::bigint)) AS journal_ids, \
-     ARRAY(SELECT nextval(pg_get_serial_sequence('orders', 'id')::regclass) \
-           FROM generate_series(1, $2::bigint)) AS order_ids";
 
 /// `table`'s columns as an insert names them: the key first when the rows carry it.
 fn columns(table: &Table, keyed: bool) -> String {

@@ -5,8 +5,8 @@
 //! so many requests per transaction is what makes concurrency pay. A batch's round trips come one
 //! after the other, so a store runs a few writers ([`WRITERS`](super::WRITERS)), each on a connection
 //! of its own: while one waits for the server, the next takes what has queued. A batch is: `BEGIN`; its attempts
-//! locked in id order ([`round::LOCK`]); then per round a read ([`round::READ`]), the decisions in
-//! memory, the ids reserved ([`round::RESERVE`]) and one write ([`round::WRITE`]); `COMMIT`. Several
+//! locked in id order ([`round::LOCK`]); then per round a read that also reserves the round's ids
+//! ([`round::READ`]), the decisions in memory and one write ([`round::WRITE`]); `COMMIT`. Several
 //! writers and hosts may share the database: the locks make requests about one attempt wait for each
 //! other across writers and hosts, and a claim decides under them. The one thing a lock does not cover is an event key another
 //! host records for *another* link key after the round read; the write then claims fewer events than
@@ -247,7 +247,7 @@ async fn rounds(
         .collect()
 }
 
-/// One round: read what its requests need, decide each, reserve the ids, write. Returns each
+/// One round: read what its requests need (and reserve their ids), decide each, write. Returns each
 /// request's result by its index in the batch.
 async fn one_round(
     connection: &mut PgConnection,
@@ -255,14 +255,23 @@ async fn one_round(
     requests: &[usize],
 ) -> Result<Vec<(usize, Recorded)>, Failed> {
     let (links, events): (Vec<&str>, Vec<&str>) = batch::signal_keys(batch, requests).unzip();
+    let rows = sqlx::query(&round::READ)
+        .bind(&links)
+        .bind(&events)
+        .bind(i64::try_from(requests.len()).unwrap_or(i64::MAX))
+        .fetch_all(&mut *connection)
+        .await?;
+    let ids = rows
+        .first()
+        .ok_or_else(|| DbError::Corrupt("the round read returned nothing".to_owned()))?;
+    let mut writes = Round::new(Ids::reserved(
+        ids.try_get("journal_ids")?,
+        ids.try_get("order_ids")?,
+    ));
     let mut loaded = HashMap::new();
-    if !links.is_empty() {
-        let rows = sqlx::query(&round::READ)
-            .bind(&links)
-            .bind(&events)
-            .fetch_all(&mut *connection)
-            .await?;
-        for row in &rows {
+    for row in &rows {
+        // The one row of a read that found no attempt holds the ids alone.
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
             let found = rows::loaded(row)?;
             loaded.insert(found.attempt.link_key.clone(), found);
         }
@@ -271,19 +280,6 @@ async fn one_round(
         .iter()
         .map(|&i| (i, batch::decide(&batch[i], &loaded)))
         .collect();
-    let orders: usize = decided
-        .iter()
-        .map(|(_, (decision, _))| batch::orders_created(decision))
-        .sum();
-    let reserved = sqlx::query(round::RESERVE)
-        .bind(i64::try_from(decided.len()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(orders).unwrap_or(i64::MAX))
-        .fetch_one(&mut *connection)
-        .await?;
-    let mut writes = Round::new(Ids::reserved(
-        reserved.try_get("journal_ids")?,
-        reserved.try_get("order_ids")?,
-    ));
     let mut recorded = Vec::with_capacity(decided.len());
     for (i, (decision, found)) in decided {
         recorded.push((
