@@ -179,17 +179,32 @@ impl Server {
     fn cpu_seconds(&self) -> f64 {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // The command name (field 2) may hold spaces; the fields after it are plain numbers.
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |index: usize| {
-            fields
-                .get(index)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-        (ticks(11) + ticks(12)) as f64 / 100.0
+        stat_cpu_ticks(&stat) as f64 / 100.0
+    }
+
+    /// The user + system CPU time PostgreSQL's server processes serving the bench's database have
+    /// used so far, in seconds: each connection is a process of its own, whose title names the
+    /// database. `None` on SQLite, which runs inside the server process (and is in its figure).
+    /// Processes that ended since the last reading take their time with them, and the server's own
+    /// background processes (WAL writer, checkpointer, autovacuum) serve every database and are not
+    /// counted: this is the time of the statements themselves, and of the commits each waited for.
+    fn database_cpu_seconds(database_url: &str) -> Option<f64> {
+        let name = database_url.strip_prefix("postgres")?.rsplit('/').next()?;
+        let title = format!(" {name} ");
+        let mut ticks = 0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let path = entry.path();
+            let Ok(command) = std::fs::read(path.join("cmdline")) else {
+                continue;
+            };
+            if !String::from_utf8_lossy(&command).contains(&title) {
+                continue;
+            }
+            if let Ok(stat) = std::fs::read_to_string(path.join("stat")) {
+                ticks += stat_cpu_ticks(&stat);
+            }
+        }
+        Some(ticks as f64 / 100.0)
     }
 
     fn peak_rss_kib(&self) -> u64 {
@@ -202,6 +217,21 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// utime + stime of a `/proc/PID/stat` line (fields 14 and 15), in the kernel's USER_HZ ticks.
+fn stat_cpu_ticks(stat: &str) -> u64 {
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    ticks(11) + ticks(12)
 }
 
 impl Drop for Server {
@@ -566,6 +596,7 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             let attempts = Arc::new(create_attempts(&client, &base, method, n).await?);
             let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
             let cpu_before = server.cpu_seconds();
+            let database_before = Server::database_cpu_seconds(&database_url);
             let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
                 let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
                 async move {
@@ -592,9 +623,12 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             // (without waiting for those, a step's mails would be counted in the next step's time).
             let per_request = |cpu: f64| cpu * 1e6 / n.max(1) as f64;
             let cpu_us = per_request(server.cpu_seconds() - cpu_before);
+            let database_us = Server::database_cpu_seconds(&database_url)
+                .zip(database_before)
+                .map(|(after, before)| per_request(after - before));
             wait_for_mail(&database_url).await?;
             let with_mail_us = per_request(server.cpu_seconds() - cpu_before);
-            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us}));
+            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us}));
         }
     }
 
@@ -644,7 +678,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n{:<13} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6}",
+        "\n{:<13} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6}",
         "backend",
         "step",
         "conc",
@@ -654,6 +688,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         "÷ raw",
         "cpu µs",
         "+mail µs",
+        "db µs",
         "fail"
     );
     for result in &results {
@@ -661,7 +696,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         for row in result["rows"].as_array().into_iter().flatten() {
             let rate = row["per_second"].as_f64().unwrap_or(0.0);
             println!(
-                "{:<13} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>9} {:>6}",
+                "{:<13} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>9} {:>9} {:>6}",
                 label(result),
                 row["step"].as_str().unwrap_or(""),
                 row["concurrency"],
@@ -674,6 +709,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
                     .map(|us| format!("{us:.0}"))
                     .unwrap_or_else(|| "-".into()),
                 row["server_cpu_us_with_mail"]
+                    .as_f64()
+                    .map(|us| format!("{us:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                row["database_cpu_us_per_request"]
                     .as_f64()
                     .map(|us| format!("{us:.0}"))
                     .unwrap_or_else(|| "-".into()),
