@@ -596,6 +596,80 @@ async fn a_stored_message_is_never_replaced(backend: Backend) {
     }
 }
 
+/// A captured mail's message is stored with its outcome, in one statement: stored where none was,
+/// the first rendering kept where one was, and nothing of either under a lease that is not the
+/// claim's.
+async fn a_captured_rendering_is_stored_with_its_outcome(backend: Backend) {
+    let (state, _dir) = mail_shop(backend, "console-mail-captured").await;
+    let now = shophost::domain::now_millis();
+    let mut ids = Vec::new();
+    for to in ["a@example.jp", "b@example.jp"] {
+        ids.push(state.store.queue_test_mail(to, now).await.expect("queued"));
+    }
+    let claimed = state
+        .store
+        .claim_mail(now, 60_000, "the holder", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), ids);
+    let rendered = |text: &str| shophost::mail::render::Rendered {
+        recipients: vec![format!("{text}@example.jp")],
+        subject: format!("件名 {text}"),
+        message: format!("Subject: {text}\r\n\r\n本文 {text}\r\n").into_bytes(),
+    };
+    // The second mail's message was stored before (another host's rendering, say).
+    state
+        .store
+        .store_rendered_mails(vec![(claimed[1].clone(), rendered("first"))], now)
+        .await
+        .expect("stored");
+    let finished: Vec<_> = ids
+        .iter()
+        .map(|&id| shophost::mail::Finished {
+            id,
+            transport: "capture",
+            outcome: Outcome::Sent("保存のみ（送信しません）".to_owned()),
+        })
+        .collect();
+    let renderings: std::collections::HashMap<_, _> =
+        [(ids[0], rendered("mine")), (ids[1], rendered("second"))].into();
+
+    let kept = state
+        .store
+        .finish_rendered_mails("another host", &finished, &renderings, now + 1)
+        .await
+        .expect("recorded");
+    assert_eq!(kept, [false, false]);
+    let untouched = state
+        .store
+        .mail(ids[0])
+        .await
+        .expect("read")
+        .expect("the mail");
+    assert_eq!(
+        (untouched.status, untouched.message),
+        (MailStatus::Pending, None)
+    );
+
+    let kept = state
+        .store
+        .finish_rendered_mails("the holder", &finished, &renderings, now + 2)
+        .await
+        .expect("recorded");
+    assert_eq!(kept, [true, true]);
+    for (id, text) in [(ids[0], "mine"), (ids[1], "first")] {
+        let mail = state.store.mail(id).await.expect("read").expect("the mail");
+        assert_eq!(mail.status, MailStatus::Sent);
+        assert_eq!(mail.sent_at, Some(now + 2));
+        assert_eq!(
+            mail.message.as_deref(),
+            Some(rendered(text).message.as_slice())
+        );
+        assert_eq!(mail.subject, Some(format!("件名 {text}")));
+        assert_eq!(mail.recipients, Some(format!("{text}@example.jp")));
+    }
+}
+
 /// Every outcome of a batch is recorded in one go, each as its own: sent, to be retried (due again
 /// when the backoff says), given up, and skipped (no attempt counted or recorded); the lease is
 /// released, so only the one to retry is claimed again, and only once it is due.
@@ -851,6 +925,7 @@ on_both_backends!(
     a_failed_mail_is_on_the_dashboard,
     a_pass_records_each_mail_of_its_batch_alone,
     a_stored_message_is_never_replaced,
+    a_captured_rendering_is_stored_with_its_outcome,
     each_outcome_of_a_batch_is_recorded_as_its_own,
     nothing_without_a_session,
     retention_removes_mail_done_with_and_keeps_what_waits,

@@ -422,6 +422,18 @@ pub trait Store: Send + Sync {
         token: &str,
         finished: &[crate::mail::Finished],
         at: i64,
+    ) -> Result<Vec<bool>, DbError> {
+        self.finish_rendered_mails(token, finished, &std::collections::HashMap::new(), at)
+            .await
+    }
+    /// [`finish_mails`](Self::finish_mails), storing in the same statement the messages of the
+    /// mails in `rendered` (captured ones, rendered in this pass) unless one is stored already.
+    async fn finish_rendered_mails(
+        &self,
+        token: &str,
+        finished: &[crate::mail::Finished],
+        rendered: &std::collections::HashMap<i64, crate::mail::render::Rendered>,
+        at: i64,
     ) -> Result<Vec<bool>, DbError>;
     /// Records one claimed mail's attempt and its outcome if `token` still holds the lease.
     async fn finish_mail(

@@ -9,6 +9,7 @@
 //! outcome. SMTP gives at-least-once at best: a host killed after the server accepted a message but
 //! before the commit that records it sends it again after the lease; everything else is sent once.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 #[cfg(feature = "smtp")]
@@ -22,7 +23,7 @@ use lettre::transport::smtp::PoolConfig;
 #[cfg(feature = "smtp")]
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::render::{self, RenderError};
+use super::render::{self, RenderError, Rendered};
 #[cfg(feature = "smtp")]
 use super::settings::read_ca;
 #[cfg(feature = "smtp")]
@@ -190,11 +191,30 @@ async fn attempt_batch(
             Err(RenderError::Db(error)) => return Err(error),
         }
     }
-    let stored = state
-        .store
-        .store_rendered_mails(unrendered, now_millis())
-        .await?;
-    ready.extend(stored);
+    // A mail sent over SMTP has its message stored before it is sent, so that a retry sends the
+    // same bytes. A captured one is kept only in the outbox (and a file): its message is stored
+    // with its outcome, in the same statement.
+    let mut renderings = HashMap::new();
+    match settings.transport {
+        Transport::Smtp => {
+            let stored = state
+                .store
+                .store_rendered_mails(unrendered, now_millis())
+                .await?;
+            ready.extend(stored);
+        }
+        Transport::Capture => {
+            for (mail, rendered) in unrendered {
+                renderings.insert(mail.id, rendered.clone());
+                ready.push(OutboxMail {
+                    recipients: Some(rendered.recipients.join(", ")),
+                    subject: Some(rendered.subject),
+                    message: Some(rendered.message),
+                    ..mail
+                });
+            }
+        }
+    }
     // Sent in the order they were due, as they were claimed.
     ready.sort_by_key(|mail| (mail.next_attempt_at, mail.id));
     for mail in ready {
@@ -213,16 +233,23 @@ async fn attempt_batch(
         };
         match settings.transport {
             Transport::Capture => finished.push(done),
-            Transport::Smtp => finish(state, token, std::slice::from_ref(&done)).await?,
+            Transport::Smtp => {
+                finish(state, token, std::slice::from_ref(&done), &HashMap::new()).await?
+            }
         }
     }
-    finish(state, token, &finished).await
+    finish(state, token, &finished, &renderings).await
 }
 
-async fn finish(state: &AppState, token: &str, finished: &[Finished]) -> Result<(), DbError> {
+async fn finish(
+    state: &AppState,
+    token: &str,
+    finished: &[Finished],
+    rendered: &HashMap<i64, Rendered>,
+) -> Result<(), DbError> {
     let kept = state
         .store
-        .finish_mails(token, finished, now_millis())
+        .finish_rendered_mails(token, finished, rendered, now_millis())
         .await?;
     for (done, kept) in finished.iter().zip(kept) {
         if !kept {

@@ -154,14 +154,19 @@ impl<DB: Dialect> Pools<DB> {
     }
 
     /// Records how claimed mails' attempts ended, with each attempt, in one transaction: each only if
-    /// `token` still holds its lease; returns, for each, whether it did.
+    /// `token` still holds its lease; returns, for each, whether it did. A mail in `rendered` has its
+    /// message stored by the same statement, unless one is stored already (the first rendering
+    /// wins, as in [`store_rendered_mails`](Self::store_rendered_mails)).
     ///
     /// Every outcome (sent, to retry, failed, skipped) is marked in one statement and every attempt
-    /// inserted in one: a pass records fifty captured mails in two statements, not a hundred.
+    /// inserted in one: a pass records fifty captured mails in two statements, not a hundred. A
+    /// captured mail, whose rendering is kept only here, is stored and recorded at once: one commit
+    /// and one rewrite of its row (message included) instead of two each.
     pub async fn finish_mails(
         &self,
         token: &str,
         finished: &[Finished],
+        rendered: &HashMap<i64, Rendered>,
         at: i64,
     ) -> Result<Vec<bool>, DbError> {
         if finished.is_empty() {
@@ -181,24 +186,40 @@ impl<DB: Dialect> Pools<DB> {
                     // Never tried: no attempt counted.
                     Outcome::Skipped(reason) => ("skipped", None, Some(reason), 0),
                 };
-            rows.push(format!("({})", placeholders(args.len() + 1, 5)));
+            // The rendering to store, if any: recipients NULL says there is none (the message is
+            // then empty bytes, never stored).
+            let message = rendered.get(&done.id);
+            rows.push(format!("({})", placeholders(args.len() + 1, 8)));
             args.extend([
                 done.id.into(),
                 status.into(),
                 next_at.into(),
                 error.map(str::to_owned).into(),
                 tried.into(),
+                message.map(|m| m.recipients.join(", ")).into(),
+                message.map(|m| m.subject.as_str()).into(),
+                message.map_or(&[][..], |m| m.message.as_slice()).into(),
             ]);
         }
+        let store = |column: &str, value: &str| {
+            format!(
+                "{column} = CASE WHEN mail_outbox.message IS NULL AND v.column6 IS NOT NULL \
+                 THEN {value} ELSE mail_outbox.{column} END"
+            )
+        };
         let sql = format!(
             "UPDATE mail_outbox SET status = v.column2, \
              next_attempt_at = COALESCE(v.column3, mail_outbox.next_attempt_at), \
              last_error = v.column4, attempts = mail_outbox.attempts + v.column5, \
              sent_at = CASE WHEN v.column2 = 'sent' THEN $1 ELSE mail_outbox.sent_at END, \
-             lease_until = NULL, lease_token = NULL \
+             lease_until = NULL, lease_token = NULL, {}, {}, {}, {} \
              FROM (VALUES {}) AS v \
              WHERE mail_outbox.id = v.column1 AND mail_outbox.lease_token = $2 \
              RETURNING mail_outbox.id",
+            store("recipients", "v.column6"),
+            store("subject", "v.column7"),
+            store("message", "v.column8"),
+            store("rendered_at", "$1"),
             rows.join(", ")
         );
         let recorded = DB::fetch(&mut tx, &sql, args)

@@ -722,13 +722,16 @@ impl<S: HotPath> Store for S {
         self.pools().store_rendered_mails(rendered, at).await
     }
 
-    async fn finish_mails(
+    async fn finish_rendered_mails(
         &self,
         token: &str,
         finished: &[crate::mail::Finished],
+        rendered: &std::collections::HashMap<i64, crate::mail::render::Rendered>,
         at: i64,
     ) -> Result<Vec<bool>, DbError> {
-        self.pools().finish_mails(token, finished, at).await
+        self.pools()
+            .finish_mails(token, finished, rendered, at)
+            .await
     }
 
     async fn mails(
