@@ -124,6 +124,14 @@ fn main() -> anyhow::Result<()> {
 
 /// The child process: the real server, configured from a file.
 fn serve(config_path: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOPHOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let text = std::fs::read_to_string(config_path)?;
     let registry = shophost::bundled::registry(vec![]).map_err(|e| anyhow::anyhow!("{e}"))?;
     let config =
@@ -255,7 +263,10 @@ async fn start_server(dir: &std::path::Path, database_url: &str) -> anyhow::Resu
         .arg("--serve")
         .arg(&config)
         .current_dir(dir)
-        .env("SHOPHOST_LOG", "warn")
+        .env(
+            "SHOPHOST_LOG",
+            std::env::var("SHOPHOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .context("cannot start the server")?;
