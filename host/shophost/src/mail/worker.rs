@@ -142,15 +142,23 @@ pub async fn run_pass(state: &AppState, senders: &mut Senders) -> Result<usize, 
     };
     let mut count = 0;
     while count < PASS {
+        let asked = claim.min(PASS - count);
         let claimed = state
             .store
-            .claim_mail(now_millis(), lease, &token, claim.min(PASS - count) as i64)
+            .claim_mail(now_millis(), lease, &token, asked as i64)
             .await?;
-        if claimed.is_empty() {
+        let drained = claimed.len() < asked;
+        count += claimed.len();
+        if !claimed.is_empty() {
+            attempt_batch(state, &settings, delivery, senders, &token, claimed).await?;
+        }
+        // A claim that found fewer than it asked for took every mail due: the pass ends there, and
+        // what is queued meanwhile waits for the next poll. Claiming again at once would chase the
+        // notifications one by one (a claim and a record, two commits, for every order's mails,
+        // each one more commit the notification writer waits behind on SQLite's one connection).
+        if drained {
             break;
         }
-        count += claimed.len();
-        attempt_batch(state, &settings, delivery, senders, &token, claimed).await?;
     }
     Ok(count)
 }
