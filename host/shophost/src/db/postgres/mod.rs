@@ -251,6 +251,7 @@ impl HotPath for PgStore {
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
+    const MAIL_DUE: &'static str = "mail_outbox";
     const FOR_UPDATE: &'static str = "FOR UPDATE";
     const PRODUCT_IN_LINES: &'static str = "SELECT CASE WHEN \
          EXISTS (SELECT 1 FROM checkout_attempts a, \

@@ -66,10 +66,11 @@ impl<DB: Dialect> Pools<DB> {
     ) -> Result<Vec<OutboxMail>, DbError> {
         let sql = format!(
             "UPDATE mail_outbox SET lease_until = $1, lease_token = $2 WHERE id IN \
-             (SELECT id FROM mail_outbox WHERE status IN ('pending', 'retry') \
+             (SELECT id FROM {} WHERE status IN ('pending', 'retry') \
               AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
               ORDER BY next_attempt_at, id LIMIT $4 {}) \
              RETURNING {MAIL_COLUMNS}",
+            DB::MAIL_DUE,
             DB::SKIP_LOCKED
         );
         let args = vec![

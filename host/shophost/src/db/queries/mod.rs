@@ -59,6 +59,11 @@ pub(super) trait Dialect: Database<Row: Columns> {
     /// (`FOR UPDATE SKIP LOCKED`): several hosts claiming mail on one PostgreSQL database each get
     /// other rows. Empty for SQLite, whose single writer claims one batch at a time.
     const SKIP_LOCKED: &'static str;
+    /// The outbox as a claim reads it, by `mail_outbox_due` (in the order mails are due, so a claim
+    /// stops at its limit). SQLite's planner, which has no statistics here, took `mail_outbox_status`
+    /// for the `status IN` instead and sorted every mail due: a claim of 50 from a backlog of 4,000
+    /// took 2 ms, not 0.1. PostgreSQL's planner takes the index by itself.
+    const MAIL_DUE: &'static str;
     /// A query whose one row's `used` is 1 when any checkout attempt's or order's lines name the
     /// product `$1`, else 0. The lines are JSON text, which each backend reads with its own functions.
     const PRODUCT_IN_LINES: &'static str;

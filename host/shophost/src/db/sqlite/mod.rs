@@ -153,6 +153,7 @@ impl HotPath for SqliteStore {
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const SKIP_LOCKED: &'static str = "";
+    const MAIL_DUE: &'static str = "mail_outbox INDEXED BY mail_outbox_due";
     const FOR_UPDATE: &'static str = "";
     const PRODUCT_IN_LINES: &'static str = "SELECT CASE WHEN \
          EXISTS (SELECT 1 FROM checkout_attempts a, json_each(a.snapshot_json, '$.lines') l \
