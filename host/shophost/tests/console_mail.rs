@@ -94,6 +94,26 @@ async fn mails(state: &AppState) -> Vec<shophost::mail::OutboxMail> {
         .expect("the outbox")
 }
 
+/// Test mails to `to`, queued due at `now` and claimed at once under the lease "the holder": their
+/// ids, in the order queued (which is the order the claim gives them), and the claimed mails.
+async fn queued_and_claimed(
+    state: &AppState,
+    to: &[&str],
+    now: i64,
+) -> (Vec<i64>, Vec<shophost::mail::OutboxMail>) {
+    let mut ids = Vec::new();
+    for to in to {
+        ids.push(state.store.queue_test_mail(to, now).await.expect("queued"));
+    }
+    let claimed = state
+        .store
+        .claim_mail(now, 60_000, "the holder", 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), ids);
+    (ids, claimed)
+}
+
 async fn order_number(state: &AppState, link_key: &str) -> String {
     let (status, order) = api(
         state,
@@ -474,17 +494,12 @@ async fn a_pass_records_each_mail_of_its_batch_alone(backend: Backend) {
     );
 
     // An outcome under a lease that is not the claim's changes nothing.
-    let id = state
-        .store
-        .queue_test_mail("owner@example.jp", now)
+    let [id] = queued_and_claimed(&state, &["owner@example.jp"], now)
         .await
-        .expect("queued");
-    let claimed = state
-        .store
-        .claim_mail(now, 60_000, "the holder", 10)
-        .await
-        .expect("claimed");
-    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), [id]);
+        .0[..]
+    else {
+        panic!("one mail queued and claimed");
+    };
     let finished = [shophost::mail::Finished {
         id,
         transport: "capture",
@@ -602,16 +617,7 @@ async fn a_stored_message_is_never_replaced(backend: Backend) {
 async fn a_captured_rendering_is_stored_with_its_outcome(backend: Backend) {
     let (state, _dir) = mail_shop(backend, "console-mail-captured").await;
     let now = shophost::domain::now_millis();
-    let mut ids = Vec::new();
-    for to in ["a@example.jp", "b@example.jp"] {
-        ids.push(state.store.queue_test_mail(to, now).await.expect("queued"));
-    }
-    let claimed = state
-        .store
-        .claim_mail(now, 60_000, "the holder", 10)
-        .await
-        .expect("claimed");
-    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), ids);
+    let (ids, claimed) = queued_and_claimed(&state, &["a@example.jp", "b@example.jp"], now).await;
     let rendered = |text: &str| shophost::mail::render::Rendered {
         recipients: vec![format!("{text}@example.jp")],
         subject: format!("件名 {text}"),
@@ -676,21 +682,17 @@ async fn a_captured_rendering_is_stored_with_its_outcome(backend: Backend) {
 async fn each_outcome_of_a_batch_is_recorded_as_its_own(backend: Backend) {
     let (state, _dir) = mail_shop(backend, "console-mail-outcomes").await;
     let now = shophost::domain::now_millis();
-    let mut ids = Vec::new();
-    for to in [
-        "a@example.jp",
-        "b@example.jp",
-        "c@example.jp",
-        "d@example.jp",
-    ] {
-        ids.push(state.store.queue_test_mail(to, now).await.expect("queued"));
-    }
-    let claimed = state
-        .store
-        .claim_mail(now, 60_000, "the holder", 10)
-        .await
-        .expect("claimed");
-    assert_eq!(claimed.iter().map(|mail| mail.id).collect::<Vec<_>>(), ids);
+    let (ids, _) = queued_and_claimed(
+        &state,
+        &[
+            "a@example.jp",
+            "b@example.jp",
+            "c@example.jp",
+            "d@example.jp",
+        ],
+        now,
+    )
+    .await;
     let retry_at = now + 120_000;
     let outcomes = [
         Outcome::Sent("250 ok".to_owned()),

@@ -97,14 +97,14 @@ async fn a_pass_leaves_what_is_queued_while_it_sends_to_the_next(backend: Backen
         .mails(&MailFilter::default(), 10)
         .await
         .expect("the outbox");
-    let status = |id: i64| {
+    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    assert_eq!(
         outbox
             .iter()
-            .find(|mail| mail.id == id)
-            .map(|mail| mail.status)
-    };
-    assert_eq!(outbox.len(), 2, "{outbox:?}");
-    assert_eq!(status(first), Some(MailStatus::Sent));
+            .find(|mail| mail.id == first)
+            .map(|mail| mail.status),
+        Some(MailStatus::Sent)
+    );
     let second = outbox
         .iter()
         .find(|mail| mail.id != first)
