@@ -653,6 +653,11 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
 
     let peak_rss_mib = server.peak_rss_kib() as f64 / 1024.0;
     drop(server);
+    if let Some(path) = database_url.strip_prefix("sqlite:") {
+        // The server's last writes on disk first, so that their writeback does not slow the raw
+        // commits below.
+        std::fs::File::open(path)?.sync_all()?;
+    }
     let raw = raw_commit_rate(&database_url, n.min(5000)).await?;
     let storage = preload::storage(&database_url).await?;
     let preloaded = loaded.as_ref().map_or(0, |loaded| loaded.n);
