@@ -8,12 +8,8 @@
 #[macro_use]
 mod common;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{header, Request, StatusCode};
-use common::{api, console_browser, method_id, product_id, send, Backend, Browser};
+use axum::http::StatusCode;
+use common::{api, card_result, console_browser, method_id, notify, product_id, Backend, Browser};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, local_datetime, now_millis};
 use shophost::AppState;
@@ -44,52 +40,6 @@ async fn card_checkout(state: &AppState) -> (String, i64) {
     )
 }
 
-/// Remise's card result notification (結果通知) for a link key; `error` makes it a decline.
-fn card_result(link_key: &str, transaction_id: &str, total: i64, error: bool) -> String {
-    let total = total.to_string();
-    let (code, info, level, r_code) = if error {
-        ("G12", "000000012", "1", "1:0012")
-    } else {
-        ("   ", "000000000", "0", "0:0000")
-    };
-    common::form_body(&[
-        ("X-TRANID", transaction_id),
-        ("X-S_TORIHIKI_NO", link_key),
-        ("X-AMOUNT", &total),
-        ("X-TAX", "0"),
-        ("X-TOTAL", &total),
-        ("X-REFAPPROVED", "1234567"),
-        ("X-REFFORWARDED", "UFJ"),
-        ("X-REFGATEWAYNO", "01"),
-        ("X-ERRCODE", code),
-        ("X-ERRINFO", info),
-        ("X-ERRLEVEL", level),
-        ("X-R_CODE", r_code),
-        ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1299"),
-        ("X-CARDBRAND", "VISA"),
-        ("X-NAME", "TARO YAMADA"),
-        ("REC_TYPE", "RET"),
-    ])
-}
-
-/// Posts a notification to the card notification URL from the sandbox's address (the demo config's
-/// allowed source); returns the answer's text.
-async fn notify(state: &AppState, body: String) -> String {
-    let mut request = Request::builder()
-        .method("POST")
-        .uri("/index.php?acting=remise_card")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-    send(&shophost::http::router(state.clone()), request)
-        .await
-        .text()
-}
-
 /// The `<tr>` of a table (by its `id`) whose header cell is `first`, its cells' texts.
 fn row(html: &str, table: &str, first: &str) -> Vec<String> {
     let start = html
@@ -112,23 +62,43 @@ async fn the_pictures_count_orders_payments_and_notification_outcomes(backend: B
     let (first, total) = card_checkout(&state).await;
     let (second, _) = card_checkout(&state).await;
     assert_eq!(
-        notify(&state, card_result(&first, "T0001", total, false)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&first, "T0001", total, false)
+        )
+        .await,
         ACK
     );
     assert_eq!(
-        notify(&state, card_result(&second, "T0002", total, false)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&second, "T0002", total, false)
+        )
+        .await,
         ACK
     );
     // The same notification again is a duplicate, acknowledged; one for no checkout is refused.
     assert_eq!(
-        notify(&state, card_result(&first, "T0001", total, false)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&first, "T0001", total, false)
+        )
+        .await,
         ACK
     );
     // A well-formed link key no checkout has: the first one's with its last digit changed.
     let mut no_checkout = first.clone();
     let last = no_checkout.pop().unwrap();
     no_checkout.push(if last == '0' { '1' } else { '0' });
-    let unknown = notify(&state, card_result(&no_checkout, "T0003", total, false)).await;
+    let unknown = notify(
+        &state,
+        "remise_card",
+        card_result(&no_checkout, "T0003", total, false),
+    )
+    .await;
     assert_ne!(unknown, ACK);
 
     let (mut browser, _) = console_browser(&state).await;
@@ -200,7 +170,12 @@ async fn a_settlement_error_is_announced_with_its_time_until_the_log_is_emptied(
     let (state, _dir) = backend.shop("dashboard-settlement-error").await;
     let (link_key, total) = card_checkout(&state).await;
     assert_eq!(
-        notify(&state, card_result(&link_key, "T0009", total, true)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&link_key, "T0009", total, true)
+        )
+        .await,
         ACK
     );
     let errors = state.store.settlement_errors(10).await.unwrap();

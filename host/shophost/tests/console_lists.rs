@@ -8,12 +8,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{header, Request, StatusCode};
-use common::{api, console_browser, method_id, product_id, send, Backend};
+use axum::http::StatusCode;
+use common::{api, card_result, console_browser, method_id, product_id, Backend};
 use serde_json::{json, Value};
 use shophost::db::{ContractFilter, JournalFilter, MemberSearch, NewAttempt};
 use shophost::domain::{AttemptKind, AttemptSnapshot, CustomerDetails, JournalEntry, Member};
@@ -165,47 +162,9 @@ async fn the_member_search_finds_parts_of_e_mail_and_names_page_by_page(backend:
 
 // -- 通知ジャーナル -------------------------------------------------------------------------------
 
-/// Remise's card result notification for a link key; `error` makes it a decline.
-fn card_result(link_key: &str, transaction_id: &str, total: i64, error: bool) -> String {
-    let total = total.to_string();
-    let (code, info, level, r_code) = if error {
-        ("G12", "000000012", "1", "1:0012")
-    } else {
-        ("   ", "000000000", "0", "0:0000")
-    };
-    common::form_body(&[
-        ("X-TRANID", transaction_id),
-        ("X-S_TORIHIKI_NO", link_key),
-        ("X-AMOUNT", &total),
-        ("X-TAX", "0"),
-        ("X-TOTAL", &total),
-        ("X-REFAPPROVED", "1234567"),
-        ("X-REFFORWARDED", "UFJ"),
-        ("X-REFGATEWAYNO", "01"),
-        ("X-ERRCODE", code),
-        ("X-ERRINFO", info),
-        ("X-ERRLEVEL", level),
-        ("X-R_CODE", r_code),
-        ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1299"),
-        ("X-CARDBRAND", "VISA"),
-        ("X-NAME", "TARO YAMADA"),
-        ("REC_TYPE", "RET"),
-    ])
-}
-
-/// Posts a notification to `acting`'s notification URL from the demo's allowed source.
+/// Posts a notification to `acting`'s notification URL from the demo's allowed source, answered.
 async fn notify(state: &AppState, acting: &str, body: String) {
-    let mut request = Request::builder()
-        .method("POST")
-        .uri(format!("/index.php?acting={acting}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-    let answer = send(&shophost::http::router(state.clone()), request).await;
+    let answer = common::notify_from(state, acting, body, common::SANDBOX).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
 

@@ -8,12 +8,12 @@
 #[macro_use]
 mod common;
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{api, assert_redirect, console_browser, method_id, product_id, send, Backend};
+use common::{
+    api, assert_redirect, card_result, console_browser, method_id, notify, notify_from, product_id,
+    Backend,
+};
 use serde_json::{json, Value};
 use shophost::domain::{local_date, now_millis};
 use shophost::AppState;
@@ -44,57 +44,6 @@ async fn card_checkout(state: &AppState) -> (String, i64) {
     )
 }
 
-/// Remise's card result notification (結果通知) for a link key; `error` makes it a decline.
-fn card_result(link_key: &str, transaction_id: &str, total: i64, error: bool) -> String {
-    let total = total.to_string();
-    let (code, info, level, r_code) = if error {
-        ("G12", "000000012", "1", "1:0012")
-    } else {
-        ("   ", "000000000", "0", "0:0000")
-    };
-    common::form_body(&[
-        ("X-TRANID", transaction_id),
-        ("X-S_TORIHIKI_NO", link_key),
-        ("X-AMOUNT", &total),
-        ("X-TAX", "0"),
-        ("X-TOTAL", &total),
-        ("X-REFAPPROVED", "1234567"),
-        ("X-REFFORWARDED", "UFJ"),
-        ("X-REFGATEWAYNO", "01"),
-        ("X-ERRCODE", code),
-        ("X-ERRINFO", info),
-        ("X-ERRLEVEL", level),
-        ("X-R_CODE", r_code),
-        ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1299"),
-        ("X-CARDBRAND", "VISA"),
-        ("X-NAME", "TARO YAMADA"),
-        ("REC_TYPE", "RET"),
-    ])
-}
-
-/// Posts a notification to the card notification URL from the sandbox's address (the demo config's
-/// allowed source); returns the answer's text.
-async fn notify(state: &AppState, body: String) -> String {
-    notify_from(state, body, [127, 0, 0, 1]).await
-}
-
-/// Posts a notification to the card notification URL from `source`; returns the answer's text.
-async fn notify_from(state: &AppState, body: String, source: [u8; 4]) -> String {
-    let mut request = Request::builder()
-        .method("POST")
-        .uri("/index.php?acting=remise_card")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from((source, 40_000))));
-    send(&shophost::http::router(state.clone()), request)
-        .await
-        .text()
-}
-
 /// A link key no checkout has: `link_key` with its last digit changed.
 fn unknown_link_key(link_key: &str) -> String {
     let mut other = link_key.to_owned();
@@ -116,12 +65,22 @@ async fn a_settlement_error_is_listed_shown_exported_and_deleted(backend: Backen
     let (state, _dir) = backend.shop("console-logs-errors").await;
     let (declined, total) = card_checkout(&state).await;
     assert_eq!(
-        notify(&state, card_result(&declined, "T0001", total, true)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&declined, "T0001", total, true)
+        )
+        .await,
         ACK
     );
     let unknown = unknown_link_key(&declined);
     assert_ne!(
-        notify(&state, card_result(&unknown, "T0002", total, false)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&unknown, "T0002", total, false)
+        )
+        .await,
         ACK
     );
     let errors = state.store.settlement_errors(10).await.unwrap();
@@ -298,9 +257,15 @@ async fn a_settlement_error_is_listed_shown_exported_and_deleted(backend: Backen
 async fn the_api_empties_the_log_like_the_console(backend: Backend) {
     let (state, _dir) = backend.shop("console-logs-api").await;
     let (link_key, total) = card_checkout(&state).await;
-    notify(&state, card_result(&link_key, "T0001", total, true)).await;
     notify(
         &state,
+        "remise_card",
+        card_result(&link_key, "T0001", total, true),
+    )
+    .await;
+    notify(
+        &state,
+        "remise_card",
         card_result(&unknown_link_key(&link_key), "T0002", total, true),
     )
     .await;
@@ -316,12 +281,27 @@ async fn the_journal_filters_shows_an_entry_and_replays_it_only_when_confirmed(b
     let (paid, total) = card_checkout(&state).await;
     let (declined, _) = card_checkout(&state).await;
     assert_eq!(
-        notify(&state, card_result(&paid, "T0001", total, false)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&paid, "T0001", total, false)
+        )
+        .await,
         ACK
     );
-    notify(&state, card_result(&declined, "T0002", total, true)).await;
+    notify(
+        &state,
+        "remise_card",
+        card_result(&declined, "T0002", total, true),
+    )
+    .await;
     let unknown = unknown_link_key(&paid);
-    notify(&state, card_result(&unknown, "T0003", total, false)).await;
+    notify(
+        &state,
+        "remise_card",
+        card_result(&unknown, "T0003", total, false),
+    )
+    .await;
     let entries = state.store.journal(None, 10).await.unwrap();
     assert_eq!(entries.len(), 3);
     let accepted = entries
@@ -495,6 +475,7 @@ async fn a_refused_notification_is_replayed_only_once_the_operator_confirms_its_
     let (link_key, total) = card_checkout(&state).await;
     notify_from(
         &state,
+        "remise_card",
         card_result(&link_key, "T0001", total, false),
         [203, 0, 113, 9],
     )

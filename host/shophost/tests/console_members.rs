@@ -9,13 +9,9 @@
 #[macro_use]
 mod common;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{header, Request, StatusCode};
+use axum::http::StatusCode;
 use common::{
-    api, assert_redirect, confirm_order, console_browser, customer_with, hidden, method_id, send,
+    api, assert_redirect, confirm_order, console_browser, customer_with, hidden, method_id,
     Backend, Browser,
 };
 use serde_json::{json, Value};
@@ -94,17 +90,8 @@ async fn subscribe(state: &AppState) -> i64 {
         ("X-AC_MEMBERID", "AC0000000077"),
         ("REC_TYPE", "RET"),
     ]);
-    let mut request = Request::builder()
-        .method("POST")
-        .uri("/index.php?acting=remise_card")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-    let answer = send(&shophost::http::router(state.clone()), request).await;
-    assert!(answer.text().contains(ACK), "{}", answer.text());
+    let answer = common::notify(state, "remise_card", body).await;
+    assert!(answer.contains(ACK), "{answer}");
     let contracts = state.store.contracts(None, 10).await.expect("contracts");
     assert_eq!(contracts.len(), 1, "{contracts:?}");
     contracts[0].id

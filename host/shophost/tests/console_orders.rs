@@ -8,12 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
-use common::{console_browser, send, Backend, Browser, ADMIN_TOKEN};
+use common::{
+    card_result, console_browser, notify_from, send, Backend, Browser, ADMIN_TOKEN, SANDBOX,
+};
 use serde_json::{json, Value};
 use shophost::domain::{CustomerDetails, PaymentStatus};
 use shophost::AppState;
@@ -139,30 +139,6 @@ async fn pages_walk_every_order_exactly_once_both_ways(backend: Backend) {
     assert!(common::pager(&browser.get(&uri).await.text(), "prev").is_none());
 }
 
-/// Remise's card result notification for a link key.
-fn card_result(link_key: &str, total: i64, transaction: &str) -> String {
-    let total = total.to_string();
-    common::form_body(&[
-        ("X-TRANID", transaction),
-        ("X-S_TORIHIKI_NO", link_key),
-        ("X-AMOUNT", &total),
-        ("X-TAX", "0"),
-        ("X-TOTAL", &total),
-        ("X-REFAPPROVED", "1234567"),
-        ("X-REFFORWARDED", "UFJ"),
-        ("X-REFGATEWAYNO", "01"),
-        ("X-ERRCODE", "   "),
-        ("X-ERRINFO", "000000000"),
-        ("X-ERRLEVEL", "0"),
-        ("X-R_CODE", "0:0000"),
-        ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1299"),
-        ("X-CARDBRAND", "VISA"),
-        ("X-NAME", "TARO YAMADA"),
-        ("REC_TYPE", "RET"),
-    ])
-}
-
 /// A JSON request to the admin API: status and body.
 async fn api(state: &AppState, uri: &str, body: Value) -> (StatusCode, Value) {
     let request = Request::builder()
@@ -193,20 +169,8 @@ async fn the_order_page_shows_history_and_journal_and_records_the_operators_chan
     // Remise's notification for the recovered order confirms it; a second payment on the same link key
     // (another transaction) is journaled and flags the order 要確認.
     for transaction in ["T0001", "T0002"] {
-        let mut request = Request::builder()
-            .method("POST")
-            .uri("/index.php?acting=remise_card")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(card_result(
-                attempt_key,
-                order.total,
-                transaction,
-            )))
-            .expect("request");
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-        let answer = send(&shophost::http::router(state.clone()), request).await;
+        let body = card_result(attempt_key, transaction, order.total, false);
+        let answer = notify_from(&state, "remise_card", body, SANDBOX).await;
         assert_eq!(answer.status, StatusCode::OK);
     }
 

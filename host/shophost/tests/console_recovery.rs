@@ -8,12 +8,10 @@
 #[macro_use]
 mod common;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{header, Request, StatusCode};
-use common::{api, assert_redirect, console_browser, method_id, send, Backend, Browser};
+use axum::http::StatusCode;
+use common::{
+    api, assert_redirect, card_result, console_browser, method_id, notify, Backend, Browser,
+};
 use serde_json::{json, Value};
 use shophost::db::OrderFilter;
 use shophost::domain::{local_datetime, Order, PaymentStatus};
@@ -28,30 +26,6 @@ async fn checkout(state: &AppState, settlement_type: &str) -> (String, i64) {
     common::mug_checkout(state, settlement_type).await
 }
 
-/// Remise's card result notification (結果通知), a success.
-fn card_result(link_key: &str, transaction_id: &str, total: i64) -> String {
-    let total = total.to_string();
-    common::form_body(&[
-        ("X-TRANID", transaction_id),
-        ("X-S_TORIHIKI_NO", link_key),
-        ("X-AMOUNT", &total),
-        ("X-TAX", "0"),
-        ("X-TOTAL", &total),
-        ("X-REFAPPROVED", "1234567"),
-        ("X-REFFORWARDED", "UFJ"),
-        ("X-REFGATEWAYNO", "01"),
-        ("X-ERRCODE", "   "),
-        ("X-ERRINFO", "000000000"),
-        ("X-ERRLEVEL", "0"),
-        ("X-R_CODE", "0:0000"),
-        ("X-PARTOFCARD", "1111"),
-        ("X-EXPIRE", "1299"),
-        ("X-CARDBRAND", "VISA"),
-        ("X-NAME", "TARO YAMADA"),
-        ("REC_TYPE", "RET"),
-    ])
-}
-
 /// Remise's 収納情報通知 (the shopper paid at the store).
 fn receipt(link_key: &str, total: i64) -> String {
     let total = total.to_string();
@@ -61,22 +35,6 @@ fn receipt(link_key: &str, total: i64) -> String {
         ("TOTAL", &total),
         ("JOB_ID", "J1"),
     ])
-}
-
-/// Posts a notification to `acting` from the demo's allowed source; returns the answer's text.
-async fn notify(state: &AppState, acting: &str, body: String) -> String {
-    let mut request = Request::builder()
-        .method("POST")
-        .uri(format!("/index.php?acting={acting}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .expect("request");
-    request
-        .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
-    send(&shophost::http::router(state.clone()), request)
-        .await
-        .text()
 }
 
 async fn order(state: &AppState, link_key: &str) -> Option<Order> {
@@ -223,7 +181,12 @@ async fn registered_now_and_a_later_notification_confirms_instead_of_flagging(ba
     assert_eq!(made.transaction_id, None);
 
     assert_eq!(
-        notify(&state, "remise_card", card_result(&link_key, "TX1", total)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&link_key, "TX1", total, false)
+        )
+        .await,
         ACK
     );
     let confirmed = order(&state, &link_key).await.expect("order");
@@ -254,7 +217,12 @@ async fn registered_now_and_a_later_notification_confirms_instead_of_flagging(ba
 
     // A second payment with another transaction id is still flagged.
     assert_eq!(
-        notify(&state, "remise_card", card_result(&link_key, "TX2", total)).await,
+        notify(
+            &state,
+            "remise_card",
+            card_result(&link_key, "TX2", total, false)
+        )
+        .await,
         ACK
     );
     assert!(order(&state, &link_key)

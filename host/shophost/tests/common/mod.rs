@@ -20,6 +20,12 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use shophost::AppState;
 use tower::ServiceExt;
 
+pub mod mail;
+mod notifications;
+// Not every test file uses each of them.
+#[allow(unused_imports)]
+pub use notifications::{card_result, notify, notify_from, SANDBOX};
+
 /// The admin token of the test shops (only the built-in demo may use the demo's published one).
 pub const ADMIN_TOKEN: &str = "router-test-token";
 
