@@ -1,4 +1,4 @@
-//! The real `shophost` binary as a child process, for the tests that kill it (`no_loss.rs`, `mail.rs`):
+//! The real `shophost` binary as a child process, for the tests that kill it (`no_loss/`, `mail.rs`):
 //! built once per run into the test's target directory, started on a config file, ready once
 //! `/healthz` answers, and killed with SIGKILL.
 
