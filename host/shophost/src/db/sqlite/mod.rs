@@ -3,6 +3,7 @@
 //!
 //! [`SqliteStore`] implements `HotPath`; the rest of `Store` is the shared queries (`queries/`).
 
+mod durable;
 mod round;
 mod writer;
 
@@ -31,7 +32,9 @@ use crate::domain::Attempt;
 
 /// The SQLite store: one writer connection (SQLite has one writer at a time anyway, and a single
 /// connection makes write transactions queue in the pool instead of failing with `SQLITE_BUSY`) and a
-/// small pool of readers. WAL journal, `synchronous = FULL`: a commit is on disk before we acknowledge.
+/// small pool of readers. WAL journal, `synchronous = FULL` but for the writer's batches, whose requests
+/// are answered after the writer's own flush of the log (`durable.rs`): nothing is acknowledged before
+/// it is on disk.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pools: Pools<Sqlite>,
@@ -46,6 +49,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite:` URL and migrates it.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_flushing(url, durable::Durable::start).await
+    }
+
+    /// [`connect`](Self::connect), with the writer's flushes made by what `durable` starts for the
+    /// database file (the tests give one that fails).
+    async fn connect_flushing(
+        url: &str,
+        durable: impl FnOnce(std::path::PathBuf) -> std::io::Result<durable::Durable>,
+    ) -> Result<Self, DbError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Unavailable(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -84,11 +96,14 @@ impl SqliteStore {
         let (writer, jobs) = mpsc::channel(1024);
         let stats = Arc::new(WriterStats::default());
         let closing = Arc::new(Notify::new());
+        let durable = durable(options.get_filename().to_path_buf())
+            .map_err(|e| DbError::Unavailable(format!("could not start the fsync thread: {e}")))?;
         let writer_task = tokio::spawn(group_commit(
             write.clone(),
             jobs,
             stats.clone(),
             closing.clone(),
+            durable,
         ));
         tokio::spawn(checkpoint_wal(options, writer.downgrade()));
         Ok(SqliteStore {

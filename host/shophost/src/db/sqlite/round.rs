@@ -45,13 +45,20 @@ pub(super) static READ: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// [`READ`] opening the batch's transaction (with the write lock, so nothing changes what it reads).
-pub(super) static BEGIN_AND_READ: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}", *READ));
+/// The write connection's own setting, which every write but the writer's batches commits with: the
+/// commit waits for the disk.
+pub(super) const FULL: &str = "PRAGMA synchronous = FULL";
 
-/// [`WRITE`] committing the batch's transaction.
+/// [`READ`] opening the batch's transaction (with the write lock, so nothing changes what it reads).
+/// The batch commits with `synchronous = NORMAL`: its commit does not wait for the disk, and its
+/// requests are answered after the writer's own flush (`durable.rs`).
+pub(super) static BEGIN_AND_READ: LazyLock<String> =
+    LazyLock::new(|| format!("PRAGMA synchronous = NORMAL;\nBEGIN IMMEDIATE;\n{}", *READ));
+
+/// [`WRITE`] committing the batch's transaction, then [`FULL`] again for the connection's other
+/// writes.
 pub(super) static WRITE_AND_COMMIT: LazyLock<String> =
-    LazyLock::new(|| format!("{};\nCOMMIT", *WRITE));
+    LazyLock::new(|| format!("{};\nCOMMIT;\n{FULL}", *WRITE));
 
 /// Where `column` of `table`'s rows is in the JSON array `alias.value` (after the key, if `keyed`).
 fn at(alias: &str, table: &Table, keyed: bool, column: &str) -> String {

@@ -1,7 +1,9 @@
 //! SQLite's group-commit writer: every inbound request goes through one task, which commits the
-//! requests that wait together, in rounds (`round.rs`), with one fsync for all of them.
+//! requests that wait together, in rounds (`round.rs`). The fsync is not in the commit: a committed
+//! batch is handed to `durable.rs`, which answers its requests after a flush of the write-ahead log,
+//! while this task goes on to the next batch.
 //!
-//! A request is answered only after the commit that holds it. If a batch fails, nothing of it was
+//! A request is answered only after the commit that holds it is on disk. If a batch fails, nothing of it was
 //! answered yet: it is rolled back and its requests are retried one transaction each, so one bad
 //! request cannot sink the others. A panic in the writer's own code fails only the batch it happened
 //! in: its requests are answered with an error (so gateways get "unavailable" and retry), the
@@ -18,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, Sqlite};
 use tokio::sync::{mpsc, Notify};
 
+use super::durable::Durable;
 use super::round;
 use crate::db::batch::{self, take_fitting, take_waiting, WriteJob};
 use crate::db::decide;
@@ -25,16 +28,17 @@ use crate::db::round::{Ids, Round};
 use crate::db::rows;
 use crate::db::{DbError, Recorded, WriterStats};
 
-/// The SQLite writer: a commit is the expensive part (an fsync), so every request that arrived while
-/// the previous commit was on disk goes into the next one, and so does every request that arrives
-/// while that one is being written (up to [`MAX_BATCH`](batch::MAX_BATCH)). Every request is answered only after the
-/// commit that holds it. When `closing` is notified, it takes no more requests, commits those queued,
-/// and ends.
+/// The SQLite writer: every request that arrived while the previous batch was being applied goes into
+/// the next one, and so does every request that arrives while that one is being read (up to
+/// [`MAX_BATCH`](batch::MAX_BATCH)). Every request is answered only after the commit that holds it is
+/// on disk (`durable`). When `closing` is notified, it takes no more requests, commits those queued,
+/// waits for their flush, and ends; after a failed flush it answers every request unavailable and ends.
 pub(super) async fn group_commit(
     pool: SqlitePool,
     mut jobs: mpsc::Receiver<WriteJob>,
     stats: Arc<WriterStats>,
     closing: Arc<Notify>,
+    durable: Durable,
 ) {
     loop {
         let first = tokio::select! {
@@ -49,6 +53,14 @@ pub(super) async fn group_commit(
         };
         let mut batch = vec![first];
         take_waiting(&mut jobs, &mut batch);
+        if let Some(reason) = durable.failed() {
+            // What this writer commits can no longer be made durable: nothing more is taken.
+            jobs.close();
+            for job in batch {
+                let _ = job.reply.send(Err(DbError::Unavailable(reason.clone())));
+            }
+            continue;
+        }
         let committed =
             crate::guard::catch_async(commit_batch(&pool, &mut batch, &mut jobs, &stats));
         let results = match committed.await {
@@ -67,10 +79,19 @@ pub(super) async fn group_commit(
                 batch.iter().map(|_| Err(failed())).collect()
             }
         };
+        // A failure is answered at once (nothing of it was committed); a commit once it is on disk.
+        let mut answers = Vec::with_capacity(batch.len());
         for (job, result) in batch.into_iter().zip(results) {
-            let _ = job.reply.send(result);
+            match result {
+                Ok(recorded) => answers.push((job.reply, recorded)),
+                Err(error) => {
+                    let _ = job.reply.send(Err(error));
+                }
+            }
         }
+        durable.answer(answers);
     }
+    durable.finish().await;
 }
 
 /// Copies the write-ahead log into the database every second from a connection of its own. A passive
@@ -160,7 +181,8 @@ async fn commit_in_rounds(
     result
 }
 
-/// Ends the transaction a failed or panicked batch may have left open. The transaction is opened and
+/// Ends the transaction a failed or panicked batch may have left open, and gives the connection back
+/// its `synchronous = FULL` for the writes that are not the writer's. The transaction is opened and
 /// committed inside the scripts, so sqlx does not know of it. (SQLite may have ended it already; "no
 /// transaction is active" is then the expected answer.) A connection whose state is unknown is not
 /// given back to the pool.
@@ -169,6 +191,9 @@ async fn end_transaction(conn: &mut PoolConnection<Sqlite>) {
         if !error.to_string().contains("no transaction is active") {
             conn.close_on_drop();
         }
+    }
+    if sqlx::query(round::FULL).execute(&mut **conn).await.is_err() {
+        conn.close_on_drop();
     }
 }
 
@@ -261,6 +286,7 @@ fn decide_into(
 
 #[cfg(test)]
 mod tests {
+    use super::Durable;
     use crate::db::batch::{refuse_through, PANICS_HERE};
     use crate::db::{DbError, SqliteStore, Store};
 
@@ -302,6 +328,38 @@ mod tests {
             refuse(&store, "after closing").await,
             Err(DbError::Unavailable(_))
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_failed_flush_nothing_is_acknowledged_and_the_writer_stops() {
+        let dir = std::env::temp_dir().join(format!(
+            "shophost-writer-flush-{}-{}",
+            std::process::id(),
+            crate::domain::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        let store = SqliteStore::connect_flushing(&url, |_| {
+            Durable::with(|| Err(std::io::Error::other("the disk went away")))
+        })
+        .await
+        .unwrap();
+
+        // The request was committed but never flushed: it is not acknowledged.
+        match refuse(&store, "first").await {
+            Err(DbError::Unavailable(message)) => {
+                assert!(message.contains("the disk went away"), "{message}")
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+        // Nor is anything after it, and the writer has stopped, which `/healthz` reports.
+        assert!(matches!(
+            refuse(&store, "second").await,
+            Err(DbError::Unavailable(_))
+        ));
+        assert!(!store.writer_running());
+        store.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
