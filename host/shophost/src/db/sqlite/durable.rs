@@ -29,10 +29,10 @@ pub(super) type Answer = (oneshot::Sender<Result<Recorded, DbError>>, Recorded);
 
 /// The thread that flushes the log and answers the requests whose commit it holds.
 pub(super) struct Durable {
-    batches: Option<mpsc::Sender<Vec<Answer>>>,
+    batches: mpsc::Sender<Vec<Answer>>,
     /// Why the first failed fsync failed; set once, never cleared.
     failed: Arc<OnceLock<String>>,
-    thread: Option<JoinHandle<()>>,
+    thread: JoinHandle<()>,
 }
 
 impl Durable {
@@ -54,9 +54,9 @@ impl Durable {
                 move || flush(&received, sync, &failed)
             })?;
         Ok(Durable {
-            batches: Some(batches),
+            batches,
             failed,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -65,12 +65,8 @@ impl Durable {
         if answers.is_empty() {
             return;
         }
-        let sent = match &self.batches {
-            Some(batches) => batches.send(answers),
-            None => Err(mpsc::SendError(answers)),
-        };
         // The thread is gone only if it panicked: nobody flushed these, so they are not acknowledged.
-        if let Err(mpsc::SendError(answers)) = sent {
+        if let Err(mpsc::SendError(answers)) = self.batches.send(answers) {
             for (reply, _) in answers {
                 let _ = reply.send(Err(DbError::Unavailable(
                     "the SQLite fsync thread has stopped".to_owned(),
@@ -85,13 +81,15 @@ impl Durable {
     }
 
     /// Waits until every batch handed over is answered, then ends the thread.
-    pub(super) async fn finish(mut self) {
-        self.batches = None;
-        if let Some(thread) = self.thread.take() {
-            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!("the SQLite fsync thread did not end cleanly");
-            }
+    pub(super) async fn finish(self) {
+        let Durable {
+            batches, thread, ..
+        } = self;
+        // The thread ends when the queue it takes batches from is closed and empty.
+        drop(batches);
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("the SQLite fsync thread did not end cleanly");
         }
     }
 }

@@ -290,19 +290,25 @@ mod tests {
     use crate::db::batch::{refuse_through, PANICS_HERE};
     use crate::db::{DbError, SqliteStore, Store};
 
+    /// A folder of its own for a test's database, and the database's URL in it.
+    fn scratch_database(test: &str) -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "shophost-writer-{test}-{}-{}",
+            std::process::id(),
+            crate::domain::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        (dir, url)
+    }
+
     async fn refuse(store: &SqliteStore, endpoint: &str) -> Result<i64, DbError> {
         Ok(refuse_through(store, endpoint).await?.journal_id)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_fails_its_batch_and_the_writer_goes_on_until_closed() {
-        let dir = std::env::temp_dir().join(format!(
-            "shophost-writer-panic-{}-{}",
-            std::process::id(),
-            crate::domain::now_millis()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        let (dir, url) = scratch_database("panic");
         let store = SqliteStore::connect(&url).await.unwrap();
 
         let failed = refuse(&store, PANICS_HERE).await;
@@ -333,13 +339,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_a_failed_flush_nothing_is_acknowledged_and_the_writer_stops() {
-        let dir = std::env::temp_dir().join(format!(
-            "shophost-writer-flush-{}-{}",
-            std::process::id(),
-            crate::domain::now_millis()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        let (dir, url) = scratch_database("flush");
         let store = SqliteStore::connect_flushing(&url, |_| {
             Durable::with(|| Err(std::io::Error::other("the disk went away")))
         })
