@@ -44,6 +44,10 @@ pub struct SqliteStore {
     closing: Arc<Notify>,
     /// The writer task, until the store is closed.
     writer_task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Tells the background checkpoint to close its connection and end.
+    checkpoint_stop: Arc<Notify>,
+    /// The background checkpoint task, until the store is closed.
+    checkpoint_task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl SqliteStore {
@@ -105,15 +109,29 @@ impl SqliteStore {
             closing.clone(),
             durable,
         ));
-        tokio::spawn(checkpoint_wal(options, writer.downgrade()));
+        let checkpoint_stop = Arc::new(Notify::new());
+        let checkpoint_task = tokio::spawn(checkpoint_wal(
+            options,
+            writer.downgrade(),
+            checkpoint_stop.clone(),
+        ));
         Ok(SqliteStore {
             pools: Pools { write, read },
             writer,
             stats,
             closing,
             writer_task: Arc::new(Mutex::new(Some(writer_task))),
+            checkpoint_stop,
+            checkpoint_task: Arc::new(Mutex::new(Some(checkpoint_task))),
         })
     }
+}
+
+/// The task a store still holds, taken out so that only the first `close` waits for it.
+fn take(task: &Mutex<Option<JoinHandle<()>>>) -> Option<JoinHandle<()>> {
+    task.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()
 }
 
 #[async_trait]
@@ -134,22 +152,24 @@ impl HotPath for SqliteStore {
         !self.writer.is_closed()
     }
 
-    /// Lets the writer commit what is queued and stop, then closes the pools (closing the last
-    /// connection also checkpoints the write-ahead log).
+    /// Lets the writer commit what is queued and stop, ends the background checkpoint, then closes
+    /// the readers and last the writer's connection, which checkpoints the write-ahead log and
+    /// removes it. Once this returns, no connection of the store touches the files.
     async fn close(&self) {
         self.closing.notify_one();
-        let task = self
-            .writer_task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(task) = task {
+        if let Some(task) = take(&self.writer_task) {
             if let Err(error) = task.await {
                 tracing::error!(%error, "the SQLite writer did not end cleanly");
             }
         }
-        self.pools.write.close().await;
+        self.checkpoint_stop.notify_one();
+        if let Some(task) = take(&self.checkpoint_task) {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the SQLite checkpoint task did not end cleanly");
+            }
+        }
         self.pools.read.close().await;
+        self.pools.write.close().await;
     }
 
     /// Hands the request to the group-commit writer and waits for its commit.

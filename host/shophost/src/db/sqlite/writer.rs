@@ -96,17 +96,22 @@ pub(super) async fn group_commit(
 
 /// Copies the write-ahead log into the database every second from a connection of its own. A passive
 /// checkpoint neither waits for nor blocks the writer, so commits (which requests wait for) never
-/// carry one; it ends when the store is dropped or closed.
+/// carry one. It ends when `stop` is notified (the store's `close`, which waits for it), closing its
+/// connection before it returns, or within a second of the store being dropped.
 pub(super) async fn checkpoint_wal(
     options: SqliteConnectOptions,
     store: mpsc::WeakSender<WriteJob>,
+    stop: Arc<Notify>,
 ) {
     use sqlx::Connection;
-    let mut connection = None;
+    let mut connection: Option<sqlx::SqliteConnection> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.notified() => break,
+        }
         if store.upgrade().is_none_or(|writer| writer.is_closed()) {
             break;
         }
@@ -121,6 +126,11 @@ pub(super) async fn checkpoint_wal(
                 tracing::debug!(%error, "background WAL checkpoint failed; retrying with a new connection");
                 connection = None;
             }
+        }
+    }
+    if let Some(open) = connection {
+        if let Err(error) = open.close().await {
+            tracing::debug!(%error, "closing the checkpoint connection failed");
         }
     }
 }
@@ -334,9 +344,7 @@ mod tests {
             refuse(&store, "after closing").await,
             Err(DbError::Unavailable(_))
         ));
-        // Only the scratch folder: the store's background checkpoint connection may still be
-        // closing (SQLite removes the log as the last connection goes), so a race here is no failure.
-        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,8 +370,37 @@ mod tests {
         ));
         assert!(!store.writer_running());
         store.close().await;
-        // Only the scratch folder: the store's background checkpoint connection may still be
-        // closing (SQLite removes the log as the last connection goes), so a race here is no failure.
-        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn once_closed_the_store_leaves_only_its_database_file() {
+        let (dir, url) = scratch_database("close");
+        let store = SqliteStore::connect(&url).await.unwrap();
+        refuse(&store, "one").await.unwrap();
+        // Long enough for the background checkpoint to have opened its connection.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let journal_id = refuse(&store, "two").await.unwrap();
+        store.close().await;
+
+        // Nothing of the store holds the files any more: the log was checkpointed and removed by the
+        // last connection, and nothing opens it again.
+        let files = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(files(), ["shop.db"]);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(files(), ["shop.db"]);
+        // What was acknowledged is in the database file itself.
+        let reopened = SqliteStore::connect(&url).await.unwrap();
+        let journal = reopened.journal(None, 10).await.unwrap();
+        assert!(journal.iter().any(|entry| entry.id == journal_id));
+        reopened.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
