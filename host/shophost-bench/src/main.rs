@@ -18,7 +18,6 @@
 //! at concurrency 1 and 8, printing p50/p99 against the 100 ms p99 target (see `orders.rs`), e.g.
 //! `cargo run --release -p shophost-bench -- --steps orders --orders 200000 --backend sqlite`.
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +28,9 @@ use serde_json::{json, Value};
 
 mod orders;
 mod preload;
+mod server;
+
+use server::{serve, start_server, Server};
 
 /// Throughput, latency and memory of the shop host over loopback, against the database's raw commit
 /// rate.
@@ -120,170 +122,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run(options))
-}
-
-/// The child process: the real server, configured from a file.
-fn serve(config_path: &str) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOPHOST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let text = std::fs::read_to_string(config_path)?;
-    let registry = shophost::bundled::registry(vec![]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let config =
-        shophost::serve::config_from_toml(&text, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(shophost::serve::run(config, registry))
-}
-
-fn config_text(database_url: &str, port: u16) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-[database]
-url = "{database_url}"
-[admin]
-token = "bench-admin-token-123"
-[shop]
-demo_data = true
-job_interval_seconds = 3600
-[mail]
-from = "shop@example.jp"
-poll_seconds = 1
-[modules]
-in_use = ["remise"]
-[modules.settings.remise]
-SHOPCO = "TESTSHOP"
-HOSTID = "12345678"
-card_activate = true
-card_jb = "CAPTURE"
-payquick = false
-howpay = "off"
-card_pc_ope = "test"
-conv_activate = true
-S_PAYDATE = 14
-conv_pc_ope = "test"
-notify_sources_test = ["127.0.0.1/32"]
-"#
-    )
-}
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Server {
-    /// The user + system CPU time the server process has used so far, in seconds (`/proc/PID/stat`
-    /// fields 14 and 15, in the kernel's USER_HZ ticks, 100 a second on Linux): its own threads only,
-    /// not the database's processes, not the bench's client.
-    fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        stat_cpu_ticks(&stat) as f64 / 100.0
-    }
-
-    /// The user + system CPU time PostgreSQL's server processes serving the bench's database have
-    /// used so far, in seconds: each connection is a process of its own, whose title names the
-    /// database. `None` on SQLite, which runs inside the server process (and is in its figure).
-    /// Processes that ended since the last reading take their time with them, and the server's own
-    /// background processes (WAL writer, checkpointer, autovacuum) serve every database and are not
-    /// counted: this is the time of the statements themselves, and of the commits each waited for.
-    fn database_cpu_seconds(database_url: &str) -> Option<f64> {
-        let name = database_url.strip_prefix("postgres")?.rsplit('/').next()?;
-        let title = format!(" {name} ");
-        let mut ticks = 0;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let path = entry.path();
-            let Ok(command) = std::fs::read(path.join("cmdline")) else {
-                continue;
-            };
-            if !String::from_utf8_lossy(&command).contains(&title) {
-                continue;
-            }
-            if let Ok(stat) = std::fs::read_to_string(path.join("stat")) {
-                ticks += stat_cpu_ticks(&stat);
-            }
-        }
-        Some(ticks as f64 / 100.0)
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-/// utime + stime of a `/proc/PID/stat` line (fields 14 and 15), in the kernel's USER_HZ ticks.
-fn stat_cpu_ticks(stat: &str) -> u64 {
-    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    ticks(11) + ticks(12)
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn start_server(dir: &std::path::Path, database_url: &str) -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let config = dir.join("shophost.toml");
-    std::fs::write(&config, config_text(database_url, port))?;
-    let child = std::process::Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .arg(&config)
-        .current_dir(dir)
-        .env(
-            "SHOPHOST_LOG",
-            std::env::var("SHOPHOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        )
-        .stdout(Stdio::null())
-        .spawn()
-        .context("cannot start the server")?;
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await {
-            if response.status().is_success() {
-                return Ok(server);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("the server did not become healthy")
 }
 
 /// Latencies in microseconds → (p50 ms, p99 ms).
@@ -608,6 +446,7 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
             let cpu_before = server.cpu_seconds();
             let database_before = Server::database_cpu_seconds(&database_url);
+            let commits_before = server.writer_counts(&client).await?;
             let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
                 let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
                 async move {
@@ -637,9 +476,10 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             let database_us = Server::database_cpu_seconds(&database_url)
                 .zip(database_before)
                 .map(|(after, before)| per_request(after - before));
+            let per_commit = commits_before.per_commit_until(server.writer_counts(&client).await?);
             wait_for_mail(&database_url).await?;
             let with_mail_us = per_request(server.cpu_seconds() - cpu_before);
-            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us}));
+            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us, "requests_per_commit": per_commit}));
         }
     }
 
@@ -694,7 +534,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n{:<13} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "\n{:<13} {:<24} {:>5} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
         "backend",
         "step",
         "conc",
@@ -705,6 +545,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         "cpu µs",
         "+mail µs",
         "db µs",
+        "/commit",
         "fail"
     );
     for result in &results {
@@ -712,7 +553,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         for row in result["rows"].as_array().into_iter().flatten() {
             let rate = row["per_second"].as_f64().unwrap_or(0.0);
             println!(
-                "{:<13} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>9} {:>9} {:>6}",
+                "{:<13} {:<24} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9} {:>9} {:>9} {:>7} {:>6}",
                 label(result),
                 row["step"].as_str().unwrap_or(""),
                 row["concurrency"],
@@ -731,6 +572,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 row["database_cpu_us_per_request"]
                     .as_f64()
                     .map(|us| format!("{us:.0}"))
+                    .unwrap_or_else(|| "-".into()),
+                row["requests_per_commit"]
+                    .as_f64()
+                    .map(|n| format!("{n:.1}"))
                     .unwrap_or_else(|| "-".into()),
                 row["failures"],
             );
