@@ -444,9 +444,10 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             // Fresh attempts for every run, so each notification is a first one, not a duplicate.
             let attempts = Arc::new(create_attempts(&client, &base, method, n).await?);
             let (c2, b2, a2) = (client.clone(), base.clone(), attempts.clone());
+            // Read outside the CPU figures: a scrape is no notification's cost.
+            let commits_before = server.writer_counts(&client).await?;
             let cpu_before = server.cpu_seconds();
             let database_before = Server::database_cpu_seconds(&database_url);
-            let commits_before = server.writer_counts(&client).await?;
             let (rate, p50, p99, failures) = drive(n, concurrency, move |i| {
                 let (client, base, attempts) = (c2.clone(), b2.clone(), a2.clone());
                 async move {
@@ -476,9 +477,9 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             let database_us = Server::database_cpu_seconds(&database_url)
                 .zip(database_before)
                 .map(|(after, before)| per_request(after - before));
-            let per_commit = commits_before.per_commit_until(server.writer_counts(&client).await?);
             wait_for_mail(&database_url).await?;
             let with_mail_us = per_request(server.cpu_seconds() - cpu_before);
+            let per_commit = commits_before.per_commit_until(server.writer_counts(&client).await?);
             rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us, "requests_per_commit": per_commit}));
         }
     }
