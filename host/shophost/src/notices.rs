@@ -263,23 +263,23 @@ pub async fn current(state: &AppState) -> Result<Vec<Notice>, DbError> {
             .page("/admin/settlement-errors"),
         );
     }
-    let counts = state.store.counts().await?;
-    if counts.attempts_attention > 0 {
+    let attention = state.store.attention_counts().await?;
+    if attention.attempts > 0 {
         notices.push(Notice {
             urls: notification_urls(&state.engine, &state.config.public_url),
             ..Notice::new(
                 "unconfirmed_returns",
-                unconfirmed_returns(state, counts.attempts_attention),
+                unconfirmed_returns(state, attention.attempts),
                 "/admin/api/attempts?open_only=true",
             )
             .page("/admin/attempts?attention=true")
         });
     }
-    if counts.orders_attention > 0 {
+    if attention.orders > 0 {
         notices.push(
             Notice::new(
                 "orders_attention",
-                format!("要確認の注文が{}件あります。", counts.orders_attention),
+                format!("要確認の注文が{}件あります。", attention.orders),
                 "/admin/api/orders?attention=true",
             )
             .page("/admin/orders?attention=true"),

@@ -346,6 +346,9 @@ pub trait Store: Send + Sync {
 
     /// Counts for `/metrics`.
     async fn counts(&self) -> Result<StoreCounts, DbError>;
+    /// The 要確認 counts alone, each read from an index of only the flagged rows (what the notices
+    /// need, at the cost of the flagged rows, not of every order).
+    async fn attention_counts(&self) -> Result<AttentionCounts, DbError>;
 
     /// Journals an inbound request and applies it, in one transaction, with the one of `responses` its
     /// verdict picks. Returns the response to send.
@@ -528,6 +531,15 @@ impl WriterStats {
             retries: self.retries.load(Relaxed),
         }
     }
+}
+
+/// Attempts and orders flagged 要確認.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttentionCounts {
+    /// Open attempts flagged 要確認 (a success return without a notification).
+    pub attempts: i64,
+    /// Orders flagged 要確認.
+    pub orders: i64,
 }
 
 /// Counts for `/metrics`.

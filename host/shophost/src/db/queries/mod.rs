@@ -35,10 +35,10 @@ use super::columns::{NewRow, Value};
 use super::decide::Change;
 use super::rows::Columns;
 use super::{
-    ApplyContext, AttemptFilter, DayTotals, DbError, InboundRecord, Intent, JournalFilter,
-    LatencyHistogram, NewAttempt, NewPaymentMethod, NewProduct, NewRefused, OpenWork, OrderFilter,
-    OutcomeCount, Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder, Responses,
-    SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
+    ApplyContext, AttemptFilter, AttentionCounts, DayTotals, DbError, InboundRecord, Intent,
+    JournalFilter, LatencyHistogram, NewAttempt, NewPaymentMethod, NewProduct, NewRefused,
+    OpenWork, OrderFilter, OutcomeCount, Purge, Recorded, RefusedForOpenAttempts, RegisteredOrder,
+    Responses, SessionChange, Store, StoreCounts, StoredSettings, WriterCounts,
 };
 use crate::domain::{
     Attempt, CustomerDetails, JournalEntry, Member, MemberCard, MoveDirection, Operator,
@@ -629,6 +629,10 @@ impl<S: HotPath> Store for S {
 
     async fn counts(&self) -> Result<StoreCounts, DbError> {
         self.pools().counts().await
+    }
+
+    async fn attention_counts(&self) -> Result<AttentionCounts, DbError> {
+        self.pools().attention_counts().await
     }
 
     async fn record_inbound(
