@@ -4,21 +4,8 @@
 //! Flow: `POST /rpgw2/pc/card/paycard.aspx` validates the shop's form and keeps it server-side
 //! under a random `SESSION` id; the page posts `SESSION` plus the card to [`CARD_SUBMIT_PATH`];
 //! the sandbox judges the card, records the transaction, delivers the 結果通知 and sends the
-//! browser to `RETURL` or `NG_RETURL` by an auto-submitting POST carrying the `X-` fields.
-//!
-//! Test cards (also listed on the card page and the top page):
-//!
-//! | Number              | Brand  | Result |
-//! |---------------------|--------|--------|
-//! | `4111111111111111`  | VISA   | success |
-//! | `5555555555554444`  | MASTER | success |
-//! | `4000000000000002`  | VISA   | NG: `X-ERRCODE=G12` (取扱不可), `X-ERRINFO=000000012`, `X-ERRLEVEL=1`, `X-R_CODE=1:0012` |
-//! | any other number    | by prefix | NG: `X-ERRCODE=G65` (カード番号エラー), `X-ERRINFO=000000065`, `X-R_CODE=1:0065` |
-//! | expiry in the past  | any    | NG: `X-ERRCODE=G83` (有効期限エラー), `X-ERRINFO=000000083`, `X-R_CODE=1:0083` |
-//!
-//! The G codes are the CAFIS-style codes Japanese acquirers use; the `X-ERRINFO` and `X-R_CODE`
-//! values for them are this sandbox's choice (only success values are documented publicly:
-//! `X-ERRCODE` three spaces, `X-ERRINFO=000000000`, `X-ERRLEVEL=0`, `X-R_CODE=0:0000`).
+//! browser to `RETURL` or `NG_RETURL` by an auto-submitting POST carrying the `X-` fields. Which
+//! card gets which answer is `test_cards.rs`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,44 +18,13 @@ use crate::model::{
     AutoChargeRecord, PaymentMethod, Transaction, TransactionKind, TransactionStatus,
 };
 use crate::pages::{error_page, layout, return_page, session_error, test_card_table, yen_display};
+use crate::test_cards::{brand, forwarded_to, judge, parse_expiry, Card};
 use crate::wire::{escape, sjis_html, RemiseForm};
 use crate::{now_jst, random_alphanumeric, random_digits, Sandbox};
 
 /// Where the card page posts: fields `SESSION`, and either `CARDNO`, `EXPIRE` (MM/YY or MMYY),
 /// `NAME` (and `METHOD` when the shop sent none), or `USE_PAYQUICK=1` for the saved card.
 pub const CARD_SUBMIT_PATH: &str = "/rpgw2/pc/card/submit";
-/// VISA test card that is approved.
-pub const TEST_CARD_VISA: &str = "4111111111111111";
-/// MasterCard test card that is approved.
-pub const TEST_CARD_MASTERCARD: &str = "5555555555554444";
-/// VISA test card that is declined with `X-ERRCODE=G12`.
-pub const TEST_CARD_DECLINED: &str = "4000000000000002";
-
-/// A test card as shown to operators.
-pub(crate) struct TestCard {
-    pub(crate) number: &'static str,
-    pub(crate) brand: &'static str,
-    pub(crate) result: &'static str,
-}
-
-pub(crate) const TEST_CARDS: &[TestCard] = &[
-    TestCard {
-        number: TEST_CARD_VISA,
-        brand: "VISA",
-        result: "成功",
-    },
-    TestCard {
-        number: TEST_CARD_MASTERCARD,
-        brand: "MASTER",
-        result: "成功",
-    },
-    TestCard {
-        number: TEST_CARD_DECLINED,
-        brand: "VISA",
-        result: "NG（X-ERRCODE G12 取扱不可、X-ERRLEVEL 1、X-R_CODE 1:0012）",
-    },
-];
-
 /// What the shop asked for (`JOB`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CardJob {
@@ -114,47 +70,6 @@ pub(crate) struct SavedCard {
     shopco: String,
     card: Card,
 }
-
-#[derive(Debug, Clone)]
-struct Card {
-    number: String,
-    /// MMYY.
-    expire: String,
-    holder: String,
-}
-
-impl Card {
-    fn last4(&self) -> &str {
-        &self.number[self.number.len().saturating_sub(4)..]
-    }
-}
-
-/// Why a card was declined, as sent in the result fields.
-struct Decline {
-    code: &'static str,
-    info: &'static str,
-    r_code: &'static str,
-    message: &'static str,
-}
-
-const DECLINED: Decline = Decline {
-    code: "G12",
-    info: "000000012",
-    r_code: "1:0012",
-    message: "このカードはご利用いただけません（取扱不可）",
-};
-const INVALID_NUMBER: Decline = Decline {
-    code: "G65",
-    info: "000000065",
-    r_code: "1:0065",
-    message: "カード番号に誤りがあります",
-};
-const EXPIRED: Decline = Decline {
-    code: "G83",
-    info: "000000083",
-    r_code: "1:0083",
-    message: "有効期限に誤りがあります",
-};
 
 /// `POST /rpgw2/pc/card/paycard.aspx`.
 pub(crate) async fn start(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
@@ -545,79 +460,6 @@ fn read_card(form: &RemiseForm) -> Result<Card, Vec<String>> {
     }
 }
 
-/// `MM/YY`, `MMYY` or `MM/YYYY` into MMYY.
-fn parse_expiry(text: &str) -> Option<String> {
-    let compact: String = text
-        .chars()
-        .filter(|character| !character.is_whitespace())
-        .collect();
-    let (month, year) = match compact.split_once('/') {
-        Some((month, year)) => (month.to_string(), year.to_string()),
-        None if compact.len() == 4 => (compact[..2].to_string(), compact[2..].to_string()),
-        None => return None,
-    };
-    let year = match year.len() {
-        2 => year,
-        4 if year.starts_with("20") => year[2..].to_string(),
-        _ => return None,
-    };
-    let month_number: u8 = month.parse().ok()?;
-    if !(1..=12).contains(&month_number) || !fields::is_digits(&year, 2, 2) {
-        return None;
-    }
-    Some(format!("{month_number:02}{year}"))
-}
-
-/// Decides the outcome: expired cards first, then the test-card table.
-fn judge(card: &Card) -> Option<Decline> {
-    let month: i32 = card.expire[..2].parse().unwrap_or_default();
-    let year: i32 = 2000 + card.expire[2..].parse::<i32>().unwrap_or_default();
-    let now = now_jst();
-    if (year, month) < (now.year(), i32::from(u8::from(now.month()))) {
-        return Some(EXPIRED);
-    }
-    match card.number.as_str() {
-        TEST_CARD_VISA | TEST_CARD_MASTERCARD => None,
-        TEST_CARD_DECLINED => Some(DECLINED),
-        _ => Some(INVALID_NUMBER),
-    }
-}
-
-/// The brand from the number's prefix (IIN ranges), as `X-CARDBRAND` spells it.
-fn brand(number: &str) -> &'static str {
-    let prefix = |length: usize| -> u32 {
-        number
-            .get(..length)
-            .and_then(|digits| digits.parse().ok())
-            .unwrap_or_default()
-    };
-    if number.starts_with('4') {
-        "VISA"
-    } else if (51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4)) {
-        "MASTER"
-    } else if prefix(2) == 35 {
-        "JCB"
-    } else if prefix(2) == 34 || prefix(2) == 37 {
-        "AMEX"
-    } else if [30, 36, 38, 39].contains(&prefix(2)) {
-        "DINERS"
-    } else {
-        "OTHER"
-    }
-}
-
-/// 仕向先 (the acquirer) shown in the backyard and sent as `X-REFFORWARDED`.
-fn forwarded_to(brand: &str) -> &'static str {
-    match brand {
-        "VISA" => "UFJ",
-        "MASTER" => "NICOS",
-        "JCB" => "JCB",
-        "AMEX" => "AMEX",
-        "DINERS" => "DINERS",
-        _ => "",
-    }
-}
-
 /// The card entry page (or its re-display with `problems` after a typing mistake).
 fn card_page(
     status: StatusCode,
@@ -735,55 +577,4 @@ fn card_page(
         method_select = method_select("method"),
     );
     sjis_html(status, &layout(title, &body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expiry_formats() {
-        assert_eq!(parse_expiry("12/30").as_deref(), Some("1230"));
-        assert_eq!(parse_expiry("1230").as_deref(), Some("1230"));
-        assert_eq!(parse_expiry("1/2030").as_deref(), Some("0130"));
-        assert_eq!(parse_expiry("13/30"), None);
-        assert_eq!(parse_expiry("12-30"), None);
-        assert_eq!(parse_expiry(""), None);
-    }
-
-    #[test]
-    fn brands_by_prefix() {
-        assert_eq!(brand(TEST_CARD_VISA), "VISA");
-        assert_eq!(brand(TEST_CARD_MASTERCARD), "MASTER");
-        assert_eq!(brand("2221000000000009"), "MASTER");
-        assert_eq!(brand("3530111333300000"), "JCB");
-        assert_eq!(brand("378282246310005"), "AMEX");
-        assert_eq!(brand("9999"), "OTHER");
-    }
-
-    fn card(number: &str, expire: &str) -> Card {
-        Card {
-            number: number.to_string(),
-            expire: expire.to_string(),
-            holder: "TARO".to_string(),
-        }
-    }
-
-    #[test]
-    fn judging_cards() {
-        assert!(judge(&card(TEST_CARD_VISA, "1299")).is_none());
-        assert!(judge(&card(TEST_CARD_MASTERCARD, "1299")).is_none());
-        assert_eq!(
-            judge(&card(TEST_CARD_DECLINED, "1299")).map(|d| d.code),
-            Some("G12")
-        );
-        assert_eq!(
-            judge(&card("4242424242424242", "1299")).map(|d| d.code),
-            Some("G65")
-        );
-        assert_eq!(
-            judge(&card(TEST_CARD_VISA, "0120")).map(|d| d.code),
-            Some("G83")
-        );
-    }
 }

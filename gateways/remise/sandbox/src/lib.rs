@@ -26,6 +26,7 @@ mod fields;
 mod model;
 mod notify;
 mod pages;
+mod test_cards;
 mod wire;
 
 use std::collections::HashMap;
@@ -39,11 +40,12 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use time::{OffsetDateTime, UtcOffset};
 
-pub use card::{CARD_SUBMIT_PATH, TEST_CARD_DECLINED, TEST_CARD_MASTERCARD, TEST_CARD_VISA};
+pub use card::CARD_SUBMIT_PATH;
 pub use model::{
     AutoChargeRecord, NotificationDelivery, NotificationKind, PaymentMethod, Transaction,
     TransactionKind, TransactionStatus,
 };
+pub use test_cards::{TEST_CARD_DECLINED, TEST_CARD_MASTERCARD, TEST_CARD_VISA};
 
 /// How the sandbox is wired to the shop under test.
 #[derive(Debug, Clone)]

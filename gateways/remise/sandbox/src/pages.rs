@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::card::TEST_CARDS;
+use crate::test_cards::TEST_CARDS;
 use crate::wire::{escape, sjis_html};
 use crate::Sandbox;
 
