@@ -258,12 +258,12 @@ fn scrape_registry(counts: Option<&StoreCounts>, writer: WriterCounts) -> Regist
     registry.register(
         "shophost_attempts_awaiting_notification",
         "Checkout attempts flagged 要確認: success return, no notification",
-        ConstGauge::new(counts.attempts_attention),
+        ConstGauge::new(counts.attention.attempts),
     );
     registry.register(
         "shophost_orders_attention",
         "Orders flagged 要確認",
-        ConstGauge::new(counts.orders_attention),
+        ConstGauge::new(counts.attention.orders),
     );
     registry.register(
         "shophost_orders",
@@ -301,6 +301,7 @@ fn gauge_family<L: Clone + Eq + Hash>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::AttentionCounts;
 
     #[test]
     fn renders_counters_histograms_and_gauges() {
@@ -330,8 +331,10 @@ mod tests {
         );
         metrics.count_rate_limited();
         let counts = StoreCounts {
-            attempts_attention: 2,
-            orders_attention: 1,
+            attention: AttentionCounts {
+                attempts: 2,
+                orders: 1,
+            },
             orders: vec![("acting_gateway_conv".into(), "unpaid".into(), 5)],
             contracts: vec![("gateway".into(), "continuation".into(), 2)],
         };

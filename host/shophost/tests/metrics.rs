@@ -49,13 +49,14 @@ async fn orders_are_counted_by_settlement_type_and_status(backend: Backend) {
     ]
     .map(|(kind, status, n)| (kind.to_owned(), status.to_owned(), n));
     assert_eq!(counts.orders, expected);
-    assert_eq!((counts.orders_attention, counts.attempts_attention), (1, 0));
+    let attention = AttentionCounts {
+        attempts: 0,
+        orders: 1,
+    };
+    assert_eq!(counts.attention, attention);
     assert_eq!(
         state.store.attention_counts().await.expect("attention"),
-        AttentionCounts {
-            attempts: 0,
-            orders: 1
-        }
+        attention
     );
 
     // What a scrape shows of them.

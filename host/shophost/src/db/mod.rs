@@ -545,10 +545,8 @@ pub struct AttentionCounts {
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
-    /// Attempts flagged 要確認 (a success return without a notification).
-    pub attempts_attention: i64,
-    /// Orders flagged 要確認.
-    pub orders_attention: i64,
+    /// Attempts and orders flagged 要確認.
+    pub attention: AttentionCounts,
     /// Orders by settlement type and payment status.
     pub orders: Vec<(String, String, i64)>,
     /// Recurring contracts by module and status (`continuation`, `stopped`).

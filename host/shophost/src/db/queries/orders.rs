@@ -222,7 +222,6 @@ impl<DB: Dialect> Pools<DB> {
     /// (one pass over the index of those two columns, `orders_type_status`: never the orders' rows)
     /// and the contracts by module and status.
     pub async fn counts(&self) -> Result<StoreCounts, DbError> {
-        let attention = self.attention_counts().await?;
         let groups = |rows: Vec<DB::Row>, first: &str, second: &str| {
             rows.iter()
                 .map(|row| Ok((row.text(first)?, row.text(second)?, row.int("n")?)))
@@ -237,8 +236,7 @@ impl<DB: Dialect> Pools<DB> {
             )
             .await?;
         Ok(StoreCounts {
-            attempts_attention: attention.attempts,
-            orders_attention: attention.orders,
+            attention: self.attention_counts().await?,
             orders: groups(orders, "settlement_type", "payment_status")?,
             contracts: groups(contracts, "module_id", "status")?,
         })
@@ -288,19 +286,14 @@ impl<DB: Dialect> Pools<DB> {
 mod tests {
     use super::ORDER_COUNTS;
     use crate::db::queries::HotPath;
+    use crate::db::sqlite::scratch_database;
     use crate::db::SqliteStore;
 
     /// SQLite counts the orders from the index of the two columns, already in the groups' order: no
     /// row of the table read, no sort (which, with a million orders, took seconds and 200 MB).
     #[tokio::test]
     async fn sqlite_counts_orders_from_their_index_alone() {
-        let dir = std::env::temp_dir().join(format!(
-            "shophost-order-counts-{}-{}",
-            std::process::id(),
-            crate::domain::now_millis()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite:{}", dir.join("shop.db").display());
+        let (dir, url) = scratch_database("order-counts");
         let store = SqliteStore::connect(&url).await.unwrap();
         let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {ORDER_COUNTS}"))
             .fetch_all(&store.pools().read)

@@ -127,6 +127,19 @@ impl SqliteStore {
     }
 }
 
+/// A folder of its own for a unit test's database, and the database's URL in it.
+#[cfg(test)]
+pub(crate) fn scratch_database(test: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "shophost-{test}-{}-{}",
+        std::process::id(),
+        crate::domain::now_millis()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("shop.db").display());
+    (dir, url)
+}
+
 /// The task a store still holds, taken out so that only the first `close` waits for it.
 fn take(task: &Mutex<Option<JoinHandle<()>>>) -> Option<JoinHandle<()>> {
     task.lock()

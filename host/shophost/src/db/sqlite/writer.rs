@@ -298,19 +298,8 @@ fn decide_into(
 mod tests {
     use super::Durable;
     use crate::db::batch::{refuse_through, PANICS_HERE};
+    use crate::db::sqlite::scratch_database;
     use crate::db::{DbError, SqliteStore, Store};
-
-    /// A folder of its own for a test's database, and the database's URL in it.
-    fn scratch_database(test: &str) -> (std::path::PathBuf, String) {
-        let dir = std::env::temp_dir().join(format!(
-            "shophost-writer-{test}-{}-{}",
-            std::process::id(),
-            crate::domain::now_millis()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite:{}", dir.join("shop.db").display());
-        (dir, url)
-    }
 
     async fn refuse(store: &SqliteStore, endpoint: &str) -> Result<i64, DbError> {
         Ok(refuse_through(store, endpoint).await?.journal_id)
