@@ -6,7 +6,9 @@
 //! checkout API, times the payment-start step (confirm → redirect form), then sends one Remise card
 //! success notification per attempt (Shift_JIS bodies, as Remise sends them) at concurrency 1, 8 and 64,
 //! and the same for multi-payment receipts. It also measures the raw commit rate (one small insert per
-//! transaction, same durability settings) and prints the host's rate as a ratio of it.
+//! transaction, same durability settings) and prints the host's rate as a ratio of it. On SQLite it
+//! reads how many pages a notification's commit wrote to the log and measures bare commits of that
+//! many pages, rate and CPU time (`floor.rs`): what the disk allows a notification at concurrency 1.
 //!
 //! Usage: `cargo run --release -p shophost-bench -- [--backend sqlite|postgres|both] [-n N] [--json FILE]`
 //! (`--steps card,conv` and `--concurrency 8` narrow a run, e.g. to profile one step; `--help` lists all).
@@ -26,6 +28,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 
+mod floor;
 mod orders;
 mod preload;
 mod server;
@@ -468,6 +471,10 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
                 }
             })
             .await;
+            // The log as the step's last commits left it, before the mail worker's next pass.
+            let wal_frames = database_url
+                .strip_prefix("sqlite:")
+                .and_then(|path| floor::wal_frames_per_commit(std::path::Path::new(path)));
             // The server's CPU time for this step's notifications (the attempts were made before),
             // per notification handled: while they were answered, and with what they cause after
             // the answer, the mails they queued, which the worker sends within its poll interval
@@ -480,7 +487,7 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
             wait_for_mail(&database_url).await?;
             let with_mail_us = per_request(server.cpu_seconds() - cpu_before);
             let per_commit = commits_before.per_commit_until(server.writer_counts(&client).await?);
-            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us, "requests_per_commit": per_commit}));
+            rows.push(json!({"step": step, "concurrency": concurrency, "per_second": rate, "p50_ms": p50, "p99_ms": p99, "failures": failures, "server_cpu_us_per_request": cpu_us, "server_cpu_us_with_mail": with_mail_us, "database_cpu_us_per_request": database_us, "requests_per_commit": per_commit, "wal_frames_per_commit": wal_frames}));
         }
     }
 
@@ -499,10 +506,28 @@ async fn bench_backend(backend: &str, options: &Options, preload: i64) -> anyhow
         // commits below.
         std::fs::File::open(path)?.sync_all()?;
     }
-    let raw = raw_commit_rate(&database_url, n.min(5000)).await?;
+    let commits = n.clamp(1, 5000);
+    let cpu_before = floor::own_cpu_seconds();
+    let raw = raw_commit_rate(&database_url, commits).await?;
+    // On SQLite the commits run in this process: their CPU time is this process's.
+    let raw_cpu_us = database_url
+        .starts_with("sqlite:")
+        .then(|| (floor::own_cpu_seconds() - cpu_before) * 1e6 / commits as f64);
+    // The floor of a notification at concurrency 1: bare commits of the frames its commit wrote.
+    let footprint = match (
+        database_url.strip_prefix("sqlite:"),
+        notification_frames(&rows),
+    ) {
+        (Some(path), Some(frames)) => Some(
+            floor::footprint_commits(path, frames, commits)
+                .await?
+                .json(),
+        ),
+        _ => None,
+    };
     let storage = preload::storage(&database_url).await?;
     let preloaded = loaded.as_ref().map_or(0, |loaded| loaded.n);
-    let mut result = json!({ "backend": backend, "n": n, "preloaded": preloaded, "raw_commits_per_second": raw, "peak_rss_mib": peak_rss_mib, "rows": rows, "storage": storage });
+    let mut result = json!({ "backend": backend, "n": n, "preloaded": preloaded, "raw_commits_per_second": raw, "raw_cpu_us_per_commit": raw_cpu_us, "notification_footprint": footprint, "peak_rss_mib": peak_rss_mib, "rows": rows, "storage": storage });
     if let Some(order_list) = order_list {
         result["order_list"] = order_list;
     }
@@ -588,6 +613,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             raw,
             result["peak_rss_mib"].as_f64().unwrap_or(0.0)
         );
+        print_footprint(&label(result), result);
         preload::print_storage(&label(result), &result["storage"]);
     }
     preload::print_against_empty(&results);
@@ -595,6 +621,31 @@ async fn run(options: Options) -> anyhow::Result<()> {
     std::fs::write(&options.json, serde_json::to_string_pretty(&document)?)?;
     println!("figures written to {}", options.json);
     Ok(())
+}
+
+/// The WAL frames of one notification's commit: those of the first notification step run at
+/// concurrency 1 (one notification a commit), rounded.
+fn notification_frames(rows: &[Value]) -> Option<usize> {
+    rows.iter()
+        .filter(|row| row["concurrency"] == 1)
+        .find_map(|row| row["wal_frames_per_commit"].as_f64())
+        .map(|frames| frames.round().max(1.0) as usize)
+}
+
+/// The SQLite floor line: a notification's commit against bare commits of its size.
+fn print_footprint(label: &str, result: &Value) {
+    let footprint = &result["notification_footprint"];
+    let (Some(pages), Some(rate), Some(cpu)) = (
+        footprint["pages"].as_u64(),
+        footprint["commits_per_second"].as_f64(),
+        footprint["cpu_us_per_commit"].as_f64(),
+    ) else {
+        return;
+    };
+    let raw_cpu = result["raw_cpu_us_per_commit"].as_f64().unwrap_or(0.0);
+    println!(
+        "{label:<13} a notification's commit writes {pages} WAL frames; bare durable commits of {pages} pages: {rate:.0}/s, {cpu:.0} µs CPU each (a one-row commit: {raw_cpu:.0} µs)"
+    );
 }
 
 /// A result's backend, with `+N` when it ran preloaded.

@@ -165,7 +165,7 @@ impl Server {
 }
 
 /// utime + stime of a `/proc/PID/stat` line (fields 14 and 15), in the kernel's USER_HZ ticks.
-fn stat_cpu_ticks(stat: &str) -> u64 {
+pub(crate) fn stat_cpu_ticks(stat: &str) -> u64 {
     // The command name (field 2) may hold spaces; the fields after it are plain numbers.
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
