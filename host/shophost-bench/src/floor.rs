@@ -52,14 +52,7 @@ pub(crate) async fn footprint_commits(
     n: usize,
 ) -> anyhow::Result<Footprint> {
     let file = format!("{path}.floor");
-    let options: sqlx::sqlite::SqliteConnectOptions = format!("sqlite:{file}").parse()?;
-    let mut conn = sqlx::SqliteConnection::connect_with(
-        &options
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
-    )
-    .await?;
+    let mut conn = durable_sqlite(&file).await?;
     // A row of 3,500 bytes fills a 4 KiB page of its own, so each row rewritten is one page changed.
     sqlx::query(
         "CREATE TABLE floor (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, filler BLOB NOT NULL)",
@@ -93,6 +86,18 @@ pub(crate) async fn footprint_commits(
         commits_per_second: n as f64 / elapsed,
         cpu_us_per_commit: cpu * 1e6 / n.max(1) as f64,
     })
+}
+
+/// A new SQLite database at `file` with the host's durability settings: WAL, `synchronous = FULL`.
+pub(crate) async fn durable_sqlite(file: &str) -> anyhow::Result<sqlx::SqliteConnection> {
+    let options: sqlx::sqlite::SqliteConnectOptions = format!("sqlite:{file}").parse()?;
+    Ok(sqlx::SqliteConnection::connect_with(
+        &options
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
+    )
+    .await?)
 }
 
 /// What [`footprint_commits`] measured.

@@ -275,14 +275,7 @@ macro_rules! commit_rate {
 async fn raw_commit_rate(database_url: &str, n: usize) -> anyhow::Result<f64> {
     use sqlx::Connection;
     Ok(if let Some(path) = database_url.strip_prefix("sqlite:") {
-        let options: sqlx::sqlite::SqliteConnectOptions = format!("sqlite:{path}.raw").parse()?;
-        let mut conn = sqlx::SqliteConnection::connect_with(
-            &options
-                .create_if_missing(true)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
-        )
-        .await?;
+        let mut conn = floor::durable_sqlite(&format!("{path}.raw")).await?;
         commit_rate!(
             &mut conn,
             "CREATE TABLE IF NOT EXISTS raw_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
