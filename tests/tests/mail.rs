@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,22 +25,6 @@ use common::smtp::*;
 use common::*;
 use serde_json::json;
 use shophost::mail::{MailFilter, MailKind, MailStatus};
-
-/// A fresh directory for one test.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shophost-mail-{}", unique_name()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-async fn shop_sending_to(database: Database, port: u16) -> Shop {
-    Shop::start_with(Options {
-        database,
-        extra_config: mail_config(port),
-        ..Options::default()
-    })
-    .await
-}
 
 /// The mails of one kind in the outbox.
 async fn outbox(shop: &Shop, kind: MailKind) -> Vec<shophost::mail::OutboxMail> {

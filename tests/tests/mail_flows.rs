@@ -12,7 +12,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,21 +20,6 @@ use common::smtp::*;
 use common::*;
 use serde_json::json;
 use shophost::mail::{MailFilter, MailStatus};
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shophost-mail-{}", unique_name()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
-async fn shop_sending_to(database: Database, port: u16) -> Shop {
-    Shop::start_with(Options {
-        database,
-        extra_config: mail_config(port),
-        ..Options::default()
-    })
-    .await
-}
 
 // -- several workers ------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use mail_parser::MessageParser;
 
+use super::{unique_name, Database, Options, Shop};
+
 /// The SMTP AUTH the tests' shops use.
 pub const SMTP_USER: &str = "shop";
 pub const SMTP_PASSWORD: &str = "smtp-secret-pw";
@@ -158,6 +160,23 @@ pub async fn wait_for_messages_within(dir: &Path, count: usize, bound: Duration)
 /// A file of `tests/fixtures/smtp-tls`.
 pub fn fixture(name: &str) -> String {
     format!("{}/fixtures/smtp-tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory for one mail test (the sink's messages, TLS files).
+pub fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shophost-mail-{}", unique_name()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A test shop on `database` whose mail goes to the SMTP server on `port`.
+pub async fn shop_sending_to(database: Database, port: u16) -> Shop {
+    Shop::start_with(Options {
+        database,
+        extra_config: mail_config(port),
+        ..Options::default()
+    })
+    .await
 }
 
 /// The `[mail]` of a test shop sending to `port`.
